@@ -1,0 +1,3 @@
+//! One file per subcommand: its usage, its arguments, one `run`.
+
+pub mod settle;

@@ -1,0 +1,59 @@
+//! Layer 4: 医疗救助 (medical assistance) per claim, and layer 5: 倾斜救助 (tilted
+//! assistance) at year end. RULES.md §7, D-03, S-18, S-19.
+
+use super::bands::{Span, split};
+use super::basic::Ctx;
+use super::state::{Contribution, YearState};
+use super::trace::Tracer;
+use crate::model::{Assistance, Money, Person};
+use crate::policy::Policy;
+use rust_decimal::Decimal;
+
+/// maf of one claim after basic, large-amount and catastrophic (`paid_before`).
+pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contribution, t: &mut Tracer) -> Money {
+    let Some(a) = &ctx.policy.assistance else { return Money::ZERO };
+    let rate = match ctx.person.assistance {
+        Assistance::None => return Money::ZERO,
+        Assistance::Destitute => a.destitute.0,
+        Assistance::Other => a.other.0,
+    };
+    let Some(group) = a.limits.iter().position(|l| l.benefits.contains(&ctx.benefit)) else { return Money::ZERO };
+    let limit = a.limits[group].limit.0;
+    let base = (ctx.claim.in_catalogue() - paid_before).max0();
+    let room = (limit - st.assist_paid[group]).max0();
+    let maf = ctx.policy.rounding.mode.round(base.times(rate).min(room.exact()));
+    t.step("assistance", || {
+        (
+            format!(
+                "base {base} × {}% ({}), {} limit {limit} with {} used → maf {maf}",
+                (rate * Decimal::ONE_HUNDRED).normalize(),
+                ctx.person.assistance,
+                a.limits[group].name,
+                st.assist_paid[group]
+            ),
+            a.source.clone(),
+        )
+    });
+    c.assist = Some((group, maf));
+    maf
+}
+
+/// S-19: tilted assistance of a person-year from its base, rounded once.
+pub fn tilted(policy: &Policy, person: &Person, base: Money, t: &mut Tracer) -> Money {
+    let Some(tl) = &policy.tilted else { return Money::ZERO };
+    if person.assistance == Assistance::None || !base.is_positive() {
+        return Money::ZERO;
+    }
+    let mut exact = Decimal::ZERO;
+    for (b, part) in tl.brackets.iter().zip(split(Span::at(Money::ZERO, base), tl.brackets.iter().map(|b| b.upto.map(|a| a.0)))) {
+        exact += part.len().times(b.rate.0);
+    }
+    let tilt = policy.rounding.mode.round(exact);
+    t.step("year_end", || (format!("tilted assistance on the year's in-scope self-pay {base} → maf_tilt_pay {tilt}"), tl.source.clone()));
+    tilt
+}
+
+/// S-19: the part of a settled or reversal row that enters the tilted base.
+pub fn tilt_part(st: &mut YearState, preselfpay: Money, inscp: Money, funds: Money) {
+    st.tilt_base += preselfpay + inscp - funds;
+}

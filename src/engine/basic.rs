@@ -1,0 +1,462 @@
+//! Layer 1 (and the employee large-amount fund, layer 2): the basic fund (统筹) per benefit.
+//! Resident rules RULES.md §4–5, employee rules §8; semantics §11. Every number comes from the
+//! policy; this module holds only the shape of each rule.
+
+use super::bands::{Span, split};
+use super::classify::offsite_class;
+use super::state::{Admission, Contribution, YearState};
+use super::trace::Tracer;
+use crate::model::{Benefit, Claim, Disease, Exact, Money, Offsite, Person, Rate, time};
+use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
+use rust_decimal::Decimal;
+
+/// The claim being settled, with what the layers need to know about it.
+pub struct Ctx<'a> {
+    pub claim: &'a Claim,
+    pub mdtrt_id: &'a str,
+    pub person: &'a Person,
+    pub policy: &'a Policy,
+    pub year: i32,
+    pub group: Group,
+    pub benefit: Benefit,
+}
+
+/// The basic layer's result on one claim (already rounded, S-01).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BasicPay {
+    pub hifp: Money,
+    pub hifob: Money,
+    pub act_pay_dedc: Money,
+}
+
+impl Ctx<'_> {
+    /// S-17: points off every basic and large-amount rate for the claim's out-of-area situation.
+    fn points(&self) -> Rate {
+        let Some(o) = &self.policy.offsite else { return Decimal::ZERO };
+        match self.claim.offsite {
+            Offsite::Local | Offsite::NonDesignated => Decimal::ZERO,
+            Offsite::Resident => o.points.resident.0,
+            Offsite::Referral => o.points.referral.0,
+            Offsite::Emergency => o.points.emergency.0,
+            Offsite::Unreferred => o.points.unreferred.0,
+        }
+    }
+    fn adjusted(&self, rate: Rate) -> Rate {
+        (rate - self.points()).max(Decimal::ZERO)
+    }
+    fn round(&self, x: Exact) -> Money {
+        self.policy.rounding.mode.round(x)
+    }
+    fn inpatient_rate(&self, band: &crate::policy::InpatientBand) -> Rate {
+        band.rate.get(self.group).map(|l| l.at(self.claim.hosp_lv).0).unwrap_or(Decimal::ZERO)
+    }
+    /// S-10: the outpatient column of the claim.
+    fn column(&self) -> Column {
+        if self.benefit == Benefit::Pharmacy {
+            return self.policy.outpatient.as_ref().map(|o| o.pharmacy_column).unwrap_or(Column::Level2);
+        }
+        if self.claim.primary_care {
+            Column::Primary
+        } else if self.claim.hosp_lv == 3 {
+            Column::Level3
+        } else {
+            Column::Level2
+        }
+    }
+    /// D-16: drug payments inside the annual cap.
+    fn drugs_inside_cap(&self) -> bool {
+        self.policy.drugs.as_ref().is_some_and(|d| d.inside_cap)
+    }
+}
+
+fn pct(r: Rate) -> String {
+    format!("{}%", (r * Decimal::ONE_HUNDRED).normalize())
+}
+
+/// Pays the paying part of a segment on the inpatient axis by the inpatient brackets
+/// (D-22): returns exact (hifp, hifob).
+fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
+    let Some(inp) = &ctx.policy.inpatient else { return (Decimal::ZERO, Decimal::ZERO) };
+    let mut hifp = Decimal::ZERO;
+    let mut hifob = Decimal::ZERO;
+    for (band, part) in inp.bands.iter().zip(split(pay, inp.bands.iter().map(|b| b.upto.map(|a| a.0)))) {
+        if part.is_empty() {
+            continue;
+        }
+        let rate = ctx.adjusted(ctx.inpatient_rate(band));
+        let x = part.len().times(rate);
+        match band.fund {
+            Fund::Hifp => hifp += x,
+            Fund::Hifob => hifob += x,
+        }
+        t.step("basic", || {
+            (
+                format!(
+                    "{} × {} on the cumulative in-scope cost ({}, {}] = {} ({})",
+                    part.len(),
+                    pct(rate),
+                    part.lo,
+                    part.hi,
+                    x.round_dp(4).normalize(),
+                    match band.fund {
+                        Fund::Hifp => "统筹 hifp",
+                        Fund::Hifob => "大额 hifob",
+                    }
+                ),
+                band.source.clone().unwrap_or_else(|| inp.source.clone()),
+            )
+        });
+    }
+    (hifp, hifob)
+}
+
+/// S-04/S-05: the admission of the claim's mdtrt_id (opened when first settled) and the
+/// deductible still to charge on it.
+fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, is_admission: bool, t: &mut Tracer) -> (usize, Money) {
+    let idx = match st.find_admission(ctx.mdtrt_id, is_admission) {
+        Some(i) => i,
+        None => {
+            let first = !st.any_live_admission();
+            st.admissions.push(Admission { mdtrt_id: ctx.mdtrt_id, first, deductible_charged: Money::ZERO, live: 0, is_admission });
+            st.admissions.len() - 1
+        }
+    };
+    let Some(inp) = &ctx.policy.inpatient else { return (idx, Money::ZERO) };
+    let adm = &st.admissions[idx];
+    // D-21: veteran workers take another group's deductibles.
+    let group = match (ctx.group, inp.veteran_deductible_as) {
+        (Group::Veteran, Some(g)) => g,
+        (g, _) => g,
+    };
+    let table = match (&inp.deductible_later, adm.first) {
+        (Some(later), false) => later,
+        _ => &inp.deductible,
+    };
+    let full = table.get(group).map(|l| l.at(ctx.claim.hosp_lv).0).unwrap_or(Money::ZERO);
+    let ded = (full - adm.deductible_charged).max0().min(ctx.claim.inscp_scp_amt.max0());
+    t.step("basic", || {
+        (
+            format!(
+                "deductible (起付标准) {} for a {} admission at level {} ({}), {} already charged on {} → {} charged",
+                full,
+                if adm.first { "first" } else { "later" },
+                ctx.claim.hosp_lv,
+                group.as_str(),
+                adm.deductible_charged,
+                ctx.mdtrt_id,
+                ded
+            ),
+            inp.deductible_source.clone().unwrap_or_else(|| inp.source.clone()),
+        )
+    });
+    (idx, ded)
+}
+
+/// D-10: applies the annual cap to an exact hifp; returns the limited amount.
+fn apply_cap(ctx: &Ctx, st: &YearState, hifp: Exact, t: &mut Tracer) -> Exact {
+    let Some(inp) = &ctx.policy.inpatient else { return hifp };
+    let (Some(cap), CapBasis::FundPaid) = (inp.cap, inp.cap_basis) else { return hifp };
+    let room = (cap.0 - st.cap_paid).max0().exact();
+    if hifp > room {
+        t.step("basic", || {
+            (
+                format!("annual cap {}: {} paid so far, room {} → hifp limited to {}", cap.0, st.cap_paid, room, room),
+                inp.cap_source.clone().unwrap_or_else(|| inp.source.clone()),
+            )
+        });
+        room
+    } else {
+        hifp
+    }
+}
+
+/// D-10 eligible-cost reading: the paying part of the segment must lie below the cap.
+fn cap_clip(ctx: &Ctx, pay: Span) -> Span {
+    match &ctx.policy.inpatient {
+        Some(inp) if inp.cap_basis == CapBasis::EligibleCost => match inp.cap {
+            Some(cap) => pay.below(cap.0),
+            None => pay,
+        },
+        _ => pay,
+    }
+}
+
+/// 住院 / 生育住院 (RULES.md §4.1, §8.1, D-09, D-11, D-22, S-03, S-04, S-05).
+fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let inscp = ctx.claim.inscp_scp_amt;
+    let (adm, ded) = admission_deductible(ctx, st, true, t);
+    let seg = Span::at(st.inpatient_axis, inscp);
+    let pay = cap_clip(ctx, Span::new(seg.lo + ded, seg.hi));
+    let (mut hifp, hifob) = inpatient_brackets(ctx, pay, t);
+    if ctx.benefit == Benefit::Maternity {
+        if let Some(floor) = ctx.policy.maternity.as_ref().and_then(|m| m.floor_rate.map(|r| (r.0, m.source.clone()))) {
+            // D-11: a maternity admission is topped up to the floor share of inscp (no
+            // out-of-area points off the floor, S-17).
+            let min = inscp.times(floor.0);
+            if hifp < min {
+                t.step("basic", || (format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.round_dp(4).normalize(), pct(floor.0), inscp, min.normalize()), floor.1));
+                hifp = min;
+            }
+        }
+    }
+    let hifp = apply_cap(ctx, st, hifp, t);
+    let (hifp, hifob) = (ctx.round(hifp), ctx.round(hifob));
+    c.inpatient_axis = inscp;
+    c.cap_paid = hifp;
+    c.admission = Some((adm, ded, true));
+    BasicPay { hifp, hifob, act_pay_dedc: ded }
+}
+
+/// 门诊特殊病 (RULES.md §4.4, §8.1, D-14, D-15, S-01, S-06, S-15).
+fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let (Some(sp), Some(d)) = (&ctx.policy.special, ctx.claim.disease) else { return BasicPay::default() };
+    let Some(rule) = sp.diseases.get(&d) else { return BasicPay::default() };
+    let inscp = ctx.claim.inscp_scp_amt;
+    let source = rule.source.clone().unwrap_or_else(|| sp.source.clone());
+    let mut ded = Money::ZERO;
+    if sp.deductible {
+        let (adm, charged) = admission_deductible(ctx, st, false, t);
+        ded = charged;
+        c.admission = Some((adm, charged, false));
+    }
+    let seg = Span::at(st.inpatient_axis, inscp);
+    let pay = cap_clip(ctx, Span::new(seg.lo + ded, seg.hi));
+    let (mut hifp, mut hifob) = match rule.rate {
+        SpecialRate::Inpatient => inpatient_brackets(ctx, pay, t),
+        SpecialRate::Fixed(r) => {
+            let rate = ctx.adjusted(r);
+            let x = pay.len().times(rate);
+            t.step("basic", || (format!("{} ({}) × {} = {}", pay.len(), d, pct(rate), x.round_dp(4).normalize()), source.clone()));
+            (x, Decimal::ZERO)
+        }
+    };
+    // S-06: the transplant limit is the first-year one until a year after the surgery.
+    let limit = match (rule.first_year_limit, ctx.person.transplant_date) {
+        (Some(first), Some(td)) if ctx.claim.setl_time < time::add_years(td, 1) as i64 * 86400 => Some(first.0),
+        _ => rule.limit.map(|a| a.0),
+    };
+    let mut room_after_hifp = None;
+    if let Some(limit) = limit {
+        let room = (limit - st.special_paid[d.index()]).max0();
+        // Payment runs up the axis: the lower (hifp) brackets use the room first (S-15).
+        if hifp + hifob > room.exact() {
+            t.step("basic", || (format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone()));
+        }
+        hifp = hifp.min(room.exact());
+        hifob = hifob.min(room.exact() - hifp);
+        room_after_hifp = Some(room);
+    }
+    let hifp = ctx.round(apply_cap(ctx, st, hifp, t));
+    let mut hifob = ctx.round(hifob);
+    if let Some(room) = room_after_hifp {
+        // S-01: one limit over two funds.
+        hifob = hifob.min((room - hifp).max0());
+    }
+    c.inpatient_axis = inscp;
+    c.cap_paid = hifp;
+    c.special = Some((d, hifp + hifob));
+    BasicPay { hifp, hifob, act_pay_dedc: ded }
+}
+
+/// The general-outpatient scale on a segment of `amount` at the current outpatient axis
+/// (RULES.md §4.2, §8.2, S-12, S-13, S-15, S-16). Returns exact (hifp, hifob) and the
+/// deductible part.
+fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, pharmacy: bool, t: &mut Tracer) -> (Exact, Exact, Money) {
+    let Some(op) = &ctx.policy.outpatient else { return (Decimal::ZERO, Decimal::ZERO, Money::ZERO) };
+    let Some(bands) = op.bands.get(ctx.group) else { return (Decimal::ZERO, Decimal::ZERO, Money::ZERO) };
+    let seg = Span::at(st.outpatient_axis, amount);
+    // S-13: the head of the claim that lies within the year's first N of pharmacy cost.
+    let pharmacy_head = |b: &OutpatientBand| -> Option<Span> {
+        let limit = b.pharmacy_cost_limit?;
+        if !pharmacy {
+            return None;
+        }
+        let q = (limit.0 - st.pharmacy_axis).max0().min(amount);
+        Some(Span::at(seg.lo, q))
+    };
+    // S-12: unreferred general outpatient (2026) is paid only below the counted ceiling.
+    let counted_upto = match ctx.claim.offsite {
+        Offsite::Unreferred => ctx.policy.offsite.as_ref().and_then(|o| o.unreferred_outpatient_counted_upto.map(|a| a.0)),
+        _ => None,
+    };
+    let (mut hifp, mut hifob, mut dedc) = (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
+    for (band, part) in bands.iter().zip(split(seg, bands.iter().map(|b| b.upto.map(|a| a.0)))) {
+        if part.is_empty() {
+            continue;
+        }
+        if band.deductible {
+            dedc += part.len();
+            t.step("basic", || (format!("{} in the outpatient deductible band (up to {})", part.len(), band.upto.map(|a| a.0).unwrap_or(Money::MAX)), band.source.clone().unwrap_or_else(|| op.source.clone())));
+            continue;
+        }
+        let mut paid = part;
+        if let Some(head) = pharmacy_head(band) {
+            paid = paid.intersect(head);
+        }
+        if let Some(upto) = counted_upto {
+            paid = paid.below(upto);
+        }
+        let rate = ctx.adjusted(band.rate_for(column));
+        let x = paid.len().times(rate);
+        if x.is_zero() && paid.len() == part.len() && rate.is_zero() {
+            t.step("basic", || (format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi), band.source.clone().unwrap_or_else(|| op.source.clone())));
+            continue;
+        }
+        match band.fund {
+            Fund::Hifp => hifp += x,
+            Fund::Hifob => hifob += x,
+        }
+        t.step("basic", || {
+            (
+                format!(
+                    "{} of {} on the cumulative outpatient cost ({}, {}] × {} ({:?} column) = {}",
+                    paid.len(),
+                    part.len(),
+                    part.lo,
+                    part.hi,
+                    pct(rate),
+                    column,
+                    x.round_dp(4).normalize()
+                ),
+                band.source.clone().unwrap_or_else(|| op.source.clone()),
+            )
+        });
+    }
+    (hifp, hifob, dedc)
+}
+
+/// 普通门诊 and 药店购药.
+fn outpatient(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let inscp = ctx.claim.inscp_scp_amt;
+    let pharmacy = ctx.benefit == Benefit::Pharmacy;
+    let (hifp, hifob, dedc) = outpatient_scale(ctx, st, inscp, ctx.column(), pharmacy, t);
+    c.outpatient_axis = inscp;
+    if pharmacy {
+        c.pharmacy_axis = inscp;
+    }
+    BasicPay { hifp: ctx.round(hifp), hifob: ctx.round(hifob), act_pay_dedc: dedc }
+}
+
+/// 门诊慢性病 (RULES.md §4.3, §8.2, D-13, D-23, S-07, S-14).
+fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let Some(ch) = &ctx.policy.chronic else { return BasicPay::default() };
+    let inscp = ctx.claim.inscp_scp_amt;
+    let rates = ch.rates.get(ctx.group);
+    let base_rate = rates.map(|r| if ctx.claim.primary_care { r.primary.0 } else { r.other.0 }).unwrap_or(Decimal::ZERO);
+    let rate = ctx.adjusted(base_rate);
+    // The annual limit by the person's approved diseases (tumour rows where the policy has them).
+    let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().copied().filter(|d| ch.diseases.contains(d)).collect();
+    let tumour = approved.contains(&Disease::MalignantTumor);
+    let limit = ch.limits.get(ctx.group).map(|l| match (tumour, l.tumour, l.tumour_plus) {
+        (true, Some(alone), _) if approved.len() == 1 => alone.0,
+        (true, _, Some(plus)) if approved.len() > 1 => plus.0,
+        _ if approved.len() <= 1 => l.one.0,
+        _ => l.two_or_more.0,
+    });
+    let limit = limit.unwrap_or(Money::ZERO);
+    let room = (limit - st.chronic_used).max0();
+    let (hifp, covered) = match ch.limit_basis {
+        LimitBasis::EligibleCost => {
+            let counted = inscp.min(room).max0();
+            c.chronic_used = counted;
+            (ctx.round(counted.times(rate)), counted.exact())
+        }
+        LimitBasis::FundPaid => {
+            let hifp = ctx.round(inscp.times(rate).min(room.exact()));
+            c.chronic_used = hifp;
+            let covered = if rate.is_zero() { inscp.exact() } else { hifp.exact() / rate };
+            (hifp, covered)
+        }
+    };
+    t.step("basic", || {
+        (
+            format!(
+                "chronic ({} approved disease(s){}): limit {} on {:?}, {} used so far; {} × {} → hifp {}",
+                approved.len(),
+                if tumour { ", malignant tumour" } else { "" },
+                limit,
+                ch.limit_basis,
+                st.chronic_used,
+                inscp,
+                pct(rate),
+                hifp
+            ),
+            ch.source.clone(),
+        )
+    });
+    let mut out = BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO };
+    if ch.fall_through {
+        // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim.
+        let overflow = ctx.round(inscp.exact() - covered).max0();
+        if overflow.is_positive() && ctx.policy.outpatient.is_some() {
+            t.step("basic", || (format!("{overflow} beyond the chronic limit falls through to general outpatient"), "RULES.md D-23, S-14".to_string()));
+            let column = if ctx.claim.primary_care {
+                Column::Primary
+            } else if ctx.claim.hosp_lv == 3 {
+                Column::Level3
+            } else {
+                Column::Level2
+            };
+            let (p, o, d) = outpatient_scale(ctx, st, overflow, column, false, t);
+            out.hifp += ctx.round(p);
+            out.hifob = ctx.round(o);
+            out.act_pay_dedc = d;
+            c.outpatient_axis = overflow;
+        }
+    }
+    out
+}
+
+/// 双通道 / 单独支付 / 特定病 and 罕见病药品 (RULES.md §4.5, §8.2, D-16).
+fn drugs(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let Some(dr) = &ctx.policy.drugs else { return BasicPay::default() };
+    let inscp = ctx.claim.inscp_scp_amt;
+    let base = if ctx.benefit == Benefit::RareDrug { dr.rare.0 } else { dr.dual_channel.0 };
+    let rate = ctx.adjusted(base);
+    let mut hifp = inscp.times(rate);
+    t.step("basic", || (format!("{} × {} = {}", inscp, pct(rate), hifp.round_dp(4).normalize()), dr.source.clone()));
+    if ctx.drugs_inside_cap() {
+        hifp = apply_cap(ctx, st, hifp, t);
+        c.inpatient_axis = inscp;
+    }
+    let hifp = ctx.round(hifp);
+    if ctx.drugs_inside_cap() {
+        c.cap_paid = hifp;
+    }
+    BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
+}
+
+/// 苯丙酮尿症 (RULES.md §4.6, D-17, S-09).
+fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    let Some(p) = &ctx.policy.pku else { return BasicPay::default() };
+    let age = ctx.person.age_in(ctx.year);
+    let Some(band) = p.bands.iter().find(|b| b.max_age.is_none_or(|m| age <= m)) else { return BasicPay::default() };
+    let rate = ctx.adjusted(band.rate.0);
+    let room = (band.limit.0 - st.pku_paid).max0();
+    let x = ctx.claim.inscp_scp_amt.times(rate);
+    let hifp = ctx.round(x.min(room.exact()));
+    t.step("basic", || (format!("PKU age {age}: {} × {} = {}, annual limit {} with {} used → {}", ctx.claim.inscp_scp_amt, pct(rate), x.round_dp(4).normalize(), band.limit.0, st.pku_paid, hifp), p.source.clone()));
+    c.pku_paid = hifp;
+    BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
+}
+
+/// Layer 1 and 2 for one covered claim.
+pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+    if ctx.claim.offsite != Offsite::Local {
+        t.step("basic", || {
+            (
+                format!("out of area ({}): {} points off every basic rate ({} rules)", ctx.claim.offsite, (ctx.points() * Decimal::ONE_HUNDRED).normalize(), offsite_class(ctx.benefit)),
+                ctx.policy.offsite.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
+            )
+        });
+    }
+    match ctx.benefit {
+        Benefit::Inpatient | Benefit::Maternity => inpatient(ctx, st, c, t),
+        Benefit::Special => special(ctx, st, c, t),
+        Benefit::Outpatient | Benefit::Pharmacy => outpatient(ctx, st, c, t),
+        Benefit::Chronic => chronic(ctx, st, c, t),
+        Benefit::DualChannel | Benefit::RareDrug => drugs(ctx, st, c, t),
+        Benefit::Pku => pku(ctx, st, c, t),
+        Benefit::None => BasicPay::default(),
+    }
+}

@@ -1,0 +1,100 @@
+//! Which benefit a claim settles under, and whether the rules cover it at all
+//! (RULES.md §3, S-03, S-07, S-08, S-09, S-11, S-12, S-21).
+
+use crate::model::{Benefit, Claim, DiseaseKind, DrugClass, NotCoveredReason, Offsite, Person, time};
+use crate::policy::Policy;
+
+/// RULES.md §3 / S-11 / S-03: the benefit of a claim.
+pub fn benefit_of(claim: &Claim, person: &Person, policy: &Policy) -> Benefit {
+    match claim.med_type.0 {
+        21..=29 => Benefit::Inpatient,
+        // S-03: maternity needs the continuous-enrolment condition (2024/2025), else it is a
+        // plain admission and reports `inpatient`.
+        52 => match &policy.maternity {
+            Some(m) if person.consecutive_years >= m.min_consecutive_years => Benefit::Maternity,
+            _ => Benefit::Inpatient,
+        },
+        11 | 12 | 13 | 16 | 51 => Benefit::Outpatient,
+        41 => Benefit::Pharmacy,
+        14 => match claim.disease.map(|d| d.kind()) {
+            Some(DiseaseKind::Chronic) => Benefit::Chronic,
+            Some(DiseaseKind::Special) => Benefit::Special,
+            Some(DiseaseKind::Pku) => Benefit::Pku,
+            None => Benefit::None,
+        },
+        15 => match claim.drug_class {
+            DrugClass::DualChannel => Benefit::DualChannel,
+            DrugClass::Rare => Benefit::RareDrug,
+        },
+        _ => Benefit::None,
+    }
+}
+
+/// S-17: the benefit class whose out-of-area rules apply (maternity as inpatient, pku as
+/// special, rare drugs as dual channel, pharmacy as general outpatient).
+pub fn offsite_class(b: Benefit) -> Benefit {
+    match b {
+        Benefit::Maternity => Benefit::Inpatient,
+        Benefit::Pku => Benefit::Special,
+        Benefit::RareDrug => Benefit::DualChannel,
+        Benefit::Pharmacy => Benefit::Outpatient,
+        other => other,
+    }
+}
+
+/// S-21: the reason a claim gets nothing by rule, in priority order; `None` = settle it.
+pub fn not_covered(claim: &Claim, person: &Person, policy: &Policy, benefit: Benefit, year: i32) -> Option<NotCoveredReason> {
+    use NotCoveredReason as R;
+    // D-08: benefit_begn is inclusive, compared with the date of setl_time.
+    if person.benefit_begn.is_some_and(|b| time::date_of(claim.setl_time) < b) {
+        return Some(R::WaitingPeriod);
+    }
+    if claim.offsite == Offsite::NonDesignated {
+        return Some(R::NonDesignated);
+    }
+    let age = person.age_in(year);
+    match benefit {
+        Benefit::Inpatient | Benefit::Maternity => {}
+        Benefit::Outpatient | Benefit::Pharmacy => {
+            if policy.outpatient.is_none() {
+                return Some(R::NotInScheme);
+            }
+        }
+        Benefit::Chronic => {
+            let d = claim.disease?;
+            match &policy.chronic {
+                Some(c) if c.diseases.contains(&d) => {
+                    if !person.chronic_diseases.contains(&d) {
+                        return Some(R::ChronicNotApproved);
+                    }
+                }
+                _ => return Some(R::NotInScheme),
+            }
+        }
+        Benefit::Special => {
+            let d = claim.disease?;
+            match policy.special.as_ref().and_then(|s| s.diseases.get(&d)) {
+                None => return Some(R::NotInScheme),
+                Some(sd) if sd.max_age.is_some_and(|m| age > m) => return Some(R::AgeLimit),
+                Some(_) => {}
+            }
+        }
+        Benefit::DualChannel | Benefit::RareDrug => {
+            if policy.drugs.is_none() {
+                return Some(R::NotInScheme);
+            }
+        }
+        Benefit::Pku => match &policy.pku {
+            None => return Some(R::NotInScheme),
+            Some(p) if !p.bands.iter().any(|b| b.max_age.is_none_or(|m| age <= m)) => return Some(R::AgeLimit),
+            Some(_) => {}
+        },
+        Benefit::None => return Some(R::NotInScheme),
+    }
+    if claim.offsite == Offsite::Unreferred
+        && policy.offsite.as_ref().is_some_and(|o| o.unreferred_not_covered.iter().any(|b| *b == benefit || *b == offsite_class(benefit)))
+    {
+        return Some(R::Unreferred);
+    }
+    None
+}

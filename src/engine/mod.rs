@@ -1,0 +1,352 @@
+//! The settlement kernel: pure functions, no IO, no DataFrames.
+//!
+//! [`prepare`] checks what needs the whole input (persons, policies, duplicate ids, reversal
+//! pairs) and orders the claims by person, `setl_time`, `setl_id` (D-06). [`settle_person`]
+//! settles one person's claims in that order, year by year, through the layers
+//! basic → large-amount → catastrophic → assistance → year-end (RULES.md §3).
+//! [`settle_all`] runs it in parallel over persons; the result does not depend on the thread
+//! count or the input row order.
+
+pub mod assistance;
+pub mod bands;
+pub mod basic;
+pub mod catastrophic;
+pub mod classify;
+pub mod state;
+pub mod trace;
+
+use crate::model::{Claim, ClaimTable, Money, NO_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, time};
+use crate::policy::{Group, PolicySet};
+use rayon::prelude::*;
+use state::{Contribution, YearState};
+use std::collections::HashMap;
+use std::ops::Range;
+pub use trace::{Step, Tracer};
+
+/// A claim the engine refuses, with a code (RULES.md S-22..S-24) and a message a clerk can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub claim: u32,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Claims ordered for settlement.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Claim indices in (person, setl_time, setl_id) order, rejected ones left out.
+    pub order: Vec<u32>,
+    /// Per person: the range of `order` holding its claims.
+    pub persons: Vec<Range<usize>>,
+    /// Policy of each claim (index into the PolicySet; `u16::MAX` when rejected).
+    pub policy_of: Vec<u16>,
+    pub rejects: Vec<Reject>,
+}
+
+const NO_POLICY: u16 = u16::MAX;
+
+/// D-06 order key of a claim.
+fn order_key<'a>(t: &'a ClaimTable, c: &Claim) -> (u32, i64, &'a str) {
+    (c.psn, c.setl_time, t.strings.get(c.setl_id))
+}
+
+/// Checks and orders the claims (S-22, S-23, S-24 for what needs the whole input).
+pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet) -> Prepared {
+    let n = table.claims.len();
+    // Persons and policies (S-23).
+    let checked: Vec<Result<u16, (&'static str, String)>> = table
+        .claims
+        .par_iter()
+        .map(|c| {
+            let p = &persons.persons[c.psn as usize];
+            if let Some(msg) = persons.invalid.get(&c.psn) {
+                return Err(("person_scheme_mismatch", msg.clone()));
+            }
+            let year = time::year_of(c.setl_time);
+            match policies.select(p.region(), p.insutype, year) {
+                None => Err((
+                    "no_policy",
+                    format!(
+                        "no {} policy for {} in {year}: built-in policies cover resident 2024–2026 and employee 2024; pass --policy FILE for other years",
+                        if p.insutype == crate::model::Scheme::Resident { "resident" } else { "employee" },
+                        p.region()
+                    ),
+                )),
+                Some(i) if !policies.get(i).settles => {
+                    let pol = policies.get(i);
+                    Err(("no_benefit_rules", pol.no_benefit_reason.clone().unwrap_or_else(|| format!("{} has no benefit rules", pol.id))))
+                }
+                Some(i) => Ok(i),
+            }
+        })
+        .collect();
+    let mut policy_of = vec![NO_POLICY; n];
+    let mut rejects = Vec::new();
+    for (i, r) in checked.into_iter().enumerate() {
+        match r {
+            Ok(p) => policy_of[i] = p,
+            Err((code, message)) => rejects.push(Reject { claim: i as u32, code, message }),
+        }
+    }
+    // Duplicate setl_id: the first row is kept (S-24).
+    let mut first: HashMap<&str, u32> = HashMap::with_capacity(n);
+    for (i, c) in table.claims.iter().enumerate() {
+        let id = table.strings.get(c.setl_id);
+        if let Some(&f) = first.get(id) {
+            let fc = &table.claims[f as usize];
+            rejects.push(Reject {
+                claim: i as u32,
+                code: "duplicate_setl_id",
+                message: format!("setl_id {id} already appears at line {} (file #{}); the first row is kept", fc.line, fc.file + 1),
+            });
+            policy_of[i] = NO_POLICY;
+        } else {
+            first.insert(id, i as u32);
+        }
+    }
+    // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
+    let mut reversals: Vec<u32> = (0..n as u32).filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
+    reversals.sort_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
+    let mut taken: HashMap<u32, u32> = HashMap::new();
+    let mut originals = Vec::with_capacity(reversals.len());
+    for &ri in &reversals {
+        let r = &table.claims[ri as usize];
+        let init = table.strings.get(r.init_setl_id);
+        let res: Result<u32, (&'static str, String)> = (|| {
+            let &oi = first.get(init).ok_or(("reversal_unknown_original", format!("init_setl_id {init} is not a settlement in the input")))?;
+            let o = &table.claims[oi as usize];
+            if o.reversal {
+                return Err(("reversal_unknown_original", format!("init_setl_id {init} is itself a reversal")));
+            }
+            if policy_of[oi as usize] == NO_POLICY {
+                return Err(("reversal_unknown_original", format!("the original {init} was rejected; fix it first")));
+            }
+            if o.psn != r.psn {
+                return Err(("reversal_person_mismatch", format!("the original {init} belongs to another person")));
+            }
+            let (ry, oy) = (time::year_of(r.setl_time), time::year_of(o.setl_time));
+            if ry != oy {
+                return Err(("reversal_crosses_year", format!("the original {init} was settled in {oy}, the reversal in {ry}")));
+            }
+            if order_key(table, o) >= order_key(table, r) {
+                return Err(("reversal_before_original", format!("the reversal is not later than the original {init} (setl_time, then setl_id)")));
+            }
+            let pairs = [
+                ("medfee_sumamt", o.medfee_sumamt, r.medfee_sumamt),
+                ("fulamt_ownpay_amt", o.fulamt_ownpay_amt, r.fulamt_ownpay_amt),
+                ("overlmt_selfpay", o.overlmt_selfpay, r.overlmt_selfpay),
+                ("preselfpay_amt", o.preselfpay_amt, r.preselfpay_amt),
+                ("inscp_scp_amt", o.inscp_scp_amt, r.inscp_scp_amt),
+            ];
+            if let Some((col, ov, rv)) = pairs.iter().find(|(_, ov, rv)| *rv != -*ov) {
+                return Err(("reversal_amount_mismatch", format!("{col} is {rv}, expected {} (the negation of the original {init})", -*ov)));
+            }
+            if let Some(&prev) = taken.get(&oi) {
+                return Err(("already_reversed", format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id))));
+            }
+            Ok(oi)
+        })();
+        match res {
+            Ok(oi) => {
+                taken.insert(oi, ri);
+                originals.push((ri, oi));
+            }
+            Err((code, message)) => {
+                rejects.push(Reject { claim: ri, code, message });
+                policy_of[ri as usize] = NO_POLICY;
+            }
+        }
+    }
+    drop(first);
+    for (ri, oi) in originals {
+        table.claims[ri as usize].original = oi;
+    }
+    let table = &*table;
+    let mut order: Vec<u32> = (0..n as u32).filter(|&i| policy_of[i as usize] != NO_POLICY).collect();
+    order.par_sort_unstable_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
+    let mut persons_r = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || table.claims[order[i] as usize].psn != table.claims[order[start] as usize].psn {
+            persons_r.push(start..i);
+            start = i;
+        }
+    }
+    rejects.sort_by_key(|r| r.claim);
+    Prepared { order, persons: persons_r, policy_of, rejects }
+}
+
+/// What one person's claims settled to.
+#[derive(Debug, Default)]
+pub struct PersonResult {
+    /// (claim index, settlement) in settlement order
+    pub settlements: Vec<(u32, Settlement)>,
+    pub years: Vec<PersonYear>,
+}
+
+fn add_to_summary(s: &mut PersonYear, claim: &Claim, r: &Settlement) {
+    s.claims += 1;
+    s.medfee_sumamt += claim.medfee_sumamt;
+    s.inscp_scp_amt += claim.inscp_scp_amt;
+    s.act_pay_dedc += r.act_pay_dedc;
+    s.hifp_pay += r.hifp_pay;
+    s.hifob_pay += r.hifob_pay;
+    s.hifmi_pay += r.hifmi_pay;
+    s.maf_pay += r.maf_pay;
+    s.psn_part_amt += r.psn_part_amt;
+}
+
+fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Tracer) -> PersonYear {
+    let admissions = st.live_admissions();
+    let mut s = st.summary;
+    s.admissions = admissions;
+    s.maf_tilt_pay = assistance::tilted(policies.get(st.policy), person, st.tilt_base, t);
+    s
+}
+
+/// Settles one person's claims (`claims` in D-06 order): pure, deterministic.
+pub fn settle_person(table: &ClaimTable, person: &Person, claims: &[u32], policy_of: &[u16], policies: &PolicySet, t: &mut Tracer) -> PersonResult {
+    let mut out = PersonResult { settlements: Vec::with_capacity(claims.len()), years: Vec::new() };
+    let mut contributions: Vec<Contribution> = Vec::with_capacity(claims.len());
+    let mut position: HashMap<u32, usize> = HashMap::new();
+    let has_reversal = claims.iter().any(|&c| table.claims[c as usize].reversal);
+    let mut st: Option<YearState> = None;
+    for &ci in claims {
+        let claim = &table.claims[ci as usize];
+        let year = time::year_of(claim.setl_time);
+        let pol_idx = policy_of[ci as usize];
+        if st.as_ref().is_none_or(|s| s.year != year) {
+            if let Some(done) = st.take() {
+                out.years.push(close_year(done, person, policies, t));
+            }
+            st = Some(YearState::new(claim.psn, year, pol_idx));
+        }
+        let Some(st) = st.as_mut() else { continue };
+        t.claim(table.strings.get(claim.setl_id));
+        if has_reversal {
+            position.insert(ci, out.settlements.len());
+        }
+        let policy = policies.get(pol_idx);
+
+        if claim.reversal && claim.original != NO_ORIGINAL {
+            // S-22: the exact negation of the original; its contribution leaves every accumulator.
+            let Some(&op) = position.get(&claim.original) else { continue };
+            let orig = out.settlements[op].1;
+            let contrib = contributions[op];
+            st.apply(&contrib, -1);
+            let r = orig.negated();
+            t.step("reversal", || {
+                (format!("reverses {}: every amount negated, its contribution taken out of the year's accumulators", table.strings.get(claim.init_setl_id)), "CONTRACT.md §1; RULES.md S-22".into())
+            });
+            add_to_summary(&mut st.summary, claim, &r);
+            if orig.status == Status::Settled {
+                assistance::tilt_part(st, claim.preselfpay_amt, claim.inscp_scp_amt, r.fund_pay_sumamt());
+            }
+            out.settlements.push((ci, r));
+            contributions.push(Contribution::default());
+            continue;
+        }
+
+        let benefit = classify::benefit_of(claim, person, policy);
+        let mut r = Settlement {
+            year,
+            policy: pol_idx,
+            benefit,
+            status: Status::Settled,
+            reason: None,
+            act_pay_dedc: Money::ZERO,
+            hifp_pay: Money::ZERO,
+            hifob_pay: Money::ZERO,
+            hifmi_pay: Money::ZERO,
+            maf_pay: Money::ZERO,
+            psn_part_amt: claim.medfee_sumamt,
+        };
+        let mut c = Contribution::default();
+        if let Some(reason) = classify::not_covered(claim, person, policy, benefit, year) {
+            r.status = Status::NotCovered;
+            r.reason = Some(reason);
+            t.step("coverage", || (format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt), "RULES.md S-21".into()));
+        } else {
+            let ctx = basic::Ctx {
+                claim,
+                mdtrt_id: table.strings.get(claim.mdtrt_id),
+                person,
+                policy,
+                year,
+                group: Group::of(person.psn_type),
+                benefit,
+            };
+            t.step("benefit", || (format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into()));
+            let b = basic::settle(&ctx, st, &mut c, t);
+            let basic_paid = b.hifp + b.hifob;
+            let hifmi = catastrophic::settle(&ctx, st, basic_paid, &mut c, t);
+            let maf = assistance::settle(&ctx, st, basic_paid + hifmi, &mut c, t);
+            r.act_pay_dedc = b.act_pay_dedc;
+            r.hifp_pay = b.hifp;
+            r.hifob_pay = b.hifob;
+            r.hifmi_pay = hifmi;
+            r.maf_pay = maf;
+            r.psn_part_amt = claim.medfee_sumamt - r.fund_pay_sumamt();
+            st.apply(&c, 1);
+            assistance::tilt_part(st, claim.preselfpay_amt, claim.inscp_scp_amt, r.fund_pay_sumamt());
+            t.step("result", || {
+                (
+                    format!(
+                        "hifp {} + hifob {} + hifmi {} + maf {} = fund {}; the person pays {} − {} = {}",
+                        r.hifp_pay,
+                        r.hifob_pay,
+                        r.hifmi_pay,
+                        r.maf_pay,
+                        r.fund_pay_sumamt(),
+                        claim.medfee_sumamt,
+                        r.fund_pay_sumamt(),
+                        r.psn_part_amt
+                    ),
+                    "RULES.md D-01, D-02".into(),
+                )
+            });
+        }
+        add_to_summary(&mut st.summary, claim, &r);
+        out.settlements.push((ci, r));
+        contributions.push(c);
+    }
+    if let Some(done) = st.take() {
+        out.years.push(close_year(done, person, policies, t));
+    }
+    out
+}
+
+/// The settlements of a whole run, in input order (`None` for rejected claims), and the
+/// person-years sorted by psn_no, year.
+#[derive(Debug, Default)]
+pub struct Settled {
+    pub settlements: Vec<Option<Settlement>>,
+    pub person_years: Vec<PersonYear>,
+}
+
+/// Settles every prepared person in parallel (rayon); `progress` is called with the number
+/// of claims settled by each finished chunk.
+pub fn settle_all(table: &ClaimTable, persons: &PersonTable, prepared: &Prepared, policies: &PolicySet, progress: &(dyn Fn(u64) + Sync)) -> Settled {
+    let results: Vec<PersonResult> = prepared
+        .persons
+        .par_iter()
+        .with_min_len(64)
+        .map(|range| {
+            let claims = &prepared.order[range.clone()];
+            let psn = table.claims[claims[0] as usize].psn;
+            let r = settle_person(table, &persons.persons[psn as usize], claims, &prepared.policy_of, policies, &mut Tracer::off());
+            progress(claims.len() as u64);
+            r
+        })
+        .collect();
+    let mut settlements = vec![None; table.claims.len()];
+    let mut person_years = Vec::with_capacity(results.len());
+    for r in results {
+        for (ci, s) in r.settlements {
+            settlements[ci as usize] = Some(s);
+        }
+        person_years.extend(r.years);
+    }
+    person_years.par_sort_unstable_by(|a, b| persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+    Settled { settlements, person_years }
+}

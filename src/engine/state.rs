@@ -1,0 +1,142 @@
+//! The annual accumulators of one person-year, and what one claim added to them (kept so a
+//! reversal can take exactly that back out, RULES.md S-22).
+
+use crate::model::{Disease, Money, PersonYear};
+
+/// An inpatient admission (one mdtrt_id) of the year, or a special-disease visit charged a
+/// deductible under D-14.
+#[derive(Clone, Debug)]
+pub struct Admission<'a> {
+    pub mdtrt_id: &'a str,
+    /// S-05: first admission of the year (its kind is fixed when first settled).
+    pub first: bool,
+    /// S-04: deductible charged so far on this admission.
+    pub deductible_charged: Money,
+    /// Non-reversed settled settlements (S-05 liveness, S-25 count).
+    pub live: u32,
+    /// false for the D-14 special-disease entries (they open no admission, S-05).
+    pub is_admission: bool,
+}
+
+/// Running totals of one person-year, per layer.
+#[derive(Clone, Debug)]
+pub struct YearState<'a> {
+    pub year: i32,
+    pub policy: u16,
+    // basic fund
+    /// Cumulative in-scope inpatient + maternity + special (+ drugs inside the cap) cost (S-15).
+    pub inpatient_axis: Money,
+    /// Basic-fund payment counted against the annual cap (D-10).
+    pub cap_paid: Money,
+    /// Cumulative in-scope general-outpatient cost (S-15).
+    pub outpatient_axis: Money,
+    /// Cumulative in-scope pharmacy cost (S-13).
+    pub pharmacy_axis: Money,
+    /// Chronic limit used (eligible cost or fund, per D-13).
+    pub chronic_used: Money,
+    pub special_paid: [Money; Disease::COUNT],
+    pub pku_paid: Money,
+    pub admissions: Vec<Admission<'a>>,
+    // catastrophic
+    pub cat_base: Money,
+    pub cat_paid: Money,
+    // assistance, per limit group
+    pub assist_paid: [Money; 4],
+    /// S-19 base of tilted assistance.
+    pub tilt_base: Money,
+    pub summary: PersonYear,
+}
+
+/// What one settled claim added to the accumulators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub inpatient_axis: Money,
+    pub cap_paid: Money,
+    pub outpatient_axis: Money,
+    pub pharmacy_axis: Money,
+    pub chronic_used: Money,
+    pub special: Option<(Disease, Money)>,
+    pub pku_paid: Money,
+    /// (admission index, deductible charged, counts toward liveness)
+    pub admission: Option<(usize, Money, bool)>,
+    pub cat_base: Money,
+    pub cat_paid: Money,
+    pub assist: Option<(usize, Money)>,
+}
+
+impl<'a> YearState<'a> {
+    pub fn new(psn: u32, year: i32, policy: u16) -> YearState<'a> {
+        YearState {
+            year,
+            policy,
+            inpatient_axis: Money::ZERO,
+            cap_paid: Money::ZERO,
+            outpatient_axis: Money::ZERO,
+            pharmacy_axis: Money::ZERO,
+            chronic_used: Money::ZERO,
+            special_paid: [Money::ZERO; Disease::COUNT],
+            pku_paid: Money::ZERO,
+            admissions: Vec::new(),
+            cat_base: Money::ZERO,
+            cat_paid: Money::ZERO,
+            assist_paid: [Money::ZERO; 4],
+            tilt_base: Money::ZERO,
+            summary: PersonYear {
+                psn,
+                year,
+                policy,
+                claims: 0,
+                admissions: 0,
+                medfee_sumamt: Money::ZERO,
+                inscp_scp_amt: Money::ZERO,
+                act_pay_dedc: Money::ZERO,
+                hifp_pay: Money::ZERO,
+                hifob_pay: Money::ZERO,
+                hifmi_pay: Money::ZERO,
+                maf_pay: Money::ZERO,
+                maf_tilt_pay: Money::ZERO,
+                psn_part_amt: Money::ZERO,
+            },
+        }
+    }
+
+    /// Adds (`sign` = 1) or takes back (`sign` = -1) a claim's contribution.
+    pub fn apply(&mut self, c: &Contribution, sign: i64) {
+        let s = |m: Money| Money::from_fen(m.fen() * sign);
+        self.inpatient_axis += s(c.inpatient_axis);
+        self.cap_paid += s(c.cap_paid);
+        self.outpatient_axis += s(c.outpatient_axis);
+        self.pharmacy_axis += s(c.pharmacy_axis);
+        self.chronic_used += s(c.chronic_used);
+        if let Some((d, m)) = c.special {
+            self.special_paid[d.index()] += s(m);
+        }
+        self.pku_paid += s(c.pku_paid);
+        if let Some((i, ded, live)) = c.admission {
+            let a = &mut self.admissions[i];
+            a.deductible_charged += s(ded);
+            if live {
+                a.live = (a.live as i64 + sign).max(0) as u32;
+            }
+        }
+        self.cat_base += s(c.cat_base);
+        self.cat_paid += s(c.cat_paid);
+        if let Some((g, m)) = c.assist {
+            self.assist_paid[g] += s(m);
+        }
+    }
+
+    /// S-05: is some admission of the year holding a non-reversed settlement?
+    pub fn any_live_admission(&self) -> bool {
+        self.admissions.iter().any(|a| a.is_admission && a.live > 0)
+    }
+
+    pub fn find_admission(&self, mdtrt_id: &str, is_admission: bool) -> Option<usize> {
+        self.admissions.iter().position(|a| a.is_admission == is_admission && a.mdtrt_id == mdtrt_id)
+    }
+
+    /// S-25: admissions holding a non-reversed settled settlement at year end.
+    pub fn live_admissions(&self) -> u32 {
+        self.admissions.iter().filter(|a| a.is_admission && a.live > 0).count() as u32
+    }
+}

@@ -1,0 +1,405 @@
+//! Reading and validating the inputs (CONTRACT.md §1–2, RULES.md S-23, S-24). Every bad row
+//! becomes a [`RejectRow`] naming the file, line, column and what was expected.
+
+use super::source::{Batch, is_parquet, parquet_row_groups, read_csv, read_parquet_group};
+use crate::model::*;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A rejected input row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectRow {
+    /// index into the run's input files
+    pub file: u16,
+    pub line: u64,
+    pub setl_id: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RejectRow {
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.code, self.message)
+    }
+}
+
+/// Claim columns: required first (CONTRACT.md §1).
+pub const CLAIM_COLUMNS: &[&str] = &[
+    "setl_id",
+    "psn_no",
+    "mdtrt_id",
+    "setl_time",
+    "med_type",
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "hosp_lv",
+    "primary_care",
+    "opsp_dise_code",
+    "dise_codg",
+    "drug_class",
+    "offsite",
+    "refd_setl_flag",
+    "init_setl_id",
+    "hifp_pay",
+    "hifob_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "psn_part_amt",
+];
+const CLAIM_REQUIRED: usize = 10;
+
+/// Person columns: required first (CONTRACT.md §2; district is required for residents).
+pub const PERSON_COLUMNS: &[&str] = &[
+    "psn_no",
+    "insutype",
+    "psn_type",
+    "brdy",
+    "district",
+    "assistance",
+    "chronic_diseases",
+    "consecutive_years",
+    "prior_zero_claim",
+    "benefit_begn",
+    "transplant_date",
+    "contribution_base",
+    "flexible",
+];
+const PERSON_REQUIRED: usize = 4;
+
+type RowResult<T> = std::result::Result<T, (&'static str, String)>;
+
+fn need<T>(v: std::result::Result<Option<T>, String>, col: &str, what: &str) -> RowResult<T> {
+    match v {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(("missing_value", format!("column {col} is empty; expected {what}"))),
+        Err(e) => Err(("bad_value", format!("column {col}: {e}"))),
+    }
+}
+
+fn opt<T>(v: std::result::Result<Option<T>, String>, col: &str) -> RowResult<Option<T>> {
+    v.map_err(|e| ("bad_value", format!("column {col}: {e}")))
+}
+
+fn code<T>(b: &dyn Batch, row: usize, col: usize, parse: impl Fn(&str) -> Option<T>, expected: &str) -> RowResult<Option<T>> {
+    match b.cell(row, col).text() {
+        None => Ok(None),
+        Some(t) => parse(&t).map(Some).ok_or_else(|| ("unknown_code", format!("column {}: `{t}` is not one of {expected}", CLAIM_COLUMNS.get(col).unwrap_or(&"?")))),
+    }
+}
+
+/// Disease key aliases (policy files may add the platform's own codes, CONTRACT.md §5).
+pub type Aliases = HashMap<String, Disease>;
+
+fn disease_of(key: &str, aliases: &Aliases) -> Option<Disease> {
+    Disease::parse(key).or_else(|| aliases.get(key).copied())
+}
+
+/// S-09: a main diagnosis E70.0 / E70.1 selects phenylketonuria.
+fn is_pku_diagnosis(codg: &str) -> bool {
+    let c = codg.trim().to_ascii_uppercase();
+    c.starts_with("E70.0") || c.starts_with("E70.1")
+}
+
+fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases, strings: &mut Strings) -> RowResult<Claim> {
+    if let Some(e) = b.row_error(row) {
+        return Err(("bad_value", e));
+    }
+    let text = |col: usize| b.cell(row, col).text();
+    let setl_id = text(0).ok_or(("missing_value", "column setl_id is empty".to_string()))?;
+    let psn_no = text(1).ok_or(("missing_value", "column psn_no is empty".to_string()))?;
+    let mdtrt_id = text(2).ok_or(("missing_value", "column mdtrt_id is empty".to_string()))?;
+    let setl_time = need(b.cell(row, 3).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
+    let med_type = code(b, row, 4, MedType::parse, MedType::expected())?.ok_or(("missing_value", "column med_type is empty".to_string()))?;
+    let money = |col: usize| need(b.cell(row, col).money(), CLAIM_COLUMNS[col], "an amount like 1234.50");
+    let (medfee, fulamt, overlmt, presel, inscp) = (money(5)?, money(6)?, money(7)?, money(8)?, money(9)?);
+    let reversal = opt(b.cell(row, 16).flag(), "refd_setl_flag")?.unwrap_or(false);
+    for (col, v) in [(5, medfee), (6, fulamt), (7, overlmt), (8, presel), (9, inscp)] {
+        if reversal && v.is_positive() {
+            return Err(("bad_sign", format!("column {}: {v} is positive on a reversal row (refd_setl_flag = 1); amounts must be ≤ 0", CLAIM_COLUMNS[col])));
+        }
+        if !reversal && v.is_negative() {
+            return Err(("bad_sign", format!("column {}: {v} is negative; amounts must be ≥ 0 except on reversal rows (refd_setl_flag = 1)", CLAIM_COLUMNS[col])));
+        }
+    }
+    let parts = fulamt + overlmt + presel + inscp;
+    if parts != medfee {
+        return Err((
+            "amount_identity",
+            format!("medfee_sumamt {medfee} ≠ fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt = {fulamt} + {overlmt} + {presel} + {inscp} = {parts}"),
+        ));
+    }
+    let hosp_lv = match opt(b.cell(row, 10).integer(), "hosp_lv").map_err(|(_, m)| ("bad_value", m))? {
+        Some(v @ 1..=3) => v as u8,
+        Some(v) => return Err(("bad_value", format!("column hosp_lv: `{v}` is not 1, 2 or 3"))),
+        None if med_type.0 == 41 => 0,
+        None => return Err(("missing_value", format!("column hosp_lv is empty; required (1, 2 or 3) for med_type {}", med_type.0))),
+    };
+    let primary_care = opt(b.cell(row, 11).flag(), "primary_care")?.unwrap_or(false);
+    let offsite = code(b, row, 15, Offsite::parse, &Offsite::expected())?.unwrap_or(Offsite::Local);
+    let drug_class = code(b, row, 14, DrugClass::parse, &DrugClass::expected())?.unwrap_or(DrugClass::DualChannel);
+    let mut disease = None;
+    if med_type.0 == 14 {
+        let dise_code = text(12);
+        let from_code = dise_code.as_deref().and_then(|k| disease_of(k, aliases));
+        let pku = text(13).is_some_and(|c| is_pku_diagnosis(&c));
+        disease = if pku { Some(Disease::Pku) } else { from_code };
+        if disease.is_none() {
+            return Err((
+                "unknown_code",
+                match dise_code {
+                    Some(k) => format!("column opsp_dise_code: `{k}` is not a known disease key (CONTRACT.md §5) and dise_codg is not E70.0/E70.1"),
+                    None => "med_type 14 needs opsp_dise_code (a disease key, CONTRACT.md §5) or dise_codg E70.0/E70.1".to_string(),
+                },
+            ));
+        }
+    }
+    let init = text(17);
+    if reversal && init.is_none() {
+        return Err(("missing_value", "column init_setl_id is empty; a reversal (refd_setl_flag = 1) must name the settlement it cancels".into()));
+    }
+    let recorded_cells = [18, 19, 20, 21, 22].map(|c| opt(b.cell(row, c).money(), CLAIM_COLUMNS[c]));
+    let mut rec = [None; 5];
+    for (i, r) in recorded_cells.into_iter().enumerate() {
+        rec[i] = r?;
+    }
+    let Some(psn) = persons.get(&psn_no) else {
+        return Err((
+            "unknown_person",
+            match rejected_persons.get(psn_no.as_ref()) {
+                Some(why) => format!("person {psn_no} was rejected in the persons file: {why}"),
+                None => format!("psn_no {psn_no} is not in the persons file"),
+            },
+        ));
+    };
+    let recorded = rec.iter().any(Option::is_some).then(|| {
+        Box::new(Recorded { hifp_pay: rec[0], hifob_pay: rec[1], hifmi_pay: rec[2], maf_pay: rec[3], psn_part_amt: rec[4] })
+    });
+    let setl_id = strings.push(&setl_id);
+    let mdtrt_id = strings.push(&mdtrt_id);
+    let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
+    Ok(Claim {
+        setl_id,
+        mdtrt_id,
+        init_setl_id,
+        psn,
+        setl_time,
+        medfee_sumamt: medfee,
+        fulamt_ownpay_amt: fulamt,
+        overlmt_selfpay: overlmt,
+        preselfpay_amt: presel,
+        inscp_scp_amt: inscp,
+        med_type,
+        hosp_lv,
+        primary_care,
+        offsite,
+        drug_class,
+        disease,
+        reversal,
+        original: NO_ORIGINAL,
+        file,
+        line: b.line(row) as u32,
+        recorded,
+    })
+}
+
+/// Validates a batch of claim rows in parallel, keeping row order.
+fn claims_from_batch(b: &dyn Batch, file: u16, persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases) -> (ClaimTable, Vec<RejectRow>) {
+    const CHUNK: usize = 8192;
+    let chunks: Vec<(ClaimTable, Vec<RejectRow>)> = (0..b.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|k| {
+            let mut t = ClaimTable { claims: Vec::with_capacity(CHUNK), strings: Strings::with_capacity(CHUNK * 2, CHUNK * 40) };
+            let mut rejects = Vec::new();
+            for row in k * CHUNK..((k + 1) * CHUNK).min(b.len()) {
+                match claim_row(b, row, file, persons, rejected_persons, aliases, &mut t.strings) {
+                    Ok(c) => t.claims.push(c),
+                    Err((code, message)) => rejects.push(RejectRow {
+                        file,
+                        line: b.line(row),
+                        setl_id: b.cell(row, 0).text().map(|s| s.into_owned()).unwrap_or_default(),
+                        code,
+                        message,
+                    }),
+                }
+            }
+            (t, rejects)
+        })
+        .collect();
+    let mut table = ClaimTable::default();
+    let mut rejects = Vec::new();
+    for (t, r) in chunks {
+        table.append(t);
+        rejects.extend(r);
+    }
+    (table, rejects)
+}
+
+/// All claims of the given files (CSV or Parquet, mixed), in file then row order.
+pub struct ClaimsRead {
+    pub table: ClaimTable,
+    pub rejects: Vec<RejectRow>,
+    /// rows read per file
+    pub rows: Vec<u64>,
+}
+
+pub fn read_claims(files: &[PathBuf], persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases, progress: &(dyn Fn(u64) + Sync)) -> Result<ClaimsRead> {
+    let mut out = ClaimsRead { table: ClaimTable::default(), rejects: Vec::new(), rows: Vec::new() };
+    for (fi, path) in files.iter().enumerate() {
+        let file = u16::try_from(fi).context("too many input files (at most 65535)")?;
+        let mut rows = 0u64;
+        if is_parquet(path) {
+            let groups = parquet_row_groups(path)?;
+            // Row groups decode in parallel; results are joined in file order.
+            let parts: Vec<Result<(ClaimTable, Vec<RejectRow>, u64)>> = groups
+                .par_iter()
+                .map(|&(g, first)| {
+                    let mut t = ClaimTable::default();
+                    let mut rj = Vec::new();
+                    let mut n = 0u64;
+                    read_parquet_group(path, CLAIM_COLUMNS, CLAIM_REQUIRED, g, first, |b| {
+                        let (ct, r) = claims_from_batch(b, file, persons, rejected_persons, aliases);
+                        n += b.len() as u64;
+                        progress(b.len() as u64);
+                        t.append(ct);
+                        rj.extend(r);
+                        Ok(())
+                    })?;
+                    Ok((t, rj, n))
+                })
+                .collect();
+            for p in parts {
+                let (t, r, n) = p?;
+                out.table.append(t);
+                out.rejects.extend(r);
+                rows += n;
+            }
+        } else {
+            read_csv(path, CLAIM_COLUMNS, CLAIM_REQUIRED, 128 * 1024, |b| {
+                let (t, r) = claims_from_batch(b, file, persons, rejected_persons, aliases);
+                rows += b.len() as u64;
+                progress(b.len() as u64);
+                out.table.append(t);
+                out.rejects.extend(r);
+                Ok(())
+            })?;
+        }
+        out.rows.push(rows);
+    }
+    Ok(out)
+}
+
+fn person_row(b: &dyn Batch, row: usize) -> RowResult<Person> {
+    if let Some(e) = b.row_error(row) {
+        return Err(("bad_value", e));
+    }
+    let col = |c: usize| b.cell(row, c);
+    let psn_no = col(0).text().ok_or(("missing_value", "column psn_no is empty".to_string()))?.into_owned();
+    let pcode = |c: usize, parse: &dyn Fn(&str) -> bool, expected: String| -> RowResult<Option<String>> {
+        match col(c).text() {
+            None => Ok(None),
+            Some(t) if parse(&t) => Ok(Some(t.into_owned())),
+            Some(t) => Err(("unknown_code", format!("column {}: `{t}` is not one of {expected}", PERSON_COLUMNS[c]))),
+        }
+    };
+    let insutype = pcode(1, &|t| Scheme::parse(t).is_some(), Scheme::expected())?.ok_or(("missing_value", "column insutype is empty; expected 310 or 390".to_string()))?;
+    let insutype = Scheme::parse(&insutype).unwrap_or(Scheme::Resident);
+    let psn_type = pcode(2, &|t| PsnType::parse(t).is_some(), PsnType::expected())?.ok_or(("missing_value", format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
+    let psn_type = PsnType::parse(&psn_type).unwrap_or(PsnType::Elderly);
+    let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
+    let district = pcode(4, &|t| District::parse(t).is_some(), District::expected())?.and_then(|t| District::parse(&t));
+    if insutype == Scheme::Resident && district.is_none() {
+        return Err(("missing_value", format!("column district is empty; required for residents (insutype 390): one of {}", District::expected())));
+    }
+    let assistance = pcode(5, &|t| Assistance::parse(t).is_some(), Assistance::expected())?.and_then(|t| Assistance::parse(&t)).unwrap_or(Assistance::None);
+    // S-07: known keys, each once; unknown keys are not approvals.
+    let mut chronic: Vec<Disease> = col(6).text().map(|t| t.split(';').filter_map(|k| Disease::parse(k.trim())).collect()).unwrap_or_default();
+    chronic.sort();
+    chronic.dedup();
+    let consecutive_years = opt(col(7).integer(), "consecutive_years")?.unwrap_or(0);
+    if !(0..=200).contains(&consecutive_years) {
+        return Err(("bad_value", format!("column consecutive_years: {consecutive_years} is not a count of years")));
+    }
+    Ok(Person {
+        psn_no,
+        insutype,
+        psn_type,
+        brdy,
+        district,
+        assistance,
+        chronic_diseases: chronic,
+        consecutive_years: consecutive_years as u32,
+        prior_zero_claim: opt(col(8).flag(), "prior_zero_claim")?.unwrap_or(false),
+        benefit_begn: opt(col(9).date(), "benefit_begn")?,
+        transplant_date: opt(col(10).date(), "transplant_date")?,
+        contribution_base: opt(col(11).money(), "contribution_base")?,
+        flexible: opt(col(12).flag(), "flexible")?.unwrap_or(false),
+    })
+}
+
+/// The persons file, with its rejected rows and the reasons by psn_no.
+pub struct PersonsRead {
+    pub table: PersonTable,
+    pub rejects: Vec<RejectRow>,
+    pub rejected: HashMap<String, String>,
+    pub rows: u64,
+}
+
+pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
+    let mut out = PersonsRead { table: PersonTable::default(), rejects: Vec::new(), rejected: HashMap::new(), rows: 0 };
+    let mut handle = |b: &dyn Batch| -> Result<()> {
+        for row in 0..b.len() {
+            out.rows += 1;
+            let line = b.line(row);
+            match person_row(b, row) {
+                Ok(p) => {
+                    if let Some(&first) = out.table.index.get(&p.psn_no) {
+                        let _ = first;
+                        out.rejects.push(RejectRow { file, line, setl_id: String::new(), code: "duplicate_psn_no", message: format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no) });
+                        continue;
+                    }
+                    let idx = out.table.persons.len() as u32;
+                    if p.psn_type.scheme() != p.insutype {
+                        let msg = format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
+                        out.rejects.push(RejectRow { file, line, setl_id: String::new(), code: "person_scheme_mismatch", message: format!("person {}: {msg}", p.psn_no) });
+                        out.table.invalid.insert(idx, msg);
+                    }
+                    out.table.index.insert(p.psn_no.clone(), idx);
+                    out.table.persons.push(p);
+                }
+                Err((code, message)) => {
+                    let psn = b.cell(row, 0).text().map(|s| s.into_owned()).unwrap_or_default();
+                    if !psn.is_empty() {
+                        out.rejected.entry(psn.clone()).or_insert_with(|| format!("line {line}: {message}"));
+                    }
+                    out.rejects.push(RejectRow { file, line, setl_id: String::new(), code, message: format!("person {psn}: {message}") });
+                }
+            }
+        }
+        Ok(())
+    };
+    if is_parquet(path) {
+        for (g, first) in parquet_row_groups(path)? {
+            read_parquet_group(path, PERSON_COLUMNS, PERSON_REQUIRED, g, first, |b| handle(b))?;
+        }
+    } else {
+        read_csv(path, PERSON_COLUMNS, PERSON_REQUIRED, 64 * 1024, |b| handle(b))?;
+    }
+    Ok(out)
+}
+
+/// Aliases from every policy of the run.
+pub fn aliases_of(policies: &crate::policy::PolicySet) -> Aliases {
+    let mut m: BTreeMap<String, Disease> = BTreeMap::new();
+    for p in &policies.policies {
+        for (k, d) in &p.policy.aliases {
+            m.insert(k.clone(), *d);
+        }
+    }
+    m.into_iter().collect()
+}
+

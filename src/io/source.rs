@@ -1,0 +1,275 @@
+//! Input files as batches of rows of [`Cell`]s: CSV (csv crate) and Parquet (arrow-rs), so the
+//! validation that follows is written once.
+
+use super::cell::Cell;
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::fs::File;
+use std::path::Path;
+
+/// Rows of one input chunk; `cell(row, col)` with `col` an index into the reader's column list.
+pub trait Batch: Sync {
+    fn len(&self) -> usize;
+    fn cell(&self, row: usize, col: usize) -> Cell<'_>;
+    /// Line (CSV, header = 1) or record number (Parquet, first record = 1) of a row.
+    fn line(&self, row: usize) -> u64;
+    /// A problem with the row as a whole (bad UTF-8, wrong field count).
+    fn row_error(&self, row: usize) -> Option<String>;
+}
+
+/// The input's format, from the file name.
+pub fn is_parquet(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
+}
+
+/// Maps wanted columns to file positions; a missing required column stops the run.
+fn map_columns(path: &Path, header: &[String], cols: &[&str], required: usize) -> Result<Vec<Option<usize>>> {
+    let map: Vec<Option<usize>> = cols.iter().map(|c| header.iter().position(|h| h.trim() == *c)).collect();
+    let missing: Vec<&str> = cols[..required].iter().zip(&map).filter(|(_, m)| m.is_none()).map(|(c, _)| *c).collect();
+    if !missing.is_empty() {
+        bail!(
+            "{}: missing required column(s) {} (CONTRACT.md names; the header has: {})",
+            path.display(),
+            missing.join(", "),
+            header.join(", ")
+        );
+    }
+    Ok(map)
+}
+
+pub struct CsvBatch {
+    records: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    map: Vec<Option<usize>>,
+    width: usize,
+}
+
+impl Batch for CsvBatch {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    fn cell(&self, row: usize, col: usize) -> Cell<'_> {
+        match self.map[col].and_then(|i| self.records[row].get(i)) {
+            Some(b) => std::str::from_utf8(b).map(Cell::Text).unwrap_or(Cell::Null),
+            None => Cell::Null,
+        }
+    }
+    fn line(&self, row: usize) -> u64 {
+        self.lines[row]
+    }
+    fn row_error(&self, row: usize) -> Option<String> {
+        let r = &self.records[row];
+        if r.len() != self.width {
+            return Some(format!("the row has {} fields, the header has {}", r.len(), self.width));
+        }
+        if std::str::from_utf8(r.as_slice()).is_err() {
+            return Some("the row is not valid UTF-8".into());
+        }
+        None
+    }
+}
+
+/// Reads a CSV file in batches of `batch_rows`, calling `f` for each.
+pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, mut f: impl FnMut(&CsvBatch) -> Result<()>) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 20).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let header: Vec<String> = rdr
+        .byte_headers()
+        .with_context(|| format!("{}: cannot read the header row", path.display()))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let s = String::from_utf8_lossy(h).into_owned();
+            if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s }
+        })
+        .collect();
+    let map = map_columns(path, &header, cols, required)?;
+    let width = header.len();
+    loop {
+        let mut records = Vec::with_capacity(batch_rows);
+        let mut lines = Vec::with_capacity(batch_rows);
+        let mut rec = csv::ByteRecord::new();
+        while records.len() < batch_rows {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {
+                    lines.push(rec.position().map(|p| p.line()).unwrap_or(0));
+                    records.push(std::mem::take(&mut rec));
+                }
+                Ok(false) => break,
+                Err(e) => bail!("{}: cannot read CSV: {e}", path.display()),
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let done = records.len() < batch_rows;
+        f(&CsvBatch { records, lines, map: map.clone(), width })?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// A column of a Parquet batch, normalised to a few physical kinds.
+enum Col {
+    Absent,
+    Text(ArrayRef),
+    Int(ArrayRef),
+    Float(ArrayRef),
+    Dec(ArrayRef, i8),
+    /// timestamp values and the divisor to seconds
+    Ts(ArrayRef, i64),
+    Date(ArrayRef),
+    Bool(ArrayRef),
+}
+
+pub struct ParquetBatch {
+    cols: Vec<Col>,
+    len: usize,
+    first_record: u64,
+}
+
+fn normalise(a: ArrayRef) -> Result<Col> {
+    use arrow::compute::cast;
+    Ok(match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Col::Text(cast(&a, &DataType::Utf8)?),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Col::Int(cast(&a, &DataType::Int64)?)
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Col::Float(cast(&a, &DataType::Float64)?),
+        DataType::Decimal128(_, s) => Col::Dec(a.clone(), *s),
+        DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal256(_, s) => {
+            let s = *s;
+            Col::Dec(cast(&a, &DataType::Decimal128(38, s))?, s)
+        }
+        DataType::Timestamp(unit, _) => {
+            let div = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => 1_000_000_000,
+            };
+            Col::Ts(cast(&a, &DataType::Int64)?, div)
+        }
+        DataType::Date32 | DataType::Date64 => Col::Date(cast(&a, &DataType::Date32)?),
+        DataType::Boolean => Col::Bool(a.clone()),
+        _ => Col::Text(cast(&a, &DataType::Utf8)?),
+    })
+}
+
+impl Batch for ParquetBatch {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn cell(&self, row: usize, col: usize) -> Cell<'_> {
+        let c = &self.cols[col];
+        let null = |a: &ArrayRef| a.is_null(row);
+        match c {
+            Col::Absent => Cell::Null,
+            Col::Text(a) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Text(a.as_string::<i32>().value(row))
+                }
+            }
+            Col::Int(a) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Int(a.as_primitive::<Int64Type>().value(row))
+                }
+            }
+            Col::Float(a) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Float(a.as_primitive::<Float64Type>().value(row))
+                }
+            }
+            Col::Dec(a, s) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Decimal(a.as_primitive::<Decimal128Type>().value(row), *s)
+                }
+            }
+            Col::Ts(a, div) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Timestamp(a.as_primitive::<Int64Type>().value(row).div_euclid(*div))
+                }
+            }
+            Col::Date(a) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Date(a.as_primitive::<Date32Type>().value(row))
+                }
+            }
+            Col::Bool(a) => {
+                if null(a) {
+                    Cell::Null
+                } else {
+                    Cell::Bool(a.as_boolean().value(row))
+                }
+            }
+        }
+    }
+    fn line(&self, row: usize) -> u64 {
+        self.first_record + row as u64
+    }
+    fn row_error(&self, _row: usize) -> Option<String> {
+        None
+    }
+}
+
+/// Row groups of a Parquet file with their first record numbers.
+pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let mut first = 1u64;
+    Ok(b.metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .map(|(i, rg)| {
+            let r = (i, first);
+            first += rg.num_rows() as u64;
+            r
+        })
+        .collect())
+}
+
+/// Reads one row group of a Parquet file, calling `f` for each batch.
+pub fn read_parquet_group(path: &Path, cols: &[&str], required: usize, group: usize, first_record: u64, mut f: impl FnMut(&ParquetBatch) -> Result<()>) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let map = map_columns(path, &header, cols, required)?;
+    let wanted: Vec<usize> = map.iter().flatten().copied().collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
+    let reader = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024).build()?;
+    let mut first = first_record;
+    for batch in reader {
+        let batch = batch.with_context(|| format!("{}: cannot decode row group {group}", path.display()))?;
+        // The projected batch holds the wanted columns in file order.
+        let mut sorted = wanted.clone();
+        sorted.sort_unstable();
+        let cols: Vec<Col> = map
+            .iter()
+            .map(|m| match m {
+                None => Ok(Col::Absent),
+                Some(i) => normalise(batch.column(sorted.iter().position(|x| x == i).unwrap_or(0)).clone()),
+            })
+            .collect::<Result<_>>()?;
+        let pb = ParquetBatch { cols, len: batch.num_rows(), first_record: first };
+        first += batch.num_rows() as u64;
+        f(&pb)?;
+    }
+    Ok(())
+}

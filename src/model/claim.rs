@@ -1,0 +1,89 @@
+//! A validated claim (one 结算 row) and the table of all claims of a run.
+
+use super::codes::{Disease, DrugClass, MedType, Offsite};
+use super::money::Money;
+use super::strings::{StrId, Strings};
+use super::time::Timestamp;
+
+/// The amounts the national platform recorded for a settlement (`replay` compares them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub hifp_pay: Option<Money>,
+    pub hifob_pay: Option<Money>,
+    pub hifmi_pay: Option<Money>,
+    pub maf_pay: Option<Money>,
+    pub psn_part_amt: Option<Money>,
+}
+
+/// One settlement row after validation. Plain data, no IO.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub setl_id: StrId,
+    pub mdtrt_id: StrId,
+    /// For a reversal: the cancelled settlement's id (text as given).
+    pub init_setl_id: StrId,
+    /// Index of the person in [`crate::model::PersonTable`].
+    pub psn: u32,
+    pub setl_time: Timestamp,
+    /// 医疗费用总额
+    pub medfee_sumamt: Money,
+    /// 全自费
+    pub fulamt_ownpay_amt: Money,
+    /// 超限价自费
+    pub overlmt_selfpay: Money,
+    /// 先行自付
+    pub preselfpay_amt: Money,
+    /// 符合政策范围金额
+    pub inscp_scp_amt: Money,
+    pub med_type: MedType,
+    /// 1–3; 0 when absent (allowed only for med_type 41).
+    pub hosp_lv: u8,
+    pub primary_care: bool,
+    pub offsite: Offsite,
+    pub drug_class: DrugClass,
+    /// The outpatient disease for med_type 14 (after aliases and the E70.0/E70.1 rule).
+    pub disease: Option<Disease>,
+    pub reversal: bool,
+    /// For a reversal: index of the original claim in the table (set by validation).
+    pub original: u32,
+    /// Input file index and line (CSV: header = 1) for messages.
+    pub file: u16,
+    pub line: u32,
+    pub recorded: Option<Box<Recorded>>,
+}
+
+pub const NO_ORIGINAL: u32 = u32::MAX;
+
+impl Claim {
+    /// 目录内费用: the cost inside the catalogue (D-03 before the funds).
+    pub fn in_catalogue(&self) -> Money {
+        self.medfee_sumamt - self.fulamt_ownpay_amt - self.overlmt_selfpay
+    }
+}
+
+/// All claims of a run, in input order, with their text ids in one arena.
+#[derive(Debug, Default)]
+pub struct ClaimTable {
+    pub claims: Vec<Claim>,
+    pub strings: Strings,
+}
+
+impl ClaimTable {
+    pub fn setl_id(&self, c: &Claim) -> &str {
+        self.strings.get(c.setl_id)
+    }
+    pub fn mdtrt_id(&self, c: &Claim) -> &str {
+        self.strings.get(c.mdtrt_id)
+    }
+    /// Appends another table (a chunk read in parallel) keeping its order after ours.
+    pub fn append(&mut self, other: ClaimTable) {
+        let base = self.strings.append(other.strings);
+        let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
+        self.claims.extend(other.claims.into_iter().map(|mut c| {
+            c.setl_id = shift(c.setl_id);
+            c.mdtrt_id = shift(c.mdtrt_id);
+            c.init_setl_id = shift(c.init_setl_id);
+            c
+        }));
+    }
+}

@@ -1,0 +1,67 @@
+//! What the kernel produces: one [`Settlement`] per claim and one [`PersonYear`] per person-year.
+
+use super::codes::{Benefit, NotCoveredReason, Status};
+use super::money::Money;
+
+/// The settlement of one claim (CONTRACT.md §4 `settlements`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub year: i32,
+    /// Index of the policy in the run's [`crate::policy::PolicySet`].
+    pub policy: u16,
+    pub benefit: Benefit,
+    pub status: Status,
+    pub reason: Option<NotCoveredReason>,
+    /// 起付标准 applied (S-16).
+    pub act_pay_dedc: Money,
+    /// 统筹基金
+    pub hifp_pay: Money,
+    /// 大额医疗补助 (employee large-amount fund)
+    pub hifob_pay: Money,
+    /// 大病保险
+    pub hifmi_pay: Money,
+    /// 医疗救助
+    pub maf_pay: Money,
+    /// 个人负担
+    pub psn_part_amt: Money,
+}
+
+impl Settlement {
+    pub fn fund_pay_sumamt(&self) -> Money {
+        self.hifp_pay + self.hifob_pay + self.hifmi_pay + self.maf_pay
+    }
+    /// The exact negation (a reversal row, CONTRACT.md §1).
+    pub fn negated(&self) -> Settlement {
+        Settlement {
+            status: Status::Reversal,
+            reason: None,
+            act_pay_dedc: -self.act_pay_dedc,
+            hifp_pay: -self.hifp_pay,
+            hifob_pay: -self.hifob_pay,
+            hifmi_pay: -self.hifmi_pay,
+            maf_pay: -self.maf_pay,
+            psn_part_amt: -self.psn_part_amt,
+            ..*self
+        }
+    }
+}
+
+/// Annual summary of one person (CONTRACT.md §4 `person_years`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonYear {
+    pub psn: u32,
+    pub year: i32,
+    pub policy: u16,
+    pub claims: u32,
+    pub admissions: u32,
+    pub medfee_sumamt: Money,
+    pub inscp_scp_amt: Money,
+    pub act_pay_dedc: Money,
+    pub hifp_pay: Money,
+    pub hifob_pay: Money,
+    pub hifmi_pay: Money,
+    pub maf_pay: Money,
+    /// 倾斜救助, year end; not inside `maf_pay` (S-19).
+    pub maf_tilt_pay: Money,
+    pub psn_part_amt: Money,
+}

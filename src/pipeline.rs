@@ -1,0 +1,242 @@
+//! The settle pipeline shared by `settle`, `scenario`, `replay` and `explain`:
+//! read → validate → order → settle (parallel) → aggregate → write.
+
+use crate::engine::{self, Prepared, Settled};
+use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
+use crate::io::write::{Format, OutputDir};
+use crate::model::Status;
+use crate::policy::PolicySet;
+use crate::progress;
+use crate::report::fund;
+use crate::report::markdown::{self, Counts, ReportInput};
+use crate::report::tables;
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// An input file as the manifest records it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub rows: u64,
+}
+
+pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((n, h.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// Everything read and checked, ready to settle.
+pub struct Loaded {
+    pub claim_files: Vec<PathBuf>,
+    pub persons_file: PathBuf,
+    pub persons: PersonsRead,
+    pub claims: ClaimsRead,
+    pub prepared: Prepared,
+    pub files: Vec<FileInfo>,
+}
+
+impl Loaded {
+    /// Input file name by index (claims files first, then the persons file).
+    pub fn file_name(&self, i: u16) -> String {
+        let i = i as usize;
+        if i < self.claim_files.len() { self.claim_files[i].display().to_string() } else { self.persons_file.display().to_string() }
+    }
+
+    /// Every rejected row (reading, persons, whole-input checks), in file and line order.
+    pub fn reject_rows(&self) -> Vec<RejectRow> {
+        let t = &self.claims.table;
+        let mut all: Vec<RejectRow> = self.claims.rejects.clone();
+        all.extend(self.prepared.rejects.iter().map(|r| {
+            let c = &t.claims[r.claim as usize];
+            RejectRow { file: c.file, line: c.line as u64, setl_id: t.strings.get(c.setl_id).to_string(), code: r.code, message: r.message.clone() }
+        }));
+        all.extend(self.persons.rejects.iter().cloned());
+        all.sort_by_key(|r| (r.file, r.line));
+        all
+    }
+
+    /// Claim rows rejected (not persons rows).
+    pub fn claim_rejects(&self) -> u64 {
+        (self.claims.rejects.len() + self.prepared.rejects.len()) as u64
+    }
+}
+
+/// Reads and checks the inputs under the given policies.
+pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) -> Result<Loaded> {
+    if claim_files.is_empty() {
+        bail!("no --claims file given");
+    }
+    let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
+    let persons = read::read_persons(persons_file, persons_index)?;
+    let aliases = read::aliases_of(policies);
+    let pb = progress::spinner("reading");
+    let claims = read::read_claims(claim_files, &persons.table, &persons.rejected, &aliases, &|n| pb.inc(n))?;
+    pb.finish_and_clear();
+    let mut claims = claims;
+    let prepared = engine::prepare(&mut claims.table, &persons.table, policies);
+    let mut files: Vec<FileInfo> = claim_files
+        .par_iter()
+        .zip(claims.rows.par_iter())
+        .map(|(p, &rows)| sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
+        .collect::<Result<_>>()?;
+    let (bytes, sha256) = sha256_file(persons_file)?;
+    files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons.rows });
+    Ok(Loaded { claim_files: claim_files.to_vec(), persons_file: persons_file.to_path_buf(), persons, claims, prepared, files })
+}
+
+/// Settles what was loaded (the policies may differ from those used to load, e.g. scenarios
+/// that change only parameters).
+pub fn settle(loaded: &Loaded, policies: &PolicySet) -> Settled {
+    let n = loaded.prepared.order.len() as u64;
+    let pb = progress::bar(n, "settling");
+    let s = engine::settle_all(&loaded.claims.table, &loaded.persons.table, &loaded.prepared, policies, &|k| pb.inc(k));
+    pb.finish_and_clear();
+    s
+}
+
+pub fn counts(loaded: &Loaded, settled: &Settled) -> Counts {
+    let mut c = Counts {
+        read: loaded.claims.rows.iter().sum(),
+        rejected: loaded.claim_rejects(),
+        persons_read: loaded.persons.rows,
+        persons_rejected: loaded.persons.rejects.len() as u64,
+        person_years: settled.person_years.len() as u64,
+        ..Counts::default()
+    };
+    for s in settled.settlements.iter().flatten() {
+        match s.status {
+            Status::Settled => c.settled += 1,
+            Status::NotCovered => c.not_covered += 1,
+            Status::Reversal => c.reversal += 1,
+        }
+    }
+    c
+}
+
+#[derive(Serialize)]
+struct PolicyInfo<'a> {
+    id: &'a str,
+    origin: &'a str,
+    overrides: &'a [String],
+    text_sha256: &'a str,
+    effective_sha256: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutputInfo {
+    name: String,
+    bytes: u64,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'a str,
+    format: &'static str,
+    inputs: &'a [FileInfo],
+    policies: Vec<PolicyInfo<'a>>,
+    counts: Counts,
+    reconciles: bool,
+    outputs: Vec<OutputInfo>,
+}
+
+/// Writes every output of a settle run into `dir` atomically; returns the counts.
+pub fn write_outputs(dir: &Path, format: Format, loaded: &Loaded, policies: &PolicySet, settled: &Settled, command: &str, title: &str) -> Result<Counts> {
+    let mut out = OutputDir::new(dir)?;
+    let t = &loaded.claims.table;
+    let persons = &loaded.persons.table;
+    let rows = tables::settled_rows(&settled.settlements);
+    let pb = progress::bar(rows.len() as u64, "writing");
+    tables::write_settlements(&mut out, format, t, persons, policies, &settled.settlements, &rows, &|k| pb.inc(k))?;
+    pb.finish_and_clear();
+    tables::write_person_years(&mut out, format, persons, policies, &settled.person_years)?;
+
+    let mut fr = fund::expenditure(t, persons, &settled.settlements, &settled.person_years);
+    let missing_base = fund::income(persons, policies, t, &mut fr);
+    out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies).as_bytes())?;
+
+    let rejects = loaded.reject_rows();
+    let mut w = out.create("rejects.csv")?;
+    {
+        let mut cw = csv::Writer::from_writer(&mut w);
+        cw.write_record(["source_file", "row", "setl_id", "reason"])?;
+        for r in &rejects {
+            cw.write_record([loaded.file_name(r.file), r.line.to_string(), r.setl_id.clone(), r.reason()])?;
+        }
+        cw.flush()?;
+    }
+    w.flush()?;
+    drop(w);
+
+    let counts = counts(loaded, settled);
+    let mut reject_codes: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &rejects {
+        *reject_codes.entry(r.code.to_string()).or_default() += 1;
+    }
+    let mut not_covered_reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for s in settled.settlements.iter().flatten() {
+        if let Some(r) = s.reason {
+            *not_covered_reasons.entry(r.to_string()).or_default() += 1;
+        }
+    }
+    let md = markdown::render(&ReportInput {
+        title,
+        counts,
+        fund: &fr,
+        policies,
+        persons,
+        years: &settled.person_years,
+        reject_codes,
+        not_covered_reasons,
+        missing_contribution_base: missing_base,
+    });
+    out.create("report.md")?.write_all(md.as_bytes())?;
+
+    let outputs: Vec<OutputInfo> = out
+        .staged()
+        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf()))
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|(fin, tmp)| {
+            sha256_file(tmp).map(|(bytes, sha256)| OutputInfo { name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), bytes, sha256 })
+        })
+        .collect::<Result<_>>()?;
+    let manifest = Manifest {
+        tool: "medsettle",
+        version: env!("CARGO_PKG_VERSION"),
+        command,
+        format: format.ext(),
+        inputs: &loaded.files,
+        policies: policies
+            .policies
+            .iter()
+            .map(|p| PolicyInfo { id: &p.policy.id, origin: &p.origin, overrides: &p.overrides, text_sha256: &p.text_sha256, effective_sha256: &p.effective_sha256 })
+            .collect(),
+        counts,
+        reconciles: counts.reconciles(),
+        outputs,
+    };
+    out.create("manifest.json")?.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    out.commit()?;
+    Ok(counts)
+}

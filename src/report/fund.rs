@@ -1,0 +1,164 @@
+//! Fund expenditure and income by year, policy, fund, benefit, category and facility level
+//! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
+
+use crate::model::{Assistance, ClaimTable, Money, PersonTable, PersonYear, PsnType, Scheme, Settlement, Status, time};
+use crate::policy::{Financing, PolicySet};
+use rayon::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One line of the fund report.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub year: i32,
+    pub policy: u16,
+    /// `expenditure` or `income`
+    pub flow: &'static str,
+    /// hifp, hifob, hifmi, maf, maf_tilt (expenditure); basic, ltc (income)
+    pub fund: &'static str,
+    /// the benefit (expenditure; `year_end` for tilted assistance), empty for income
+    pub benefit: &'static str,
+    pub category: PsnType,
+    /// 1–3, 0 = not applicable
+    pub hosp_lv: u8,
+    /// income item: personal, government_paid_personal, government_subsidy, employer
+    pub item: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Line {
+    pub count: u64,
+    pub amount: Money,
+}
+
+pub type FundReport = BTreeMap<Key, Line>;
+
+fn add(m: &mut HashMap<Key, Line>, k: Key, amount: Money) {
+    let l = m.entry(k).or_default();
+    l.count += 1;
+    l.amount += amount;
+}
+
+/// Expenditure from settled and reversal rows, plus tilted assistance per person-year.
+pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settlements: &[Option<Settlement>], years: &[PersonYear]) -> FundReport {
+    let m = settlements
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .fold(HashMap::new, |mut m, (i, s)| {
+            let Some(s) = s else { return m };
+            if s.status == Status::NotCovered {
+                return m;
+            }
+            let c = &table.claims[i];
+            let cat = persons.persons[c.psn as usize].psn_type;
+            for (fund, amount) in [("hifp", s.hifp_pay), ("hifob", s.hifob_pay), ("hifmi", s.hifmi_pay), ("maf", s.maf_pay)] {
+                if !amount.is_zero() || fund == "hifp" {
+                    let k = Key { year: s.year, policy: s.policy, flow: "expenditure", fund, benefit: s.benefit.as_str(), category: cat, hosp_lv: c.hosp_lv, item: "" };
+                    add(&mut m, k, amount);
+                }
+            }
+            m
+        })
+        .reduce(HashMap::new, |mut a, b| {
+            for (k, l) in b {
+                let e = a.entry(k).or_default();
+                e.count += l.count;
+                e.amount += l.amount;
+            }
+            a
+        });
+    let mut report: FundReport = m.into_iter().collect();
+    for y in years.iter().filter(|y| !y.maf_tilt_pay.is_zero()) {
+        let cat = persons.persons[y.psn as usize].psn_type;
+        let l = report.entry(Key { year: y.year, policy: y.policy, flow: "expenditure", fund: "maf_tilt", benefit: "year_end", category: cat, hosp_lv: 0, item: "" }).or_default();
+        l.count += 1;
+        l.amount += y.maf_tilt_pay;
+    }
+    report
+}
+
+fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut FundReport) {
+    let Some(c) = f.resident.get(&p.psn_type) else { return };
+    let gov_pays = p.assistance != Assistance::None && f.assistance_personal_paid_by_government;
+    let personal_item = if gov_pays { "government_paid_personal" } else { "personal" };
+    let personal = p.district.and_then(|d| c.personal_by_district.get(&d)).unwrap_or(&c.personal).0;
+    let mut put = |fund: &'static str, item: &'static str, amount: Money| {
+        if amount.is_zero() {
+            return;
+        }
+        let l = out.entry(Key { year, policy, flow: "income", fund, benefit: "", category: p.psn_type, hosp_lv: 0, item }).or_default();
+        l.count += 1;
+        l.amount += amount;
+    };
+    put("basic", personal_item, personal);
+    if let Some(s) = c.subsidy {
+        put("basic", "government_subsidy", s.0);
+    }
+    if let Some(l) = c.ltc {
+        put("ltc", personal_item, l.0);
+    }
+    if let Some(s) = c.ltc_subsidy {
+        put("ltc", "government_subsidy", s.0);
+    }
+}
+
+/// Income: every valid person, for every year the claims cover, under the policy of their
+/// region, scheme and year. Returns the persons skipped for a missing contribution base.
+pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, out: &mut FundReport) -> u64 {
+    let years: BTreeSet<i32> = table.claims.iter().map(|c| time::year_of(c.setl_time)).collect();
+    let mut missing_base = 0;
+    for (i, p) in persons.persons.iter().enumerate() {
+        if persons.invalid.contains_key(&(i as u32)) {
+            continue;
+        }
+        for &year in &years {
+            let Some(pi) = policies.select(p.region(), p.insutype, year) else { continue };
+            let Some(f) = &policies.get(pi).financing else { continue };
+            match p.insutype {
+                Scheme::Resident => resident_income(f, p, year, pi, out),
+                Scheme::Employee => {
+                    let Some(e) = &f.employee else { continue };
+                    let (base, rates): (Option<Money>, Vec<(&'static str, Decimal)>) = if p.flexible {
+                        (e.flexible_base.map(|a| a.0).or(p.contribution_base), vec![("personal", e.flexible_rate.0)])
+                    } else {
+                        (p.contribution_base, vec![("employer", e.employer_rate.0), ("personal", e.personal_rate.0)])
+                    };
+                    let Some(base) = base else {
+                        missing_base += 1;
+                        continue;
+                    };
+                    for (item, rate) in rates {
+                        // 12 monthly contributions, each rounded to the fen.
+                        let monthly = policies.get(pi).rounding.mode.round(base.times(rate));
+                        let l = out.entry(Key { year, policy: pi, flow: "income", fund: "basic", benefit: "", category: p.psn_type, hosp_lv: 0, item }).or_default();
+                        l.count += 1;
+                        l.amount += Money::from_fen(monthly.fen() * 12);
+                    }
+                }
+            }
+        }
+    }
+    missing_base
+}
+
+/// `fund_report.csv` text.
+pub fn to_csv(report: &FundReport, policies: &PolicySet) -> String {
+    let mut s = String::from("year,policy_id,flow,fund,benefit,category,hosp_lv,item,count,amount\n");
+    for (k, l) in report {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            k.year,
+            policies.get(k.policy).id,
+            k.flow,
+            k.fund,
+            k.benefit,
+            k.category,
+            if k.hosp_lv == 0 { String::new() } else { k.hosp_lv.to_string() },
+            k.item,
+            l.count,
+            l.amount
+        ));
+    }
+    s
+}

@@ -1,0 +1,141 @@
+//! `report.md`: the fund report for people — what was settled, who paid what, what was
+//! rejected and why.
+
+use super::fund::FundReport;
+use crate::model::{Money, PersonTable, PersonYear};
+use crate::policy::PolicySet;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Counts that must reconcile: read = settled + not_covered + reversal + rejected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub read: u64,
+    pub settled: u64,
+    pub not_covered: u64,
+    pub reversal: u64,
+    pub rejected: u64,
+    pub persons_read: u64,
+    pub persons_rejected: u64,
+    pub person_years: u64,
+}
+
+impl Counts {
+    pub fn reconciles(&self) -> bool {
+        self.read == self.settled + self.not_covered + self.reversal + self.rejected
+    }
+}
+
+fn quantile(sorted: &[Money], q: f64) -> Money {
+    if sorted.is_empty() {
+        return Money::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub struct ReportInput<'a> {
+    pub title: &'a str,
+    pub counts: Counts,
+    pub fund: &'a FundReport,
+    pub policies: &'a PolicySet,
+    pub persons: &'a PersonTable,
+    pub years: &'a [PersonYear],
+    pub reject_codes: BTreeMap<String, u64>,
+    pub not_covered_reasons: BTreeMap<String, u64>,
+    pub missing_contribution_base: u64,
+}
+
+pub fn render(r: &ReportInput) -> String {
+    let mut s = String::new();
+    let c = r.counts;
+    let _ = writeln!(s, "# {}\n", r.title);
+    let _ = writeln!(s, "## Claims\n");
+    let _ = writeln!(s, "| read | settled | not covered | reversal | rejected | reconciles |\n|---:|---:|---:|---:|---:|:---:|");
+    let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |\n", c.read, c.settled, c.not_covered, c.reversal, c.rejected, if c.reconciles() { "yes" } else { "**NO**" });
+    let _ = writeln!(s, "Persons read: {} ({} rejected); person-years settled: {}.\n", c.persons_read, c.persons_rejected, c.person_years);
+
+    let _ = writeln!(s, "## Fund expenditure (CNY)\n");
+    let mut by: BTreeMap<(i32, String, &str, &str), (u64, Money)> = BTreeMap::new();
+    let mut income: BTreeMap<(i32, String, &str, &str, String), (u64, Money)> = BTreeMap::new();
+    for (k, l) in r.fund {
+        let pid = r.policies.get(k.policy).id.clone();
+        if k.flow == "expenditure" {
+            let e = by.entry((k.year, pid, k.fund, k.benefit)).or_default();
+            e.0 += l.count;
+            e.1 += l.amount;
+        } else {
+            let e = income.entry((k.year, pid, k.fund, k.item, k.category.to_string())).or_default();
+            e.0 += l.count;
+            e.1 += l.amount;
+        }
+    }
+    let _ = writeln!(s, "| year | policy | fund | benefit | rows | amount |\n|---|---|---|---|---:|---:|");
+    for ((y, p, f, b), (n, a)) in &by {
+        let _ = writeln!(s, "| {y} | {p} | {f} | {b} | {n} | {a} |");
+    }
+    let _ = writeln!(s, "\nFunds: hifp 统筹基金, hifob 大额医疗补助, hifmi 大病保险, maf 医疗救助, maf_tilt 倾斜救助 (year end).\n");
+
+    if !income.is_empty() {
+        let _ = writeln!(s, "## Fund income (CNY)\n");
+        let _ = writeln!(s, "| year | policy | fund | item | category | persons | amount |\n|---|---|---|---|---|---:|---:|");
+        for ((y, p, f, i, cat), (n, a)) in &income {
+            let _ = writeln!(s, "| {y} | {p} | {f} | {i} | {cat} | {n} | {a} |");
+        }
+        if r.missing_contribution_base > 0 {
+            let _ = writeln!(s, "\n{} employee person-years have no contribution_base and are not in the income.", r.missing_contribution_base);
+        }
+        let _ = writeln!(s);
+    }
+
+    let _ = writeln!(s, "## People\n");
+    let mut burdens: Vec<Money> = r.years.iter().map(|y| y.psn_part_amt - y.maf_tilt_pay).collect();
+    burdens.sort();
+    let total: Money = burdens.iter().copied().sum();
+    let _ = writeln!(s, "Final personal burden per person-year (psn_part_amt − maf_tilt_pay):\n");
+    let _ = writeln!(s, "| person-years | total | median | p90 | p99 | max |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        burdens.len(),
+        total,
+        quantile(&burdens, 0.5),
+        quantile(&burdens, 0.9),
+        quantile(&burdens, 0.99),
+        burdens.last().copied().unwrap_or(Money::ZERO)
+    );
+    let mut by_cat: BTreeMap<String, (u64, Money, Money)> = BTreeMap::new();
+    for y in r.years {
+        let p = &r.persons.persons[y.psn as usize];
+        let e = by_cat.entry(format!("{} / {}", p.psn_type, p.assistance)).or_default();
+        e.0 += 1;
+        e.1 += y.hifp_pay + y.hifob_pay + y.hifmi_pay + y.maf_pay + y.maf_tilt_pay;
+        e.2 += y.psn_part_amt - y.maf_tilt_pay;
+    }
+    let _ = writeln!(s, "| category / assistance | person-years | funds paid | personal burden |\n|---|---:|---:|---:|");
+    for (k, (n, f, b)) in &by_cat {
+        let _ = writeln!(s, "| {k} | {n} | {f} | {b} |");
+    }
+    let tilted = r.years.iter().filter(|y| y.maf_tilt_pay.is_positive()).count();
+    let _ = writeln!(s, "\nPerson-years with tilted assistance: {tilted}.\n");
+
+    if !r.not_covered_reasons.is_empty() {
+        let _ = writeln!(s, "## Not covered, by reason\n\n| reason | claims |\n|---|---:|");
+        for (k, n) in &r.not_covered_reasons {
+            let _ = writeln!(s, "| {k} | {n} |");
+        }
+        let _ = writeln!(s);
+    }
+    if !r.reject_codes.is_empty() {
+        let _ = writeln!(s, "## Rejected rows, by code (details in rejects.csv)\n\n| code | rows |\n|---|---:|");
+        for (k, n) in &r.reject_codes {
+            let _ = writeln!(s, "| {k} | {n} |");
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "## Policies\n\n| policy | origin | overrides | sha256 (effective) |\n|---|---|---|---|");
+    for p in &r.policies.policies {
+        let _ = writeln!(s, "| {} | {} | {} | `{}` |", p.policy.id, p.origin, p.overrides.join("; "), &p.effective_sha256[..16]);
+    }
+    s
+}

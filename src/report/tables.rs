@@ -1,0 +1,119 @@
+//! The settlements and person_years tables (CONTRACT.md §4), column order fixed.
+
+use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
+use crate::model::{ClaimTable, PersonTable, PersonYear, Settlement};
+use crate::policy::PolicySet;
+use anyhow::Result;
+
+pub const SETTLEMENT_COLUMNS: &[(&str, ColType)] = &[
+    ("setl_id", ColType::Text),
+    ("psn_no", ColType::Text),
+    ("mdtrt_id", ColType::Text),
+    ("setl_time", ColType::DateTime),
+    ("year", ColType::Int),
+    ("policy_id", ColType::Text),
+    ("benefit", ColType::Text),
+    ("medfee_sumamt", ColType::Money),
+    ("inscp_scp_amt", ColType::Money),
+    ("act_pay_dedc", ColType::Money),
+    ("hifp_pay", ColType::Money),
+    ("hifob_pay", ColType::Money),
+    ("hifmi_pay", ColType::Money),
+    ("maf_pay", ColType::Money),
+    ("fund_pay_sumamt", ColType::Money),
+    ("psn_part_amt", ColType::Money),
+    ("status", ColType::Text),
+    ("reason", ColType::Text),
+];
+
+pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
+    ("psn_no", ColType::Text),
+    ("year", ColType::Int),
+    ("policy_id", ColType::Text),
+    ("claims", ColType::Int),
+    ("admissions", ColType::Int),
+    ("medfee_sumamt", ColType::Money),
+    ("inscp_scp_amt", ColType::Money),
+    ("hifp_pay", ColType::Money),
+    ("hifob_pay", ColType::Money),
+    ("hifmi_pay", ColType::Money),
+    ("maf_pay", ColType::Money),
+    ("maf_tilt_pay", ColType::Money),
+    ("psn_part_amt", ColType::Money),
+    // additions after the contract's columns
+    ("act_pay_dedc", ColType::Money),
+    ("psn_type", ColType::Text),
+    ("assistance", ColType::Text),
+    ("final_burden", ColType::Money),
+];
+
+/// Indices of the settled (not rejected) claims in input order.
+pub fn settled_rows(settlements: &[Option<Settlement>]) -> Vec<u32> {
+    settlements.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as u32).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn write_settlements<'a>(
+    out: &mut OutputDir,
+    format: Format,
+    table: &'a ClaimTable,
+    persons: &'a PersonTable,
+    policies: &'a PolicySet,
+    settlements: &'a [Option<Settlement>],
+    rows: &'a [u32],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let row = |i: usize, v: &mut Vec<Val<'a>>| {
+        let ci = rows[i] as usize;
+        let c = &table.claims[ci];
+        let Some(s) = settlements[ci].as_ref() else { return };
+        v.extend([
+            Val::Text(table.strings.get(c.setl_id)),
+            Val::Text(&persons.persons[c.psn as usize].psn_no),
+            Val::Text(table.strings.get(c.mdtrt_id)),
+            Val::DateTime(c.setl_time),
+            Val::Int(s.year as i64),
+            Val::Text(&policies.get(s.policy).id),
+            Val::Text(s.benefit.as_str()),
+            Val::Money(c.medfee_sumamt),
+            Val::Money(c.inscp_scp_amt),
+            Val::Money(s.act_pay_dedc),
+            Val::Money(s.hifp_pay),
+            Val::Money(s.hifob_pay),
+            Val::Money(s.hifmi_pay),
+            Val::Money(s.maf_pay),
+            Val::Money(s.fund_pay_sumamt()),
+            Val::Money(s.psn_part_amt),
+            Val::Text(s.status.as_str()),
+            Val::Text(s.reason.map(|r| r.as_str()).unwrap_or("")),
+        ]);
+    };
+    write_table(out, "settlements", format, SETTLEMENT_COLUMNS, rows.len(), &row, progress)
+}
+
+pub fn write_person_years<'a>(out: &mut OutputDir, format: Format, persons: &'a PersonTable, policies: &'a PolicySet, years: &'a [PersonYear]) -> Result<()> {
+    let row = |i: usize, v: &mut Vec<Val<'a>>| {
+        let y = &years[i];
+        let p = &persons.persons[y.psn as usize];
+        v.extend([
+            Val::Text(&p.psn_no),
+            Val::Int(y.year as i64),
+            Val::Text(&policies.get(y.policy).id),
+            Val::Int(y.claims as i64),
+            Val::Int(y.admissions as i64),
+            Val::Money(y.medfee_sumamt),
+            Val::Money(y.inscp_scp_amt),
+            Val::Money(y.hifp_pay),
+            Val::Money(y.hifob_pay),
+            Val::Money(y.hifmi_pay),
+            Val::Money(y.maf_pay),
+            Val::Money(y.maf_tilt_pay),
+            Val::Money(y.psn_part_amt),
+            Val::Money(y.act_pay_dedc),
+            Val::Text(p.psn_type.as_str()),
+            Val::Text(p.assistance.as_str()),
+            Val::Money(y.psn_part_amt - y.maf_tilt_pay),
+        ]);
+    };
+    write_table(out, "person_years", format, PERSON_YEAR_COLUMNS, years.len(), &row, &|_| {})
+}
