@@ -1,4 +1,5 @@
 //! The `medsettle` command line: parse arguments, dispatch. Nothing else.
+//! Exit codes: 0 success, 1 error, 2 bad usage (clap), 3 replay found discrepancies.
 
 use clap::{Parser, Subcommand};
 use medsettle::cmd;
@@ -15,12 +16,27 @@ struct Cli {
 enum Command {
     /// Settle every claim and write settlements, person_years, fund report, rejects, manifest.
     Settle(cmd::settle::SettleArgs),
+    /// Settle under the baseline and under what-if scenarios; compare funds and people.
+    Scenario(cmd::scenario::ScenarioArgs),
+    /// Recompute and compare with the amounts the platform recorded.
+    Replay(cmd::replay::ReplayArgs),
+    /// Explain a settlement step by step, with the rule and its source at each step.
+    Explain(cmd::explain::ExplainArgs),
+    /// List, show, check and compare policies.
+    Policy(cmd::policy::PolicyArgs),
+    /// Generate realistic synthetic persons and claims.
+    Generate(cmd::generate::GenerateArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Settle(a) => cmd::settle::run(a).map(|_| 0),
+        Command::Scenario(a) => cmd::scenario::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
+        Command::Policy(a) => cmd::policy::run(a).map(|_| 0),
+        Command::Generate(a) => cmd::generate::run(a).map(|_| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),
