@@ -45,7 +45,13 @@ impl LoadedPolicy {
         for o in overrides {
             overrides::apply_set(&mut value, o).with_context(|| format!("{origin}: --set {o}"))?;
         }
-        let policy: Policy = value.clone().try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        let policy: Policy = value.clone().try_into().map_err(|e: toml::de::Error| {
+            if overrides.is_empty() {
+                anyhow::anyhow!("{origin}: {}", e.message())
+            } else {
+                anyhow::anyhow!("{origin} with --set {}: {}", overrides.join(" --set "), e.message())
+            }
+        })?;
         validate(&policy).with_context(|| format!("{origin}: policy `{}` is inconsistent", policy.id))?;
         let effective = toml::to_string(&policy).unwrap_or_default();
         Ok(LoadedPolicy {
