@@ -9,6 +9,6 @@ pub mod engine;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod policy;
 pub mod progress;
 pub mod report;
-pub mod policy;

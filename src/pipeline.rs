@@ -66,7 +66,13 @@ impl Loaded {
         let mut all: Vec<RejectRow> = self.claims.rejects.clone();
         all.extend(self.prepared.rejects.iter().map(|r| {
             let c = &t.claims[r.claim as usize];
-            RejectRow { file: c.file, line: c.line as u64, setl_id: t.strings.get(c.setl_id).to_string(), code: r.code, message: r.message.clone() }
+            RejectRow {
+                file: c.file,
+                line: c.line as u64,
+                setl_id: t.strings.get(c.setl_id).to_string(),
+                code: r.code,
+                message: r.message.clone(),
+            }
         }));
         all.extend(self.persons.rejects.iter().cloned());
         all.sort_by_key(|r| (r.file, r.line));
@@ -161,7 +167,15 @@ struct Manifest<'a> {
 }
 
 /// Writes every output of a settle run into `dir` atomically; returns the counts.
-pub fn write_outputs(dir: &Path, format: Format, loaded: &Loaded, policies: &PolicySet, settled: &Settled, command: &str, title: &str) -> Result<Counts> {
+pub fn write_outputs(
+    dir: &Path,
+    format: Format,
+    loaded: &Loaded,
+    policies: &PolicySet,
+    settled: &Settled,
+    command: &str,
+    title: &str,
+) -> Result<Counts> {
     let mut out = OutputDir::new(dir)?;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
@@ -218,7 +232,11 @@ pub fn write_outputs(dir: &Path, format: Format, loaded: &Loaded, policies: &Pol
         .collect::<Vec<_>>()
         .par_iter()
         .map(|(fin, tmp)| {
-            sha256_file(tmp).map(|(bytes, sha256)| OutputInfo { name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), bytes, sha256 })
+            sha256_file(tmp).map(|(bytes, sha256)| OutputInfo {
+                name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                bytes,
+                sha256,
+            })
         })
         .collect::<Result<_>>()?;
     let manifest = Manifest {
@@ -230,7 +248,13 @@ pub fn write_outputs(dir: &Path, format: Format, loaded: &Loaded, policies: &Pol
         policies: policies
             .policies
             .iter()
-            .map(|p| PolicyInfo { id: &p.policy.id, origin: &p.origin, overrides: &p.overrides, text_sha256: &p.text_sha256, effective_sha256: &p.effective_sha256 })
+            .map(|p| PolicyInfo {
+                id: &p.policy.id,
+                origin: &p.origin,
+                overrides: &p.overrides,
+                text_sha256: &p.text_sha256,
+                effective_sha256: &p.effective_sha256,
+            })
             .collect(),
         counts,
         reconciles: counts.reconciles(),

@@ -77,7 +77,13 @@ fn run_file(name: &str) {
         std::fs::write(dir.path().join("claims.csv"), case.claims.trim()).expect("write");
         let out = dir.path().join("out");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_medsettle"));
-        cmd.arg("settle").arg("--claims").arg(dir.path().join("claims.csv")).arg("--persons").arg(dir.path().join("persons.csv")).arg("--out").arg(&out);
+        cmd.arg("settle")
+            .arg("--claims")
+            .arg(dir.path().join("claims.csv"))
+            .arg("--persons")
+            .arg(dir.path().join("persons.csv"))
+            .arg("--out")
+            .arg(&out);
         for s in &case.set {
             cmd.arg("--set").arg(s);
         }

@@ -15,7 +15,8 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use std::fmt::Write;
 
-const PERSONS: &str = "psn_no,insutype,psn_type,brdy,district,assistance,chronic_diseases,consecutive_years,prior_zero_claim,transplant_date
+const PERSONS: &str =
+    "psn_no,insutype,psn_type,brdy,district,assistance,chronic_diseases,consecutive_years,prior_zero_claim,transplant_date
 A1,390,non_employed,1970-03-01,tianning,none,hypertension;diabetes,6,1,
 A2,390,elderly,1950-07-09,liyang,destitute,malignant_tumor,2,0,2025-05-01
 C1,390,minor,2018-02-02,wujin,other,,1,0,
@@ -49,22 +50,24 @@ fn spec() -> impl Strategy<Value = Spec> {
         (0i64..300_000, 0i64..100_000, 0i64..300_000, prop_oneof![0i64..50_000, 0i64..3_000_000, 0i64..40_000_000]),
         (0u8..4, 0usize..8, prop::bool::weighted(0.1)),
     )
-        .prop_map(|((person, day, second, kind, level, primary, offsite), (fulamt, overlmt, presel, inscp), (mdtrt, disease, reverse))| Spec {
-            person,
-            day,
-            second,
-            kind,
-            level,
-            primary,
-            offsite,
-            fulamt,
-            overlmt,
-            presel,
-            inscp,
-            mdtrt,
-            disease,
-            reverse,
-        })
+        .prop_map(
+            |((person, day, second, kind, level, primary, offsite), (fulamt, overlmt, presel, inscp), (mdtrt, disease, reverse))| Spec {
+                person,
+                day,
+                second,
+                kind,
+                level,
+                primary,
+                offsite,
+                fulamt,
+                overlmt,
+                presel,
+                inscp,
+                mdtrt,
+                disease,
+                reverse,
+            },
+        )
 }
 
 const PSN: [&str; 7] = ["A1", "A2", "C1", "C2", "E1", "E2", "E3"];
@@ -77,7 +80,9 @@ fn fen(v: i64) -> String {
 
 /// CSV text of the claims (reversals follow their original a day later, same year).
 fn claims_csv(specs: &[Spec], year: i32) -> String {
-    let mut s = String::from("setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,primary_care,opsp_dise_code,drug_class,offsite,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt,refd_setl_flag,init_setl_id\n");
+    let mut s = String::from(
+        "setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,primary_care,opsp_dise_code,drug_class,offsite,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt,refd_setl_flag,init_setl_id\n",
+    );
     for (i, c) in specs.iter().enumerate() {
         let (med_type, disease, drug) = match c.kind {
             0 | 1 => ("21", "", ""),
@@ -85,7 +90,12 @@ fn claims_csv(specs: &[Spec], year: i32) -> String {
             3 => ("11", "", ""),
             4 => ("41", "", ""),
             5 => ("14", SPECIAL[c.disease], ""),
-            6 => ("14", ["hypertension", "diabetes", "malignant_tumor", "coronary_heart", "parkinson", "crohn", "hypertension", "diabetes"][c.disease], ""),
+            6 => (
+                "14",
+                ["hypertension", "diabetes", "malignant_tumor", "coronary_heart", "parkinson", "crohn", "hypertension", "diabetes"]
+                    [c.disease],
+                "",
+            ),
             7 => ("15", "", if c.disease % 2 == 0 { "dual_channel" } else { "rare" }),
             _ => ("13", "", ""),
         };
@@ -141,8 +151,17 @@ fn settle_with_threads(loaded: &Loaded, policies: &PolicySet, threads: usize) ->
 /// Settlements keyed by setl_id, and person-years keyed by (psn_no, year).
 fn keyed(loaded: &Loaded, s: &Settled) -> (HashMap<String, String>, Vec<String>) {
     let t = &loaded.claims.table;
-    let rows = s.settlements.iter().enumerate().filter_map(|(i, r)| r.map(|r| (t.strings.get(t.claims[i].setl_id).to_string(), format!("{r:?}")))).collect();
-    let years = s.person_years.iter().map(|y| format!("{}:{y:?}", loaded.persons.table.persons[y.psn as usize].psn_no).replace(&format!("psn: {}", y.psn), "")).collect();
+    let rows = s
+        .settlements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|r| (t.strings.get(t.claims[i].setl_id).to_string(), format!("{r:?}"))))
+        .collect();
+    let years = s
+        .person_years
+        .iter()
+        .map(|y| format!("{}:{y:?}", loaded.persons.table.persons[y.psn as usize].psn_no).replace(&format!("psn: {}", y.psn), ""))
+        .collect();
     (rows, years)
 }
 
@@ -266,7 +285,7 @@ proptest! {
         prop_assert_eq!(&base.1, &other.1);
 
         // Night by night: the claims up to a cut-off day settle exactly as in the whole year.
-        let cutoff = format!("2026-{}", medsettle::model::time::format_date(medsettle::model::time::days_from_civil(2026, 1, 1) + cut as i32)[5..].to_string());
+        let cutoff = medsettle::model::time::format_date(medsettle::model::time::days_from_civil(2026, 1, 1) + cut as i32);
         let prefix: Vec<&str> = csv.lines().skip(1).filter(|l| l.split(',').nth(3).is_some_and(|ts| ts[..10] <= cutoff[..])).collect();
         let dir3 = tempfile::tempdir().unwrap();
         let (l3, p3) = load(dir3.path(), &format!("{header}\n{}\n", prefix.join("\n")));

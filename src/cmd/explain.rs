@@ -45,7 +45,8 @@ pub fn run(a: &ExplainArgs) -> Result<i32> {
             println!("{id} was rejected ({} line {}): {}", loaded.file_name(r.file), r.line, r.reason());
             return Ok(0);
         }
-        let ci = t.claims.iter().position(|c| t.strings.get(c.setl_id) == id).with_context(|| format!("setl_id {id} is not in the claims"))?;
+        let ci =
+            t.claims.iter().position(|c| t.strings.get(c.setl_id) == id).with_context(|| format!("setl_id {id} is not in the claims"))?;
         (t.claims[ci].psn, Some(ci as u32))
     } else {
         let p = a.psn_no.as_deref().unwrap_or_default();

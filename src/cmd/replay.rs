@@ -100,17 +100,26 @@ pub fn run(a: &ReplayArgs) -> Result<i32> {
     drop(w);
 
     let mut md = String::from("# Replay report\n\n");
-    let _ = writeln!(md, "Tolerance: {tol} CNY per amount. Claims compared: {compared}; without recorded amounts: {not_recorded}; with a discrepancy: {claims_off}.\n");
+    let _ = writeln!(
+        md,
+        "Tolerance: {tol} CNY per amount. Claims compared: {compared}; without recorded amounts: {not_recorded}; with a discrepancy: {claims_off}.\n"
+    );
     let _ = writeln!(md, "| amount | recorded total | recomputed total | difference |\n|---|---:|---:|---:|");
     for (i, f) in FIELDS.iter().enumerate() {
         let _ = writeln!(md, "| {f} | {} | {} | {} |", totals[i].0, totals[i].1, totals[i].1 - totals[i].0);
     }
     if !by_field.is_empty() {
-        let _ = writeln!(md, "\n## Discrepancies by amount and benefit\n\n| amount | benefit | claims | recorded | recomputed |\n|---|---|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "\n## Discrepancies by amount and benefit\n\n| amount | benefit | claims | recorded | recomputed |\n|---|---|---:|---:|---:|"
+        );
         for ((f, b), (n, r, v)) in &by_field {
             let _ = writeln!(md, "| {f} | {b} | {n} | {r} | {v} |");
         }
-        let _ = writeln!(md, "\nEach line of discrepancies.csv is one amount of one claim; `medsettle explain --setl-id ID` shows how it was recomputed.");
+        let _ = writeln!(
+            md,
+            "\nEach line of discrepancies.csv is one amount of one claim; `medsettle explain --setl-id ID` shows how it was recomputed."
+        );
     }
     out.create("replay_report.md")?.write_all(md.as_bytes())?;
     out.commit()?;

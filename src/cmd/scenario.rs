@@ -56,10 +56,10 @@ pub struct ScenarioArgs {
 /// The policies of a scenario: the baseline with the scenario's overrides.
 fn scenario_policies(base: &PolicySet, sc: &Scenario) -> Result<PolicySet> {
     for ch in &sc.changes {
-        if let Some(p) = &ch.policy {
-            if !base.policies.iter().any(|b| &b.policy.id == p) {
-                bail!("scenario {}: policy {p} is not in the run", sc.name);
-            }
+        if let Some(p) = &ch.policy
+            && !base.policies.iter().any(|b| &b.policy.id == p)
+        {
+            bail!("scenario {}: policy {p} is not in the run", sc.name);
         }
     }
     let mut out = Vec::new();
@@ -85,7 +85,14 @@ fn totals(s: &Settled, policies: &PolicySet) -> BTreeMap<(i32, String, &'static 
     let mut m = BTreeMap::new();
     for y in &s.person_years {
         let id = policies.get(y.policy).id.clone();
-        for (f, v) in [("hifp", y.hifp_pay), ("hifob", y.hifob_pay), ("hifmi", y.hifmi_pay), ("maf", y.maf_pay), ("maf_tilt", y.maf_tilt_pay), ("psn_part", y.psn_part_amt)] {
+        for (f, v) in [
+            ("hifp", y.hifp_pay),
+            ("hifob", y.hifob_pay),
+            ("hifmi", y.hifmi_pay),
+            ("maf", y.maf_pay),
+            ("maf_tilt", y.maf_tilt_pay),
+            ("psn_part", y.psn_part_amt),
+        ] {
             *m.entry((y.year, id.clone(), f)).or_insert(Money::ZERO) += v;
         }
     }
@@ -95,7 +102,12 @@ fn totals(s: &Settled, policies: &PolicySet) -> BTreeMap<(i32, String, &'static 
 type DeltaRow = (usize, u32, i32, Money, Money, Money, Money);
 
 /// persons_delta.csv: every person-year whose final burden changes.
-fn write_delta<'a>(out: &mut OutputDir, rows: &'a [DeltaRow], scenarios: &'a [Scenario], persons: &'a crate::model::PersonTable) -> Result<()> {
+fn write_delta<'a>(
+    out: &mut OutputDir,
+    rows: &'a [DeltaRow],
+    scenarios: &'a [Scenario],
+    persons: &'a crate::model::PersonTable,
+) -> Result<()> {
     let cols: &[(&str, ColType)] = &[
         ("scenario", ColType::Text),
         ("psn_no", ColType::Text),
@@ -145,13 +157,22 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
 
     let mut out = OutputDir::new(&a.out)?;
     let mut cmp = String::from("scenario,year,policy_id,fund,baseline,scenario,difference\n");
-    let mut md = format!("# Scenario comparison\n\nBaseline: {}.\n", base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", "));
+    let mut md = format!(
+        "# Scenario comparison\n\nBaseline: {}.\n",
+        base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
     let mut delta_rows: Vec<DeltaRow> = Vec::new();
     let mut results = Vec::new();
     for (k, (sc, ps)) in scenarios.iter().zip(&sets).enumerate() {
         let s = pipeline::settle(&loaded, ps);
         let tot = totals(&s, ps);
-        let _ = writeln!(md, "\n## {}\n\n{}\n\nChanges: {}\n", sc.name, sc.description, sc.changes.iter().flat_map(|c| c.set.iter().map(|(k, v)| format!("`{k} = {v}`"))).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            md,
+            "\n## {}\n\n{}\n\nChanges: {}\n",
+            sc.name,
+            sc.description,
+            sc.changes.iter().flat_map(|c| c.set.iter().map(|(k, v)| format!("`{k} = {v}`"))).collect::<Vec<_>>().join(", ")
+        );
         let _ = writeln!(md, "| year | policy | fund | baseline | scenario | difference |\n|---|---|---|---:|---:|---:|");
         for (key, v) in &tot {
             let b = base_tot.get(key).copied().unwrap_or(Money::ZERO);
@@ -173,7 +194,10 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
                 delta_rows.push((k, y.psn, y.year, funds(b), funds(y), bb, sb));
             }
         }
-        let _ = writeln!(md, "\nPersons who pay less: {gain} (together {gained} less); who pay more: {lose} (together {lost} more). Details: persons_delta.csv.");
+        let _ = writeln!(
+            md,
+            "\nPersons who pay less: {gain} (together {gained} less); who pay more: {lose} (together {lost} more). Details: persons_delta.csv."
+        );
         results.push(s);
     }
     out.create("comparison.csv")?.write_all(cmp.as_bytes())?;
@@ -186,6 +210,13 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
             pipeline::write_outputs(&a.out.join(&sc.name), a.format, &loaded, ps, s, "scenario", &format!("Scenario {}", sc.name))?;
         }
     }
-    eprintln!("medsettle scenario: {} scenario(s) over {} claims, {} person-years changed; {:.1} s → {}", scenarios.len(), loaded.claims.rows.iter().sum::<u64>(), delta_rows.len(), start.elapsed().as_secs_f64(), a.out.display());
+    eprintln!(
+        "medsettle scenario: {} scenario(s) over {} claims, {} person-years changed; {:.1} s → {}",
+        scenarios.len(),
+        loaded.claims.rows.iter().sum::<u64>(),
+        delta_rows.len(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
     Ok(0)
 }

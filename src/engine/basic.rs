@@ -188,16 +188,20 @@ fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t:
     let seg = Span::at(st.inpatient_axis, inscp);
     let pay = cap_clip(ctx, Span::new(seg.lo + ded, seg.hi));
     let (mut hifp, hifob) = inpatient_brackets(ctx, pay, t);
-    if ctx.benefit == Benefit::Maternity {
-        if let Some(floor) = ctx.policy.maternity.as_ref().and_then(|m| m.floor_rate.map(|r| (r.0, m.source.clone()))) {
-            // D-11: a maternity admission is topped up to the floor share of inscp (no
-            // out-of-area points off the floor, S-17).
-            let min = inscp.times(floor.0);
-            if hifp < min {
-                t.step("basic", || (format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.round_dp(4).normalize(), pct(floor.0), inscp, min.normalize()), floor.1));
-                hifp = min;
-            }
-        }
+    // D-11: a maternity admission is topped up to the floor share of inscp (no out-of-area
+    // points off the floor, S-17).
+    if ctx.benefit == Benefit::Maternity
+        && let Some((floor, source)) = ctx.policy.maternity.as_ref().and_then(|m| m.floor_rate.map(|r| (r.0, m.source.clone())))
+        && hifp < inscp.times(floor)
+    {
+        let min = inscp.times(floor);
+        t.step("basic", || {
+            (
+                format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.round_dp(4).normalize(), pct(floor), inscp, min.normalize()),
+                source,
+            )
+        });
+        hifp = min;
     }
     let hifp = apply_cap(ctx, st, hifp, t);
     let (hifp, hifob) = (ctx.round(hifp), ctx.round(hifob));
@@ -240,7 +244,9 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &
         let room = (limit - st.special_paid[d.index()]).max0();
         // Payment runs up the axis: the lower (hifp) brackets use the room first (S-15).
         if hifp + hifob > room.exact() {
-            t.step("basic", || (format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone()));
+            t.step("basic", || {
+                (format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone())
+            });
         }
         hifp = hifp.min(room.exact());
         hifob = hifob.min(room.exact() - hifp);
@@ -286,7 +292,12 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         }
         if band.deductible {
             dedc += part.len();
-            t.step("basic", || (format!("{} in the outpatient deductible band (up to {})", part.len(), band.upto.map(|a| a.0).unwrap_or(Money::MAX)), band.source.clone().unwrap_or_else(|| op.source.clone())));
+            t.step("basic", || {
+                (
+                    format!("{} in the outpatient deductible band (up to {})", part.len(), band.upto.map(|a| a.0).unwrap_or(Money::MAX)),
+                    band.source.clone().unwrap_or_else(|| op.source.clone()),
+                )
+            });
             continue;
         }
         let mut paid = part;
@@ -299,7 +310,12 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         let rate = ctx.adjusted(band.rate_for(column));
         let x = paid.len().times(rate);
         if x.is_zero() && paid.len() == part.len() && rate.is_zero() {
-            t.step("basic", || (format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi), band.source.clone().unwrap_or_else(|| op.source.clone())));
+            t.step("basic", || {
+                (
+                    format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi),
+                    band.source.clone().unwrap_or_else(|| op.source.clone()),
+                )
+            });
             continue;
         }
         match band.fund {
@@ -389,7 +405,9 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
         // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim.
         let overflow = ctx.round(inscp.exact() - covered).max0();
         if overflow.is_positive() && ctx.policy.outpatient.is_some() {
-            t.step("basic", || (format!("{overflow} beyond the chronic limit falls through to general outpatient"), "RULES.md D-23, S-14".to_string()));
+            t.step("basic", || {
+                (format!("{overflow} beyond the chronic limit falls through to general outpatient"), "RULES.md D-23, S-14".to_string())
+            });
             let column = if ctx.claim.primary_care {
                 Column::Primary
             } else if ctx.claim.hosp_lv == 3 {
@@ -435,7 +453,20 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
     let room = (band.limit.0 - st.pku_paid).max0();
     let x = ctx.claim.inscp_scp_amt.times(rate);
     let hifp = ctx.round(x.min(room.exact()));
-    t.step("basic", || (format!("PKU age {age}: {} × {} = {}, annual limit {} with {} used → {}", ctx.claim.inscp_scp_amt, pct(rate), x.round_dp(4).normalize(), band.limit.0, st.pku_paid, hifp), p.source.clone()));
+    t.step("basic", || {
+        (
+            format!(
+                "PKU age {age}: {} × {} = {}, annual limit {} with {} used → {}",
+                ctx.claim.inscp_scp_amt,
+                pct(rate),
+                x.round_dp(4).normalize(),
+                band.limit.0,
+                st.pku_paid,
+                hifp
+            ),
+            p.source.clone(),
+        )
+    });
     c.pku_paid = hifp;
     BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
 }
@@ -445,7 +476,12 @@ pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t
     if ctx.claim.offsite != Offsite::Local {
         t.step("basic", || {
             (
-                format!("out of area ({}): {} points off every basic rate ({} rules)", ctx.claim.offsite, (ctx.points() * Decimal::ONE_HUNDRED).normalize(), offsite_class(ctx.benefit)),
+                format!(
+                    "out of area ({}): {} points off every basic rate ({} rules)",
+                    ctx.claim.offsite,
+                    (ctx.points() * Decimal::ONE_HUNDRED).normalize(),
+                    offsite_class(ctx.benefit)
+                ),
                 ctx.policy.offsite.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
             )
         });

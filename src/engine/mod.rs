@@ -105,7 +105,8 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         }
     }
     // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
-    let mut reversals: Vec<u32> = (0..n as u32).filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
+    let mut reversals: Vec<u32> =
+        (0..n as u32).filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
     reversals.sort_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
     let mut taken: HashMap<u32, u32> = HashMap::new();
     let mut originals = Vec::with_capacity(reversals.len());
@@ -113,7 +114,8 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         let r = &table.claims[ri as usize];
         let init = table.strings.get(r.init_setl_id);
         let res: Result<u32, (&'static str, String)> = (|| {
-            let &oi = first.get(init).ok_or(("reversal_unknown_original", format!("init_setl_id {init} is not a settlement in the input")))?;
+            let &oi =
+                first.get(init).ok_or(("reversal_unknown_original", format!("init_setl_id {init} is not a settlement in the input")))?;
             let o = &table.claims[oi as usize];
             if o.reversal {
                 return Err(("reversal_unknown_original", format!("init_setl_id {init} is itself a reversal")));
@@ -129,7 +131,10 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
                 return Err(("reversal_crosses_year", format!("the original {init} was settled in {oy}, the reversal in {ry}")));
             }
             if order_key(table, o) >= order_key(table, r) {
-                return Err(("reversal_before_original", format!("the reversal is not later than the original {init} (setl_time, then setl_id)")));
+                return Err((
+                    "reversal_before_original",
+                    format!("the reversal is not later than the original {init} (setl_time, then setl_id)"),
+                ));
             }
             let pairs = [
                 ("medfee_sumamt", o.medfee_sumamt, r.medfee_sumamt),
@@ -139,10 +144,16 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
                 ("inscp_scp_amt", o.inscp_scp_amt, r.inscp_scp_amt),
             ];
             if let Some((col, ov, rv)) = pairs.iter().find(|(_, ov, rv)| *rv != -*ov) {
-                return Err(("reversal_amount_mismatch", format!("{col} is {rv}, expected {} (the negation of the original {init})", -*ov)));
+                return Err((
+                    "reversal_amount_mismatch",
+                    format!("{col} is {rv}, expected {} (the negation of the original {init})", -*ov),
+                ));
             }
             if let Some(&prev) = taken.get(&oi) {
-                return Err(("already_reversed", format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id))));
+                return Err((
+                    "already_reversed",
+                    format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id)),
+                ));
             }
             Ok(oi)
         })();
@@ -205,7 +216,14 @@ fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Trac
 }
 
 /// Settles one person's claims (`claims` in D-06 order): pure, deterministic.
-pub fn settle_person(table: &ClaimTable, person: &Person, claims: &[u32], policy_of: &[u16], policies: &PolicySet, t: &mut Tracer) -> PersonResult {
+pub fn settle_person(
+    table: &ClaimTable,
+    person: &Person,
+    claims: &[u32],
+    policy_of: &[u16],
+    policies: &PolicySet,
+    t: &mut Tracer,
+) -> PersonResult {
     let mut out = PersonResult { settlements: Vec::with_capacity(claims.len()), years: Vec::new() };
     let mut contributions: Vec<Contribution> = Vec::with_capacity(claims.len());
     let mut position: HashMap<u32, usize> = HashMap::new();
@@ -236,7 +254,13 @@ pub fn settle_person(table: &ClaimTable, person: &Person, claims: &[u32], policy
             st.apply(&contrib, -1);
             let r = orig.negated();
             t.step("reversal", || {
-                (format!("reverses {}: every amount negated, its contribution taken out of the year's accumulators", table.strings.get(claim.init_setl_id)), "CONTRACT.md §1; RULES.md S-22".into())
+                (
+                    format!(
+                        "reverses {}: every amount negated, its contribution taken out of the year's accumulators",
+                        table.strings.get(claim.init_setl_id)
+                    ),
+                    "CONTRACT.md §1; RULES.md S-22".into(),
+                )
             });
             add_to_summary(&mut st.summary, claim, &r);
             if orig.status == Status::Settled {
@@ -265,7 +289,9 @@ pub fn settle_person(table: &ClaimTable, person: &Person, claims: &[u32], policy
         if let Some(reason) = classify::not_covered(claim, person, policy, benefit, year) {
             r.status = Status::NotCovered;
             r.reason = Some(reason);
-            t.step("coverage", || (format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt), "RULES.md S-21".into()));
+            t.step("coverage", || {
+                (format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt), "RULES.md S-21".into())
+            });
         } else {
             let ctx = basic::Ctx {
                 claim,
@@ -326,7 +352,13 @@ pub struct Settled {
 
 /// Settles every prepared person in parallel (rayon); `progress` is called with the number
 /// of claims settled by each finished chunk.
-pub fn settle_all(table: &ClaimTable, persons: &PersonTable, prepared: &Prepared, policies: &PolicySet, progress: &(dyn Fn(u64) + Sync)) -> Settled {
+pub fn settle_all(
+    table: &ClaimTable,
+    persons: &PersonTable,
+    prepared: &Prepared,
+    policies: &PolicySet,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Settled {
     let results: Vec<PersonResult> = prepared
         .persons
         .par_iter()
@@ -347,6 +379,8 @@ pub fn settle_all(table: &ClaimTable, persons: &PersonTable, prepared: &Prepared
         }
         person_years.extend(r.years);
     }
-    person_years.par_sort_unstable_by(|a, b| persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+    person_years.par_sort_unstable_by(|a, b| {
+        persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year))
+    });
     Settled { settlements, person_years }
 }

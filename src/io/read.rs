@@ -88,7 +88,9 @@ fn opt<T>(v: std::result::Result<Option<T>, String>, col: &str) -> RowResult<Opt
 fn code<T>(b: &dyn Batch, row: usize, col: usize, parse: impl Fn(&str) -> Option<T>, expected: &str) -> RowResult<Option<T>> {
     match b.cell(row, col).text() {
         None => Ok(None),
-        Some(t) => parse(&t).map(Some).ok_or_else(|| ("unknown_code", format!("column {}: `{t}` is not one of {expected}", CLAIM_COLUMNS.get(col).unwrap_or(&"?")))),
+        Some(t) => parse(&t)
+            .map(Some)
+            .ok_or_else(|| ("unknown_code", format!("column {}: `{t}` is not one of {expected}", CLAIM_COLUMNS.get(col).unwrap_or(&"?")))),
     }
 }
 
@@ -105,7 +107,15 @@ fn is_pku_diagnosis(codg: &str) -> bool {
     c.starts_with("E70.0") || c.starts_with("E70.1")
 }
 
-fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases, strings: &mut Strings) -> RowResult<Claim> {
+fn claim_row(
+    b: &dyn Batch,
+    row: usize,
+    file: u16,
+    persons: &PersonTable,
+    rejected_persons: &HashMap<String, String>,
+    aliases: &Aliases,
+    strings: &mut Strings,
+) -> RowResult<Claim> {
     if let Some(e) = b.row_error(row) {
         return Err(("bad_value", e));
     }
@@ -114,23 +124,32 @@ fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, reject
     let psn_no = text(1).ok_or(("missing_value", "column psn_no is empty".to_string()))?;
     let mdtrt_id = text(2).ok_or(("missing_value", "column mdtrt_id is empty".to_string()))?;
     let setl_time = need(b.cell(row, 3).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
-    let med_type = code(b, row, 4, MedType::parse, MedType::expected())?.ok_or(("missing_value", "column med_type is empty".to_string()))?;
+    let med_type =
+        code(b, row, 4, MedType::parse, MedType::expected())?.ok_or(("missing_value", "column med_type is empty".to_string()))?;
     let money = |col: usize| need(b.cell(row, col).money(), CLAIM_COLUMNS[col], "an amount like 1234.50");
     let (medfee, fulamt, overlmt, presel, inscp) = (money(5)?, money(6)?, money(7)?, money(8)?, money(9)?);
     let reversal = opt(b.cell(row, 16).flag(), "refd_setl_flag")?.unwrap_or(false);
     for (col, v) in [(5, medfee), (6, fulamt), (7, overlmt), (8, presel), (9, inscp)] {
         if reversal && v.is_positive() {
-            return Err(("bad_sign", format!("column {}: {v} is positive on a reversal row (refd_setl_flag = 1); amounts must be ≤ 0", CLAIM_COLUMNS[col])));
+            return Err((
+                "bad_sign",
+                format!("column {}: {v} is positive on a reversal row (refd_setl_flag = 1); amounts must be ≤ 0", CLAIM_COLUMNS[col]),
+            ));
         }
         if !reversal && v.is_negative() {
-            return Err(("bad_sign", format!("column {}: {v} is negative; amounts must be ≥ 0 except on reversal rows (refd_setl_flag = 1)", CLAIM_COLUMNS[col])));
+            return Err((
+                "bad_sign",
+                format!("column {}: {v} is negative; amounts must be ≥ 0 except on reversal rows (refd_setl_flag = 1)", CLAIM_COLUMNS[col]),
+            ));
         }
     }
     let parts = fulamt + overlmt + presel + inscp;
     if parts != medfee {
         return Err((
             "amount_identity",
-            format!("medfee_sumamt {medfee} ≠ fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt = {fulamt} + {overlmt} + {presel} + {inscp} = {parts}"),
+            format!(
+                "medfee_sumamt {medfee} ≠ fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt = {fulamt} + {overlmt} + {presel} + {inscp} = {parts}"
+            ),
         ));
     }
     let hosp_lv = match opt(b.cell(row, 10).integer(), "hosp_lv").map_err(|(_, m)| ("bad_value", m))? {
@@ -152,7 +171,9 @@ fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, reject
             return Err((
                 "unknown_code",
                 match dise_code {
-                    Some(k) => format!("column opsp_dise_code: `{k}` is not a known disease key (CONTRACT.md §5) and dise_codg is not E70.0/E70.1"),
+                    Some(k) => {
+                        format!("column opsp_dise_code: `{k}` is not a known disease key (CONTRACT.md §5) and dise_codg is not E70.0/E70.1")
+                    }
                     None => "med_type 14 needs opsp_dise_code (a disease key, CONTRACT.md §5) or dise_codg E70.0/E70.1".to_string(),
                 },
             ));
@@ -160,7 +181,10 @@ fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, reject
     }
     let init = text(17);
     if reversal && init.is_none() {
-        return Err(("missing_value", "column init_setl_id is empty; a reversal (refd_setl_flag = 1) must name the settlement it cancels".into()));
+        return Err((
+            "missing_value",
+            "column init_setl_id is empty; a reversal (refd_setl_flag = 1) must name the settlement it cancels".into(),
+        ));
     }
     let recorded_cells = [18, 19, 20, 21, 22].map(|c| opt(b.cell(row, c).money(), CLAIM_COLUMNS[c]));
     let mut rec = [None; 5];
@@ -176,9 +200,10 @@ fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, reject
             },
         ));
     };
-    let recorded = rec.iter().any(Option::is_some).then(|| {
-        Box::new(Recorded { hifp_pay: rec[0], hifob_pay: rec[1], hifmi_pay: rec[2], maf_pay: rec[3], psn_part_amt: rec[4] })
-    });
+    let recorded = rec
+        .iter()
+        .any(Option::is_some)
+        .then(|| Box::new(Recorded { hifp_pay: rec[0], hifob_pay: rec[1], hifmi_pay: rec[2], maf_pay: rec[3], psn_part_amt: rec[4] }));
     let setl_id = strings.push(&setl_id);
     let mdtrt_id = strings.push(&mdtrt_id);
     let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
@@ -208,7 +233,13 @@ fn claim_row(b: &dyn Batch, row: usize, file: u16, persons: &PersonTable, reject
 }
 
 /// Validates a batch of claim rows in parallel, keeping row order.
-fn claims_from_batch(b: &dyn Batch, file: u16, persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases) -> (ClaimTable, Vec<RejectRow>) {
+fn claims_from_batch(
+    b: &dyn Batch,
+    file: u16,
+    persons: &PersonTable,
+    rejected_persons: &HashMap<String, String>,
+    aliases: &Aliases,
+) -> (ClaimTable, Vec<RejectRow>) {
     const CHUNK: usize = 8192;
     let chunks: Vec<(ClaimTable, Vec<RejectRow>)> = (0..b.len().div_ceil(CHUNK))
         .into_par_iter()
@@ -247,7 +278,13 @@ pub struct ClaimsRead {
     pub rows: Vec<u64>,
 }
 
-pub fn read_claims(files: &[PathBuf], persons: &PersonTable, rejected_persons: &HashMap<String, String>, aliases: &Aliases, progress: &(dyn Fn(u64) + Sync)) -> Result<ClaimsRead> {
+pub fn read_claims(
+    files: &[PathBuf],
+    persons: &PersonTable,
+    rejected_persons: &HashMap<String, String>,
+    aliases: &Aliases,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ClaimsRead> {
     let mut out = ClaimsRead { table: ClaimTable::default(), rejects: Vec::new(), rows: Vec::new() };
     for (fi, path) in files.iter().enumerate() {
         let file = u16::try_from(fi).context("too many input files (at most 65535)")?;
@@ -306,18 +343,26 @@ fn person_row(b: &dyn Batch, row: usize) -> RowResult<Person> {
             Some(t) => Err(("unknown_code", format!("column {}: `{t}` is not one of {expected}", PERSON_COLUMNS[c]))),
         }
     };
-    let insutype = pcode(1, &|t| Scheme::parse(t).is_some(), Scheme::expected())?.ok_or(("missing_value", "column insutype is empty; expected 310 or 390".to_string()))?;
+    let insutype = pcode(1, &|t| Scheme::parse(t).is_some(), Scheme::expected())?
+        .ok_or(("missing_value", "column insutype is empty; expected 310 or 390".to_string()))?;
     let insutype = Scheme::parse(&insutype).unwrap_or(Scheme::Resident);
-    let psn_type = pcode(2, &|t| PsnType::parse(t).is_some(), PsnType::expected())?.ok_or(("missing_value", format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
+    let psn_type = pcode(2, &|t| PsnType::parse(t).is_some(), PsnType::expected())?
+        .ok_or(("missing_value", format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
     let psn_type = PsnType::parse(&psn_type).unwrap_or(PsnType::Elderly);
     let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
     let district = pcode(4, &|t| District::parse(t).is_some(), District::expected())?.and_then(|t| District::parse(&t));
     if insutype == Scheme::Resident && district.is_none() {
-        return Err(("missing_value", format!("column district is empty; required for residents (insutype 390): one of {}", District::expected())));
+        return Err((
+            "missing_value",
+            format!("column district is empty; required for residents (insutype 390): one of {}", District::expected()),
+        ));
     }
-    let assistance = pcode(5, &|t| Assistance::parse(t).is_some(), Assistance::expected())?.and_then(|t| Assistance::parse(&t)).unwrap_or(Assistance::None);
+    let assistance = pcode(5, &|t| Assistance::parse(t).is_some(), Assistance::expected())?
+        .and_then(|t| Assistance::parse(&t))
+        .unwrap_or(Assistance::None);
     // S-07: known keys, each once; unknown keys are not approvals.
-    let mut chronic: Vec<Disease> = col(6).text().map(|t| t.split(';').filter_map(|k| Disease::parse(k.trim())).collect()).unwrap_or_default();
+    let mut chronic: Vec<Disease> =
+        col(6).text().map(|t| t.split(';').filter_map(|k| Disease::parse(k.trim())).collect()).unwrap_or_default();
     chronic.sort();
     chronic.dedup();
     let consecutive_years = opt(col(7).integer(), "consecutive_years")?.unwrap_or(0);
@@ -359,13 +404,26 @@ pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
                 Ok(p) => {
                     if let Some(&first) = out.table.index.get(&p.psn_no) {
                         let _ = first;
-                        out.rejects.push(RejectRow { file, line, setl_id: String::new(), code: "duplicate_psn_no", message: format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no) });
+                        out.rejects.push(RejectRow {
+                            file,
+                            line,
+                            setl_id: String::new(),
+                            code: "duplicate_psn_no",
+                            message: format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no),
+                        });
                         continue;
                     }
                     let idx = out.table.persons.len() as u32;
                     if p.psn_type.scheme() != p.insutype {
-                        let msg = format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
-                        out.rejects.push(RejectRow { file, line, setl_id: String::new(), code: "person_scheme_mismatch", message: format!("person {}: {msg}", p.psn_no) });
+                        let msg =
+                            format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
+                        out.rejects.push(RejectRow {
+                            file,
+                            line,
+                            setl_id: String::new(),
+                            code: "person_scheme_mismatch",
+                            message: format!("person {}: {msg}", p.psn_no),
+                        });
                         out.table.invalid.insert(idx, msg);
                     }
                     out.table.index.insert(p.psn_no.clone(), idx);
@@ -402,4 +460,3 @@ pub fn aliases_of(policies: &crate::policy::PolicySet) -> Aliases {
     }
     m.into_iter().collect()
 }
-

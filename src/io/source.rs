@@ -13,6 +13,9 @@ use std::path::Path;
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the reader's column list.
 pub trait Batch: Sync {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn cell(&self, row: usize, col: usize) -> Cell<'_>;
     /// Line (CSV, header = 1) or record number (Parquet, first record = 1) of a row.
     fn line(&self, row: usize) -> u64;
@@ -75,7 +78,8 @@ impl Batch for CsvBatch {
 /// Reads a CSV file in batches of `batch_rows`, calling `f` for each.
 pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, mut f: impl FnMut(&CsvBatch) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 20).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut rdr =
+        csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 20).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
     let header: Vec<String> = rdr
         .byte_headers()
         .with_context(|| format!("{}: cannot read the header row", path.display()))?
@@ -136,9 +140,14 @@ fn normalise(a: ArrayRef) -> Result<Col> {
     use arrow::compute::cast;
     Ok(match a.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Col::Text(cast(&a, &DataType::Utf8)?),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            Col::Int(cast(&a, &DataType::Int64)?)
-        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => Col::Int(cast(&a, &DataType::Int64)?),
         DataType::Float16 | DataType::Float32 | DataType::Float64 => Col::Float(cast(&a, &DataType::Float64)?),
         DataType::Decimal128(_, s) => Col::Dec(a.clone(), *s),
         DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal256(_, s) => {
@@ -246,9 +255,17 @@ pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
 }
 
 /// Reads one row group of a Parquet file, calling `f` for each batch.
-pub fn read_parquet_group(path: &Path, cols: &[&str], required: usize, group: usize, first_record: u64, mut f: impl FnMut(&ParquetBatch) -> Result<()>) -> Result<()> {
+pub fn read_parquet_group(
+    path: &Path,
+    cols: &[&str],
+    required: usize,
+    group: usize,
+    first_record: u64,
+    mut f: impl FnMut(&ParquetBatch) -> Result<()>,
+) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
     let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let map = map_columns(path, &header, cols, required)?;
     let wanted: Vec<usize> = map.iter().flatten().copied().collect();

@@ -196,7 +196,15 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
 
 /// Writes a table of `n` rows, `row(i)` giving the cells of row i, as CSV or Parquet
 /// (money as Decimal128(18,2), datetimes as timestamps). Rows are formatted in parallel.
-pub fn write_table<'a>(out: &mut OutputDir, name: &str, format: Format, cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn write_table<'a>(
+    out: &mut OutputDir,
+    name: &str,
+    format: Format,
+    cols: &[(&str, ColType)],
+    n: usize,
+    row: &RowFn<'a>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
     let file = format!("{name}.{}", format.ext());
     let mut w = out.create(&file)?;
     const WINDOW: usize = 1 << 20;
@@ -238,8 +246,12 @@ pub fn write_table<'a>(out: &mut OutputDir, name: &str, format: Format, cols: &[
             let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;
             for start in (0..n).step_by(WINDOW) {
                 let end = (start + WINDOW).min(n);
-                let batches: Vec<Result<RecordBatch>> =
-                    (start..end).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(end), row)).collect();
+                let batches: Vec<Result<RecordBatch>> = (start..end)
+                    .step_by(CHUNK)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(end), row))
+                    .collect();
                 for b in batches {
                     writer.write(&b?)?;
                 }

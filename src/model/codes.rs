@@ -170,9 +170,8 @@ impl Disease {
     pub fn kind(self) -> DiseaseKind {
         use Disease::*;
         match self {
-            Hypertension | Diabetes | StrokeSequelae | CoronaryHeart | RheumaticHeart | PulmonaryHeart
-            | RheumatoidArthritis | Sjogren | Crohn | ChronicHepatitis | ChronicNephritis | Parkinson
-            | MalignantTumor => DiseaseKind::Chronic,
+            Hypertension | Diabetes | StrokeSequelae | CoronaryHeart | RheumaticHeart | PulmonaryHeart | RheumatoidArthritis | Sjogren
+            | Crohn | ChronicHepatitis | ChronicNephritis | Parkinson | MalignantTumor => DiseaseKind::Chronic,
             Pku => DiseaseKind::Pku,
             _ => DiseaseKind::Special,
         }

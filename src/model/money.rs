@@ -98,10 +98,7 @@ impl Money {
                         }
                         frac = frac * 10 + d;
                     } else {
-                        whole = whole
-                            .checked_mul(10)
-                            .and_then(|w| w.checked_add(d))
-                            .ok_or_else(|| format!("`{t}` is too large"))?;
+                        whole = whole.checked_mul(10).and_then(|w| w.checked_add(d)).ok_or_else(|| format!("`{t}` is too large"))?;
                     }
                 }
                 b'.' if !seen_dot => seen_dot = true,

@@ -157,7 +157,10 @@ pub fn validate(p: &Policy) -> Result<()> {
     }
     if let Some(k) = &p.pku {
         let ages: Vec<Option<i32>> = k.bands.iter().map(|b| b.max_age).collect();
-        if ages.is_empty() || ages[..ages.len() - 1].iter().any(Option::is_none) || ages.windows(2).any(|w| matches!(w, [Some(a), Some(b)] if b <= a)) {
+        if ages.is_empty()
+            || ages[..ages.len() - 1].iter().any(Option::is_none)
+            || ages.windows(2).any(|w| matches!(w, [Some(a), Some(b)] if b <= a))
+        {
             bail!("pku.bands: max_age must increase, and only the last band may have none");
         }
     }

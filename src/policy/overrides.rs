@@ -39,14 +39,14 @@ pub fn has_key(root: &toml::Value, kv: &str) -> bool {
 /// Parses the text of a value: a TOML literal (`0.85`, `true`, `"x"`, `[1, 2]`), a
 /// comma-separated list where the current value is a list, or else a bare string.
 fn parse_value(text: &str, current: Option<&toml::Value>) -> toml::Value {
-    if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {text}")) {
-        if let Some(v) = t.get("v") {
-            if !(matches!(current, Some(toml::Value::Array(_))) && !v.is_array()) {
-                return v.clone();
-            }
-        }
+    let current_is_list = matches!(current, Some(toml::Value::Array(_)));
+    if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {text}"))
+        && let Some(v) = t.get("v")
+        && (!current_is_list || v.is_array())
+    {
+        return v.clone();
     }
-    if matches!(current, Some(toml::Value::Array(_))) {
+    if current_is_list {
         let items = text.trim_matches(|c| c == '[' || c == ']').split(',').map(str::trim).filter(|s| !s.is_empty());
         return toml::Value::Array(items.map(|s| parse_value(s, None)).collect());
     }
@@ -63,7 +63,9 @@ pub fn apply_set(root: &mut toml::Value, kv: &str) -> Result<()> {
     for (i, seg) in parents.iter().enumerate() {
         let path = segs[..=i].join(".");
         cur = match cur {
-            toml::Value::Table(t) => t.get_mut(*seg).with_context(|| format!("unknown parameter: `{path}` does not exist in this policy"))?,
+            toml::Value::Table(t) => {
+                t.get_mut(*seg).with_context(|| format!("unknown parameter: `{path}` does not exist in this policy"))?
+            }
             toml::Value::Array(a) => {
                 let n = a.len();
                 let idx: usize = seg.parse().with_context(|| format!("`{path}`: `{seg}` must be an index into a list of {n}"))?;

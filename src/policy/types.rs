@@ -47,10 +47,10 @@ impl<'de> Deserialize<'de> for Num {
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let n = self.0.normalize();
-        if n.fract().is_zero() {
-            if let Ok(i) = i64::try_from(n) {
-                return s.serialize_i64(i);
-            }
+        if n.fract().is_zero()
+            && let Ok(i) = i64::try_from(n)
+        {
+            return s.serialize_i64(i);
         }
         s.serialize_f64(n.to_string().parse::<f64>().unwrap_or(0.0))
     }

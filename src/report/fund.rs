@@ -54,7 +54,16 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settlements: &[Opt
             let cat = persons.persons[c.psn as usize].psn_type;
             for (fund, amount) in [("hifp", s.hifp_pay), ("hifob", s.hifob_pay), ("hifmi", s.hifmi_pay), ("maf", s.maf_pay)] {
                 if !amount.is_zero() || fund == "hifp" {
-                    let k = Key { year: s.year, policy: s.policy, flow: "expenditure", fund, benefit: s.benefit.as_str(), category: cat, hosp_lv: c.hosp_lv, item: "" };
+                    let k = Key {
+                        year: s.year,
+                        policy: s.policy,
+                        flow: "expenditure",
+                        fund,
+                        benefit: s.benefit.as_str(),
+                        category: cat,
+                        hosp_lv: c.hosp_lv,
+                        item: "",
+                    };
                     add(&mut m, k, amount);
                 }
             }
@@ -71,7 +80,18 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settlements: &[Opt
     let mut report: FundReport = m.into_iter().collect();
     for y in years.iter().filter(|y| !y.maf_tilt_pay.is_zero()) {
         let cat = persons.persons[y.psn as usize].psn_type;
-        let l = report.entry(Key { year: y.year, policy: y.policy, flow: "expenditure", fund: "maf_tilt", benefit: "year_end", category: cat, hosp_lv: 0, item: "" }).or_default();
+        let l = report
+            .entry(Key {
+                year: y.year,
+                policy: y.policy,
+                flow: "expenditure",
+                fund: "maf_tilt",
+                benefit: "year_end",
+                category: cat,
+                hosp_lv: 0,
+                item: "",
+            })
+            .or_default();
         l.count += 1;
         l.amount += y.maf_tilt_pay;
     }
@@ -131,7 +151,18 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
                     for (item, rate) in rates {
                         // 12 monthly contributions, each rounded to the fen.
                         let monthly = policies.get(pi).rounding.mode.round(base.times(rate));
-                        let l = out.entry(Key { year, policy: pi, flow: "income", fund: "basic", benefit: "", category: p.psn_type, hosp_lv: 0, item }).or_default();
+                        let l = out
+                            .entry(Key {
+                                year,
+                                policy: pi,
+                                flow: "income",
+                                fund: "basic",
+                                benefit: "",
+                                category: p.psn_type,
+                                hosp_lv: 0,
+                                item,
+                            })
+                            .or_default();
                         l.count += 1;
                         l.amount += Money::from_fen(monthly.fen() * 12);
                     }

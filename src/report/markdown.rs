@@ -52,12 +52,22 @@ pub fn render(r: &ReportInput) -> String {
     let _ = writeln!(s, "# {}\n", r.title);
     let _ = writeln!(s, "## Claims\n");
     let _ = writeln!(s, "| read | settled | not covered | reversal | rejected | reconciles |\n|---:|---:|---:|---:|---:|:---:|");
-    let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |\n", c.read, c.settled, c.not_covered, c.reversal, c.rejected, if c.reconciles() { "yes" } else { "**NO**" });
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        c.read,
+        c.settled,
+        c.not_covered,
+        c.reversal,
+        c.rejected,
+        if c.reconciles() { "yes" } else { "**NO**" }
+    );
     let _ = writeln!(s, "Persons read: {} ({} rejected); person-years settled: {}.\n", c.persons_read, c.persons_rejected, c.person_years);
 
     let _ = writeln!(s, "## Fund expenditure (CNY)\n");
     let mut by: BTreeMap<(i32, String, &str, &str), (u64, Money)> = BTreeMap::new();
-    let mut income: BTreeMap<(i32, String, &str, &str, String), (u64, Money)> = BTreeMap::new();
+    type IncomeKey<'k> = (i32, String, &'k str, &'k str, String);
+    let mut income: BTreeMap<IncomeKey, (u64, Money)> = BTreeMap::new();
     for (k, l) in r.fund {
         let pid = r.policies.get(k.policy).id.clone();
         if k.flow == "expenditure" {
@@ -83,7 +93,8 @@ pub fn render(r: &ReportInput) -> String {
             let _ = writeln!(s, "| {y} | {p} | {f} | {i} | {cat} | {n} | {a} |");
         }
         if r.missing_contribution_base > 0 {
-            let _ = writeln!(s, "\n{} employee person-years have no contribution_base and are not in the income.", r.missing_contribution_base);
+            let _ =
+                writeln!(s, "\n{} employee person-years have no contribution_base and are not in the income.", r.missing_contribution_base);
         }
         let _ = writeln!(s);
     }

@@ -91,7 +91,13 @@ pub fn write_settlements<'a>(
     write_table(out, "settlements", format, SETTLEMENT_COLUMNS, rows.len(), &row, progress)
 }
 
-pub fn write_person_years<'a>(out: &mut OutputDir, format: Format, persons: &'a PersonTable, policies: &'a PolicySet, years: &'a [PersonYear]) -> Result<()> {
+pub fn write_person_years<'a>(
+    out: &mut OutputDir,
+    format: Format,
+    persons: &'a PersonTable,
+    policies: &'a PolicySet,
+    years: &'a [PersonYear],
+) -> Result<()> {
     let row = |i: usize, v: &mut Vec<Val<'a>>| {
         let y = &years[i];
         let p = &persons.persons[y.psn as usize];
