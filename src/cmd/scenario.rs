@@ -6,7 +6,7 @@ use crate::engine::Settled;
 use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
 use crate::model::{Money, PersonYear};
 use crate::pipeline;
-use crate::policy::overrides::Scenario;
+use crate::policy::overrides::{self, Scenario};
 use crate::policy::{LoadedPolicy, PolicySet};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -62,17 +62,39 @@ fn scenario_policies(base: &PolicySet, sc: &Scenario) -> Result<PolicySet> {
             bail!("scenario {}: policy {p} is not in the run", sc.name);
         }
     }
+    // A change without `policy` applies to every policy that has the key (as --set does).
+    let mut used = vec![false; sc.changes.iter().map(|c| c.set.len()).sum()];
     let mut out = Vec::new();
     for lp in &base.policies {
-        let mut sets = lp.overrides.clone();
-        let extra = sc.sets_for(&lp.policy.id);
+        let (_, text) = crate::policy::read_spec(lp.origin.strip_prefix("builtin:").unwrap_or(&lp.origin))?;
+        let value: toml::Value = toml::from_str(&text)?;
+        let mut extra = Vec::new();
+        let mut k = 0;
+        for ch in &sc.changes {
+            for (key, v) in &ch.set {
+                let kv = format!("{key}={v}");
+                let applies = match &ch.policy {
+                    Some(p) => p == &lp.policy.id,
+                    None => overrides::has_key(&value, &kv),
+                };
+                if applies {
+                    used[k] = true;
+                    extra.push(kv);
+                }
+                k += 1;
+            }
+        }
         if extra.is_empty() {
             out.push(lp.clone());
             continue;
         }
+        let mut sets = lp.overrides.clone();
         sets.extend(extra);
-        let (_, text) = crate::policy::read_spec(lp.origin.strip_prefix("builtin:").unwrap_or(&lp.origin))?;
         out.push(LoadedPolicy::from_text(&text, &lp.origin, &sets).with_context(|| format!("scenario {}", sc.name))?);
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        let key = sc.changes.iter().flat_map(|c| c.set.keys()).nth(i).cloned().unwrap_or_default();
+        bail!("scenario {}: no policy of the run has the parameter `{key}`", sc.name);
     }
     Ok(PolicySet::from_loaded(out))
 }

@@ -129,15 +129,6 @@ impl Scenario {
         }
         Ok(s)
     }
-
-    /// The `KEY=VALUE` overrides this scenario makes to a policy id.
-    pub fn sets_for(&self, policy_id: &str) -> Vec<String> {
-        self.changes
-            .iter()
-            .filter(|c| c.policy.as_deref().is_none_or(|p| p == policy_id))
-            .flat_map(|c| c.set.iter().map(|(k, v)| format!("{k}={v}")))
-            .collect()
-    }
 }
 
 #[cfg(test)]
