@@ -127,7 +127,7 @@ pub fn counts(loaded: &Loaded, settled: &Settled) -> Counts {
         person_years: settled.person_years.len() as u64,
         ..Counts::default()
     };
-    for s in settled.settlements.iter().flatten() {
+    for s in &settled.sorted {
         match s.status {
             Status::Settled => c.settled += 1,
             Status::NotCovered => c.not_covered += 1,
@@ -179,13 +179,13 @@ pub fn write_outputs(
     let mut out = OutputDir::new(dir)?;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
-    let rows = tables::settled_rows(&settled.settlements);
+    let rows = settled.input_order();
     let pb = progress::bar(rows.len() as u64, "writing");
-    tables::write_settlements(&mut out, format, t, persons, policies, &settled.settlements, &rows, &|k| pb.inc(k))?;
+    tables::write_settlements(&mut out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
     pb.finish_and_clear();
     tables::write_person_years(&mut out, format, persons, policies, &settled.person_years)?;
 
-    let mut fr = fund::expenditure(t, persons, &settled.settlements, &settled.person_years);
+    let mut fr = fund::expenditure(t, persons, settled);
     let missing_base = fund::income(persons, policies, t, &mut fr);
     out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies).as_bytes())?;
 
@@ -208,7 +208,7 @@ pub fn write_outputs(
         *reject_codes.entry(r.code.to_string()).or_default() += 1;
     }
     let mut not_covered_reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for s in settled.settlements.iter().flatten() {
+    for s in &settled.sorted {
         if let Some(r) = s.reason {
             *not_covered_reasons.entry(r.to_string()).or_default() += 1;
         }

@@ -58,7 +58,8 @@ pub fn run(a: &ExplainArgs) -> Result<i32> {
     let claims = &loaded.prepared.order[range.clone()];
     let person = &loaded.persons.table.persons[psn as usize];
     let mut steps: Vec<Step> = Vec::new();
-    let result = engine::settle_person(t, person, claims, &loaded.prepared.policy_of, &policies, &mut Tracer::on(&mut steps));
+    let mut settled = vec![crate::model::Settlement::EMPTY; claims.len()];
+    let years = engine::settle_person(t, person, claims, &loaded.prepared.policy_of, &policies, &mut settled, &mut Tracer::on(&mut steps));
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -74,7 +75,7 @@ pub fn run(a: &ExplainArgs) -> Result<i32> {
         person.consecutive_years
     );
     let target_year = target.map(|ci| time::year_of(t.claims[ci as usize].setl_time));
-    for (ci, r) in &result.settlements {
+    for (ci, r) in claims.iter().zip(&settled) {
         let c = &t.claims[*ci as usize];
         let id = t.strings.get(c.setl_id);
         if target_year.is_some_and(|y| y != r.year) {
@@ -120,7 +121,7 @@ pub fn run(a: &ExplainArgs) -> Result<i32> {
             let _ = writeln!(s, "   (a reversal is the exact negation of its original; RULES.md S-22)");
         }
     }
-    for y in &result.years {
+    for y in &years {
         if target_year.is_some_and(|ty| ty != y.year) {
             continue;
         }

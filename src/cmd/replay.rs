@@ -59,8 +59,9 @@ pub fn run(a: &ReplayArgs) -> Result<i32> {
     let (mut compared, mut not_recorded, mut claims_off) = (0u64, 0u64, 0u64);
     let mut by_field: BTreeMap<(&str, &str), (u64, Money, Money)> = BTreeMap::new();
     let mut totals = [(Money::ZERO, Money::ZERO); 5];
-    for (ci, s) in settled.settlements.iter().enumerate() {
-        let Some(s) = s else { continue };
+    for ci in settled.input_order() {
+        let ci = ci as usize;
+        let Some(s) = settled.get(ci) else { continue };
         let c = &t.claims[ci];
         let Some(rec) = c.recorded.as_deref() else {
             not_recorded += 1;

@@ -187,14 +187,6 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
     Prepared { order, persons: persons_r, policy_of, rejects }
 }
 
-/// What one person's claims settled to.
-#[derive(Debug, Default)]
-pub struct PersonResult {
-    /// (claim index, settlement) in settlement order
-    pub settlements: Vec<(u32, Settlement)>,
-    pub years: Vec<PersonYear>,
-}
-
 fn add_to_summary(s: &mut PersonYear, claim: &Claim, r: &Settlement) {
     s.claims += 1;
     s.medfee_sumamt += claim.medfee_sumamt;
@@ -215,41 +207,43 @@ fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Trac
     s
 }
 
-/// Settles one person's claims (`claims` in D-06 order): pure, deterministic.
+/// Settles one person's claims (`claims` in D-06 order) into `out` (one settlement per claim,
+/// same order); returns the person-years. Pure and deterministic.
 pub fn settle_person(
     table: &ClaimTable,
     person: &Person,
     claims: &[u32],
     policy_of: &[u16],
     policies: &PolicySet,
+    out: &mut [Settlement],
     t: &mut Tracer,
-) -> PersonResult {
-    let mut out = PersonResult { settlements: Vec::with_capacity(claims.len()), years: Vec::new() };
+) -> Vec<PersonYear> {
+    let mut years = Vec::new();
     let mut contributions: Vec<Contribution> = Vec::with_capacity(claims.len());
     let mut position: HashMap<u32, usize> = HashMap::new();
     let has_reversal = claims.iter().any(|&c| table.claims[c as usize].reversal);
     let mut st: Option<YearState> = None;
-    for &ci in claims {
+    for (k, &ci) in claims.iter().enumerate() {
         let claim = &table.claims[ci as usize];
         let year = time::year_of(claim.setl_time);
         let pol_idx = policy_of[ci as usize];
         if st.as_ref().is_none_or(|s| s.year != year) {
             if let Some(done) = st.take() {
-                out.years.push(close_year(done, person, policies, t));
+                years.push(close_year(done, person, policies, t));
             }
             st = Some(YearState::new(claim.psn, year, pol_idx));
         }
         let Some(st) = st.as_mut() else { continue };
         t.claim(table.strings.get(claim.setl_id));
         if has_reversal {
-            position.insert(ci, out.settlements.len());
+            position.insert(ci, k);
         }
         let policy = policies.get(pol_idx);
 
         if claim.reversal && claim.original != NO_ORIGINAL {
             // S-22: the exact negation of the original; its contribution leaves every accumulator.
             let Some(&op) = position.get(&claim.original) else { continue };
-            let orig = out.settlements[op].1;
+            let orig = out[op];
             let contrib = contributions[op];
             st.apply(&contrib, -1);
             let r = orig.negated();
@@ -266,7 +260,7 @@ pub fn settle_person(
             if orig.status == Status::Settled {
                 assistance::tilt_part(st, claim.preselfpay_amt, claim.inscp_scp_amt, r.fund_pay_sumamt());
             }
-            out.settlements.push((ci, r));
+            out[k] = r;
             contributions.push(Contribution::default());
             continue;
         }
@@ -333,25 +327,47 @@ pub fn settle_person(
             });
         }
         add_to_summary(&mut st.summary, claim, &r);
-        out.settlements.push((ci, r));
+        out[k] = r;
         contributions.push(c);
     }
     if let Some(done) = st.take() {
-        out.years.push(close_year(done, person, policies, t));
+        years.push(close_year(done, person, policies, t));
     }
-    out
+    years
 }
 
-/// The settlements of a whole run, in input order (`None` for rejected claims), and the
-/// person-years sorted by psn_no, year.
+/// The settlements of a whole run and the person-years (sorted by psn_no, year).
 #[derive(Debug, Default)]
 pub struct Settled {
-    pub settlements: Vec<Option<Settlement>>,
+    /// Claim index of each settlement, in settlement (D-06) order.
+    pub claim: Vec<u32>,
+    /// The settlements, aligned with `claim`.
+    pub sorted: Vec<Settlement>,
+    /// For each claim index: its position in `sorted`, or `u32::MAX` when rejected.
+    pub pos: Vec<u32>,
     pub person_years: Vec<PersonYear>,
 }
 
-/// Settles every prepared person in parallel (rayon); `progress` is called with the number
-/// of claims settled by each finished chunk.
+impl Settled {
+    /// The settlement of a claim (by input index), `None` when it was rejected.
+    pub fn get(&self, claim: usize) -> Option<&Settlement> {
+        match self.pos.get(claim) {
+            Some(&p) if p != u32::MAX => self.sorted.get(p as usize),
+            _ => None,
+        }
+    }
+    /// (claim index, settlement) in settlement order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Settlement)> {
+        self.claim.iter().map(|&c| c as usize).zip(self.sorted.iter())
+    }
+    /// The settled claims' indices in input order.
+    pub fn input_order(&self) -> Vec<u32> {
+        self.pos.iter().enumerate().filter(|(_, p)| **p != u32::MAX).map(|(i, _)| i as u32).collect()
+    }
+}
+
+/// Settles every prepared person in parallel (rayon), each into its own slice of the output;
+/// `progress` is called with the number of claims settled.
 pub fn settle_all(
     table: &ClaimTable,
     persons: &PersonTable,
@@ -359,28 +375,35 @@ pub fn settle_all(
     policies: &PolicySet,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Settled {
-    let results: Vec<PersonResult> = prepared
+    let n = prepared.order.len();
+    let mut sorted = vec![Settlement::EMPTY; n];
+    let mut slices: Vec<&mut [Settlement]> = Vec::with_capacity(prepared.persons.len());
+    let mut rest: &mut [Settlement] = &mut sorted;
+    for r in &prepared.persons {
+        let (head, tail) = rest.split_at_mut(r.len());
+        slices.push(head);
+        rest = tail;
+    }
+    let years: Vec<Vec<PersonYear>> = prepared
         .persons
         .par_iter()
+        .zip(slices.into_par_iter())
         .with_min_len(64)
-        .map(|range| {
+        .map(|(range, out)| {
             let claims = &prepared.order[range.clone()];
             let psn = table.claims[claims[0] as usize].psn;
-            let r = settle_person(table, &persons.persons[psn as usize], claims, &prepared.policy_of, policies, &mut Tracer::off());
+            let y = settle_person(table, &persons.persons[psn as usize], claims, &prepared.policy_of, policies, out, &mut Tracer::off());
             progress(claims.len() as u64);
-            r
+            y
         })
         .collect();
-    let mut settlements = vec![None; table.claims.len()];
-    let mut person_years = Vec::with_capacity(results.len());
-    for r in results {
-        for (ci, s) in r.settlements {
-            settlements[ci as usize] = Some(s);
-        }
-        person_years.extend(r.years);
+    let mut pos = vec![u32::MAX; table.claims.len()];
+    for (k, &ci) in prepared.order.iter().enumerate() {
+        pos[ci as usize] = k as u32;
     }
+    let mut person_years: Vec<PersonYear> = years.into_iter().flatten().collect();
     person_years.par_sort_unstable_by(|a, b| {
         persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year))
     });
-    Settled { settlements, person_years }
+    Settled { claim: prepared.order.clone(), sorted, pos, person_years }
 }

@@ -27,6 +27,20 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// A placeholder before settlement.
+    pub const EMPTY: Settlement = Settlement {
+        year: 0,
+        policy: 0,
+        benefit: Benefit::None,
+        status: Status::NotCovered,
+        reason: None,
+        act_pay_dedc: Money::ZERO,
+        hifp_pay: Money::ZERO,
+        hifob_pay: Money::ZERO,
+        hifmi_pay: Money::ZERO,
+        maf_pay: Money::ZERO,
+        psn_part_amt: Money::ZERO,
+    };
     pub fn fund_pay_sumamt(&self) -> Money {
         self.hifp_pay + self.hifob_pay + self.hifmi_pay + self.maf_pay
     }

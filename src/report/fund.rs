@@ -1,7 +1,8 @@
 //! Fund expenditure and income by year, policy, fund, benefit, category and facility level
 //! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
 
-use crate::model::{Assistance, ClaimTable, Money, PersonTable, PersonYear, PsnType, Scheme, Settlement, Status, time};
+use crate::engine::Settled;
+use crate::model::{Assistance, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
 use crate::policy::{Financing, PolicySet};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -40,13 +41,15 @@ fn add(m: &mut HashMap<Key, Line>, k: Key, amount: Money) {
 }
 
 /// Expenditure from settled and reversal rows, plus tilted assistance per person-year.
-pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settlements: &[Option<Settlement>], years: &[PersonYear]) -> FundReport {
-    let m = settlements
+pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
+    let years = &settled.person_years;
+    let m = settled
+        .claim
         .par_iter()
-        .enumerate()
+        .zip(settled.sorted.par_iter())
         .with_min_len(4096)
-        .fold(HashMap::new, |mut m, (i, s)| {
-            let Some(s) = s else { return m };
+        .fold(HashMap::new, |mut m, (&i, s)| {
+            let i = i as usize;
             if s.status == Status::NotCovered {
                 return m;
             }

@@ -1,7 +1,8 @@
 //! The settlements and person_years tables (CONTRACT.md §4), column order fixed.
 
+use crate::engine::Settled;
 use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
-use crate::model::{ClaimTable, PersonTable, PersonYear, Settlement};
+use crate::model::{ClaimTable, PersonTable, PersonYear};
 use crate::policy::PolicySet;
 use anyhow::Result;
 
@@ -47,11 +48,6 @@ pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
     ("final_burden", ColType::Money),
 ];
 
-/// Indices of the settled (not rejected) claims in input order.
-pub fn settled_rows(settlements: &[Option<Settlement>]) -> Vec<u32> {
-    settlements.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as u32).collect()
-}
-
 #[allow(clippy::too_many_arguments)]
 pub fn write_settlements<'a>(
     out: &mut OutputDir,
@@ -59,14 +55,14 @@ pub fn write_settlements<'a>(
     table: &'a ClaimTable,
     persons: &'a PersonTable,
     policies: &'a PolicySet,
-    settlements: &'a [Option<Settlement>],
+    settled: &'a Settled,
     rows: &'a [u32],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
     let row = |i: usize, v: &mut Vec<Val<'a>>| {
         let ci = rows[i] as usize;
         let c = &table.claims[ci];
-        let Some(s) = settlements[ci].as_ref() else { return };
+        let Some(s) = settled.get(ci) else { return };
         v.extend([
             Val::Text(table.strings.get(c.setl_id)),
             Val::Text(&persons.persons[c.psn as usize].psn_no),
