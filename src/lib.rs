@@ -6,6 +6,7 @@
 
 pub mod cmd;
 pub mod engine;
+pub mod generate;
 pub mod io;
 pub mod model;
 pub mod pipeline;

@@ -18,6 +18,31 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// Phase timings on stderr when `MEDSETTLE_TIMINGS` is set (for profiling large runs).
+pub struct Timer {
+    on: bool,
+    last: std::time::Instant,
+}
+
+impl Timer {
+    pub fn new() -> Timer {
+        Timer { on: std::env::var_os("MEDSETTLE_TIMINGS").is_some(), last: std::time::Instant::now() }
+    }
+    /// Prints the time since the previous mark.
+    pub fn mark(&mut self, phase: &str) {
+        if self.on {
+            eprintln!("timing: {phase:<24} {:>7.2} s", self.last.elapsed().as_secs_f64());
+        }
+        self.last = std::time::Instant::now();
+    }
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Timer::new()
+    }
+}
+
 /// An input file as the manifest records it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileInfo {
@@ -91,13 +116,17 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
         bail!("no --claims file given");
     }
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
+    let mut timer = Timer::new();
     let persons = read::read_persons(persons_file, persons_index)?;
+    timer.mark("read persons");
     let aliases = read::aliases_of(policies);
     let pb = progress::spinner("reading");
     let claims = read::read_claims(claim_files, &persons.table, &persons.rejected, &aliases, &|n| pb.inc(n))?;
     pb.finish_and_clear();
+    timer.mark("read claims");
     let mut claims = claims;
     let prepared = engine::prepare(&mut claims.table, &persons.table, policies);
+    timer.mark("prepare");
     let mut files: Vec<FileInfo> = claim_files
         .par_iter()
         .zip(claims.rows.par_iter())
@@ -105,6 +134,7 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
         .collect::<Result<_>>()?;
     let (bytes, sha256) = sha256_file(persons_file)?;
     files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons.rows });
+    timer.mark("hash inputs");
     Ok(Loaded { claim_files: claim_files.to_vec(), persons_file: persons_file.to_path_buf(), persons, claims, prepared, files })
 }
 
@@ -112,9 +142,11 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
 /// that change only parameters).
 pub fn settle(loaded: &Loaded, policies: &PolicySet) -> Settled {
     let n = loaded.prepared.order.len() as u64;
+    let mut timer = Timer::new();
     let pb = progress::bar(n, "settling");
     let s = engine::settle_all(&loaded.claims.table, &loaded.persons.table, &loaded.prepared, policies, &|k| pb.inc(k));
     pb.finish_and_clear();
+    timer.mark("settle");
     s
 }
 
@@ -176,17 +208,28 @@ pub fn write_outputs(
     command: &str,
     title: &str,
 ) -> Result<Counts> {
+    let mut timer = Timer::new();
     let mut out = OutputDir::new(dir)?;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
     let rows = settled.input_order();
     let pb = progress::bar(rows.len() as u64, "writing");
-    tables::write_settlements(&mut out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
-    pb.finish_and_clear();
-    tables::write_person_years(&mut out, format, persons, policies, &settled.person_years)?;
-
-    let mut fr = fund::expenditure(t, persons, settled);
-    let missing_base = fund::income(persons, policies, t, &mut fr);
+    // The fund report is computed while the tables are written: writing is bound by the
+    // writer thread (the kernel's copy into the page cache), which leaves the pool idle.
+    let (written, (fr, missing_base)) = rayon::join(
+        || -> Result<()> {
+            tables::write_settlements(&mut out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
+            pb.finish_and_clear();
+            tables::write_person_years(&mut out, format, persons, policies, &settled.person_years)
+        },
+        || {
+            let mut fr = fund::expenditure(t, persons, settled);
+            let missing_base = fund::income(persons, policies, t, &mut fr);
+            (fr, missing_base)
+        },
+    );
+    written?;
+    timer.mark("write tables, fund report");
     out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies).as_bytes())?;
 
     let rejects = loaded.reject_rows();
@@ -225,14 +268,16 @@ pub fn write_outputs(
         missing_contribution_base: missing_base,
     });
     out.create("report.md")?.write_all(md.as_bytes())?;
+    timer.mark("rejects, report.md");
 
+    // Digests were taken while writing; a file without one is read back.
     let outputs: Vec<OutputInfo> = out
         .staged()
-        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf()))
+        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf(), out.digest(fin)))
         .collect::<Vec<_>>()
         .par_iter()
-        .map(|(fin, tmp)| {
-            sha256_file(tmp).map(|(bytes, sha256)| OutputInfo {
+        .map(|(fin, tmp, digest)| {
+            digest.clone().map_or_else(|| sha256_file(tmp), Ok).map(|(bytes, sha256)| OutputInfo {
                 name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 bytes,
                 sha256,
@@ -262,5 +307,6 @@ pub fn write_outputs(
     };
     out.create("manifest.json")?.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     out.commit()?;
+    timer.mark("hash outputs, commit");
     Ok(counts)
 }

@@ -1,13 +1,27 @@
-//! `medsettle generate`: realistic synthetic persons and claims.
+//! `medsettle generate`: realistic synthetic persons and claims (the model is in
+//! [`crate::generate`]).
 
+use crate::generate::{self, Options};
 use crate::io::write::Format;
+use crate::policy::PolicySet;
+use crate::progress;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Instant;
 
-pub const EXAMPLE: &str = "Example:
+pub const EXAMPLE: &str = "Size: about 10 claims per person and settled year. Only person-years that a built-in
+policy settles get claims (resident 2024–2026, employee 2024; Rudong residents never), so
+a 2024 year gives ~10 claims per person and a 2025 or 2026 year ~4.6 (employees, about
+57% of persons, get none). 10 million claims: --persons 1000000 --year 2024.
+
+Every claim is accepted by `medsettle settle` (0 rejects); the same seed gives the same
+files on any number of threads.
+
+Example:
   medsettle generate --persons 1000 --year 2026 --seed 7 --out data/
-  medsettle generate --persons 1000000 --year 2026 --seed 1 --out big/ --format parquet";
+  medsettle generate --persons 200 --year 2024 2026 --seed 7 --out data/
+  medsettle generate --persons 1000000 --year 2024 --seed 1 --out big/ --format parquet";
 
 /// Generate synthetic persons and claims (CONTRACT.md §1–2 columns).
 #[derive(Args, Debug)]
@@ -16,9 +30,9 @@ pub struct GenerateArgs {
     /// Number of insured persons.
     #[arg(long)]
     pub persons: u64,
-    /// Settlement year of the claims.
-    #[arg(long)]
-    pub year: i32,
+    /// Settlement year of the claims (several: one year of claims for each).
+    #[arg(long, num_args = 1.., required = true)]
+    pub year: Vec<i32>,
     /// Random seed; the same seed gives the same files.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -29,6 +43,26 @@ pub struct GenerateArgs {
     pub format: Format,
 }
 
-pub fn run(_a: &GenerateArgs) -> Result<()> {
-    anyhow::bail!("generate: not implemented yet")
+pub fn run(a: &GenerateArgs) -> Result<()> {
+    let start = Instant::now();
+    let policies = PolicySet::assemble(&[], &[])?;
+    let g = generate::generate(&Options { persons: a.persons, years: a.year.clone(), seed: a.seed }, &policies)?;
+    let generated = start.elapsed().as_secs_f64();
+    let n = g.claims.claims.len();
+    let pb = progress::bar(n as u64, "writing");
+    generate::write(&g, &a.out, a.format, &|k| pb.inc(k))?;
+    pb.finish_and_clear();
+    for (what, persons) in &g.skipped {
+        eprintln!("medsettle generate: note: no built-in policy settles {what}: {persons} persons get no claims there");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "medsettle generate: {} persons, {n} claims ({} reversals); generated in {generated:.1} s, written in {:.1} s ({:.0} claims/s) → {}",
+        g.persons.persons.len(),
+        g.reversals(),
+        secs - generated,
+        n as f64 / secs.max(1e-9),
+        a.out.display()
+    );
+    Ok(())
 }

@@ -5,6 +5,16 @@ use crate::model::{Money, time};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 
+/// `s.trim()`, without the Unicode scan when both ends are plainly not whitespace.
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let plain = |c: u8| c.is_ascii_graphic();
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if plain(f) && plain(l) => s,
+        _ => s.trim(),
+    }
+}
+
 /// A cell of a CSV or Parquet input.
 #[derive(Clone, Copy, Debug)]
 pub enum Cell<'a> {
@@ -25,7 +35,7 @@ impl<'a> Cell<'a> {
     pub fn is_null(&self) -> bool {
         match self {
             Cell::Null => true,
-            Cell::Text(s) => s.trim().is_empty(),
+            Cell::Text(s) => trim(s).is_empty(),
             _ => false,
         }
     }
@@ -35,7 +45,7 @@ impl<'a> Cell<'a> {
         match *self {
             Cell::Null => None,
             Cell::Text(s) => {
-                let t = s.trim();
+                let t = trim(s);
                 (!t.is_empty()).then_some(Cow::Borrowed(t))
             }
             Cell::Int(v) => Some(Cow::Owned(v.to_string())),
@@ -52,9 +62,11 @@ impl<'a> Cell<'a> {
     pub fn money(&self) -> Result<Option<Money>, String> {
         match *self {
             Cell::Null => Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => Money::parse(s).map(Some),
             Cell::Int(v) => v.checked_mul(100).map(|f| Some(Money::from_fen(f))).ok_or_else(|| format!("{v} is too large")),
+            // The usual Decimal(_, 2) column: the unscaled value is the amount in fen.
+            Cell::Decimal(v, 2) if i64::try_from(v).is_ok() => Ok(Some(Money::from_fen(v as i64))),
             Cell::Decimal(v, s) => {
                 let d = Decimal::try_from_i128_with_scale(v, s.max(0) as u32).map_err(|_| format!("decimal {v}e-{s} is out of range"))?;
                 Money::from_exact_fen(d).map(Some).ok_or_else(|| format!("`{}` has more than two decimals", d.normalize()))
@@ -75,7 +87,7 @@ impl<'a> Cell<'a> {
     pub fn datetime(&self) -> Result<Option<i64>, String> {
         match *self {
             Cell::Null => Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => time::parse_datetime(s).map(Some),
             Cell::Timestamp(ts) => Ok(Some(ts)),
             Cell::Date(d) => Ok(Some(d as i64 * 86400)),
@@ -86,7 +98,7 @@ impl<'a> Cell<'a> {
     pub fn date(&self) -> Result<Option<i32>, String> {
         match *self {
             Cell::Null => Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => time::parse_date(s).map(Some),
             Cell::Date(d) => Ok(Some(d)),
             Cell::Timestamp(ts) => Ok(Some(time::date_of(ts))),

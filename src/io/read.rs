@@ -1,7 +1,7 @@
 //! Reading and validating the inputs (CONTRACT.md §1–2, RULES.md S-23, S-24). Every bad row
 //! becomes a [`RejectRow`] naming the file, line, column and what was expected.
 
-use super::source::{Batch, is_parquet, parquet_row_groups, read_csv, read_parquet_group};
+use super::source::{Batch, CsvBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group};
 use crate::model::*;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -85,12 +85,82 @@ fn opt<T>(v: std::result::Result<Option<T>, String>, col: &str) -> RowResult<Opt
     v.map_err(|e| ("bad_value", format!("column {col}: {e}")))
 }
 
-fn code<T>(b: &dyn Batch, row: usize, col: usize, parse: impl Fn(&str) -> Option<T>, expected: &str) -> RowResult<Option<T>> {
+/// A coded cell; `expected` (the accepted codes) is only built for the error message.
+fn code<T, E: std::fmt::Display, B: Batch + ?Sized>(
+    b: &B,
+    row: usize,
+    col: usize,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: impl Fn() -> E,
+) -> RowResult<Option<T>> {
     match b.cell(row, col).text() {
         None => Ok(None),
-        Some(t) => parse(&t)
-            .map(Some)
-            .ok_or_else(|| ("unknown_code", format!("column {}: `{t}` is not one of {expected}", CLAIM_COLUMNS.get(col).unwrap_or(&"?")))),
+        Some(t) => parse(&t).map(Some).ok_or_else(|| {
+            ("unknown_code", format!("column {}: `{t}` is not one of {}", CLAIM_COLUMNS.get(col).unwrap_or(&"?"), expected()))
+        }),
+    }
+}
+
+/// FxHash (rustc's hasher): the person index is probed once per claim row, and SipHash's
+/// DoS resistance buys nothing for a batch job's own input.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// psn_no → person index, for the claim rows. Keys up to 31 bytes (every real psn_no) are
+/// held inside the table, so a probe touches one cache line instead of also chasing the
+/// person's heap string.
+struct PersonIndex<'a> {
+    short: HashMap<[u8; 32], u32, std::hash::BuildHasherDefault<FxHasher>>,
+    long: HashMap<&'a str, u32, std::hash::BuildHasherDefault<FxHasher>>,
+}
+
+fn inline_key(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    (b.len() < 32).then(|| {
+        let mut k = [0u8; 32];
+        k[0] = b.len() as u8;
+        k[1..=b.len()].copy_from_slice(b);
+        k
+    })
+}
+
+impl<'a> PersonIndex<'a> {
+    fn new(persons: &'a PersonTable) -> PersonIndex<'a> {
+        let mut ix = PersonIndex { short: HashMap::default(), long: HashMap::default() };
+        ix.short.reserve(persons.index.len());
+        for (k, &v) in &persons.index {
+            match inline_key(k) {
+                Some(ik) => ix.short.insert(ik, v),
+                None => ix.long.insert(k.as_str(), v),
+            };
+        }
+        ix
+    }
+    fn get(&self, psn_no: &str) -> Option<u32> {
+        match inline_key(psn_no) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(psn_no).copied(),
+        }
     }
 }
 
@@ -107,11 +177,11 @@ fn is_pku_diagnosis(codg: &str) -> bool {
     c.starts_with("E70.0") || c.starts_with("E70.1")
 }
 
-fn claim_row(
-    b: &dyn Batch,
+fn claim_row<B: Batch + ?Sized>(
+    b: &B,
     row: usize,
     file: u16,
-    persons: &PersonTable,
+    persons: &PersonIndex,
     rejected_persons: &HashMap<String, String>,
     aliases: &Aliases,
     strings: &mut Strings,
@@ -124,8 +194,7 @@ fn claim_row(
     let psn_no = text(1).ok_or(("missing_value", "column psn_no is empty".to_string()))?;
     let mdtrt_id = text(2).ok_or(("missing_value", "column mdtrt_id is empty".to_string()))?;
     let setl_time = need(b.cell(row, 3).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
-    let med_type =
-        code(b, row, 4, MedType::parse, MedType::expected())?.ok_or(("missing_value", "column med_type is empty".to_string()))?;
+    let med_type = code(b, row, 4, MedType::parse, MedType::expected)?.ok_or(("missing_value", "column med_type is empty".to_string()))?;
     let money = |col: usize| need(b.cell(row, col).money(), CLAIM_COLUMNS[col], "an amount like 1234.50");
     let (medfee, fulamt, overlmt, presel, inscp) = (money(5)?, money(6)?, money(7)?, money(8)?, money(9)?);
     let reversal = opt(b.cell(row, 16).flag(), "refd_setl_flag")?.unwrap_or(false);
@@ -159,8 +228,8 @@ fn claim_row(
         None => return Err(("missing_value", format!("column hosp_lv is empty; required (1, 2 or 3) for med_type {}", med_type.0))),
     };
     let primary_care = opt(b.cell(row, 11).flag(), "primary_care")?.unwrap_or(false);
-    let offsite = code(b, row, 15, Offsite::parse, &Offsite::expected())?.unwrap_or(Offsite::Local);
-    let drug_class = code(b, row, 14, DrugClass::parse, &DrugClass::expected())?.unwrap_or(DrugClass::DualChannel);
+    let offsite = code(b, row, 15, Offsite::parse, Offsite::expected)?.unwrap_or(Offsite::Local);
+    let drug_class = code(b, row, 14, DrugClass::parse, DrugClass::expected)?.unwrap_or(DrugClass::DualChannel);
     let mut disease = None;
     if med_type.0 == 14 {
         let dise_code = text(12);
@@ -191,7 +260,7 @@ fn claim_row(
     for (i, r) in recorded_cells.into_iter().enumerate() {
         rec[i] = r?;
     }
-    let Some(psn) = persons.get(&psn_no) else {
+    let Some(psn) = persons.get(psn_no.as_ref()) else {
         return Err((
             "unknown_person",
             match rejected_persons.get(psn_no.as_ref()) {
@@ -232,21 +301,26 @@ fn claim_row(
     })
 }
 
-/// Validates a batch of claim rows in parallel, keeping row order.
-fn claims_from_batch(
-    b: &dyn Batch,
+/// Claims and rejects of consecutive input rows.
+type Part = (ClaimTable, Vec<RejectRow>);
+
+/// Validates a batch of claim rows in parallel; the parts are in row order.
+fn claims_from_batch<B: Batch + ?Sized>(
+    b: &B,
     file: u16,
-    persons: &PersonTable,
+    persons: &PersonIndex,
     rejected_persons: &HashMap<String, String>,
     aliases: &Aliases,
-) -> (ClaimTable, Vec<RejectRow>) {
+) -> Vec<Part> {
     const CHUNK: usize = 8192;
-    let chunks: Vec<(ClaimTable, Vec<RejectRow>)> = (0..b.len().div_ceil(CHUNK))
+    (0..b.len().div_ceil(CHUNK))
         .into_par_iter()
         .map(|k| {
-            let mut t = ClaimTable { claims: Vec::with_capacity(CHUNK), strings: Strings::with_capacity(CHUNK * 2, CHUNK * 40) };
+            let rows = k * CHUNK..((k + 1) * CHUNK).min(b.len());
+            let mut t =
+                ClaimTable { claims: Vec::with_capacity(rows.len()), strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40) };
             let mut rejects = Vec::new();
-            for row in k * CHUNK..((k + 1) * CHUNK).min(b.len()) {
+            for row in rows {
                 match claim_row(b, row, file, persons, rejected_persons, aliases, &mut t.strings) {
                     Ok(c) => t.claims.push(c),
                     Err((code, message)) => rejects.push(RejectRow {
@@ -260,14 +334,7 @@ fn claims_from_batch(
             }
             (t, rejects)
         })
-        .collect();
-    let mut table = ClaimTable::default();
-    let mut rejects = Vec::new();
-    for (t, r) in chunks {
-        table.append(t);
-        rejects.extend(r);
-    }
-    (table, rejects)
+        .collect()
 }
 
 /// All claims of the given files (CSV or Parquet, mixed), in file then row order.
@@ -278,6 +345,15 @@ pub struct ClaimsRead {
     pub rows: Vec<u64>,
 }
 
+impl ClaimsRead {
+    fn add(&mut self, parts: Vec<Part>) {
+        for (t, r) in parts {
+            self.table.append(t);
+            self.rejects.extend(r);
+        }
+    }
+}
+
 pub fn read_claims(
     files: &[PathBuf],
     persons: &PersonTable,
@@ -286,45 +362,78 @@ pub fn read_claims(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ClaimsRead> {
     let mut out = ClaimsRead { table: ClaimTable::default(), rejects: Vec::new(), rows: Vec::new() };
+    let index = PersonIndex::new(persons);
+    let persons = &index;
+    // Generic over the batch type, so the cell accessors inline into the row checks.
+    fn validate<B: Batch>(
+        b: &B,
+        file: u16,
+        persons: &PersonIndex,
+        rejected_persons: &HashMap<String, String>,
+        aliases: &Aliases,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Vec<Part> {
+        progress(b.len() as u64);
+        claims_from_batch(b, file, persons, rejected_persons, aliases)
+    }
     for (fi, path) in files.iter().enumerate() {
         let file = u16::try_from(fi).context("too many input files (at most 65535)")?;
         let mut rows = 0u64;
+        // Decoding and validating the next rows runs alongside appending the previous ones
+        // (the append is serial; it touches the final table's memory for the first time).
+        let mut pending: Vec<Part> = Vec::new();
         if is_parquet(path) {
             let groups = parquet_row_groups(path)?;
-            // Row groups decode in parallel; results are joined in file order.
-            let parts: Vec<Result<(ClaimTable, Vec<RejectRow>, u64)>> = groups
-                .par_iter()
-                .map(|&(g, first)| {
-                    let mut t = ClaimTable::default();
-                    let mut rj = Vec::new();
-                    let mut n = 0u64;
-                    read_parquet_group(path, CLAIM_COLUMNS, CLAIM_REQUIRED, g, first, |b| {
-                        let (ct, r) = claims_from_batch(b, file, persons, rejected_persons, aliases);
-                        n += b.len() as u64;
-                        progress(b.len() as u64);
-                        t.append(ct);
-                        rj.extend(r);
-                        Ok(())
-                    })?;
-                    Ok((t, rj, n))
-                })
-                .collect();
-            for p in parts {
-                let (t, r, n) = p?;
-                out.table.append(t);
-                out.rejects.extend(r);
-                rows += n;
+            out.table.claims.reserve(groups.iter().map(|g| g.2 as usize).sum());
+            // Row groups decode in parallel, a window at a time, joined in file order.
+            for window in groups.chunks(rayon::current_num_threads().max(2)) {
+                let (decoded, ()) = rayon::join(
+                    || -> Result<Vec<Part>> {
+                        let parts: Vec<Result<Vec<Part>>> = window
+                            .par_iter()
+                            .map(|&(g, first, _)| {
+                                let mut parts = Vec::new();
+                                read_parquet_group(path, CLAIM_COLUMNS, CLAIM_REQUIRED, g, first, |b| {
+                                    parts.extend(validate(b, file, persons, rejected_persons, aliases, progress));
+                                    Ok(())
+                                })?;
+                                Ok(parts)
+                            })
+                            .collect();
+                        let mut all = Vec::new();
+                        for p in parts {
+                            all.extend(p?);
+                        }
+                        Ok(all)
+                    },
+                    || out.add(std::mem::take(&mut pending)),
+                );
+                pending = decoded?;
+                rows += window.iter().map(|g| g.2).sum::<u64>();
             }
         } else {
-            read_csv(path, CLAIM_COLUMNS, CLAIM_REQUIRED, 128 * 1024, |b| {
-                let (t, r) = claims_from_batch(b, file, persons, rejected_persons, aliases);
-                rows += b.len() as u64;
-                progress(b.len() as u64);
-                out.table.append(t);
-                out.rejects.extend(r);
-                Ok(())
+            // The CSV text is parsed on its own thread while the previous batch is validated.
+            std::thread::scope(|s| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<CsvBatch>(1);
+                let parser = s.spawn(move || {
+                    read_csv(path, CLAIM_COLUMNS, CLAIM_REQUIRED, 64 * 1024, |b| {
+                        // A closed channel means the reader stopped on an error of its own.
+                        let _ = tx.send(b);
+                        Ok(())
+                    })
+                });
+                for b in rx {
+                    rows += b.len() as u64;
+                    let (parts, ()) = rayon::join(
+                        || validate(&b, file, persons, rejected_persons, aliases, progress),
+                        || out.add(std::mem::take(&mut pending)),
+                    );
+                    pending = parts;
+                }
+                parser.join().map_err(|_| anyhow::anyhow!("{}: the CSV reader thread failed", path.display()))?
             })?;
         }
+        out.add(pending);
         out.rows.push(rows);
     }
     Ok(out)
@@ -336,28 +445,28 @@ fn person_row(b: &dyn Batch, row: usize) -> RowResult<Person> {
     }
     let col = |c: usize| b.cell(row, c);
     let psn_no = col(0).text().ok_or(("missing_value", "column psn_no is empty".to_string()))?.into_owned();
-    let pcode = |c: usize, parse: &dyn Fn(&str) -> bool, expected: String| -> RowResult<Option<String>> {
+    let pcode = |c: usize, parse: &dyn Fn(&str) -> bool, expected: fn() -> String| -> RowResult<Option<String>> {
         match col(c).text() {
             None => Ok(None),
             Some(t) if parse(&t) => Ok(Some(t.into_owned())),
-            Some(t) => Err(("unknown_code", format!("column {}: `{t}` is not one of {expected}", PERSON_COLUMNS[c]))),
+            Some(t) => Err(("unknown_code", format!("column {}: `{t}` is not one of {}", PERSON_COLUMNS[c], expected()))),
         }
     };
-    let insutype = pcode(1, &|t| Scheme::parse(t).is_some(), Scheme::expected())?
+    let insutype = pcode(1, &|t| Scheme::parse(t).is_some(), Scheme::expected)?
         .ok_or(("missing_value", "column insutype is empty; expected 310 or 390".to_string()))?;
     let insutype = Scheme::parse(&insutype).unwrap_or(Scheme::Resident);
-    let psn_type = pcode(2, &|t| PsnType::parse(t).is_some(), PsnType::expected())?
+    let psn_type = pcode(2, &|t| PsnType::parse(t).is_some(), PsnType::expected)?
         .ok_or(("missing_value", format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
     let psn_type = PsnType::parse(&psn_type).unwrap_or(PsnType::Elderly);
     let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
-    let district = pcode(4, &|t| District::parse(t).is_some(), District::expected())?.and_then(|t| District::parse(&t));
+    let district = pcode(4, &|t| District::parse(t).is_some(), District::expected)?.and_then(|t| District::parse(&t));
     if insutype == Scheme::Resident && district.is_none() {
         return Err((
             "missing_value",
             format!("column district is empty; required for residents (insutype 390): one of {}", District::expected()),
         ));
     }
-    let assistance = pcode(5, &|t| Assistance::parse(t).is_some(), Assistance::expected())?
+    let assistance = pcode(5, &|t| Assistance::parse(t).is_some(), Assistance::expected)?
         .and_then(|t| Assistance::parse(&t))
         .unwrap_or(Assistance::None);
     // S-07: known keys, each once; unknown keys are not approvals.
@@ -397,13 +506,17 @@ pub struct PersonsRead {
 pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
     let mut out = PersonsRead { table: PersonTable::default(), rejects: Vec::new(), rejected: HashMap::new(), rows: 0 };
     let mut handle = |b: &dyn Batch| -> Result<()> {
-        for row in 0..b.len() {
+        // Rows are parsed in parallel, then indexed in order (the first of a psn_no wins).
+        let parsed: Vec<RowResult<Person>> = (0..b.len()).into_par_iter().with_min_len(1024).map(|row| person_row(b, row)).collect();
+        out.table.persons.reserve(b.len());
+        out.table.index.reserve(b.len());
+        for (row, parsed) in parsed.into_iter().enumerate() {
             out.rows += 1;
             let line = b.line(row);
-            match person_row(b, row) {
+            match parsed {
                 Ok(p) => {
-                    if let Some(&first) = out.table.index.get(&p.psn_no) {
-                        let _ = first;
+                    let idx = out.table.persons.len() as u32;
+                    let std::collections::hash_map::Entry::Vacant(slot) = out.table.index.entry(p.psn_no.clone()) else {
                         out.rejects.push(RejectRow {
                             file,
                             line,
@@ -412,8 +525,8 @@ pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
                             message: format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no),
                         });
                         continue;
-                    }
-                    let idx = out.table.persons.len() as u32;
+                    };
+                    slot.insert(idx);
                     if p.psn_type.scheme() != p.insutype {
                         let msg =
                             format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
@@ -426,7 +539,6 @@ pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
                         });
                         out.table.invalid.insert(idx, msg);
                     }
-                    out.table.index.insert(p.psn_no.clone(), idx);
                     out.table.persons.push(p);
                 }
                 Err((code, message)) => {
@@ -441,11 +553,11 @@ pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
         Ok(())
     };
     if is_parquet(path) {
-        for (g, first) in parquet_row_groups(path)? {
+        for (g, first, _) in parquet_row_groups(path)? {
             read_parquet_group(path, PERSON_COLUMNS, PERSON_REQUIRED, g, first, |b| handle(b))?;
         }
     } else {
-        read_csv(path, PERSON_COLUMNS, PERSON_REQUIRED, 64 * 1024, |b| handle(b))?;
+        read_csv(path, PERSON_COLUMNS, PERSON_REQUIRED, 64 * 1024, |b| handle(&b))?;
     }
     Ok(out)
 }

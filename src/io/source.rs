@@ -3,7 +3,7 @@
 
 use super::cell::Cell;
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -76,7 +76,7 @@ impl Batch for CsvBatch {
 }
 
 /// Reads a CSV file in batches of `batch_rows`, calling `f` for each.
-pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, mut f: impl FnMut(&CsvBatch) -> Result<()>) -> Result<()> {
+pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, mut f: impl FnMut(CsvBatch) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut rdr =
         csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 20).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
@@ -110,24 +110,25 @@ pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, 
             return Ok(());
         }
         let done = records.len() < batch_rows;
-        f(&CsvBatch { records, lines, map: map.clone(), width })?;
+        f(CsvBatch { records, lines, map: map.clone(), width })?;
         if done {
             return Ok(());
         }
     }
 }
 
-/// A column of a Parquet batch, normalised to a few physical kinds.
+/// A column of a Parquet batch, normalised to a few physical kinds and downcast once per
+/// batch (not once per cell).
 enum Col {
     Absent,
-    Text(ArrayRef),
-    Int(ArrayRef),
-    Float(ArrayRef),
-    Dec(ArrayRef, i8),
+    Text(StringArray),
+    Int(Int64Array),
+    Float(Float64Array),
+    Dec(Decimal128Array, i8),
     /// timestamp values and the divisor to seconds
-    Ts(ArrayRef, i64),
-    Date(ArrayRef),
-    Bool(ArrayRef),
+    Ts(Int64Array, i64),
+    Date(Date32Array),
+    Bool(BooleanArray),
 }
 
 pub struct ParquetBatch {
@@ -139,7 +140,7 @@ pub struct ParquetBatch {
 fn normalise(a: ArrayRef) -> Result<Col> {
     use arrow::compute::cast;
     Ok(match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Col::Text(cast(&a, &DataType::Utf8)?),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Col::Text(cast(&a, &DataType::Utf8)?.as_string::<i32>().clone()),
         DataType::Int8
         | DataType::Int16
         | DataType::Int32
@@ -147,12 +148,14 @@ fn normalise(a: ArrayRef) -> Result<Col> {
         | DataType::UInt8
         | DataType::UInt16
         | DataType::UInt32
-        | DataType::UInt64 => Col::Int(cast(&a, &DataType::Int64)?),
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => Col::Float(cast(&a, &DataType::Float64)?),
-        DataType::Decimal128(_, s) => Col::Dec(a.clone(), *s),
+        | DataType::UInt64 => Col::Int(cast(&a, &DataType::Int64)?.as_primitive::<Int64Type>().clone()),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            Col::Float(cast(&a, &DataType::Float64)?.as_primitive::<Float64Type>().clone())
+        }
+        DataType::Decimal128(_, s) => Col::Dec(a.as_primitive::<Decimal128Type>().clone(), *s),
         DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal256(_, s) => {
             let s = *s;
-            Col::Dec(cast(&a, &DataType::Decimal128(38, s))?, s)
+            Col::Dec(cast(&a, &DataType::Decimal128(38, s))?.as_primitive::<Decimal128Type>().clone(), s)
         }
         DataType::Timestamp(unit, _) => {
             let div = match unit {
@@ -161,11 +164,11 @@ fn normalise(a: ArrayRef) -> Result<Col> {
                 TimeUnit::Microsecond => 1_000_000,
                 TimeUnit::Nanosecond => 1_000_000_000,
             };
-            Col::Ts(cast(&a, &DataType::Int64)?, div)
+            Col::Ts(cast(&a, &DataType::Int64)?.as_primitive::<Int64Type>().clone(), div)
         }
-        DataType::Date32 | DataType::Date64 => Col::Date(cast(&a, &DataType::Date32)?),
-        DataType::Boolean => Col::Bool(a.clone()),
-        _ => Col::Text(cast(&a, &DataType::Utf8)?),
+        DataType::Date32 | DataType::Date64 => Col::Date(cast(&a, &DataType::Date32)?.as_primitive::<Date32Type>().clone()),
+        DataType::Boolean => Col::Bool(a.as_boolean().clone()),
+        _ => Col::Text(cast(&a, &DataType::Utf8)?.as_string::<i32>().clone()),
     })
 }
 
@@ -174,59 +177,16 @@ impl Batch for ParquetBatch {
         self.len
     }
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        let c = &self.cols[col];
-        let null = |a: &ArrayRef| a.is_null(row);
-        match c {
+        match &self.cols[col] {
             Col::Absent => Cell::Null,
-            Col::Text(a) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Text(a.as_string::<i32>().value(row))
-                }
-            }
-            Col::Int(a) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Int(a.as_primitive::<Int64Type>().value(row))
-                }
-            }
-            Col::Float(a) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Float(a.as_primitive::<Float64Type>().value(row))
-                }
-            }
-            Col::Dec(a, s) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Decimal(a.as_primitive::<Decimal128Type>().value(row), *s)
-                }
-            }
-            Col::Ts(a, div) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Timestamp(a.as_primitive::<Int64Type>().value(row).div_euclid(*div))
-                }
-            }
-            Col::Date(a) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Date(a.as_primitive::<Date32Type>().value(row))
-                }
-            }
-            Col::Bool(a) => {
-                if null(a) {
-                    Cell::Null
-                } else {
-                    Cell::Bool(a.as_boolean().value(row))
-                }
-            }
+            Col::Text(a) if !a.is_null(row) => Cell::Text(a.value(row)),
+            Col::Int(a) if !a.is_null(row) => Cell::Int(a.value(row)),
+            Col::Float(a) if !a.is_null(row) => Cell::Float(a.value(row)),
+            Col::Dec(a, s) if !a.is_null(row) => Cell::Decimal(a.value(row), *s),
+            Col::Ts(a, div) if !a.is_null(row) => Cell::Timestamp(a.value(row).div_euclid(*div)),
+            Col::Date(a) if !a.is_null(row) => Cell::Date(a.value(row)),
+            Col::Bool(a) if !a.is_null(row) => Cell::Bool(a.value(row)),
+            _ => Cell::Null,
         }
     }
     fn line(&self, row: usize) -> u64 {
@@ -237,8 +197,8 @@ impl Batch for ParquetBatch {
     }
 }
 
-/// Row groups of a Parquet file with their first record numbers.
-pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
+/// Row groups of a Parquet file with their first record numbers and row counts.
+pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64, u64)>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
     let mut first = 1u64;
@@ -247,7 +207,7 @@ pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
         .iter()
         .enumerate()
         .map(|(i, rg)| {
-            let r = (i, first);
+            let r = (i, first, rg.num_rows() as u64);
             first += rg.num_rows() as u64;
             r
         })

@@ -4,16 +4,17 @@
 
 use crate::model::{Money, time};
 use anyhow::{Context, Result};
-use arrow::array::{ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Output format of the tables (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -31,10 +32,59 @@ impl Format {
     }
 }
 
+/// The size and SHA-256 of a written file, recorded when its writer is dropped.
+type Digest = Arc<Mutex<Option<(u64, String)>>>;
+
+/// An output file that hashes what is written through it, so the manifest does not have to
+/// read the file back.
+pub struct HashedFile {
+    file: File,
+    hasher: Sha256,
+    bytes: u64,
+    digest: Digest,
+}
+
+impl Write for HashedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl HashedFile {
+    /// Writes bytes that the caller hashes itself, in the same order, on another thread
+    /// (see [`HashedFile::take_hasher`]).
+    fn write_all_unhashed(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(buf)?;
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+    fn take_hasher(&mut self) -> Sha256 {
+        std::mem::take(&mut self.hasher)
+    }
+    fn put_hasher(&mut self, h: Sha256) {
+        self.hasher = h;
+    }
+}
+
+impl Drop for HashedFile {
+    fn drop(&mut self) {
+        let hex = self.hasher.finalize_reset().iter().map(|b| format!("{b:02x}")).collect();
+        if let Ok(mut d) = self.digest.lock() {
+            *d = Some((self.bytes, hex));
+        }
+    }
+}
+
 /// An output folder whose files appear only on [`OutputDir::commit`].
 pub struct OutputDir {
     dir: PathBuf,
-    staged: Vec<(PathBuf, PathBuf)>,
+    staged: Vec<(PathBuf, PathBuf, Digest)>,
     committed: bool,
 }
 
@@ -47,19 +97,25 @@ impl OutputDir {
         &self.dir
     }
     /// A new file `name` (written to a temporary name until commit).
-    pub fn create(&mut self, name: &str) -> Result<BufWriter<File>> {
+    pub fn create(&mut self, name: &str) -> Result<BufWriter<HashedFile>> {
         let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        self.staged.push((tmp, self.dir.join(name)));
-        Ok(BufWriter::with_capacity(1 << 20, f))
+        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let digest = Digest::default();
+        self.staged.push((tmp, self.dir.join(name), digest.clone()));
+        Ok(BufWriter::with_capacity(1 << 20, HashedFile { file, hasher: Sha256::new(), bytes: 0, digest }))
     }
     /// Staged files so far: (final name, temporary path).
     pub fn staged(&self) -> impl Iterator<Item = (&Path, &Path)> {
-        self.staged.iter().map(|(t, f)| (f.as_path(), t.as_path()))
+        self.staged.iter().map(|(t, f, _)| (f.as_path(), t.as_path()))
+    }
+    /// Size and SHA-256 of a staged file whose writer has been dropped (final name).
+    pub fn digest(&self, name: &Path) -> Option<(u64, String)> {
+        let (_, _, d) = self.staged.iter().find(|(_, f, _)| f == name)?;
+        d.lock().ok()?.clone()
     }
     /// Renames every staged file into place.
     pub fn commit(mut self) -> Result<()> {
-        for (tmp, fin) in &self.staged {
+        for (tmp, fin, _) in &self.staged {
             if let Ok(f) = File::open(tmp) {
                 let _ = f.sync_all();
             }
@@ -73,7 +129,7 @@ impl OutputDir {
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
-            for (tmp, _) in &self.staged {
+            for (tmp, _, _) in &self.staged {
                 let _ = std::fs::remove_file(tmp);
             }
         }
@@ -87,6 +143,12 @@ pub enum ColType {
     Int,
     Money,
     DateTime,
+    /// `YYYY-MM-DD` in CSV, Date32 in Parquet.
+    Date,
+    /// Money that may be empty ([`Val::Null`]): an empty CSV cell, a Parquet null.
+    OptMoney,
+    /// A date that may be empty ([`Val::Null`]).
+    OptDate,
 }
 
 /// One output cell.
@@ -96,6 +158,10 @@ pub enum Val<'a> {
     Int(i64),
     Money(Money),
     DateTime(i64),
+    /// days since 1970-01-01
+    Date(i32),
+    /// an empty cell (only in `Opt*` columns)
+    Null,
 }
 
 fn csv_text(s: &str, out: &mut Vec<u8>) {
@@ -113,6 +179,39 @@ fn csv_text(s: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the decimal digits of `v`.
+fn push_u64(mut v: u64, out: &mut Vec<u8>) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+fn push_i64(v: i64, out: &mut Vec<u8>) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(v.unsigned_abs(), out);
+}
+
+/// The same text as [`Money::write_to`] (`-12.30`, `0.00`), without its temporary buffer.
+fn push_money(m: Money, out: &mut Vec<u8>) {
+    let v = m.fen();
+    if v < 0 {
+        out.push(b'-');
+    }
+    let a = v.unsigned_abs();
+    push_u64(a / 100, out);
+    out.extend_from_slice(&[b'.', b'0' + (a % 100 / 10) as u8, b'0' + (a % 10) as u8]);
+}
+
 fn csv_row(vals: &[Val], out: &mut Vec<u8>) {
     for (i, v) in vals.iter().enumerate() {
         if i > 0 {
@@ -120,9 +219,11 @@ fn csv_row(vals: &[Val], out: &mut Vec<u8>) {
         }
         match *v {
             Val::Text(s) => csv_text(s, out),
-            Val::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
-            Val::Money(m) => m.write_to(out),
+            Val::Int(n) => push_i64(n, out),
+            Val::Money(m) => push_money(m, out),
             Val::DateTime(ts) => time::write_datetime(ts, out),
+            Val::Date(d) => out.extend_from_slice(time::format_date(d).as_bytes()),
+            Val::Null => {}
         }
     }
     out.push(b'\n');
@@ -135,10 +236,11 @@ fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
                 let dt = match t {
                     ColType::Text => DataType::Utf8,
                     ColType::Int => DataType::Int64,
-                    ColType::Money => DataType::Decimal128(18, 2),
+                    ColType::Money | ColType::OptMoney => DataType::Decimal128(18, 2),
                     ColType::DateTime => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    ColType::Date | ColType::OptDate => DataType::Date32,
                 };
-                Field::new(*n, dt, false)
+                Field::new(*n, dt, matches!(t, ColType::OptMoney | ColType::OptDate))
             })
             .collect::<Vec<_>>(),
     ))
@@ -152,6 +254,7 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
         I(Int64Builder),
         M(Decimal128Builder),
         D(TimestampMicrosecondBuilder),
+        Day(Date32Builder),
     }
     let n = rows.len();
     let mut builders: Vec<B> = cols
@@ -159,8 +262,9 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
         .map(|(_, t)| match t {
             ColType::Text => B::T(StringBuilder::with_capacity(n, n * 16)),
             ColType::Int => B::I(Int64Builder::with_capacity(n)),
-            ColType::Money => B::M(Decimal128Builder::with_capacity(n)),
+            ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
             ColType::DateTime => B::D(TimestampMicrosecondBuilder::with_capacity(n)),
+            ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
         })
         .collect();
     let mut vals = Vec::with_capacity(cols.len());
@@ -173,10 +277,14 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
                 (B::I(b), Val::Int(x)) => b.append_value(*x),
                 (B::M(b), Val::Money(m)) => b.append_value(m.fen() as i128),
                 (B::D(b), Val::DateTime(ts)) => b.append_value(ts * 1_000_000),
+                (B::Day(b), Val::Date(d)) => b.append_value(*d),
+                (B::M(b), Val::Null) => b.append_null(),
+                (B::Day(b), Val::Null) => b.append_null(),
                 (B::T(b), other) => b.append_value(format!("{other:?}")),
                 (B::I(b), _) => b.append_value(0),
                 (B::M(b), _) => b.append_value(0),
                 (B::D(b), _) => b.append_value(0),
+                (B::Day(b), _) => b.append_value(0),
             }
         }
     }
@@ -188,6 +296,7 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
                 B::I(mut b) => Arc::new(b.finish()),
                 B::M(mut b) => Arc::new(b.finish().with_precision_and_scale(18, 2)?),
                 B::D(mut b) => Arc::new(b.finish()),
+                B::Day(mut b) => Arc::new(b.finish()),
             })
         })
         .collect::<Result<_>>()?;
@@ -209,33 +318,75 @@ pub fn write_table<'a>(
     let mut w = out.create(&file)?;
     const WINDOW: usize = 1 << 20;
     const CHUNK: usize = 1 << 15;
+    // CSV: smaller windows keep the buffers in flight small (the Parquet row groups stay at
+    // WINDOW rows).
+    const CSV_WINDOW: usize = 1 << 18;
+    const CSV_CHUNK: usize = 1 << 14;
     match format {
         Format::Csv => {
             let header: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
             w.write_all(header.join(",").as_bytes())?;
             w.write_all(b"\n")?;
-            for start in (0..n).step_by(WINDOW) {
-                let end = (start + WINDOW).min(n);
-                let parts: Vec<Vec<u8>> = (start..end)
-                    .step_by(CHUNK)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|s| {
-                        let mut buf = Vec::with_capacity(CHUNK * 160);
+            // Rows are formatted in parallel a window at a time while a writer thread writes
+            // the previous window and a hasher thread hashes the one before; the buffers go
+            // round (format → write → hash → format), so the first windows' memory is reused.
+            w.flush()?;
+            let mut hasher = w.get_mut().take_hasher();
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<Vec<u8>>, usize)>(1);
+            let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+            std::thread::scope(|s| -> Result<()> {
+                let writer = s.spawn(move || -> std::io::Result<BufWriter<HashedFile>> {
+                    for (bufs, rows) in full_rx {
+                        for b in &bufs {
+                            w.get_mut().write_all_unhashed(b)?;
+                        }
+                        progress(rows as u64);
+                        if hash_tx.send(bufs).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(w)
+                });
+                let hashing = s.spawn(move || {
+                    for bufs in hash_rx {
+                        for b in &bufs {
+                            hasher.update(b);
+                        }
+                        // The formatter may have stopped already; then the buffers are dropped.
+                        let _ = empty_tx.send(bufs);
+                    }
+                    hasher
+                });
+                for start in (0..n).step_by(CSV_WINDOW) {
+                    let end = (start + CSV_WINDOW).min(n);
+                    let starts: Vec<usize> = (start..end).step_by(CSV_CHUNK).collect();
+                    let mut bufs = empty_rx.try_recv().unwrap_or_default();
+                    bufs.resize_with(starts.len(), Vec::new);
+                    bufs.par_iter_mut().zip(starts).for_each(|(buf, s)| {
+                        buf.clear();
                         let mut vals = Vec::with_capacity(cols.len());
-                        for i in s..(s + CHUNK).min(end) {
+                        for i in s..(s + CSV_CHUNK).min(end) {
                             vals.clear();
                             row(i, &mut vals);
-                            csv_row(&vals, &mut buf);
+                            csv_row(&vals, buf);
                         }
-                        buf
-                    })
-                    .collect();
-                for p in parts {
-                    w.write_all(&p)?;
+                    });
+                    if full_tx.send((bufs, end - start)).is_err() {
+                        // The writer stopped on an error; joining it below gives the message.
+                        break;
+                    }
                 }
-                progress((end - start) as u64);
-            }
+                drop(full_tx);
+                let joined = writer.join().map_err(|_| anyhow::anyhow!("the writer thread of {file} failed"))?;
+                let mut w = joined.with_context(|| format!("cannot write {file}"))?;
+                let hasher = hashing.join().map_err(|_| anyhow::anyhow!("the hashing thread of {file} failed"))?;
+                w.get_mut().put_hasher(hasher);
+                w.flush()?;
+                // Dropping the writer records the file's digest.
+                drop(w);
+                Ok(())
+            })
         }
         Format::Parquet => {
             let schema = arrow_schema(cols);
@@ -261,9 +412,7 @@ pub fn write_table<'a>(
                 writer.write(&arrow_batch(&schema, cols, 0..0, row)?)?;
             }
             writer.close()?;
-            return Ok(());
+            Ok(())
         }
     }
-    w.flush()?;
-    Ok(())
 }

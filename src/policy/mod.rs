@@ -3,10 +3,12 @@
 
 pub mod overrides;
 pub mod types;
+pub mod validate;
 
 pub use types::*;
+pub use validate::{Problem, problems, validate};
 
-use crate::model::{Benefit, Money, Scheme};
+use crate::model::Scheme;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -45,15 +47,15 @@ impl LoadedPolicy {
         for o in overrides {
             overrides::apply_set(&mut value, o).with_context(|| format!("{origin}: --set {o}"))?;
         }
-        let policy: Policy = value.clone().try_into().map_err(|e: toml::de::Error| {
+        let policy = from_value(value).map_err(|e| {
             if overrides.is_empty() {
-                anyhow::anyhow!("{origin}: {}", e.message())
+                anyhow::anyhow!("{origin}: {e}")
             } else {
-                anyhow::anyhow!("{origin} with --set {}: {}", overrides.join(" --set "), e.message())
+                anyhow::anyhow!("{origin} with --set {}: {e}", overrides.join(" --set "))
             }
         })?;
         validate(&policy).with_context(|| format!("{origin}: policy `{}` is inconsistent", policy.id))?;
-        let effective = toml::to_string(&policy).unwrap_or_default();
+        let effective = toml::to_string(&policy).with_context(|| format!("{origin}: cannot write the effective policy"))?;
         Ok(LoadedPolicy {
             origin: origin.to_string(),
             overrides: overrides.to_vec(),
@@ -81,6 +83,25 @@ impl LoadedPolicy {
     }
 }
 
+/// Reads a policy from its TOML tree; a problem names the TOML path where it is
+/// (`inpatient.bands.0.rate.adult.2: rate 1.5 is not a fraction …`).
+pub fn from_value(value: toml::Value) -> std::result::Result<Policy, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Enum { .. } => None,
+                serde_path_to_error::Segment::Unknown => Some("?".to_string()),
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        Problem { path, message: e.inner().message().trim().to_string() }
+    })
+}
+
 /// `builtin:<id>` or a file path, with its text.
 pub fn read_spec(spec: &str) -> Result<(String, String)> {
     if let Some((id, text)) = BUILTIN.iter().find(|(i, _)| *i == spec) {
@@ -100,82 +121,6 @@ pub fn read_spec(spec: &str) -> Result<(String, String)> {
 fn header_key(text: &str) -> Option<(String, String, i64)> {
     let v: toml::Value = toml::from_str(text).ok()?;
     Some((v.get("region")?.as_str()?.to_string(), v.get("scheme")?.as_str()?.to_string(), v.get("year")?.as_integer()?))
-}
-
-fn check_brackets(name: &str, uppers: impl Iterator<Item = Option<Money>>) -> Result<()> {
-    let uppers: Vec<Option<Money>> = uppers.collect();
-    if uppers.is_empty() {
-        bail!("{name}: needs at least one bracket");
-    }
-    let mut prev = Money::ZERO;
-    for (i, u) in uppers.iter().enumerate() {
-        match u {
-            Some(u) if *u <= prev => bail!("{name}: bracket {} ends at {u}, not above the previous bracket ({prev})", i + 1),
-            Some(u) => prev = *u,
-            None if i + 1 != uppers.len() => bail!("{name}: only the last bracket may have no `upto`"),
-            None => {}
-        }
-    }
-    if uppers.last().copied().flatten().is_some() {
-        bail!("{name}: the last bracket must have no `upto` (it covers everything above)");
-    }
-    Ok(())
-}
-
-/// Consistency checks that serde cannot express.
-pub fn validate(p: &Policy) -> Result<()> {
-    if p.settles {
-        if p.inpatient.is_none() {
-            bail!("a policy that settles claims needs an [inpatient] section");
-        }
-    } else if p.no_benefit_reason.is_none() {
-        bail!("settles = false needs a no_benefit_reason");
-    }
-    if let Some(i) = &p.inpatient {
-        check_brackets("inpatient.bands", i.bands.iter().map(|b| b.upto.map(|a| a.0)))?;
-    }
-    if let Some(o) = &p.outpatient {
-        for (g, bands) in [
-            ("all", &o.bands.all),
-            ("adult", &o.bands.adult),
-            ("child", &o.bands.child),
-            ("in_service", &o.bands.in_service),
-            ("retired", &o.bands.retired),
-            ("veteran_worker", &o.bands.veteran_worker),
-        ] {
-            if let Some(b) = bands {
-                check_brackets(&format!("outpatient.bands.{g}"), b.iter().map(|b| b.upto.map(|a| a.0)))?;
-            }
-        }
-    }
-    if let Some(c) = &p.catastrophic {
-        check_brackets("catastrophic.general", c.general.iter().map(|b| b.upto.map(|a| a.0)))?;
-        check_brackets("catastrophic.poor", c.poor.iter().map(|b| b.upto.map(|a| a.0)))?;
-    }
-    if let Some(t) = &p.tilted {
-        check_brackets("tilted.brackets", t.brackets.iter().map(|b| b.upto.map(|a| a.0)))?;
-    }
-    if let Some(k) = &p.pku {
-        let ages: Vec<Option<i32>> = k.bands.iter().map(|b| b.max_age).collect();
-        if ages.is_empty()
-            || ages[..ages.len() - 1].iter().any(Option::is_none)
-            || ages.windows(2).any(|w| matches!(w, [Some(a), Some(b)] if b <= a))
-        {
-            bail!("pku.bands: max_age must increase, and only the last band may have none");
-        }
-    }
-    if let Some(a) = &p.assistance {
-        let mut seen: Vec<Benefit> = Vec::new();
-        for l in &a.limits {
-            for b in &l.benefits {
-                if seen.contains(b) {
-                    bail!("assistance.limits: benefit `{b}` is in two limit groups");
-                }
-                seen.push(*b);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The policies of a run, chosen per claim by region, scheme and settlement year (D-07).

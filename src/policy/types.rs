@@ -94,6 +94,44 @@ impl Serialize for RateValue {
     }
 }
 
+/// A code used as a table key (`special.diseases.<disease>`, `financing.resident.<psn_type>`).
+pub trait CodeKey: Sized + Ord {
+    fn parse_key(s: &str) -> Option<Self>;
+    fn expected_keys() -> String;
+}
+
+macro_rules! code_key {
+    ($($t:ty),+) => {$(
+        impl CodeKey for $t {
+            fn parse_key(s: &str) -> Option<Self> {
+                <$t>::parse(s)
+            }
+            fn expected_keys() -> String {
+                <$t>::expected()
+            }
+        }
+    )+};
+}
+code_key!(Disease, District, PsnType);
+
+/// A table keyed by codes, read with text keys first: a problem inside an entry is then
+/// reported at its path (`special.diseases.hemophilia.rate`), and an unknown key by name.
+fn coded_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: CodeKey,
+    V: Deserialize<'de>,
+{
+    let raw: BTreeMap<String, V> = BTreeMap::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let key =
+            K::parse_key(&k).ok_or_else(|| de::Error::custom(format!("unknown key `{k}`, expected one of {}", K::expected_keys())))?;
+        out.insert(key, v);
+    }
+    Ok(out)
+}
+
 /// Benefit-table group of a person (RULES.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,11 +198,50 @@ impl<T> ByGroup<T> {
 }
 
 /// A value per facility level 1–3, or one value for all levels.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Levels<T> {
     Each([T; 3]),
     All(T),
+}
+
+// By hand rather than `untagged`, so that a bad value inside is reported as itself, at its
+// path (`inpatient.bands.0.rate.adult.2: rate 1.5 is not a fraction …`), not as "did not
+// match any variant".
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Levels<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Levels<T>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Levels<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("one value for every facility level, or a list of three (levels 1, 2, 3)")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Levels<T>, A::Error> {
+                let mut v: Vec<T> = Vec::with_capacity(3);
+                while let Some(x) = seq.next_element::<T>()? {
+                    v.push(x);
+                    if v.len() > 3 {
+                        return Err(de::Error::invalid_length(4, &"three values (levels 1, 2, 3)"));
+                    }
+                }
+                let n = v.len();
+                <[T; 3]>::try_from(v).map(Levels::Each).map_err(|_| de::Error::invalid_length(n, &"three values (levels 1, 2, 3)"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Levels<T>, E> {
+                T::deserialize(de::value::I64Deserializer::new(v)).map(Levels::All)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Levels<T>, E> {
+                T::deserialize(de::value::U64Deserializer::new(v)).map(Levels::All)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Levels<T>, E> {
+                T::deserialize(de::value::F64Deserializer::new(v)).map(Levels::All)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Levels<T>, E> {
+                T::deserialize(de::value::StrDeserializer::new(v)).map(Levels::All)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 impl<T: Copy> Levels<T> {
@@ -389,17 +466,29 @@ pub enum SpecialRate {
 
 impl<'de> Deserialize<'de> for SpecialRate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SpecialRate, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Rate(RateValue),
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SpecialRate;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"inpatient\" or a fraction like 0.85")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SpecialRate, E> {
+                match v {
+                    "inpatient" => Ok(SpecialRate::Inpatient),
+                    t => Err(E::custom(format!("special rate `{t}`: expected \"inpatient\" or a fraction like 0.85"))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SpecialRate, E> {
+                RateValue::deserialize(de::value::I64Deserializer::new(v)).map(|r| SpecialRate::Fixed(r.0))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SpecialRate, E> {
+                RateValue::deserialize(de::value::U64Deserializer::new(v)).map(|r| SpecialRate::Fixed(r.0))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SpecialRate, E> {
+                RateValue::deserialize(de::value::F64Deserializer::new(v)).map(|r| SpecialRate::Fixed(r.0))
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) if t == "inpatient" => Ok(SpecialRate::Inpatient),
-            Raw::Text(t) => Err(de::Error::custom(format!("special rate `{t}`: expected \"inpatient\" or a fraction like 0.85"))),
-            Raw::Rate(r) => Ok(SpecialRate::Fixed(r.0)),
-        }
+        d.deserialize_any(V)
     }
 }
 impl Serialize for SpecialRate {
@@ -436,6 +525,7 @@ pub struct Special {
     /// D-14: special claims are charged the inpatient deductible per mdtrt_id.
     #[serde(default)]
     pub deductible: bool,
+    #[serde(deserialize_with = "coded_keys")]
     pub diseases: BTreeMap<Disease, SpecialDisease>,
 }
 
@@ -576,7 +666,7 @@ pub struct ResidentContribution {
     /// basic medical insurance, personal part
     pub personal: Amount,
     /// districts where the personal part differs
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "coded_keys")]
     pub personal_by_district: BTreeMap<District, Amount>,
     /// long-term care insurance (长护险), personal part
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -606,7 +696,7 @@ pub struct EmployeeContribution {
 #[serde(deny_unknown_fields)]
 pub struct Financing {
     pub source: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "coded_keys")]
     pub resident: BTreeMap<PsnType, ResidentContribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub employee: Option<EmployeeContribution>,
@@ -620,6 +710,15 @@ pub struct Financing {
 pub enum SchemeName {
     Resident,
     Employee,
+}
+
+impl SchemeName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemeName::Resident => "resident",
+            SchemeName::Employee => "employee",
+        }
+    }
 }
 
 /// A complete policy (one region, scheme and year).

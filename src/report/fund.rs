@@ -176,9 +176,14 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
     missing_base
 }
 
+/// The columns of `fund_report.csv`, in order (schemas/fund_report.schema.json).
+pub const FUND_REPORT_COLUMNS: &[&str] =
+    &["year", "policy_id", "flow", "fund", "benefit", "category", "hosp_lv", "item", "count", "amount"];
+
 /// `fund_report.csv` text.
 pub fn to_csv(report: &FundReport, policies: &PolicySet) -> String {
-    let mut s = String::from("year,policy_id,flow,fund,benefit,category,hosp_lv,item,count,amount\n");
+    let mut s = FUND_REPORT_COLUMNS.join(",");
+    s.push('\n');
     for (k, l) in report {
         s.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{}\n",

@@ -1,0 +1,94 @@
+//! The bundled sample data settles to exactly the outputs kept beside it:
+//! `medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out …`
+//! must reproduce sample-data/expected/{settlements,person_years,fund_report,rejects}.csv byte
+//! for byte.
+//!
+//! After an intended change of results (a policy value, a rule), regenerate them with
+//!
+//!     UPDATE_EXPECTED=1 cargo test --test sample
+//!
+//! and review `git diff sample-data/expected` before committing.
+
+use std::path::Path;
+use std::process::Command;
+
+const OUTPUTS: &[&str] = &["settlements.csv", "person_years.csv", "fund_report.csv", "rejects.csv"];
+
+/// The first differing lines of two texts, for the failure message.
+fn first_differences(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = String::new();
+    let mut shown = 0;
+    for i in 0..e.len().max(a.len()) {
+        let (x, y) = (e.get(i).copied(), a.get(i).copied());
+        if x != y {
+            out.push_str(&format!("  line {}:\n    expected: {}\n    actual:   {}\n", i + 1, x.unwrap_or("<none>"), y.unwrap_or("<none>")));
+            shown += 1;
+            if shown == 8 {
+                out.push_str("  …\n");
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("  (same lines; the bytes differ, e.g. line endings or a final newline)\n");
+    }
+    out.push_str(&format!("  ({} expected lines, {} actual lines)\n", e.len(), a.len()));
+    out
+}
+
+#[test]
+fn sample_data_settles_to_the_expected_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    // Relative input paths, as in the README (rejects.csv names the source file as given).
+    let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
+        .current_dir(root)
+        .args(["settle", "--claims", "sample-data/claims.csv", "--persons", "sample-data/persons.csv", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "settle failed: {}", String::from_utf8_lossy(&run.stderr));
+    let expected_dir = root.join("sample-data/expected");
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::create_dir_all(&expected_dir).unwrap();
+        for f in OUTPUTS {
+            std::fs::copy(out.path().join(f), expected_dir.join(f)).unwrap();
+        }
+        eprintln!("UPDATE_EXPECTED: rewrote {}; review the diff", expected_dir.display());
+        return;
+    }
+    let mut failures = String::new();
+    for f in OUTPUTS {
+        let actual = std::fs::read(out.path().join(f)).unwrap();
+        let expected = match std::fs::read(expected_dir.join(f)) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push_str(&format!("sample-data/expected/{f}: cannot read ({e})\n"));
+                continue;
+            }
+        };
+        if actual != expected {
+            failures.push_str(&format!(
+                "sample-data/expected/{f} differs from this build's output:\n{}",
+                first_differences(&String::from_utf8_lossy(&expected), &String::from_utf8_lossy(&actual))
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{failures}\nIf the change of results is intended, regenerate with `UPDATE_EXPECTED=1 cargo test --test sample` and review the diff."
+    );
+}
+
+#[test]
+fn sample_data_has_no_rejects_and_covers_both_schemes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rejects = std::fs::read_to_string(root.join("sample-data/expected/rejects.csv")).unwrap();
+    assert_eq!(rejects.lines().count(), 1, "the sample data should settle without rejects:\n{rejects}");
+    let settlements = std::fs::read_to_string(root.join("sample-data/expected/settlements.csv")).unwrap();
+    for policy in ["changzhou-employee-2024", "changzhou-resident-2024", "changzhou-resident-2026"] {
+        assert!(settlements.contains(policy), "no claim settled under {policy}");
+    }
+    assert!(settlements.contains(",reversal,"), "no reversal in the sample data");
+}
