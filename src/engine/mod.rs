@@ -50,6 +50,84 @@ fn order_key<'a>(t: &'a ClaimTable, c: &Claim) -> (u32, i64, &'a str) {
     (c.psn, c.setl_time, t.strings.get(c.setl_id))
 }
 
+/// The claims' setl_ids, hashed and sorted, for duplicate detection and reversal lookup
+/// without a 10-million-entry string map: built in parallel, then binary-searched.
+struct SetlIndex {
+    /// (hash of setl_id, claim index), sorted; equal hashes are ordered by claim index.
+    by_hash: Vec<(u64, u32)>,
+}
+
+fn id_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed zero keys: deterministic across runs and machines.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl SetlIndex {
+    fn build(table: &ClaimTable) -> SetlIndex {
+        let mut by_hash: Vec<(u64, u32)> =
+            table.claims.par_iter().enumerate().map(|(i, c)| (id_hash(table.strings.get(c.setl_id)), i as u32)).collect();
+        by_hash.par_sort_unstable();
+        SetlIndex { by_hash }
+    }
+    /// The run of entries with hash `h`.
+    fn run(&self, h: u64) -> &[(u64, u32)] {
+        let lo = self.by_hash.partition_point(|e| e.0 < h);
+        let hi = lo + self.by_hash[lo..].partition_point(|e| e.0 == h);
+        &self.by_hash[lo..hi]
+    }
+    /// (claim, first claim with the same setl_id) for every later repetition, in claim order.
+    fn duplicates(&self, table: &ClaimTable) -> Vec<(u32, u32)> {
+        let id = |i: u32| table.strings.get(table.claims[i as usize].setl_id);
+        let mut dups = Vec::new();
+        let mut start = 0;
+        while start < self.by_hash.len() {
+            let h = self.by_hash[start].0;
+            let end = start + self.by_hash[start..].partition_point(|e| e.0 == h);
+            let run = &self.by_hash[start..end];
+            for (k, &(_, i)) in run.iter().enumerate().skip(1) {
+                if let Some(&(_, f)) = run[..k].iter().find(|&&(_, f)| id(f) == id(i)) {
+                    dups.push((i, f));
+                }
+            }
+            start = end;
+        }
+        dups.sort_unstable();
+        dups
+    }
+    /// The first claim (lowest index) whose setl_id is `s`.
+    fn first(&self, table: &ClaimTable, s: &str) -> Option<u32> {
+        self.run(id_hash(s)).iter().map(|e| e.1).find(|&i| table.strings.get(table.claims[i as usize].setl_id) == s)
+    }
+}
+
+/// The accepted claims in D-06 order (person, setl_time, setl_id). Sorts compact keys in
+/// parallel, then orders only the runs with an equal (person, setl_time) by setl_id.
+fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> Vec<u32> {
+    let mut keys: Vec<(u32, i64, u32)> = table
+        .claims
+        .par_iter()
+        .enumerate()
+        .filter(|(i, _)| policy_of[*i] != NO_POLICY)
+        .map(|(i, c)| (c.psn, c.setl_time, i as u32))
+        .collect();
+    keys.par_sort_unstable();
+    let mut start = 0;
+    while start < keys.len() {
+        let (p, t) = (keys[start].0, keys[start].1);
+        let end = start + keys[start..].partition_point(|k| (k.0, k.1) == (p, t));
+        if end - start > 1 {
+            keys[start..end].sort_by(|a, b| {
+                table.strings.get(table.claims[a.2 as usize].setl_id).cmp(table.strings.get(table.claims[b.2 as usize].setl_id))
+            });
+        }
+        start = end;
+    }
+    keys.into_iter().map(|k| k.2).collect()
+}
+
 /// Checks and orders the claims (S-22, S-23, S-24 for what needs the whole input).
 pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet) -> Prepared {
     let n = table.claims.len();
@@ -89,20 +167,16 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         }
     }
     // Duplicate setl_id: the first row is kept (S-24).
-    let mut first: HashMap<&str, u32> = HashMap::with_capacity(n);
-    for (i, c) in table.claims.iter().enumerate() {
-        let id = table.strings.get(c.setl_id);
-        if let Some(&f) = first.get(id) {
-            let fc = &table.claims[f as usize];
-            rejects.push(Reject {
-                claim: i as u32,
-                code: "duplicate_setl_id",
-                message: format!("setl_id {id} already appears at line {} (file #{}); the first row is kept", fc.line, fc.file + 1),
-            });
-            policy_of[i] = NO_POLICY;
-        } else {
-            first.insert(id, i as u32);
-        }
+    let ids = SetlIndex::build(table);
+    for (i, f) in ids.duplicates(table) {
+        let id = table.strings.get(table.claims[i as usize].setl_id);
+        let fc = &table.claims[f as usize];
+        rejects.push(Reject {
+            claim: i,
+            code: "duplicate_setl_id",
+            message: format!("setl_id {id} already appears at line {} (file #{}); the first row is kept", fc.line, fc.file + 1),
+        });
+        policy_of[i as usize] = NO_POLICY;
     }
     // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
     let mut reversals: Vec<u32> =
@@ -114,8 +188,9 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         let r = &table.claims[ri as usize];
         let init = table.strings.get(r.init_setl_id);
         let res: Result<u32, (&'static str, String)> = (|| {
-            let &oi =
-                first.get(init).ok_or(("reversal_unknown_original", format!("init_setl_id {init} is not a settlement in the input")))?;
+            let oi = ids
+                .first(table, init)
+                .ok_or(("reversal_unknown_original", format!("init_setl_id {init} is not a settlement in the input")))?;
             let o = &table.claims[oi as usize];
             if o.reversal {
                 return Err(("reversal_unknown_original", format!("init_setl_id {init} is itself a reversal")));
@@ -168,13 +243,12 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
             }
         }
     }
-    drop(first);
+    drop(ids);
     for (ri, oi) in originals {
         table.claims[ri as usize].original = oi;
     }
     let table = &*table;
-    let mut order: Vec<u32> = (0..n as u32).filter(|&i| policy_of[i as usize] != NO_POLICY).collect();
-    order.par_sort_unstable_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
+    let order = d06_order(table, &policy_of);
     let mut persons_r = Vec::new();
     let mut start = 0;
     for i in 1..=order.len() {
