@@ -142,6 +142,11 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
                 Scheme::Resident => resident_income(f, p, year, pi, out),
                 Scheme::Employee => {
                     let Some(e) = &f.employee else { continue };
+                    // Contributions come from employers and in-service / flexible workers
+                    // [003 §二(一)]; retirees with the minimum years pay none [003 §二(四)].
+                    if matches!(p.psn_type, PsnType::Retired | PsnType::VeteranWorker) {
+                        continue;
+                    }
                     let (base, rates): (Option<Money>, Vec<(&'static str, Decimal)>) = if p.flexible {
                         (e.flexible_base.map(|a| a.0).or(p.contribution_base), vec![("personal", e.flexible_rate.0)])
                     } else {
