@@ -142,4 +142,71 @@ fn every_generated_claim_settles_and_the_mix_is_realistic() {
         .map(|x| x[hifp].parse::<f64>().unwrap())
         .fold(0.0, f64::max);
     assert!(top >= 349_000.0, "the largest resident basic-fund total is {top}");
+
+    invariants_hold(&data, &out);
+}
+
+/// Money text ("-123.45") in fen.
+fn fen(s: &str) -> i64 {
+    let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let (y, f) = s.split_once('.').expect("two decimals");
+    assert_eq!(f.len(), 2, "{s}");
+    let v = y.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap();
+    if neg { -v } else { v }
+}
+
+/// RULES.md invariants over a whole generated year, read back from the output files:
+/// funds + personal part = total on every row (D-02); per person-year the resident basic cap
+/// (350,000 on inpatient + maternity + special fund payment, D-10), the 2026 catastrophic cap
+/// with the person's incentives (S-20) and the assistance limits (10,000 outpatient + pharmacy,
+/// 200,000 the rest, S-18) are never exceeded.
+fn invariants_hold(data: &Path, out: &Path) {
+    use std::collections::HashMap;
+    let mut persons = csv::Reader::from_path(data.join("persons.csv")).unwrap();
+    let h = persons.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (pn, cy, pz) = (col("psn_no"), col("consecutive_years"), col("prior_zero_claim"));
+    let bonus: HashMap<String, i64> = persons
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let years: i64 = r[cy].parse().unwrap_or(0);
+            let zero = &r[pz] == "1";
+            (r[pn].to_string(), 5000 * (zero as i64) + 5000 * (years - 4).max(0))
+        })
+        .collect();
+
+    let mut r = csv::Reader::from_path(out.join("settlements.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (psn, year, pol, ben) = (col("psn_no"), col("year"), col("policy_id"), col("benefit"));
+    let money = ["medfee_sumamt", "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"].map(col);
+    // (psn, year) → [basic inside the cap, hifmi, maf outpatient group, maf other group]
+    let mut acc: HashMap<(String, String), (String, [i64; 4])> = HashMap::new();
+    let mut rows = 0;
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        rows += 1;
+        let [medfee, hifp, hifob, hifmi, maf, fund, psn_part] = money.map(|i| fen(&rec[i]));
+        assert_eq!(hifp + hifob + hifmi + maf, fund, "{rec:?}");
+        assert_eq!(fund + psn_part, medfee, "{rec:?}");
+        let e = acc.entry((rec[psn].to_string(), rec[year].to_string())).or_insert_with(|| (rec[pol].to_string(), [0; 4]));
+        if matches!(&rec[ben], "inpatient" | "maternity" | "special") {
+            e.1[0] += hifp;
+        }
+        e.1[1] += hifmi;
+        e.1[if matches!(&rec[ben], "outpatient" | "pharmacy") { 2 } else { 3 }] += maf;
+    }
+    assert!(rows > 10_000);
+    for ((p, y), (policy, [basic, hifmi, maf_out, maf_other])) in &acc {
+        if policy.starts_with("changzhou-resident") {
+            assert!(*basic <= 350_000_00, "{p} {y}: basic {basic} fen above the 350,000 cap");
+        }
+        if policy == "changzhou-resident-2026" {
+            let cap = (500_000 + bonus[p]) * 100;
+            assert!(*hifmi <= cap, "{p} {y}: catastrophic {hifmi} fen above its cap {cap}");
+        }
+        assert!(*maf_out <= 10_000_00, "{p} {y}: outpatient assistance {maf_out} fen above 10,000");
+        assert!(*maf_other <= 200_000_00, "{p} {y}: assistance {maf_other} fen above 200,000");
+    }
 }
