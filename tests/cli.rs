@@ -209,3 +209,168 @@ fn parquet_and_csv_inputs_mix_and_parquet_outputs_round_trip() {
     assert_eq!(hifp.value(0), 280000);
     assert_eq!(hifp.value(1), 280000);
 }
+
+/// The same rows, good and malformed, as CSV and as typed Parquet (the layout `generate`
+/// writes, which the reader takes on its column-wise fast path): the same settlements and the
+/// same rejects with the same reasons and rows.
+#[test]
+fn typed_parquet_rejects_exactly_what_csv_rejects() {
+    type Row = [&'static str; 18];
+    const ROWS: &[Row] = &[
+        ["G1", "P1", "M1", "2026-03-01 10:00:00", "21", "5000.00", "0.00", "0.00", "0.00", "5000.00", "3", "0", "", "", "", "", "0", ""],
+        ["B1", "P1", "M2", "2026-03-02 10:00:00", "11", "-10.00", "0.00", "0.00", "0.00", "-10.00", "2", "0", "", "", "", "", "0", ""],
+        ["B2", "P1", "M3", "2026-03-03 10:00:00", "11", "100.00", "0.00", "0.00", "0.00", "99.99", "2", "0", "", "", "", "", "0", ""],
+        ["B3", "PX", "M4", "2026-03-04 10:00:00", "11", "100.00", "0.00", "0.00", "0.00", "100.00", "2", "0", "", "", "", "", "0", ""],
+        ["B4", "P1", "M5", "2026-03-05 10:00:00", "11", "100.00", "0.00", "0.00", "0.00", "100.00", "4", "0", "", "", "", "", "0", ""],
+        ["B5", "P1", "M6", "2026-03-06 10:00:00", "99", "100.00", "0.00", "0.00", "0.00", "100.00", "2", "0", "", "", "", "", "0", ""],
+        ["B6", "P1", "M7", "2026-03-07 10:00:00", "14", "100.00", "0.00", "0.00", "0.00", "100.00", "2", "0", "gout", "", "", "", "0", ""],
+        ["B7", "P1", "M8", "2026-03-08 10:00:00", "11", "-100.00", "0.00", "0.00", "0.00", "-100.00", "2", "0", "", "", "", "", "1", ""],
+        ["B8", "P1", "M9", "2026-03-09 10:00:00", "11", "100.00", "0.00", "0.00", "0.00", "100.00", "2", "0", "", "", "", "mars", "0", ""],
+        [
+            "B9",
+            "P1",
+            "M10",
+            "2026-03-10 10:00:00",
+            "15",
+            "100.00",
+            "0.00",
+            "0.00",
+            "0.00",
+            "100.00",
+            "3",
+            "0",
+            "",
+            "",
+            "orphan",
+            "",
+            "0",
+            "",
+        ],
+        [
+            "G2",
+            "P1",
+            "M11",
+            "2026-03-11 10:00:00",
+            "14",
+            "300.00",
+            "0.00",
+            "0.00",
+            "0.00",
+            "300.00",
+            "1",
+            "1",
+            "hypertension",
+            "",
+            "",
+            "",
+            "0",
+            "",
+        ],
+        ["G3", "P1", "M12", "2026-03-12 10:00:00", "41", "80.00", "0.00", "0.00", "0.00", "80.00", "", "0", "", "", "", "", "0", ""],
+        ["B1", "P1", "M13", "2026-03-13 10:00:00", "11", "100.00", "0.00", "0.00", "0.00", "100.00", "2", "0", "", "", "", "", "0", ""],
+        [
+            "R1",
+            "P1",
+            "M1",
+            "2026-04-01 10:00:00",
+            "21",
+            "-5000.00",
+            "0.00",
+            "0.00",
+            "0.00",
+            "-5000.00",
+            "3",
+            "0",
+            "",
+            "",
+            "",
+            "",
+            "1",
+            "G1",
+        ],
+    ];
+    const COLS: &[(&str, ColType)] = &[
+        ("setl_id", ColType::Text),
+        ("psn_no", ColType::Text),
+        ("mdtrt_id", ColType::Text),
+        ("setl_time", ColType::DateTime),
+        ("med_type", ColType::Text),
+        ("medfee_sumamt", ColType::Money),
+        ("fulamt_ownpay_amt", ColType::Money),
+        ("overlmt_selfpay", ColType::Money),
+        ("preselfpay_amt", ColType::Money),
+        ("inscp_scp_amt", ColType::Money),
+        ("hosp_lv", ColType::Text),
+        ("primary_care", ColType::Int),
+        ("opsp_dise_code", ColType::Text),
+        ("dise_codg", ColType::Text),
+        ("drug_class", ColType::Text),
+        ("offsite", ColType::Text),
+        ("refd_setl_flag", ColType::Int),
+        ("init_setl_id", ColType::Text),
+    ];
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write(dir, "persons.csv", PERSONS);
+    let header: Vec<&str> = COLS.iter().map(|c| c.0).collect();
+    let mut csv_text = header.join(",") + "\n";
+    for r in ROWS {
+        csv_text.push_str(&r.join(","));
+        csv_text.push('\n');
+    }
+    write(dir, "c.csv", &csv_text);
+    let mut out = OutputDir::new(dir).unwrap();
+    let row = |i: usize, v: &mut Vec<Val>| {
+        for (k, (_, t)) in COLS.iter().enumerate() {
+            let s = ROWS[i][k];
+            v.push(match t {
+                ColType::DateTime => Val::DateTime(medsettle::model::time::parse_datetime(s).unwrap()),
+                ColType::Money => Val::Money(Money::parse(s).unwrap()),
+                ColType::Int => Val::Int(s.parse().unwrap()),
+                _ => Val::Text(s),
+            });
+        }
+    };
+    write_table(&mut out, "c", Format::Parquet, COLS, ROWS.len(), &row, &|_| {}).unwrap();
+    out.commit().unwrap();
+
+    let results = |file: &str| {
+        let o = settle(dir, &[file], &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let settlements = std::fs::read_to_string(dir.join("out/settlements.csv")).unwrap();
+        let mut r = csv::Reader::from_path(dir.join("out/rejects.csv")).unwrap();
+        let rejects: Vec<(String, String, String)> =
+            r.records().map(|x| x.unwrap()).map(|x| (x[1].to_string(), x[2].to_string(), x[3].to_string())).collect();
+        (settlements, rejects)
+    };
+    let (csv_settled, csv_rejects) = results("c.csv");
+    let (pq_settled, pq_rejects) = results("c.parquet");
+    // Claim rejects (the persons file's own rejects have no setl_id).
+    let codes: Vec<&str> = csv_rejects.iter().filter(|r| !r.1.is_empty()).map(|r| r.2.split(':').next().unwrap()).collect();
+    assert_eq!(
+        codes,
+        [
+            "bad_sign",
+            "amount_identity",
+            "unknown_person",
+            "bad_value",
+            "unknown_code",
+            "unknown_code",
+            "missing_value",
+            "unknown_code",
+            "unknown_code"
+        ],
+        "{csv_rejects:#?}"
+    );
+    // `row` is the CSV line (header = 1) and the Parquet row number (first row = 1).
+    let as_parquet_rows: Vec<(String, String, String)> = csv_rejects
+        .iter()
+        .map(|(row, id, why)| {
+            (if id.is_empty() { row.clone() } else { (row.parse::<u64>().unwrap() - 1).to_string() }, id.clone(), why.clone())
+        })
+        .collect();
+    assert_eq!(as_parquet_rows, pq_rejects);
+    assert_eq!(csv_settled, pq_settled);
+    // G1, G2, G3, R1 and the second B1 (the first B1 was rejected, so it is no duplicate).
+    assert_eq!(csv_settled.lines().count(), 1 + 5, "{csv_settled}");
+}

@@ -24,8 +24,11 @@ S2,R1,M2,2026-03-01 10:00:00,11,2,100.00,0.00,0.00,0.00,100.00
 S3,R6,M3,2026-03-01 10:00:00,11,2,100.00,0.00,0.00,0.00,100.00
 ";
 
-/// (year, policy_id, flow, fund, category, item) → (count, amount)
-fn income_lines(text: &str) -> HashMap<(String, String, String, String, String, String), (String, String)> {
+/// (year, policy_id, flow, fund, category, item)
+type LineKey = (String, String, String, String, String, String);
+
+/// The income lines: key → (count, amount).
+fn income_lines(text: &str) -> HashMap<LineKey, (String, String)> {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let h = r.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();

@@ -200,13 +200,13 @@ fn invariants_hold(data: &Path, out: &Path) {
     assert!(rows > 10_000);
     for ((p, y), (policy, [basic, hifmi, maf_out, maf_other])) in &acc {
         if policy.starts_with("changzhou-resident") {
-            assert!(*basic <= 350_000_00, "{p} {y}: basic {basic} fen above the 350,000 cap");
+            assert!(*basic <= 35_000_000, "{p} {y}: basic {basic} fen above the 350,000 cap");
         }
         if policy == "changzhou-resident-2026" {
             let cap = (500_000 + bonus[p]) * 100;
             assert!(*hifmi <= cap, "{p} {y}: catastrophic {hifmi} fen above its cap {cap}");
         }
-        assert!(*maf_out <= 10_000_00, "{p} {y}: outpatient assistance {maf_out} fen above 10,000");
-        assert!(*maf_other <= 200_000_00, "{p} {y}: assistance {maf_other} fen above 200,000");
+        assert!(*maf_out <= 1_000_000, "{p} {y}: outpatient assistance {maf_out} fen above 10,000");
+        assert!(*maf_other <= 20_000_000, "{p} {y}: assistance {maf_other} fen above 200,000");
     }
 }

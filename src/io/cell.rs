@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use std::borrow::Cow;
 
 /// `s.trim()`, without the Unicode scan when both ends are plainly not whitespace.
-fn trim(s: &str) -> &str {
+pub(crate) fn trim(s: &str) -> &str {
     let b = s.as_bytes();
     let plain = |c: u8| c.is_ascii_graphic();
     match (b.first(), b.last()) {

@@ -1,9 +1,10 @@
 //! Reading and validating the inputs (CONTRACT.md §1–2, RULES.md S-23, S-24). Every bad row
 //! becomes a [`RejectRow`] naming the file, line, column and what was expected.
 
-use super::source::{Batch, CsvBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group};
+use super::source::{Batch, ColRef, CsvBatch, ParquetBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group, tune_allocator};
 use crate::model::*;
 use anyhow::{Context, Result};
+use arrow::array::{Array, Decimal128Array, Int64Array, StringArray};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -101,66 +102,104 @@ fn code<T, E: std::fmt::Display, B: Batch + ?Sized>(
     }
 }
 
-/// FxHash (rustc's hasher): the person index is probed once per claim row, and SipHash's
-/// DoS resistance buys nothing for a batch job's own input.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// psn_no → person index, for the claim rows. Keys up to 31 bytes (every real psn_no) are
-/// held inside the table, so a probe touches one cache line instead of also chasing the
-/// person's heap string.
+/// psn_no → person index, for the claim rows: an open-addressing table whose slots hold keys
+/// up to 27 bytes (every real psn_no) inline, so a probe touches one cache line instead of
+/// also chasing the person's heap string; longer keys go to a side map. The table is probed
+/// once per claim row at random places, so the row loop prefetches a few rows ahead
+/// ([`PersonIndex::prefetch`]).
 struct PersonIndex<'a> {
-    short: HashMap<[u8; 32], u32, std::hash::BuildHasherDefault<FxHasher>>,
-    long: HashMap<&'a str, u32, std::hash::BuildHasherDefault<FxHasher>>,
+    slots: Vec<Slot>,
+    /// `64 - log2(slots.len())`
+    shift: u32,
+    long: HashMap<&'a str, u32>,
 }
 
-fn inline_key(s: &str) -> Option<[u8; 32]> {
+const KEY: usize = 28;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    /// length, then the bytes, zero-padded
+    key: [u8; KEY],
+    /// person index; `u32::MAX` for an empty slot
+    idx: u32,
+}
+
+fn inline_key(s: &str) -> Option<[u8; KEY]> {
     let b = s.as_bytes();
-    (b.len() < 32).then(|| {
-        let mut k = [0u8; 32];
+    (b.len() < KEY).then(|| {
+        let mut k = [0u8; KEY];
         k[0] = b.len() as u8;
         k[1..=b.len()].copy_from_slice(b);
         k
     })
 }
 
+fn key_hash(k: &[u8; KEY]) -> u64 {
+    const M: u64 = 0x9e37_79b9_7f4a_7c15;
+    let w = |i: usize| u64::from_le_bytes([k[i], k[i + 1], k[i + 2], k[i + 3], k[i + 4], k[i + 5], k[i + 6], k[i + 7]]);
+    let tail = u32::from_le_bytes([k[24], k[25], k[26], k[27]]) as u64;
+    let mut h = (w(0) ^ M).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ w(8)).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ w(16)).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ tail).wrapping_mul(M);
+    h ^ (h >> 29)
+}
+
 impl<'a> PersonIndex<'a> {
     fn new(persons: &'a PersonTable) -> PersonIndex<'a> {
-        let mut ix = PersonIndex { short: HashMap::default(), long: HashMap::default() };
-        ix.short.reserve(persons.index.len());
+        // At most half full: short probe runs.
+        let n = (persons.index.len() * 2).next_power_of_two().max(16);
+        let mut ix =
+            PersonIndex { slots: vec![Slot { key: [0; KEY], idx: u32::MAX }; n], shift: 64 - n.trailing_zeros(), long: HashMap::new() };
+        let mask = n - 1;
         for (k, &v) in &persons.index {
             match inline_key(k) {
-                Some(ik) => ix.short.insert(ik, v),
-                None => ix.long.insert(k.as_str(), v),
-            };
+                Some(ik) => {
+                    let mut i = (key_hash(&ik) >> ix.shift) as usize;
+                    // Keys are unique (it is a map), so the first empty slot is the place.
+                    while ix.slots[i].idx != u32::MAX {
+                        i = (i + 1) & mask;
+                    }
+                    ix.slots[i] = Slot { key: ik, idx: v };
+                }
+                None => {
+                    ix.long.insert(k.as_str(), v);
+                }
+            }
         }
         ix
     }
     fn get(&self, psn_no: &str) -> Option<u32> {
-        match inline_key(psn_no) {
-            Some(k) => self.short.get(&k).copied(),
-            None => self.long.get(psn_no).copied(),
+        let Some(k) = inline_key(psn_no) else {
+            return self.long.get(psn_no).copied();
+        };
+        let mask = self.slots.len() - 1;
+        let mut i = (key_hash(&k) >> self.shift) as usize;
+        loop {
+            let s = &self.slots[i];
+            if s.idx == u32::MAX {
+                return None;
+            }
+            if s.key == k {
+                return Some(s.idx);
+            }
+            i = (i + 1) & mask;
         }
+    }
+    /// Starts loading the slot of `psn_no` into the cache.
+    #[inline]
+    fn prefetch(&self, psn_no: &str) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = inline_key(psn_no) {
+            let i = (key_hash(&k) >> self.shift) as usize;
+            let p = self.slots.as_ptr().wrapping_add(i) as *const i8;
+            // SAFETY: a prefetch is only a hint; it never faults, whatever the address (and
+            // `i` is in bounds anyway).
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = psn_no;
     }
 }
 
@@ -301,6 +340,181 @@ fn claim_row<B: Batch + ?Sized>(
     })
 }
 
+/// The claim columns of a Parquet batch in the usual physical types (text codes, Decimal(_, 2)
+/// amounts, timestamps, integer flags, no recorded amounts), read column-wise. A row that
+/// passes every check here gives the same claim as [`claim_row`]; any other row (a null, an
+/// unknown code, a bad sign, an unknown person...) goes to [`claim_row`], which says why.
+struct FastClaims<'b> {
+    setl_id: &'b StringArray,
+    psn_no: &'b StringArray,
+    mdtrt_id: &'b StringArray,
+    setl_time: (&'b Int64Array, i64),
+    med_type: &'b StringArray,
+    /// columns 5–9, scale 2
+    money: [&'b Decimal128Array; 5],
+    hosp_lv: Option<&'b StringArray>,
+    primary_care: Option<&'b Int64Array>,
+    opsp_dise_code: Option<&'b StringArray>,
+    dise_codg: Option<&'b StringArray>,
+    drug_class: Option<&'b StringArray>,
+    offsite: Option<&'b StringArray>,
+    refd_setl_flag: Option<&'b Int64Array>,
+    init_setl_id: Option<&'b StringArray>,
+}
+
+/// A non-empty trimmed text cell (as [`super::cell::Cell::text`] for a text column).
+#[inline]
+fn text_at(a: &StringArray, row: usize) -> Option<&str> {
+    if a.is_null(row) {
+        return None;
+    }
+    let t = super::cell::trim(a.value(row));
+    (!t.is_empty()).then_some(t)
+}
+
+/// A 0/1 flag of an integer column: `Some(None)` when empty, `None` when not 0 or 1.
+#[inline]
+fn flag_at(a: Option<&Int64Array>, row: usize) -> Option<Option<bool>> {
+    match a {
+        None => Some(None),
+        Some(a) if a.is_null(row) => Some(None),
+        Some(a) => match a.value(row) {
+            0 => Some(Some(false)),
+            1 => Some(Some(true)),
+            _ => None,
+        },
+    }
+}
+
+impl<'b> FastClaims<'b> {
+    fn new(b: &'b ParquetBatch) -> Option<FastClaims<'b>> {
+        let text = |c: usize| match b.column(c) {
+            ColRef::Text(a) => Some(a),
+            _ => None,
+        };
+        let opt_text = |c: usize| match b.column(c) {
+            ColRef::Text(a) => Some(Some(a)),
+            ColRef::Absent => Some(None),
+            _ => None,
+        };
+        let opt_int = |c: usize| match b.column(c) {
+            ColRef::Int(a) => Some(Some(a)),
+            ColRef::Absent => Some(None),
+            _ => None,
+        };
+        let money = |c: usize| match b.column(c) {
+            ColRef::Decimal(a, 2) => Some(a),
+            _ => None,
+        };
+        if (18..=22).any(|c| !matches!(b.column(c), ColRef::Absent)) {
+            return None;
+        }
+        Some(FastClaims {
+            setl_id: text(0)?,
+            psn_no: text(1)?,
+            mdtrt_id: text(2)?,
+            setl_time: match b.column(3) {
+                ColRef::Timestamp(a, div) => (a, div),
+                _ => return None,
+            },
+            med_type: text(4)?,
+            money: [money(5)?, money(6)?, money(7)?, money(8)?, money(9)?],
+            hosp_lv: opt_text(10)?,
+            primary_care: opt_int(11)?,
+            opsp_dise_code: opt_text(12)?,
+            dise_codg: opt_text(13)?,
+            drug_class: opt_text(14)?,
+            offsite: opt_text(15)?,
+            refd_setl_flag: opt_int(16)?,
+            init_setl_id: opt_text(17)?,
+        })
+    }
+
+    /// The claim of a row that is valid in every respect, else `None`.
+    #[inline]
+    fn claim(&self, row: usize, file: u16, line: u64, persons: &PersonIndex, aliases: &Aliases, strings: &mut Strings) -> Option<Claim> {
+        let opt_text = |a: Option<&'b StringArray>| a.and_then(|a| text_at(a, row));
+        let setl_id = text_at(self.setl_id, row)?;
+        let psn_no = text_at(self.psn_no, row)?;
+        let mdtrt_id = text_at(self.mdtrt_id, row)?;
+        let (ts, div) = self.setl_time;
+        if ts.is_null(row) {
+            return None;
+        }
+        let setl_time = ts.value(row).div_euclid(div);
+        let med_type = MedType::parse(text_at(self.med_type, row)?)?;
+        let mut m = [Money::ZERO; 5];
+        for (m, a) in m.iter_mut().zip(&self.money) {
+            if a.is_null(row) {
+                return None;
+            }
+            *m = Money::from_fen(i64::try_from(a.value(row)).ok()?);
+        }
+        let [medfee, fulamt, overlmt, presel, inscp] = m;
+        let reversal = flag_at(self.refd_setl_flag, row)?.unwrap_or(false);
+        if m.iter().any(|v| if reversal { v.is_positive() } else { v.is_negative() }) {
+            return None;
+        }
+        if fulamt + overlmt + presel + inscp != medfee {
+            return None;
+        }
+        let hosp_lv = match opt_text(self.hosp_lv) {
+            Some(t) => match t.parse::<i64>() {
+                Ok(v @ 1..=3) => v as u8,
+                _ => return None,
+            },
+            None if med_type.0 == 41 => 0,
+            None => return None,
+        };
+        let primary_care = flag_at(self.primary_care, row)?.unwrap_or(false);
+        let offsite = match opt_text(self.offsite) {
+            Some(t) => Offsite::parse(t)?,
+            None => Offsite::Local,
+        };
+        let drug_class = match opt_text(self.drug_class) {
+            Some(t) => DrugClass::parse(t)?,
+            None => DrugClass::DualChannel,
+        };
+        let mut disease = None;
+        if med_type.0 == 14 {
+            let from_code = opt_text(self.opsp_dise_code).and_then(|k| disease_of(k, aliases));
+            let pku = opt_text(self.dise_codg).is_some_and(is_pku_diagnosis);
+            disease = Some(if pku { Disease::Pku } else { from_code? });
+        }
+        let init = opt_text(self.init_setl_id);
+        if reversal && init.is_none() {
+            return None;
+        }
+        let psn = persons.get(psn_no)?;
+        let setl_id = strings.push(setl_id);
+        let mdtrt_id = strings.push(mdtrt_id);
+        let init_setl_id = if reversal { init.map(|s| strings.push(s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
+        Some(Claim {
+            setl_id,
+            mdtrt_id,
+            init_setl_id,
+            psn,
+            setl_time,
+            medfee_sumamt: medfee,
+            fulamt_ownpay_amt: fulamt,
+            overlmt_selfpay: overlmt,
+            preselfpay_amt: presel,
+            inscp_scp_amt: inscp,
+            med_type,
+            hosp_lv,
+            primary_care,
+            offsite,
+            drug_class,
+            disease,
+            reversal,
+            original: NO_ORIGINAL,
+            file,
+            line: line as u32,
+            recorded: None,
+        })
+    }
+}
+
 /// Claims and rejects of consecutive input rows.
 type Part = (ClaimTable, Vec<RejectRow>);
 
@@ -313,6 +527,7 @@ fn claims_from_batch<B: Batch + ?Sized>(
     aliases: &Aliases,
 ) -> Vec<Part> {
     const CHUNK: usize = 8192;
+    let fast = b.as_parquet().and_then(FastClaims::new);
     (0..b.len().div_ceil(CHUNK))
         .into_par_iter()
         .map(|k| {
@@ -320,7 +535,21 @@ fn claims_from_batch<B: Batch + ?Sized>(
             let mut t =
                 ClaimTable { claims: Vec::with_capacity(rows.len()), strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40) };
             let mut rejects = Vec::new();
+            // How many rows ahead the person slot is prefetched.
+            const AHEAD: usize = 8;
+            let end = rows.end;
             for row in rows {
+                if let Some(f) = &fast {
+                    if row + AHEAD < end
+                        && let Some(p) = text_at(f.psn_no, row + AHEAD)
+                    {
+                        persons.prefetch(p);
+                    }
+                    if let Some(c) = f.claim(row, file, b.line(row), persons, aliases, &mut t.strings) {
+                        t.claims.push(c);
+                        continue;
+                    }
+                }
                 match claim_row(b, row, file, persons, rejected_persons, aliases, &mut t.strings) {
                     Ok(c) => t.claims.push(c),
                     Err((code, message)) => rejects.push(RejectRow {
@@ -361,6 +590,7 @@ pub fn read_claims(
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ClaimsRead> {
+    tune_allocator();
     let mut out = ClaimsRead { table: ClaimTable::default(), rejects: Vec::new(), rows: Vec::new() };
     let index = PersonIndex::new(persons);
     let persons = &index;
@@ -504,6 +734,7 @@ pub struct PersonsRead {
 }
 
 pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
+    tune_allocator();
     let mut out = PersonsRead { table: PersonTable::default(), rejects: Vec::new(), rejected: HashMap::new(), rows: 0 };
     let mut handle = |b: &dyn Batch| -> Result<()> {
         // Rows are parsed in parallel, then indexed in order (the first of a psn_no wins).

@@ -2,6 +2,7 @@
 //! into place only when the whole run has succeeded, so a crash or kill leaves the previous
 //! outputs intact (no half-written file).
 
+use crate::model::money::push_u64;
 use crate::model::{Money, time};
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
@@ -39,28 +40,136 @@ type Digest = Arc<Mutex<Option<(u64, String)>>>;
 /// read the file back.
 pub struct HashedFile {
     file: File,
+    path: PathBuf,
     hasher: Sha256,
     bytes: u64,
     digest: Digest,
+    direct: Option<Direct>,
+}
+
+/// Direct IO (`O_DIRECT`) for the large tables: whole aligned blocks go from a staging buffer
+/// to the disk without the page cache. Writing gigabytes through the page cache costs the
+/// kernel a fresh zeroed page per 4 KiB, which on a VM is slower than the disk itself
+/// (≈ 0.45 GB/s buffered against ≈ 1.3 GB/s direct here) and takes a core from the formatters.
+/// The unaligned tail goes through the ordinary handle on each flush.
+struct Direct {
+    file: File,
+    /// `DIRECT_BUF` staging bytes from `start`, which is `DIRECT_ALIGN`-aligned in memory
+    buf: Vec<u8>,
+    start: usize,
+    /// bytes staged
+    len: usize,
+    /// file offset of the first staged byte (a multiple of `DIRECT_BUF`)
+    pos: u64,
+}
+
+const DIRECT_ALIGN: usize = 4096;
+const DIRECT_BUF: usize = 8 << 20;
+
+/// `O_DIRECT` on the platforms where its value is known.
+fn direct_flag() -> Option<i32> {
+    if cfg!(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86"))) {
+        Some(0o40000)
+    } else if cfg!(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm"))) {
+        Some(0o200000)
+    } else {
+        None
+    }
+}
+
+impl Direct {
+    fn open(path: &Path) -> Option<Direct> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new().write(true).custom_flags(direct_flag()?).open(path).ok()?;
+            let buf = vec![0u8; DIRECT_BUF + DIRECT_ALIGN];
+            let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
+            Some(Direct { file, buf, start, len: 0, pos: 0 })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (path, direct_flag());
+            None
+        }
+    }
+    fn staged(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+#[cfg(unix)]
+fn write_at(f: &File, buf: &[u8], pos: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, pos)
+}
+
+#[cfg(not(unix))]
+fn write_at(_: &File, _: &[u8], _: u64) -> std::io::Result<()> {
+    unreachable!("direct IO is only used on unix")
 }
 
 impl Write for HashedFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = if self.direct.is_some() {
+            self.put(buf)?;
+            buf.len()
+        } else {
+            self.file.write(buf)?
+        };
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(d) = &self.direct
+            && d.len > 0
+        {
+            // The partial block through the page cache; it stays staged and goes out again
+            // (direct) once the block is full.
+            write_at(&self.file, d.staged(), d.pos)?;
+        }
         self.file.flush()
     }
 }
 
 impl HashedFile {
+    /// Switches to direct IO (when the platform and file system allow it) for a large file;
+    /// call before anything is written.
+    fn go_direct(&mut self) {
+        if self.bytes == 0 && self.direct.is_none() {
+            self.direct = Direct::open(&self.path);
+        }
+    }
+    /// Writes `data` at the end (direct mode).
+    fn put(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let Some(d) = &mut self.direct else {
+                return self.file.write_all(data);
+            };
+            let n = (DIRECT_BUF - d.len).min(data.len());
+            d.buf[d.start + d.len..d.start + d.len + n].copy_from_slice(&data[..n]);
+            d.len += n;
+            data = &data[n..];
+            if d.len == DIRECT_BUF {
+                if write_at(&d.file, d.staged(), d.pos).is_err() {
+                    // The file system refused direct IO after all: the same bytes through
+                    // the ordinary handle, which carries on from there.
+                    write_at(&self.file, d.staged(), d.pos)?;
+                    use std::io::Seek as _;
+                    self.file.seek(std::io::SeekFrom::Start(d.pos + d.len as u64))?;
+                    self.direct = None;
+                    continue;
+                }
+                d.pos += d.len as u64;
+                d.len = 0;
+            }
+        }
+        Ok(())
+    }
     /// Writes bytes that the caller hashes itself, in the same order, on another thread
     /// (see [`HashedFile::take_hasher`]).
     fn write_all_unhashed(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(buf)?;
+        self.put(buf)?;
         self.bytes += buf.len() as u64;
         Ok(())
     }
@@ -74,6 +183,12 @@ impl HashedFile {
 
 impl Drop for HashedFile {
     fn drop(&mut self) {
+        // As a BufWriter's drop: a last flush whose error cannot be reported.
+        if let Some(d) = &self.direct
+            && d.len > 0
+        {
+            let _ = write_at(&self.file, d.staged(), d.pos);
+        }
         let hex = self.hasher.finalize_reset().iter().map(|b| format!("{b:02x}")).collect();
         if let Ok(mut d) = self.digest.lock() {
             *d = Some((self.bytes, hex));
@@ -90,6 +205,7 @@ pub struct OutputDir {
 
 impl OutputDir {
     pub fn new(dir: &Path) -> Result<OutputDir> {
+        super::source::tune_allocator();
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create output folder {}", dir.display()))?;
         Ok(OutputDir { dir: dir.to_path_buf(), staged: Vec::new(), committed: false })
     }
@@ -101,8 +217,8 @@ impl OutputDir {
         let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let digest = Digest::default();
-        self.staged.push((tmp, self.dir.join(name), digest.clone()));
-        Ok(BufWriter::with_capacity(1 << 20, HashedFile { file, hasher: Sha256::new(), bytes: 0, digest }))
+        self.staged.push((tmp.clone(), self.dir.join(name), digest.clone()));
+        Ok(BufWriter::with_capacity(1 << 20, HashedFile { file, path: tmp, hasher: Sha256::new(), bytes: 0, digest, direct: None }))
     }
     /// Staged files so far: (final name, temporary path).
     pub fn staged(&self) -> impl Iterator<Item = (&Path, &Path)> {
@@ -179,37 +295,11 @@ fn csv_text(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the decimal digits of `v`.
-fn push_u64(mut v: u64, out: &mut Vec<u8>) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
-
 fn push_i64(v: i64, out: &mut Vec<u8>) {
     if v < 0 {
         out.push(b'-');
     }
     push_u64(v.unsigned_abs(), out);
-}
-
-/// The same text as [`Money::write_to`] (`-12.30`, `0.00`), without its temporary buffer.
-fn push_money(m: Money, out: &mut Vec<u8>) {
-    let v = m.fen();
-    if v < 0 {
-        out.push(b'-');
-    }
-    let a = v.unsigned_abs();
-    push_u64(a / 100, out);
-    out.extend_from_slice(&[b'.', b'0' + (a % 100 / 10) as u8, b'0' + (a % 10) as u8]);
 }
 
 fn csv_row(vals: &[Val], out: &mut Vec<u8>) {
@@ -220,7 +310,7 @@ fn csv_row(vals: &[Val], out: &mut Vec<u8>) {
         match *v {
             Val::Text(s) => csv_text(s, out),
             Val::Int(n) => push_i64(n, out),
-            Val::Money(m) => push_money(m, out),
+            Val::Money(m) => m.write_to(out),
             Val::DateTime(ts) => time::write_datetime(ts, out),
             Val::Date(d) => out.extend_from_slice(time::format_date(d).as_bytes()),
             Val::Null => {}
@@ -316,6 +406,7 @@ pub fn write_table<'a>(
 ) -> Result<()> {
     let file = format!("{name}.{}", format.ext());
     let mut w = out.create(&file)?;
+    w.get_mut().go_direct();
     const WINDOW: usize = 1 << 20;
     const CHUNK: usize = 1 << 15;
     // CSV: smaller windows keep the buffers in flight small (the Parquet row groups stay at
@@ -411,7 +502,9 @@ pub fn write_table<'a>(
             if n == 0 {
                 writer.write(&arrow_batch(&schema, cols, 0..0, row)?)?;
             }
-            writer.close()?;
+            writer.finish()?;
+            // The tail of a direct-IO file is written on flush.
+            writer.inner_mut().flush()?;
             Ok(())
         }
     }

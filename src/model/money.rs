@@ -125,26 +125,26 @@ impl Money {
         let a = v.unsigned_abs();
         let whole = a / 100;
         let frac = a % 100;
-        let mut buf = itoa_buf(whole);
-        out.append(&mut buf);
+        push_u64(whole, out);
         out.push(b'.');
         out.push(b'0' + (frac / 10) as u8);
         out.push(b'0' + (frac % 10) as u8);
     }
 }
 
-fn itoa_buf(mut n: u64) -> Vec<u8> {
+/// Appends the decimal digits of `v` (no allocation; used by every CSV writer).
+pub(crate) fn push_u64(mut v: u64, out: &mut Vec<u8>) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
     }
-    tmp[i..].to_vec()
+    out.extend_from_slice(&tmp[i..]);
 }
 
 impl fmt::Display for Money {
