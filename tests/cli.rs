@@ -289,26 +289,8 @@ fn typed_parquet_rejects_exactly_what_csv_rejects() {
             "G1",
         ],
     ];
-    const COLS: &[(&str, ColType)] = &[
-        ("setl_id", ColType::Text),
-        ("psn_no", ColType::Text),
-        ("mdtrt_id", ColType::Text),
-        ("setl_time", ColType::DateTime),
-        ("med_type", ColType::Text),
-        ("medfee_sumamt", ColType::Money),
-        ("fulamt_ownpay_amt", ColType::Money),
-        ("overlmt_selfpay", ColType::Money),
-        ("preselfpay_amt", ColType::Money),
-        ("inscp_scp_amt", ColType::Money),
-        ("hosp_lv", ColType::Text),
-        ("primary_care", ColType::Int),
-        ("opsp_dise_code", ColType::Text),
-        ("dise_codg", ColType::Text),
-        ("drug_class", ColType::Text),
-        ("offsite", ColType::Text),
-        ("refd_setl_flag", ColType::Int),
-        ("init_setl_id", ColType::Text),
-    ];
+    // The layout `medsettle generate` writes (typed columns, the reader's fast path).
+    const COLS: &[(&str, ColType)] = medsettle::generate::CLAIM_FILE_COLUMNS;
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     write(dir, "persons.csv", PERSONS);
