@@ -1104,6 +1104,74 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Recorded platform amounts (for `medsettle replay` on the sample data)
+
+/// Gives `n` settled claims the amounts the platform "recorded" (hifp_pay … psn_part_amt), so
+/// `replay` has something to compare on the sample. The amounts are medsettle's own settlement
+/// of the generated data, spread evenly over the settled claims; every second one is
+/// deliberately off, in turn in one of three ways an audit meets:
+/// - a rounding difference: hifp one fen higher, the personal part one fen lower;
+/// - a layer difference: the catastrophic payment not applied (or, on a claim without one,
+///   the basic fund 100.00 lower), moved to the personal part;
+/// - a broken row: the personal part 1.00 higher, so the row no longer adds up (D-02).
+///
+/// Returns the number of claims given recorded amounts.
+pub fn attach_recorded(g: &mut Generated, policies: &PolicySet, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let prepared = crate::engine::prepare(&mut g.claims, &g.persons, policies);
+    let settled = crate::engine::settle_all(&g.claims, &g.persons, &prepared, policies, &|_| {});
+    let eligible: Vec<(u32, Settlement)> = settled
+        .input_order()
+        .into_iter()
+        .filter_map(|ci| settled.get(ci as usize).map(|s| (ci, *s)))
+        .filter(|(_, s)| s.status == Status::Settled && s.hifp_pay.is_positive())
+        .collect();
+    let step = (eligible.len() / n).max(1);
+    let mut k = 0;
+    for (i, (ci, s)) in eligible.iter().step_by(step).take(n).enumerate() {
+        let mut r = Recorded {
+            hifp_pay: Some(s.hifp_pay),
+            hifob_pay: Some(s.hifob_pay),
+            hifmi_pay: Some(s.hifmi_pay),
+            maf_pay: Some(s.maf_pay),
+            psn_part_amt: Some(s.psn_part_amt),
+        };
+        let cent = Money::from_fen(1);
+        match i % 6 {
+            1 => {
+                r.hifp_pay = Some(s.hifp_pay + cent);
+                r.psn_part_amt = Some(s.psn_part_amt - cent);
+            }
+            3 if s.hifmi_pay.is_positive() => {
+                r.hifmi_pay = Some(Money::ZERO);
+                r.psn_part_amt = Some(s.psn_part_amt + s.hifmi_pay);
+            }
+            3 => {
+                let d = Money::from_fen(10_000).min(s.hifp_pay);
+                r.hifp_pay = Some(s.hifp_pay - d);
+                r.psn_part_amt = Some(s.psn_part_amt + d);
+            }
+            5 => r.psn_part_amt = Some(s.psn_part_amt + Money::from_fen(100)),
+            _ => {}
+        }
+        g.claims.claims[*ci as usize].recorded = Some(Box::new(r));
+        k += 1;
+    }
+    k
+}
+
+/// The recorded-amount columns, written after the others when any claim has them.
+pub const RECORDED_FILE_COLUMNS: &[(&str, ColType)] = &[
+    ("hifp_pay", ColType::OptMoney),
+    ("hifob_pay", ColType::OptMoney),
+    ("hifmi_pay", ColType::OptMoney),
+    ("maf_pay", ColType::OptMoney),
+    ("psn_part_amt", ColType::OptMoney),
+];
+
+// ---------------------------------------------------------------------------------------------
 // Writing
 
 /// Columns of the generated persons file (CONTRACT.md §2, in its order).
@@ -1178,7 +1246,8 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
     };
     write_table(&mut out, "persons", format, PERSON_FILE_COLUMNS, persons.len(), &person_row, &|_| {})?;
     let t = &g.claims;
-    let claim_row = |i: usize, v: &mut Vec<Val<'a>>| {
+    let with_recorded = t.claims.iter().any(|c| c.recorded.is_some());
+    let claim_row = move |i: usize, v: &mut Vec<Val<'a>>| {
         let c = &t.claims[i];
         let coding = g.coding[i];
         v.extend([
@@ -1201,8 +1270,15 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
             Val::Int(c.reversal as i64),
             Val::Text(t.strings.get(c.init_setl_id)),
         ]);
+        if with_recorded {
+            let r = c.recorded.as_deref();
+            let m = |f: fn(&Recorded) -> Option<Money>| r.and_then(f).map_or(Val::Null, Val::Money);
+            v.extend([m(|r| r.hifp_pay), m(|r| r.hifob_pay), m(|r| r.hifmi_pay), m(|r| r.maf_pay), m(|r| r.psn_part_amt)]);
+        }
     };
-    write_table(&mut out, "claims", format, CLAIM_FILE_COLUMNS, t.claims.len(), &claim_row, progress)?;
+    let columns: Vec<(&str, ColType)> =
+        CLAIM_FILE_COLUMNS.iter().chain(if with_recorded { RECORDED_FILE_COLUMNS } else { &[] }).copied().collect();
+    write_table(&mut out, "claims", format, &columns, t.claims.len(), &claim_row, progress)?;
     out.commit()
 }
 

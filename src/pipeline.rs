@@ -8,8 +8,10 @@ use crate::model::Status;
 use crate::policy::PolicySet;
 use crate::progress;
 use crate::report::fund;
+use crate::report::i18n::Lang;
 use crate::report::markdown::{self, Counts, ReportInput};
 use crate::report::tables;
+use crate::report::{html, settlement, xlsx};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -199,6 +201,7 @@ struct Manifest<'a> {
 }
 
 /// Writes every output of a settle run into `dir` atomically; returns the counts.
+#[allow(clippy::too_many_arguments)]
 pub fn write_outputs(
     dir: &Path,
     format: Format,
@@ -207,9 +210,25 @@ pub fn write_outputs(
     settled: &Settled,
     command: &str,
     title: &str,
+    lang: Lang,
+) -> Result<Counts> {
+    write_outputs_into(OutputDir::new(dir)?, format, loaded, policies, settled, command, title, lang)
+}
+
+/// As [`write_outputs`], into an output folder that may already hold files of the command
+/// (replay's discrepancies): they are committed with the rest and hashed in the manifest.
+#[allow(clippy::too_many_arguments)]
+pub fn write_outputs_into(
+    mut out: OutputDir,
+    format: Format,
+    loaded: &Loaded,
+    policies: &PolicySet,
+    settled: &Settled,
+    command: &str,
+    title: &str,
+    lang: Lang,
 ) -> Result<Counts> {
     let mut timer = Timer::new();
-    let mut out = OutputDir::new(dir)?;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
     let rows = settled.input_order();
@@ -256,7 +275,7 @@ pub fn write_outputs(
             *not_covered_reasons.entry(r.to_string()).or_default() += 1;
         }
     }
-    let md = markdown::render(&ReportInput {
+    let input = ReportInput {
         title,
         counts,
         fund: &fr,
@@ -266,25 +285,9 @@ pub fn write_outputs(
         reject_codes,
         not_covered_reasons,
         missing_contribution_base: missing_base,
-    });
-    out.create("report.md")?.write_all(md.as_bytes())?;
-    timer.mark("rejects, report.md");
-
-    // Digests were taken while writing; a file without one is read back.
-    let outputs: Vec<OutputInfo> = out
-        .staged()
-        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf(), out.digest(fin)))
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|(fin, tmp, digest)| {
-            digest.clone().map_or_else(|| sha256_file(tmp), Ok).map(|(bytes, sha256)| OutputInfo {
-                name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                bytes,
-                sha256,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let manifest = Manifest {
+    };
+    out.create("report.md")?.write_all(markdown::render(&input).as_bytes())?;
+    let mut manifest = Manifest {
         tool: "medsettle",
         version: env!("CARGO_PKG_VERSION"),
         command,
@@ -303,8 +306,33 @@ pub fn write_outputs(
             .collect(),
         counts,
         reconciles: counts.reconciles(),
-        outputs,
+        outputs: Vec::new(),
     };
+    // The human reports show the manifest without the outputs (which include the reports).
+    let mut shown = serde_json::to_value(&manifest)?;
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("outputs");
+    }
+    let doc = settlement::document(&input, t, settled, &shown, lang);
+    out.create("report.html")?.write_all(html::render(&doc).as_bytes())?;
+    out.create("report.xlsx")?.write_all(&xlsx::render(&doc)?)?;
+    timer.mark("rejects, reports");
+
+    // Digests were taken while writing; a file without one is read back.
+    let outputs: Vec<OutputInfo> = out
+        .staged()
+        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf(), out.digest(fin)))
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|(fin, tmp, digest)| {
+            digest.clone().map_or_else(|| sha256_file(tmp), Ok).map(|(bytes, sha256)| OutputInfo {
+                name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                bytes,
+                sha256,
+            })
+        })
+        .collect::<Result<_>>()?;
+    manifest.outputs = outputs;
     out.create("manifest.json")?.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     out.commit()?;
     timer.mark("hash outputs, commit");

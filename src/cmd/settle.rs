@@ -3,6 +3,7 @@
 use crate::io::write::Format;
 use crate::pipeline;
 use crate::policy::PolicySet;
+use crate::report::i18n::Lang;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -10,8 +11,8 @@ use std::time::Instant;
 
 pub const EXAMPLE: &str = "Example:
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out/
-  medsettle settle --claims day1.parquet day2.csv --persons persons.parquet --out out/ \\
-      --set inpatient.cap_basis=eligible_cost --format parquet --strict";
+  medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out-en/ \\
+      --set inpatient.cap_basis=eligible_cost --format parquet --lang en";
 
 /// Settle every claim with the built-in (or given) policies.
 #[derive(Args, Debug)]
@@ -37,6 +38,9 @@ pub struct SettleArgs {
     /// Format of settlements and person_years.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
+    /// Language of the human reports (report.html, report.xlsx); machine outputs keep codes.
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: Lang,
     /// Fail (and write nothing) if any row is rejected.
     #[arg(long)]
     pub strict: bool,
@@ -60,7 +64,7 @@ pub fn run(a: &SettleArgs) -> Result<()> {
         }
     }
     let settled = pipeline::settle(&loaded, &policies);
-    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report")?;
+    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
     eprintln!(
         "medsettle settle: {} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years; {:.1} s → {}",
         c.read,

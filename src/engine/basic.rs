@@ -137,9 +137,14 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, is_admission:
     t.step("basic", || {
         (
             format!(
-                "deductible (起付标准) {} for a {} admission at level {} ({}), {} already charged on {} → {} charged",
+                "deductible (起付标准) {} for {} at level {} ({}), {} already charged on {} → {} charged",
                 full,
-                if adm.first { "first" } else { "later" },
+                // only policies with a first / later rule (employees, 003 §四) say which
+                match (&inp.deductible_later, adm.first) {
+                    (Some(_), true) => "the first admission of the year",
+                    (Some(_), false) => "a later admission of the year",
+                    (None, _) => "the admission",
+                },
                 ctx.claim.hosp_lv,
                 group.as_str(),
                 adm.deductible_charged,

@@ -15,13 +15,13 @@ pub mod classify;
 pub mod state;
 pub mod trace;
 
-use crate::model::{Claim, ClaimTable, Money, NO_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, time};
+use crate::model::{Claim, ClaimTable, Money, NO_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, YearTotals, time};
 use crate::policy::{Group, PolicySet};
 use rayon::prelude::*;
 use state::{Contribution, YearState};
 use std::collections::HashMap;
 use std::ops::Range;
-pub use trace::{Step, Tracer};
+pub use trace::{Detail, Step, Tracer};
 
 /// A claim the engine refuses, with a code (RULES.md S-22..S-24) and a message a clerk can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -277,6 +277,8 @@ fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Trac
     let admissions = st.live_admissions();
     let mut s = st.summary;
     s.admissions = admissions;
+    s.totals = YearTotals { cap_paid: st.cap_paid, cat_base: st.cat_base, cat_paid: st.cat_paid, assist_paid: st.assist_paid };
+    t.claim("", st.year);
     s.maf_tilt_pay = assistance::tilted(policies.get(st.policy), person, st.tilt_base, t);
     s
 }
@@ -308,7 +310,7 @@ pub fn settle_person(
             st = Some(YearState::new(claim.psn, year, pol_idx));
         }
         let Some(st) = st.as_mut() else { continue };
-        t.claim(table.strings.get(claim.setl_id));
+        t.claim(table.strings.get(claim.setl_id), year);
         if has_reversal {
             position.insert(ci, k);
         }
@@ -321,14 +323,21 @@ pub fn settle_person(
             let contrib = contributions[op];
             st.apply(&contrib, -1);
             let r = orig.negated();
-            t.step("reversal", || {
-                (
+            t.detail("reversal", || {
+                let taken = contrib.named();
+                let list: Vec<String> = taken.iter().map(|(k, v)| format!("{k} −{v}")).collect();
+                let mut d = trace::Detail::new(
                     format!(
-                        "reverses {}: every amount negated, its contribution taken out of the year's accumulators",
-                        table.strings.get(claim.init_setl_id)
+                        "reverses {}: every amount negated; running totals taken back: {}",
+                        table.strings.get(claim.init_setl_id),
+                        if list.is_empty() { "none (the original added nothing)".to_string() } else { list.join(", ") }
                     ),
                     "CONTRACT.md §1; RULES.md S-22".into(),
-                )
+                );
+                for (k, v) in taken {
+                    d = d.value(format!("taken_back.{k}"), v);
+                }
+                d
             });
             add_to_summary(&mut st.summary, claim, &r);
             if orig.status == Status::Settled {

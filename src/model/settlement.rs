@@ -78,4 +78,19 @@ pub struct PersonYear {
     /// 倾斜救助, year end; not inside `maf_pay` (S-19).
     pub maf_tilt_pay: Money,
     pub psn_part_amt: Money,
+    /// The year's running totals at year end, for the human report (not output columns).
+    pub totals: YearTotals,
+}
+
+/// Running totals of a person-year at year end: what the report counts the limits from
+/// (the 350,000 cap, the catastrophic bands and cap, the assistance limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct YearTotals {
+    /// Basic-fund payment counted against the annual cap (D-10).
+    pub cap_paid: Money,
+    /// Cumulative catastrophic base (D-03) and payment.
+    pub cat_base: Money,
+    pub cat_paid: Money,
+    /// Assistance paid per limit group of the policy (S-18).
+    pub assist_paid: [Money; 4],
 }
