@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
@@ -485,22 +486,40 @@ pub fn write_table<'a>(
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
                 .set_max_row_group_row_count(Some(WINDOW))
                 .build();
-            let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;
+            // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
+            // its lower-level halves then let every row group's columns be encoded in parallel,
+            // one column writer per column on rayon (a serial ArrowWriter::write encodes one
+            // column after another on one core).
+            let (mut writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(props))?.into_serialized_writer()?;
+            let mut row_group = 0;
             for start in (0..n).step_by(WINDOW) {
                 let end = (start + WINDOW).min(n);
-                let batches: Vec<Result<RecordBatch>> = (start..end)
+                let batches: Vec<RecordBatch> = (start..end)
                     .step_by(CHUNK)
                     .collect::<Vec<_>>()
                     .into_par_iter()
                     .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(end), row))
-                    .collect();
-                for b in batches {
-                    writer.write(&b?)?;
+                    .collect::<Result<_>>()?;
+                let chunks: Vec<ArrowColumnChunk> = factory
+                    .create_column_writers(row_group)?
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(i, mut cw)| -> Result<ArrowColumnChunk> {
+                        for b in &batches {
+                            for leaf in compute_leaves(schema.field(i), b.column(i))? {
+                                cw.write(&leaf)?;
+                            }
+                        }
+                        Ok(cw.close()?)
+                    })
+                    .collect::<Result<_>>()?;
+                let mut rg = writer.next_row_group()?;
+                for c in chunks {
+                    c.append_to_row_group(&mut rg)?;
                 }
+                rg.close()?;
+                row_group += 1;
                 progress((end - start) as u64);
-            }
-            if n == 0 {
-                writer.write(&arrow_batch(&schema, cols, 0..0, row)?)?;
             }
             writer.finish()?;
             // The tail of a direct-IO file is written on flush.
