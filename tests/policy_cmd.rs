@@ -282,3 +282,19 @@ fn diff_of_resident_2024_and_2026_lists_known_differences() {
     assert!(back.contains("\n  maternity.min_consecutive_years: 0 → 2\n"), "{back}");
     assert!(back.split("\nonly in a:\n").nth(1).is_some_and(|s| s.contains("  catastrophic.cap: 500000\n")), "{back}");
 }
+
+#[test]
+fn drugs_inside_cap_is_a_resident_key() {
+    // D-16: the switch belongs to the resident 350,000 cap; employees have no overall cap (S-15).
+    let shown = ok(&["policy", "show", "changzhou-employee-2024"]);
+    assert!(!shown.contains("inside_cap"), "{shown}");
+    assert!(shown.contains("[drugs]\n"), "{shown}");
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("employee.toml");
+    std::fs::write(&file, shown.replace("[drugs]\n", "[drugs]\ninside_cap = false\n")).unwrap();
+    let o = medsettle(&["policy", "check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("drugs.inside_cap"), "{}", stderr(&o));
+    // Residents keep it as a parameter.
+    assert!(ok(&["policy", "show", "changzhou-resident-2026"]).contains("inside_cap = false"));
+}
