@@ -132,3 +132,45 @@ fn contributions_of_employees_residents_and_rudong() {
         ("2024".to_string(), emp.to_string(), "income".to_string(), fund.to_string(), "in_service".to_string(), "personal".to_string());
     assert_eq!(lines.get(&key).map(|(c, a)| (c.as_str(), a.as_str())), Some(("3", "8106.72")));
 }
+
+#[test]
+fn other_payers_are_reported_beside_the_funds() {
+    // RULES.md S-28: the 2026 childbirth subsidy (payer `finance`) and rare_fund_pay (payer
+    // `provincial_rare_fund`, S-27) are expenditure lines of their own, not fund payments.
+    // B1 (2026, level 3, inscp 3000.00): hifp = max(70% × 2000, 70% × 3000) = 2100.00 (D-11);
+    //   subsidy 3000.00 − 2100.00 = 900.00.
+    // A1 (2024 rare drug, inscp 8500.00, preselfpay 1000.00): hifp 6800.00, share 2700.00,
+    //   rare_fund_pay 1000.00.
+    let d = tempfile::tempdir().unwrap();
+    let persons = "psn_no,insutype,psn_type,brdy,district\nR1,390,non_employed,1990-01-01,wujin\n";
+    let claims = "setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,drug_class,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt,rare_fund_pay
+B1,R1,M1,2026-05-01 10:00:00,52,3,,3000.00,0.00,0.00,0.00,3000.00,
+A1,R1,M2,2024-05-01 10:00:00,15,,rare,10000.00,500.00,0.00,1000.00,8500.00,1000.00
+";
+    std::fs::write(d.path().join("persons.csv"), persons).unwrap();
+    std::fs::write(d.path().join("claims.csv"), claims).unwrap();
+    let out = d.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
+        .args(["settle", "--claims"])
+        .arg(d.path().join("claims.csv"))
+        .arg("--persons")
+        .arg(d.path().join("persons.csv"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = std::fs::read_to_string(out.join("fund_report.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (fu, be, am) = (col("fund"), col("benefit"), col("amount"));
+    let lines: Vec<(String, String, String)> =
+        r.records().map(|x| x.unwrap()).map(|x| (x[fu].to_string(), x[be].to_string(), x[am].to_string())).collect();
+    let has = |f: &str, b: &str, a: &str| lines.iter().any(|l| l.0 == f && l.1 == b && l.2 == a);
+    assert!(has("finance", "maternity", "900.00"), "{text}");
+    assert!(has("hifp", "maternity", "2100.00"), "{text}");
+    assert!(has("provincial_rare_fund", "rare_drug", "1000.00"), "{text}");
+    assert!(has("hifp", "rare_drug", "6800.00"), "{text}");
+    assert!(!lines.iter().any(|l| l.0 == "finance" && l.1 == "rare_drug"), "{text}");
+}

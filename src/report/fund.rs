@@ -51,7 +51,9 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
         .with_min_len(4096)
         .fold(HashMap::new, |mut m, (&i, s)| {
             let i = i as usize;
-            if s.status == Status::NotCovered {
+            // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
+            // payment on it (S-27) is reported.
+            if s.status == Status::NotCovered && s.oth_pay.is_zero() {
                 return m;
             }
             let c = &table.claims[i];
@@ -67,7 +69,7 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
                 ("finance", finance),
                 ("provincial_rare_fund", rare_fund),
             ] {
-                if !amount.is_zero() || fund == "hifp" {
+                if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
                     let k = Key {
                         year: s.year,
                         policy: s.policy,
