@@ -215,6 +215,13 @@ const ARCHETYPES: &[Archetype] = &[
     Archetype { birth: true, ..arch(PsnType::NonEmployed, 28) },
     Archetype { special: Some(Disease::Transplant), chronic: &[Disease::ChronicNephritis], ..arch(PsnType::Elderly, 63) },
     Archetype { critical: true, chronic: &[Disease::MalignantTumor, Disease::Hypertension], ..arch(PsnType::Retired, 66) },
+    // RULES.md issue-8 rules: S-29 employee special overflow (aplastic anaemia, 15,000 limit);
+    // D-29 a special disease outside the employee scheme; S-27 resident rare-disease drugs of an
+    // assistance recipient; S-09 PKU of a college student (2024/2025: not covered).
+    Archetype { special: Some(Disease::AplasticAnemia), ..arch(PsnType::InService, 45) },
+    Archetype { special: Some(Disease::MuscularDystrophy), ..arch(PsnType::Retired, 61) },
+    Archetype { special: Some(Disease::Hemophilia), assistance: Assistance::Destitute, ..arch(PsnType::NonEmployed, 38) },
+    Archetype { special: Some(Disease::Pku), ..arch(PsnType::Student, 19) },
 ];
 
 const RESIDENT_DISTRICTS: &[(District, f64)] = &[
@@ -515,6 +522,8 @@ struct Event {
     amt: [i64; 4],
     /// The position (after time ordering) of the settlement a reversal cancels.
     reverses: u32,
+    /// `rare_fund_pay` in fen (S-27): what the provincial rare-disease drug fund paid.
+    rare_fund: i64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -622,6 +631,7 @@ impl YearOfCare<'_> {
             visit: self.visits,
             amt,
             reverses: NO_EVENT,
+            rare_fund: 0,
         });
         self.visits += 1;
     }
@@ -679,7 +689,14 @@ impl YearOfCare<'_> {
     fn drug_claim(&mut self, drug: DrugClass, median: f64, d: Option<Disease>) {
         let day = self.day();
         let time = self.at(day, 8, 17);
-        let lv = if self.rng.chance(0.8) { 3 } else { 2 };
+        // D-28: a third are dispensed at a designated pharmacy (no facility level).
+        let lv = if self.rng.chance(0.3) {
+            0
+        } else if self.rng.chance(0.8) {
+            3
+        } else {
+            2
+        };
         let offsite = self.offsite(Where::Drugs);
         let yuan = self.rng.lognormal(median, 0.6);
         let amt = split(self.rng, fen(yuan), Split::Drug);
@@ -687,9 +704,12 @@ impl YearOfCare<'_> {
             Some(d) => self.disease_dx(d),
             None => Coding::default(),
         };
+        // S-27: about half the rare-disease drug claims are also paid by the provincial fund.
+        let rare_fund = if drug == DrugClass::Rare && self.rng.chance(0.5) { rare_fund_for(&amt) } else { 0 };
         self.push(time, 15, lv, false, offsite, coding, amt);
         if let Some(e) = self.events.last_mut() {
             e.drug = drug;
+            e.rare_fund = rare_fund;
         }
     }
     /// An admission (21–29, 52), settled in one or several parts (中途结算).
@@ -732,6 +752,7 @@ impl YearOfCare<'_> {
                 visit,
                 amt,
                 reverses: NO_EVENT,
+                rare_fund: 0,
             });
         }
         self.visits += 1;
@@ -764,7 +785,7 @@ impl YearOfCare<'_> {
             Disease::MentalDisorder => (10.0, 700.0, 0.6, 0.4, 0.4),
             Disease::Hemophilia => (12.0, 5500.0, 0.6, 0.9, 0.3),
             Disease::Transplant => (12.0, 3800.0, 0.35, 0.9, 0.3),
-            Disease::AplasticAnemia => (10.0, 1800.0, 0.6, 0.8, 0.5),
+            Disease::AplasticAnemia => (10.0, 2600.0, 0.6, 0.8, 0.5),
             Disease::Sle => (10.0, 1500.0, 0.5, 0.7, 0.3),
             Disease::Tuberculosis => (8.0, 900.0, 0.5, 0.5, 0.2),
             Disease::ChildT1d => (12.0, 700.0, 0.4, 0.7, 0.1),
@@ -849,8 +870,9 @@ impl YearOfCare<'_> {
                 self.disease_claim(d, median, 0.5, 0.3);
             }
         }
-        // A chronic claim for a disease that was never approved (→ not_covered, S-07).
-        if self.rng.chance(0.004) {
+        // A chronic claim for a disease that was never approved (→ not_covered, S-07; employees:
+        // general outpatient, D-29); every archetype with chronic diseases has one.
+        if (self.health.archetype && !self.person.chronic_diseases.is_empty()) || self.rng.chance(0.004) {
             let d = self.rng.pick(CHRONIC_WEIGHTS);
             if !self.person.chronic_diseases.contains(&d) {
                 self.disease_claim(d, 300.0, 0.5, 0.3);
@@ -872,6 +894,12 @@ impl YearOfCare<'_> {
             self.maternity();
         }
     }
+}
+
+/// S-27: a provincial rare-disease fund payment (fen) inside the share any basic-fund rate
+/// (at most 80%) leaves: half of `preselfpay + inscp / 5`.
+fn rare_fund_for(amt: &[i64; 4]) -> i64 {
+    (amt[2] + amt[3] / 5) / 2
 }
 
 /// Orders a person-year's claims by time and adds reversals (and re-billing) after their
@@ -903,14 +931,15 @@ fn add_reversals(rng: &mut Rng, events: &mut Vec<Event>, year_end: Timestamp, fo
             continue;
         }
         let at = (o.time + rng.range(600, 10 * 86400)).min(year_end);
-        events.push(Event { time: at, amt: o.amt.map(|a| -a), reverses: i as u32, ..o });
+        events.push(Event { time: at, amt: o.amt.map(|a| -a), reverses: i as u32, rare_fund: -o.rare_fund, ..o });
         if rng.chance(0.6) {
             let scale = 0.8 + rng.f64() * 0.2;
             let total: i64 = o.amt.iter().sum();
             let mut amt = o.amt.map(|a| (a as f64 * scale).round() as i64);
             amt[3] = ((total as f64 * scale).round() as i64 - amt[0] - amt[1] - amt[2]).max(0);
             let rebill = (at + rng.range(60, 2 * 86400)).min(year_end);
-            events.push(Event { time: rebill, amt, ..o });
+            let rare_fund = if o.rare_fund != 0 { rare_fund_for(&amt) } else { 0 };
+            events.push(Event { time: rebill, amt, rare_fund, ..o });
         }
     }
 }
@@ -1032,6 +1061,8 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             file: 0,
             line: 0,
             recorded: None,
+            rare_fund_pay: Money::from_fen(e.rare_fund),
+            rec_oth_pay: None,
         });
         coding.push(e.coding);
     }
@@ -1211,6 +1242,7 @@ pub const CLAIM_FILE_COLUMNS: &[(&str, ColType)] = &[
     ("offsite", ColType::Text),
     ("refd_setl_flag", ColType::Int),
     ("init_setl_id", ColType::Text),
+    ("rare_fund_pay", ColType::OptMoney),
 ];
 
 fn med_type_text(m: MedType) -> &'static str {
@@ -1269,6 +1301,7 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
             Val::Text(c.offsite.as_str()),
             Val::Int(c.reversal as i64),
             Val::Text(t.strings.get(c.init_setl_id)),
+            if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
         ]);
         if with_recorded {
             let r = c.recorded.as_deref();
@@ -1289,8 +1322,10 @@ mod tests {
 
     #[test]
     fn columns_follow_the_contract() {
+        // The contract's columns in its order, without the recorded amounts.
         let names: Vec<&str> = CLAIM_FILE_COLUMNS.iter().map(|c| c.0).collect();
-        assert_eq!(names, CLAIM_COLUMNS[..names.len()]);
+        let contract: Vec<&str> = CLAIM_COLUMNS.iter().copied().filter(|c| names.contains(c)).collect();
+        assert_eq!(names, contract);
         let names: Vec<&str> = PERSON_FILE_COLUMNS.iter().map(|c| c.0).collect();
         assert_eq!(names, PERSON_COLUMNS);
     }

@@ -144,3 +144,8 @@ fn changzhou_employee_2024() {
 fn catastrophic_assistance() {
     run_file("catastrophic-assistance.toml");
 }
+
+#[test]
+fn other_payers_and_routing() {
+    run_file("other-payers-and-routing.toml");
+}

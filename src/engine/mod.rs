@@ -166,6 +166,24 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
             Err((code, message)) => rejects.push(Reject { claim: i as u32, code, message }),
         }
     }
+    // S-27: rare_fund_pay must not exceed the share the basic fund leaves on the claim.
+    for (i, c) in table.claims.iter().enumerate() {
+        if c.reversal || !c.rare_fund_pay.is_positive() || policy_of[i] == NO_POLICY {
+            continue;
+        }
+        let share = rare_share(table, c, persons, policies.get(policy_of[i]));
+        if c.rare_fund_pay > share {
+            rejects.push(Reject {
+                claim: i as u32,
+                code: "rare_fund_pay_exceeds_share",
+                message: format!(
+                    "rare_fund_pay {} is more than the in-catalogue share left after the basic fund (preselfpay + inscp − hifp = {share}, RULES.md S-27)",
+                    c.rare_fund_pay
+                ),
+            });
+            policy_of[i] = NO_POLICY;
+        }
+    }
     // Duplicate setl_id: the first row is kept (S-24).
     let ids = SetlIndex::build(table);
     for (i, f) in ids.duplicates(table) {
@@ -217,6 +235,7 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
                 ("overlmt_selfpay", o.overlmt_selfpay, r.overlmt_selfpay),
                 ("preselfpay_amt", o.preselfpay_amt, r.preselfpay_amt),
                 ("inscp_scp_amt", o.inscp_scp_amt, r.inscp_scp_amt),
+                ("rare_fund_pay", o.rare_fund_pay, r.rare_fund_pay),
             ];
             if let Some((col, ov, rv)) = pairs.iter().find(|(_, ov, rv)| *rv != -*ov) {
                 return Err((
@@ -261,6 +280,26 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
     Prepared { order, persons: persons_r, policy_of, rejects }
 }
 
+/// S-27: the most a claim's `rare_fund_pay` may be (0 unless it is a rare-disease drug).
+fn rare_share(table: &ClaimTable, c: &Claim, persons: &PersonTable, policy: &crate::policy::Policy) -> Money {
+    let person = &persons.persons[c.psn as usize];
+    let year = time::year_of(c.setl_time);
+    let (benefit, reason) = classify::classify(c, person, policy, year);
+    match (benefit, reason) {
+        (crate::model::Benefit::RareDrug, None) => basic::drug_share(&basic::Ctx {
+            claim: c,
+            mdtrt_id: table.strings.get(c.mdtrt_id),
+            person,
+            policy,
+            year,
+            group: Group::of(person.psn_type),
+            benefit,
+        }),
+        (crate::model::Benefit::RareDrug, Some(_)) => c.preselfpay_amt + c.inscp_scp_amt,
+        _ => Money::ZERO,
+    }
+}
+
 fn add_to_summary(s: &mut PersonYear, claim: &Claim, r: &Settlement) {
     s.claims += 1;
     s.medfee_sumamt += claim.medfee_sumamt;
@@ -271,6 +310,30 @@ fn add_to_summary(s: &mut PersonYear, claim: &Claim, r: &Settlement) {
     s.hifmi_pay += r.hifmi_pay;
     s.maf_pay += r.maf_pay;
     s.psn_part_amt += r.psn_part_amt;
+    s.oth_pay += r.oth_pay;
+}
+
+/// S-28 (D-25): resident 2026 childbirth — government finance pays the in-catalogue share left
+/// after basic, catastrophic and assistance (`preselfpay + inscp − hifp − hifob − hifmi − maf`).
+fn childbirth_subsidy(ctx: &basic::Ctx, r: &Settlement, t: &mut Tracer) -> Money {
+    let Some(m) = ctx.policy.maternity.as_ref().filter(|m| m.finance_subsidy) else { return Money::ZERO };
+    if ctx.benefit != crate::model::Benefit::Maternity {
+        return Money::ZERO;
+    }
+    let c = ctx.claim;
+    let subsidy = (c.preselfpay_amt + c.inscp_scp_amt - r.fund_pay_sumamt()).max0();
+    t.step("childbirth", || {
+        (
+            format!(
+                "childbirth subsidy (government finance): {} + {} − funds {} = {subsidy} (oth_pay)",
+                c.preselfpay_amt,
+                c.inscp_scp_amt,
+                r.fund_pay_sumamt()
+            ),
+            m.source.clone(),
+        )
+    });
+    subsidy
 }
 
 fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Tracer) -> PersonYear {
@@ -341,14 +404,14 @@ pub fn settle_person(
             });
             add_to_summary(&mut st.summary, claim, &r);
             if orig.status == Status::Settled {
-                assistance::tilt_part(st, claim.preselfpay_amt, claim.inscp_scp_amt, r.fund_pay_sumamt());
+                assistance::tilt_part(st, claim.inscp_scp_amt, r.fund_pay_sumamt(), r.oth_pay);
             }
             out[k] = r;
             contributions.push(Contribution::default());
             continue;
         }
 
-        let benefit = classify::benefit_of(claim, person, policy);
+        let (benefit, not_covered) = classify::classify(claim, person, policy, year);
         let mut r = Settlement {
             year,
             policy: pol_idx,
@@ -360,10 +423,12 @@ pub fn settle_person(
             hifob_pay: Money::ZERO,
             hifmi_pay: Money::ZERO,
             maf_pay: Money::ZERO,
-            psn_part_amt: claim.medfee_sumamt,
+            // S-27: the provincial rare-disease drug fund's payment is never the person's.
+            oth_pay: claim.rare_fund_pay,
+            psn_part_amt: claim.medfee_sumamt - claim.rare_fund_pay,
         };
         let mut c = Contribution::default();
-        if let Some(reason) = classify::not_covered(claim, person, policy, benefit, year) {
+        if let Some(reason) = not_covered {
             r.status = Status::NotCovered;
             r.reason = Some(reason);
             t.step("coverage", || {
@@ -389,23 +454,26 @@ pub fn settle_person(
             r.hifob_pay = b.hifob;
             r.hifmi_pay = hifmi;
             r.maf_pay = maf;
-            r.psn_part_amt = claim.medfee_sumamt - r.fund_pay_sumamt();
+            r.oth_pay += childbirth_subsidy(&ctx, &r, t);
+            r.psn_part_amt = claim.medfee_sumamt - r.fund_pay_sumamt() - r.oth_pay;
             st.apply(&c, 1);
-            assistance::tilt_part(st, claim.preselfpay_amt, claim.inscp_scp_amt, r.fund_pay_sumamt());
+            assistance::tilt_part(st, claim.inscp_scp_amt, r.fund_pay_sumamt(), r.oth_pay);
             t.step("result", || {
                 (
                     format!(
-                        "hifp {} + hifob {} + hifmi {} + maf {} = fund {}; the person pays {} − {} = {}",
+                        "hifp {} + hifob {} + hifmi {} + maf {} = fund {}; other payers {}; the person pays {} − {} − {} = {}",
                         r.hifp_pay,
                         r.hifob_pay,
                         r.hifmi_pay,
                         r.maf_pay,
                         r.fund_pay_sumamt(),
+                        r.oth_pay,
                         claim.medfee_sumamt,
                         r.fund_pay_sumamt(),
+                        r.oth_pay,
                         r.psn_part_amt
                     ),
-                    "RULES.md D-01, D-02".into(),
+                    "RULES.md D-01, D-02, S-28".into(),
                 )
             });
         }

@@ -126,6 +126,7 @@ impl<'a> YearState<'a> {
                 maf_pay: Money::ZERO,
                 maf_tilt_pay: Money::ZERO,
                 psn_part_amt: Money::ZERO,
+                oth_pay: Money::ZERO,
                 totals: YearTotals::default(),
             },
         }

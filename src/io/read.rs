@@ -51,6 +51,8 @@ pub const CLAIM_COLUMNS: &[&str] = &[
     "hifmi_pay",
     "maf_pay",
     "psn_part_amt",
+    "rare_fund_pay",
+    "oth_pay",
 ];
 const CLAIM_REQUIRED: usize = 10;
 
@@ -263,7 +265,8 @@ fn claim_row<B: Batch + ?Sized>(
     let hosp_lv = match opt(b.cell(row, 10).integer(), "hosp_lv").map_err(|(_, m)| ("bad_value", m))? {
         Some(v @ 1..=3) => v as u8,
         Some(v) => return Err(("bad_value", format!("column hosp_lv: `{v}` is not 1, 2 or 3"))),
-        None if med_type.0 == 41 => 0,
+        // S-24, D-28: pharmacy purchases and dual-channel drugs carry no facility level.
+        None if matches!(med_type.0, 41 | 15) => 0,
         None => return Err(("missing_value", format!("column hosp_lv is empty; required (1, 2 or 3) for med_type {}", med_type.0))),
     };
     let primary_care = opt(b.cell(row, 11).flag(), "primary_care")?.unwrap_or(false);
@@ -299,6 +302,9 @@ fn claim_row<B: Batch + ?Sized>(
     for (i, r) in recorded_cells.into_iter().enumerate() {
         rec[i] = r?;
     }
+    let rare_fund_pay = opt(b.cell(row, 23).money(), "rare_fund_pay")?.unwrap_or(Money::ZERO);
+    rare_fund_pay_check(rare_fund_pay, reversal, med_type, drug_class)?;
+    let rec_oth_pay = opt(b.cell(row, 24).money(), "oth_pay")?;
     let Some(psn) = persons.get(psn_no.as_ref()) else {
         return Err((
             "unknown_person",
@@ -337,7 +343,32 @@ fn claim_row<B: Batch + ?Sized>(
         file,
         line: b.line(row) as u32,
         recorded,
+        rare_fund_pay,
+        rec_oth_pay,
     })
+}
+
+/// S-27: `rare_fund_pay` has the row's sign and only a `rare_drug` claim (med_type 15, drug
+/// class rare) may carry it.
+fn rare_fund_pay_check(v: Money, reversal: bool, med_type: MedType, drug_class: DrugClass) -> RowResult<()> {
+    if v.is_zero() {
+        return Ok(());
+    }
+    if reversal != v.is_negative() {
+        return Err((
+            "bad_sign",
+            format!("column rare_fund_pay: {v} must be ≥ 0 on a normal row and ≤ 0 on a reversal row (refd_setl_flag = 1)"),
+        ));
+    }
+    if med_type.0 != 15 || drug_class != DrugClass::Rare {
+        return Err((
+            "rare_fund_pay_not_rare_drug",
+            format!(
+                "column rare_fund_pay: {v} on a claim that is not a rare-disease drug (med_type 15 with drug_class rare, RULES.md S-27)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The claim columns of a Parquet batch in the usual physical types (text codes, Decimal(_, 2)
@@ -360,6 +391,8 @@ struct FastClaims<'b> {
     offsite: Option<&'b StringArray>,
     refd_setl_flag: Option<&'b Int64Array>,
     init_setl_id: Option<&'b StringArray>,
+    /// S-27, scale 2
+    rare_fund_pay: Option<&'b Decimal128Array>,
 }
 
 /// A non-empty trimmed text cell (as [`super::cell::Cell::text`] for a text column).
@@ -406,7 +439,7 @@ impl<'b> FastClaims<'b> {
             ColRef::Decimal(a, 2) => Some(a),
             _ => None,
         };
-        if (18..=22).any(|c| !matches!(b.column(c), ColRef::Absent)) {
+        if (18..=22).chain([24]).any(|c| !matches!(b.column(c), ColRef::Absent)) {
             return None;
         }
         Some(FastClaims {
@@ -427,6 +460,11 @@ impl<'b> FastClaims<'b> {
             offsite: opt_text(15)?,
             refd_setl_flag: opt_int(16)?,
             init_setl_id: opt_text(17)?,
+            rare_fund_pay: match b.column(23) {
+                ColRef::Decimal(a, 2) => Some(a),
+                ColRef::Absent => None,
+                _ => return None,
+            },
         })
     }
 
@@ -463,7 +501,7 @@ impl<'b> FastClaims<'b> {
                 Ok(v @ 1..=3) => v as u8,
                 _ => return None,
             },
-            None if med_type.0 == 41 => 0,
+            None if matches!(med_type.0, 41 | 15) => 0,
             None => return None,
         };
         let primary_care = flag_at(self.primary_care, row)?.unwrap_or(false);
@@ -485,6 +523,11 @@ impl<'b> FastClaims<'b> {
         if reversal && init.is_none() {
             return None;
         }
+        let rare_fund_pay = match self.rare_fund_pay {
+            Some(a) if !a.is_null(row) => Money::from_fen(i64::try_from(a.value(row)).ok()?),
+            _ => Money::ZERO,
+        };
+        rare_fund_pay_check(rare_fund_pay, reversal, med_type, drug_class).ok()?;
         let psn = persons.get(psn_no)?;
         let setl_id = strings.push(setl_id);
         let mdtrt_id = strings.push(mdtrt_id);
@@ -511,6 +554,8 @@ impl<'b> FastClaims<'b> {
             file,
             line: line as u32,
             recorded: None,
+            rare_fund_pay,
+            rec_oth_pay: None,
         })
     }
 }

@@ -50,6 +50,11 @@ pub struct Claim {
     pub file: u16,
     pub line: u32,
     pub recorded: Option<Box<Recorded>>,
+    /// Paid by the provincial rare-disease drug fund after the basic fund (optional input
+    /// `rare_fund_pay`, 0 when absent); only on `rare_drug` claims (RULES.md S-27).
+    pub rare_fund_pay: Money,
+    /// The recorded `oth_pay` (optional input; `replay` compares it, RULES.md S-28).
+    pub rec_oth_pay: Option<Money>,
 }
 
 pub const NO_ORIGINAL: u32 = u32::MAX;

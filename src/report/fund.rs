@@ -2,7 +2,7 @@
 //! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
 
 use crate::engine::Settled;
-use crate::model::{Assistance, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
+use crate::model::{Assistance, Benefit, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
 use crate::policy::{Financing, PolicySet};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -15,7 +15,8 @@ pub struct Key {
     pub policy: u16,
     /// `expenditure` or `income`
     pub flow: &'static str,
-    /// hifp, hifob, hifmi, maf, maf_tilt (expenditure); basic, ltc (income)
+    /// hifp, hifob, hifmi, maf, maf_tilt and the other payers finance, provincial_rare_fund
+    /// (expenditure); basic, basic_and_maternity (employees), ltc (income)
     pub fund: &'static str,
     /// the benefit (expenditure; `year_end` for tilted assistance), empty for income
     pub benefit: &'static str,
@@ -50,13 +51,25 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
         .with_min_len(4096)
         .fold(HashMap::new, |mut m, (&i, s)| {
             let i = i as usize;
-            if s.status == Status::NotCovered {
+            // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
+            // payment on it (S-27) is reported.
+            if s.status == Status::NotCovered && s.oth_pay.is_zero() {
                 return m;
             }
             let c = &table.claims[i];
             let cat = persons.persons[c.psn as usize].psn_type;
-            for (fund, amount) in [("hifp", s.hifp_pay), ("hifob", s.hifob_pay), ("hifmi", s.hifmi_pay), ("maf", s.maf_pay)] {
-                if !amount.is_zero() || fund == "hifp" {
+            // S-28: other payers outside the funds — the 2026 childbirth subsidy (finance) and
+            // the provincial rare-disease drug fund (S-27).
+            let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
+            for (fund, amount) in [
+                ("hifp", s.hifp_pay),
+                ("hifob", s.hifob_pay),
+                ("hifmi", s.hifmi_pay),
+                ("maf", s.maf_pay),
+                ("finance", finance),
+                ("provincial_rare_fund", rare_fund),
+            ] {
+                if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
                     let k = Key {
                         year: s.year,
                         policy: s.policy,
@@ -115,7 +128,7 @@ fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u
         l.amount += amount;
     };
     put("basic", personal_item, personal);
-    if let Some(s) = c.subsidy {
+    if let Some(s) = p.district.and_then(|d| c.subsidy_by_district.get(&d)).or(c.subsidy.as_ref()) {
         put("basic", "government_subsidy", s.0);
     }
     if let Some(l) = c.ltc {
@@ -148,7 +161,8 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
                         continue;
                     }
                     let (base, rates): (Option<Money>, Vec<(&'static str, Decimal)>) = if p.flexible {
-                        (e.flexible_base.map(|a| a.0).or(p.contribution_base), vec![("personal", e.flexible_rate.0)])
+                        // §9: on the provincial floor base only, never the person's own base.
+                        (e.flexible_base.map(|a| a.0), vec![("personal", e.flexible_rate.0)])
                     } else {
                         (p.contribution_base, vec![("employer", e.employer_rate.0), ("personal", e.personal_rate.0)])
                     };
@@ -164,7 +178,8 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
                                 year,
                                 policy: pi,
                                 flow: "income",
-                                fund: "basic",
+                                // §9: 10.8% covers basic medical and maternity insurance together.
+                                fund: "basic_and_maternity",
                                 benefit: "",
                                 category: p.psn_type,
                                 hosp_lv: 0,

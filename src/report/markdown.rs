@@ -93,8 +93,11 @@ pub fn render(r: &ReportInput) -> String {
             let _ = writeln!(s, "| {y} | {p} | {f} | {i} | {cat} | {n} | {a} |");
         }
         if r.missing_contribution_base > 0 {
-            let _ =
-                writeln!(s, "\n{} employee person-years have no contribution_base and are not in the income.", r.missing_contribution_base);
+            let _ = writeln!(
+                s,
+                "\n{} employee person-years have no contribution base (the person's contribution_base, or for flexible workers the policy's financing.employee.flexible_base, RULES.md §9) and are not in the income.",
+                r.missing_contribution_base
+            );
         }
         let _ = writeln!(s);
     }
