@@ -119,6 +119,7 @@ pub fn render(c: &Chart, lang: Lang) -> String {
     legend(&mut s, &names);
     match &c.kind {
         ChartKind::Bars { categories, stacked } => bars(&mut s, c, categories, *stacked, lang),
+        ChartKind::HBars { categories } => return hbars(c, categories, lang),
         ChartKind::Lines { x, x_label, y_label, percent_axes } => lines(&mut s, c, x, x_label, y_label, *percent_axes, lang),
     }
     s.push_str("</svg>");
@@ -142,7 +143,9 @@ fn y_grid(s: &mut String, ax: &Axis, y_of: &dyn Fn(f64) -> f64, money: bool, per
 
 fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
     let n = cats.len().max(1);
-    let rotate = n > 6 || cats.iter().any(|x| x.chars().count() > 8);
+    // Rotate the labels when they would not fit side by side.
+    let width = |x: &String| x.chars().map(|c| if c.is_ascii() { 6.5 } else { 11.5 }).sum::<f64>();
+    let rotate = cats.iter().map(width).fold(0.0, f64::max) > (W - LEFT - RIGHT) / n as f64 * 0.9;
     let bottom = if rotate { 92.0 } else { 40.0 };
     let (mut lo, mut hi) = (0f64, 0f64);
     for i in 0..n {
@@ -209,6 +212,44 @@ fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
             let _ = write!(s, r##"<text x="{cx:.1}" y="{ly:.1}" font-size="11" fill="#333" text-anchor="middle">{}</text>"##, escape(cat));
         }
     }
+}
+
+/// Horizontal bars: the label on the left, the value at the bar's end; the height follows
+/// the number of categories.
+fn hbars(c: &Chart, cats: &[String], lang: Lang) -> String {
+    const ROW: f64 = 24.0;
+    const LABEL_W: f64 = 500.0;
+    let values: Vec<f64> =
+        cats.iter().enumerate().map(|(i, _)| c.series.first().and_then(|x| x.values.get(i)).copied().unwrap_or(0.0)).collect();
+    let max = values.iter().copied().fold(0.0, f64::max).max(1.0);
+    let h = 16.0 + ROW * cats.len() as f64;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {h}" width="100%" role="img" aria-label="{}" font-family="inherit">"#,
+        escape(&c.title)
+    );
+    let plot = W - LABEL_W - 60.0;
+    let name = c.series.first().map(|x| x.name.as_str()).unwrap_or_default();
+    for (i, (cat, v)) in cats.iter().zip(&values).enumerate() {
+        let y = 8.0 + ROW * i as f64;
+        let w = (v / max * plot).max(if *v > 0.0 { 1.5 } else { 0.0 });
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#333">{}</text><rect x="{LABEL_W}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{}"><title>{} · {name}: {}</title></rect><text x="{:.1}" y="{:.1}" font-size="12" fill="#333">{}</text>"##,
+            LABEL_W - 8.0,
+            y + 15.0,
+            escape(cat),
+            y + 3.0,
+            ROW - 6.0,
+            PALETTE[0],
+            escape(cat),
+            exact(*v, c.money),
+            LABEL_W + w + 6.0,
+            y + 15.0,
+            escape(&axis_label(*v, c.money, false, lang))
+        );
+    }
+    s.push_str("</svg>");
+    s
 }
 
 fn lines(s: &mut String, c: &Chart, xs: &[f64], x_label: &str, y_label: &str, percent: bool, lang: Lang) {
