@@ -249,7 +249,7 @@ pub fn write_outputs_into(
     );
     written?;
     timer.mark("write tables, fund report");
-    out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies).as_bytes())?;
+    out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies)?.as_bytes())?;
 
     let rejects = loaded.reject_rows();
     let mut w = out.create("rejects.csv")?;

@@ -33,7 +33,7 @@ fn load(browser: &Path, page: &Path, shot: &Path, work: &Path) -> (Vec<String>, 
             "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
-            "--window-size=1280,5200",
+            "--window-size=1280,9000",
         ])
         .arg(format!("--user-data-dir={}", work.join("profile").display()))
         .arg(format!("--log-net-log={}", net.display()))

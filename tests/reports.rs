@@ -126,9 +126,9 @@ fn the_workbook_has_an_index_money_as_numbers_and_totals() {
         (num(&r[4]) as i64, num(&r[5]) as i64)
     };
     assert_eq!(find("基本医保年度最高支付限额"), (1, 2));
-    assert_eq!(find("(0, 20,000] 段"), (2, 2));
-    assert_eq!(find("(20,000, 100,000]"), (1, 2));
-    assert_eq!(find("> 100,000"), (1, 2));
+    assert_eq!(find("(0, 20,000] 段 0%"), (2, 2));
+    assert_eq!(find("(20,000, 100,000] 段 60%"), (1, 2));
+    assert_eq!(find("> 100,000 段 70%"), (1, 2));
     assert_eq!(find("大病保险年度封顶"), (0, 2));
 
     // Burden: 5360 and 97000; nearest-rank median of two = 5360, max 97000.
@@ -163,4 +163,32 @@ fn the_html_report_is_self_contained_and_labelled_in_the_chosen_language() {
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("out/manifest.json")).unwrap()).unwrap();
     let names: Vec<&str> = m["outputs"].as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
     assert!(names.contains(&"report.html") && names.contains(&"report.xlsx"), "{names:?}");
+}
+
+#[test]
+fn a_sweep_gives_one_cost_curve_point_per_value() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("persons.csv"), PERSONS).unwrap();
+    std::fs::write(d.path().join("claims.csv"), CLAIMS).unwrap();
+    let out = run(
+        d.path(),
+        &["scenario", "--claims", "claims.csv", "--persons", "persons.csv", "--sweep", "inpatient.cap=350000..400000:50000", "--out", "sw"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv::Reader::from_path(d.path().join("sw/cost_curve.csv")).unwrap();
+    let rows: Vec<Vec<String>> = r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect();
+    // value, hifp, hifob, hifmi, maf, maf_tilt, funds, final_burden, person_years
+    // cap 350,000: as above, hifp 350000 + 44640, hifmi 153000, burden 97000 + 5360.
+    // cap 400,000: C1 hifp min(419300, 400000) = 400000; base 200000 → 48000 + 70% × 100000
+    //   = 118000; burden 600000 − 400000 − 118000 = 82000, + 5360 = 87360.
+    let pick = |r: &Vec<String>| (r[0].clone(), r[1].clone(), r[3].clone(), r[6].clone(), r[7].clone());
+    assert_eq!(
+        rows.iter().map(pick).collect::<Vec<_>>(),
+        vec![
+            ("350000".into(), "394640.00".into(), "153000.00".into(), "547640.00".into(), "102360.00".into()),
+            ("400000".into(), "444640.00".into(), "118000.00".into(), "562640.00".into(), "87360.00".into()),
+        ]
+    );
+    let html = std::fs::read_to_string(d.path().join("sw/report.html")).unwrap();
+    assert!(html.contains("成本曲线") && html.contains("<polyline"), "the cost curve is drawn");
 }

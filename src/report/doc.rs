@@ -14,6 +14,8 @@ pub enum Cell {
     /// A code shown by its label in the report's language; machine outputs keep the code.
     Code(String),
     Int(i64),
+    /// A year (or another number shown without digit grouping, never totalled).
+    Year(i32),
     Money(Money),
     /// A ratio (0.125 = 12.5 %); `None` = not defined (division by zero).
     Ratio(Option<f64>),
@@ -32,6 +34,7 @@ impl Cell {
         match self {
             Cell::Text(s) | Cell::Code(s) => s.clone(),
             Cell::Int(i) => i.to_string(),
+            Cell::Year(y) => y.to_string(),
             Cell::Money(m) => m.to_string(),
             Cell::Ratio(Some(r)) => format!("{r:.6}"),
             Cell::Ratio(None) | Cell::Empty => String::new(),
@@ -43,6 +46,7 @@ impl Cell {
             Cell::Text(s) => s.clone(),
             Cell::Code(s) => lang.term(s),
             Cell::Int(i) => group_digits(&i.to_string()),
+            Cell::Year(y) => y.to_string(),
             Cell::Money(m) => group_digits(&m.to_string()),
             Cell::Ratio(Some(r)) => format!("{:.2}%", r * 100.0),
             Cell::Ratio(None) => "–".into(),
@@ -50,7 +54,7 @@ impl Cell {
         }
     }
     pub fn is_numeric(&self) -> bool {
-        matches!(self, Cell::Int(_) | Cell::Money(_) | Cell::Ratio(_))
+        matches!(self, Cell::Int(_) | Cell::Year(_) | Cell::Money(_) | Cell::Ratio(_))
     }
 }
 
@@ -152,6 +156,8 @@ pub struct Series {
 pub enum ChartKind {
     /// Bars per category; `stacked` puts the series on top of each other.
     Bars { categories: Vec<String>, stacked: bool },
+    /// One horizontal bar per category (long labels), the value written at its end.
+    HBars { categories: Vec<String> },
     /// Lines over numeric x values (a concentration curve, a cost curve).
     Lines { x: Vec<f64>, x_label: String, y_label: String, percent_axes: bool },
 }

@@ -200,24 +200,24 @@ pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, o
 pub const FUND_REPORT_COLUMNS: &[&str] =
     &["year", "policy_id", "flow", "fund", "benefit", "category", "hosp_lv", "item", "count", "amount"];
 
-/// `fund_report.csv` text.
-pub fn to_csv(report: &FundReport, policies: &PolicySet) -> String {
-    let mut s = FUND_REPORT_COLUMNS.join(",");
-    s.push('\n');
+/// `fund_report.csv` text, through the csv crate like every small table.
+pub fn to_csv(report: &FundReport, policies: &PolicySet) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(FUND_REPORT_COLUMNS)?;
     for (k, l) in report {
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            k.year,
-            policies.get(k.policy).id,
+        let hosp_lv = if k.hosp_lv == 0 { String::new() } else { k.hosp_lv.to_string() };
+        w.write_record([
+            k.year.to_string().as_str(),
+            policies.get(k.policy).id.as_str(),
             k.flow,
             k.fund,
             k.benefit,
-            k.category,
-            if k.hosp_lv == 0 { String::new() } else { k.hosp_lv.to_string() },
+            k.category.as_str(),
+            hosp_lv.as_str(),
             k.item,
-            l.count,
-            l.amount
-        ));
+            l.count.to_string().as_str(),
+            l.amount.to_string().as_str(),
+        ])?;
     }
-    s
+    Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("fund_report.csv: {e}"))?)?)
 }

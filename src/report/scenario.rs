@@ -206,7 +206,7 @@ impl Comparison {
             let (b, s) = (bb.get(k).copied().unwrap_or_default(), sb.get(k).copied().unwrap_or_default());
             self.budget.rows.push(vec![
                 Cell::text(&name),
-                Cell::Int(k.0 as i64),
+                Cell::Year(k.0),
                 Cell::text(&k.1),
                 Cell::code(k.2),
                 Cell::code(if k.3 == "total" { if k.2 == "income" { "income_total" } else { "funds" } } else { k.3 }),
@@ -220,7 +220,7 @@ impl Comparison {
         // Balance per fund and year (RULES.md §9).
         let (b_bal, s_bal) = (super::settlement::by_fund(base.fund), super::settlement::by_fund(sc.fund));
         let mut fkeys: Vec<_> = b_bal.keys().chain(s_bal.keys()).copied().collect();
-        fkeys.sort();
+        fkeys.sort_by_key(|(y, f)| (*y, super::settlement::fund_order(f)));
         fkeys.dedup();
         let mut chart_cats = Vec::new();
         let (mut cb, mut cs) = (Vec::new(), Vec::new());
@@ -229,7 +229,7 @@ impl Comparison {
             let (si, se) = s_bal.get(&k).copied().unwrap_or_default();
             self.balance.rows.push(vec![
                 Cell::text(&name),
-                Cell::Int(k.0 as i64),
+                Cell::Year(k.0),
                 Cell::code(k.1),
                 Cell::Money(bi),
                 Cell::Money(si),
@@ -359,7 +359,7 @@ impl Comparison {
                 Cell::text(&name),
                 Cell::code(kind),
                 Cell::text(&persons.persons[b.psn as usize].psn_no),
-                Cell::Int(b.year as i64),
+                Cell::Year(b.year),
                 Cell::code(psn_type(b)),
                 Cell::Money(final_burden(b)),
                 Cell::Money(final_burden(s)),

@@ -64,7 +64,7 @@ fn expenditure_by_benefit(r: &ReportInput, l: Lang) -> Section {
     );
     t.columns.push(super::doc::Column { key: "claims", head: l.pick("结算笔数", "claims").into() });
     for ((y, b), (v, n)) in &by {
-        let mut row = vec![Cell::Int(*y as i64), Cell::code(*b)];
+        let mut row = vec![Cell::Year(*y), Cell::code(*b)];
         row.extend(fund_cells(v));
         row.push(Cell::Int(*n));
         t.rows.push(row);
@@ -144,6 +144,11 @@ fn expenditure_by_month(claims: &ClaimTable, settled: &Settled, l: Lang) -> Sect
 /// Contributions finance the basic fund (统筹基金, `hifp`); the other funds have no income in
 /// the policies, so their balance is their expenditure, negative.
 /// (year, fund) → (income, expenditure); basic-insurance income is the basic pooling fund's.
+/// Funds in report order: the expenditure funds, then long-term care (income only).
+pub fn fund_order(f: &str) -> usize {
+    fund_index(f).unwrap_or(FUNDS.len())
+}
+
 pub fn by_fund(fr: &FundReport) -> BTreeMap<(i32, &'static str), (Money, Money)> {
     let mut by: BTreeMap<(i32, &'static str), (Money, Money)> = BTreeMap::new();
     for (k, line) in fr {
@@ -159,7 +164,8 @@ pub fn by_fund(fr: &FundReport) -> BTreeMap<(i32, &'static str), (Money, Money)>
 }
 
 fn balance(r: &ReportInput, l: Lang) -> Section {
-    let by = by_fund(r.fund);
+    let mut by: Vec<_> = by_fund(r.fund).into_iter().collect();
+    by.sort_by_key(|((y, f), _)| (*y, fund_order(f)));
     let mut t = Table::new(
         "income_expenditure_balance",
         l.pick("基金收入、支出与结余", "Fund income, expenditure and balance"),
@@ -174,7 +180,7 @@ fn balance(r: &ReportInput, l: Lang) -> Section {
     );
     for ((y, f), (inc, exp)) in &by {
         t.rows.push(vec![
-            Cell::Int(*y as i64),
+            Cell::Year(*y),
             Cell::code(*f),
             Cell::Money(*inc),
             Cell::Money(*exp),
@@ -192,14 +198,14 @@ fn balance(r: &ReportInput, l: Lang) -> Section {
             "Income is contributions and subsidies (employees: basic medical and maternity together, RULES §9); the basic pooling fund row sets basic-insurance income against basic-fund spending. Large-amount, catastrophic and assistance funds have no income in the policies, so their balance is minus their spending.",
         )
         .into();
-    let cats: Vec<String> = by.keys().map(|(y, f)| format!("{y} {}", l.term(f))).collect();
+    let cats: Vec<String> = by.iter().map(|((y, f), _)| format!("{y} {}", l.term(f))).collect();
     let chart = Chart {
         title: l.pick("收入、支出与结余", "Income, expenditure and balance").into(),
         kind: ChartKind::Bars { categories: cats, stacked: false },
         series: vec![
-            Series { name: l.pick("收入", "income").into(), values: by.values().map(|v| yuan(v.0)).collect() },
-            Series { name: l.pick("支出", "expenditure").into(), values: by.values().map(|v| yuan(v.1)).collect() },
-            Series { name: l.pick("结余", "balance").into(), values: by.values().map(|v| yuan(v.0 - v.1)).collect() },
+            Series { name: l.pick("收入", "income").into(), values: by.iter().map(|(_, v)| yuan(v.0)).collect() },
+            Series { name: l.pick("支出", "expenditure").into(), values: by.iter().map(|(_, v)| yuan(v.1)).collect() },
+            Series { name: l.pick("结余", "balance").into(), values: by.iter().map(|(_, v)| yuan(v.0 - v.1)).collect() },
         ],
         money: true,
     };
@@ -230,8 +236,8 @@ fn band_label(lo: Money, hi: Option<Money>, rate: rust_decimal::Decimal, who: &s
         None => format!("> {}", yuan_label(lo)),
     };
     match l {
-        Lang::Zh => format!("大病保险（{who}）累计合规费用 {range} 段，支付 {pct}%"),
-        Lang::En => format!("catastrophic ({who}): cumulative base {range} at {pct}%"),
+        Lang::Zh => format!("大病保险（{who}）累计 {range} 段 {pct}%"),
+        Lang::En => format!("catastrophic ({who}) base {range} at {pct}%"),
     }
 }
 
@@ -294,7 +300,7 @@ fn limits(r: &ReportInput, l: Lang) -> Section {
     );
     for ((y, pid, _, label), (thr, n, of)) in &by {
         t.rows.push(vec![
-            Cell::Int(*y as i64),
+            Cell::Year(*y),
             Cell::text(pid),
             Cell::text(label),
             thr.map(Cell::Money).unwrap_or(Cell::Empty),
@@ -305,13 +311,13 @@ fn limits(r: &ReportInput, l: Lang) -> Section {
     }
     t.note = l
         .pick(
-            "按年终累计额判断：统筹基金计入封顶的支付额、大病保险累计合规费用（所在分段即“达到”该段起点）与支付额、各救助限额组已付额。大病封顶含零报销与连续参保激励（2026）。",
+            "按年终累计额判断：统筹基金计入封顶的支付额、大病保险累计合规费用（超过某段起点即“达到”该段）与支付额、各救助限额组已付额。大病封顶含零报销与连续参保激励（2026）。",
             "From the year-end running totals: basic-fund payment counted against the cap, the cumulative catastrophic base (a band is reached once the base passes its start) and payment, assistance paid per limit group. The catastrophic cap includes the zero-claim and loyalty incentives (2026).",
         )
         .into();
     let chart = Chart {
         title: l.pick("达到各限额的人年", "Person-years reaching each limit").into(),
-        kind: ChartKind::Bars { categories: by.keys().map(|k| format!("{} {}", k.0, k.3)).collect(), stacked: false },
+        kind: ChartKind::HBars { categories: by.keys().map(|k| format!("{} · {}", k.1, k.3)).collect() },
         series: vec![Series { name: l.pick("人年", "person-years").into(), values: by.values().map(|v| v.1 as f64).collect() }],
         money: false,
     };

@@ -110,15 +110,20 @@ fn legend(s: &mut String, names: &[&str]) {
 /// The chart as an `<svg>` element.
 pub fn render(c: &Chart, lang: Lang) -> String {
     let mut s = String::new();
+    let height = match &c.kind {
+        ChartKind::Bars { categories, .. } => H - 40.0 + bar_labels(categories).1,
+        _ => H,
+    };
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="{}" font-family="inherit">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height:.0}" width="100%" role="img" aria-label="{}" font-family="inherit" overflow="visible">"#,
         escape(&c.title)
     );
     let names: Vec<&str> = c.series.iter().map(|x| x.name.as_str()).collect();
     legend(&mut s, &names);
     match &c.kind {
         ChartKind::Bars { categories, stacked } => bars(&mut s, c, categories, *stacked, lang),
+        ChartKind::HBars { categories } => return hbars(c, categories, lang),
         ChartKind::Lines { x, x_label, y_label, percent_axes } => lines(&mut s, c, x, x_label, y_label, *percent_axes, lang),
     }
     s.push_str("</svg>");
@@ -140,10 +145,17 @@ fn y_grid(s: &mut String, ax: &Axis, y_of: &dyn Fn(f64) -> f64, money: bool, per
     }
 }
 
+/// Whether bar labels are rotated, and the space they need below the plot.
+fn bar_labels(cats: &[String]) -> (bool, f64) {
+    let width = |x: &String| x.chars().map(|c| if c.is_ascii() { 6.5 } else { 11.5 }).sum::<f64>();
+    let widest = cats.iter().map(width).fold(0.0, f64::max);
+    // Rotate the labels when they would not fit side by side.
+    if widest > (W - LEFT - RIGHT) / cats.len().max(1) as f64 * 0.9 { (true, 24.0 + widest * 0.58) } else { (false, 40.0) }
+}
+
 fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
     let n = cats.len().max(1);
-    let rotate = n > 6 || cats.iter().any(|x| x.chars().count() > 8);
-    let bottom = if rotate { 92.0 } else { 40.0 };
+    let (rotate, _) = bar_labels(cats);
     let (mut lo, mut hi) = (0f64, 0f64);
     for i in 0..n {
         if stacked {
@@ -160,7 +172,8 @@ fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
         }
     }
     let ax = Axis::new(lo, hi);
-    let plot_h = H - TOP - bottom;
+    // the plot keeps its height; long rotated labels make the picture taller
+    let plot_h = H - TOP - 40.0;
     let y_of = |v: f64| TOP + (ax.hi - v) / (ax.hi - ax.lo) * plot_h;
     y_grid(s, &ax, &y_of, c.money, false, lang);
     let band = (W - LEFT - RIGHT) / n as f64;
@@ -198,7 +211,7 @@ fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
             );
         }
         let cx = LEFT + band * (i as f64 + 0.5);
-        let ly = H - bottom + 16.0;
+        let ly = TOP + plot_h + 16.0;
         if rotate {
             let _ = write!(
                 s,
@@ -209,6 +222,44 @@ fn bars(s: &mut String, c: &Chart, cats: &[String], stacked: bool, lang: Lang) {
             let _ = write!(s, r##"<text x="{cx:.1}" y="{ly:.1}" font-size="11" fill="#333" text-anchor="middle">{}</text>"##, escape(cat));
         }
     }
+}
+
+/// Horizontal bars: the label on the left, the value at the bar's end; the height follows
+/// the number of categories.
+fn hbars(c: &Chart, cats: &[String], lang: Lang) -> String {
+    const ROW: f64 = 24.0;
+    const LABEL_W: f64 = 500.0;
+    let values: Vec<f64> =
+        cats.iter().enumerate().map(|(i, _)| c.series.first().and_then(|x| x.values.get(i)).copied().unwrap_or(0.0)).collect();
+    let max = values.iter().copied().fold(0.0, f64::max).max(1.0);
+    let h = 16.0 + ROW * cats.len() as f64;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {h}" width="100%" role="img" aria-label="{}" font-family="inherit" overflow="visible">"#,
+        escape(&c.title)
+    );
+    let plot = W - LABEL_W - 60.0;
+    let name = c.series.first().map(|x| x.name.as_str()).unwrap_or_default();
+    for (i, (cat, v)) in cats.iter().zip(&values).enumerate() {
+        let y = 8.0 + ROW * i as f64;
+        let w = (v / max * plot).max(if *v > 0.0 { 1.5 } else { 0.0 });
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#333">{}</text><rect x="{LABEL_W}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{}"><title>{} · {name}: {}</title></rect><text x="{:.1}" y="{:.1}" font-size="12" fill="#333">{}</text>"##,
+            LABEL_W - 8.0,
+            y + 15.0,
+            escape(cat),
+            y + 3.0,
+            ROW - 6.0,
+            PALETTE[0],
+            escape(cat),
+            exact(*v, c.money),
+            LABEL_W + w + 6.0,
+            y + 15.0,
+            escape(&axis_label(*v, c.money, false, lang))
+        );
+    }
+    s.push_str("</svg>");
+    s
 }
 
 fn lines(s: &mut String, c: &Chart, xs: &[f64], x_label: &str, y_label: &str, percent: bool, lang: Lang) {

@@ -52,6 +52,9 @@ fn write_row(ws: &mut Worksheet, row: u32, cells: &[Cell], codes: &[bool], f: &F
             Cell::Int(i) => {
                 ws.write_number_with_format(row, col, *i as f64, if total { &f.total_int } else { &f.int })?;
             }
+            Cell::Year(y) => {
+                ws.write_number(row, col, *y as f64)?;
+            }
             Cell::Money(m) => {
                 ws.write_number_with_format(row, col, yuan(*m), if total { &f.total_money } else { &f.money })?;
             }
