@@ -65,6 +65,8 @@ fn contributions_of_employees_residents_and_rudong() {
         .arg(d.path().join("persons.csv"))
         .arg("--out")
         .arg(&out)
+        // The Rudong claim is refused on purpose (no benefit rules): no reject-rate exit 4.
+        .args(["--max-reject-rate", "1"])
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

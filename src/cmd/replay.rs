@@ -10,7 +10,6 @@ use anyhow::Result;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -55,7 +54,9 @@ pub fn run(a: &ReplayArgs) -> Result<i32> {
 
     let mut out = OutputDir::new(&a.out)?;
     let mut w = csv::Writer::from_writer(out.create("discrepancies.csv")?);
-    w.write_record(["setl_id", "psn_no", "setl_time", "policy_id", "benefit", "status", "field", "recorded", "computed", "difference"])?;
+    let named = |e: csv::Error| anyhow::anyhow!("cannot write {}: {e}", a.out.join("discrepancies.csv").display());
+    w.write_record(["setl_id", "psn_no", "setl_time", "policy_id", "benefit", "status", "field", "recorded", "computed", "difference"])
+        .map_err(named)?;
     let (mut compared, mut not_recorded, mut claims_off) = (0u64, 0u64, 0u64);
     let mut by_field: BTreeMap<(&str, &str), (u64, Money, Money)> = BTreeMap::new();
     let mut totals = [(Money::ZERO, Money::ZERO); 5];
@@ -92,13 +93,13 @@ pub fn run(a: &ReplayArgs) -> Result<i32> {
                     r.to_string(),
                     v.to_string(),
                     d.to_string(),
-                ])?;
+                ])
+                .map_err(named)?;
             }
         }
         claims_off += off as u64;
     }
-    w.flush()?;
-    drop(w);
+    w.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {}", a.out.join("discrepancies.csv").display(), e.error()))?.finish()?;
 
     let mut md = String::from("# Replay report\n\n");
     let _ = writeln!(
@@ -122,10 +123,12 @@ pub fn run(a: &ReplayArgs) -> Result<i32> {
             "\nEach line of discrepancies.csv is one amount of one claim; `medsettle explain --setl-id ID` shows how it was recomputed."
         );
     }
-    out.create("replay_report.md")?.write_all(md.as_bytes())?;
+    out.write_file("replay_report.md", md.as_bytes())?;
+    // The full recomputation next to the comparison, for drill-down; one set, one commit
+    // (the manifest lists the comparison files too).
+    let c =
+        pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "replay", "Replay: recomputed settlement")?;
     out.commit()?;
-    // The full recomputation next to the comparison, for drill-down.
-    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "replay", "Replay: recomputed settlement")?;
     eprintln!(
         "medsettle replay: {} claims read, {} compared, {} with a discrepancy above {} ({} rejected); {:.1} s → {}",
         c.read,

@@ -12,7 +12,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -222,16 +221,19 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
         );
         results.push(s);
     }
-    out.create("comparison.csv")?.write_all(cmp.as_bytes())?;
-    out.create("scenario_report.md")?.write_all(md.as_bytes())?;
+    out.write_file("comparison.csv", cmp.as_bytes())?;
+    out.write_file("scenario_report.md", md.as_bytes())?;
     write_delta(&mut out, &delta_rows, &scenarios, persons)?;
-    out.commit()?;
     if a.full {
-        pipeline::write_outputs(&a.out.join("baseline"), a.format, &loaded, &base, &baseline, "scenario", "Scenario baseline")?;
+        pipeline::write_outputs_into(&mut out, Some("baseline"), a.format, &loaded, &base, &baseline, "scenario", "Scenario baseline")?;
         for ((sc, ps), s) in scenarios.iter().zip(&sets).zip(&results) {
-            pipeline::write_outputs(&a.out.join(&sc.name), a.format, &loaded, ps, s, "scenario", &format!("Scenario {}", sc.name))?;
+            let title = format!("Scenario {}", sc.name);
+            pipeline::write_outputs_into(&mut out, Some(&sc.name), a.format, &loaded, ps, s, "scenario", &title)?;
         }
     }
+    // One set: the comparison and every scenario folder are committed together.
+    pipeline::write_set_manifest(&mut out, "scenario")?;
+    out.commit()?;
     eprintln!(
         "medsettle scenario: {} scenario(s) over {} claims, {} person-years changed; {:.1} s → {}",
         scenarios.len(),
