@@ -93,10 +93,18 @@ fn kill_at_random_moments_leaves_the_old_or_the_new_set() {
     let (mut old, mut new) = (0, 0);
     for i in 0..20 {
         let format = if i % 2 == 0 { "parquet" } else { "csv" };
-        let mut child = settle(&data, &out, format).spawn().unwrap();
-        // Anywhere from the start to just past the end of a full run: reading, settling,
-        // writing and the commit steps all get hit over 20 tries.
-        let wait = Duration::from_millis(rng.next() % (full.as_millis() as u64 * 11 / 10 + 1));
+        let full_ms = full.as_millis() as u64;
+        let mut cmd = settle(&data, &out, format);
+        // Every third run pauses 500 ms before the switch and again before deleting the old
+        // set, and is killed in that window: between the commit steps. The others are killed
+        // anywhere from the start to just past the end of a run (reading, settling, writing).
+        let wait = if i % 3 == 2 {
+            cmd.env("MEDSETTLE_COMMIT_PAUSE_MS", "500");
+            Duration::from_millis(full_ms + rng.next() % 1000)
+        } else {
+            Duration::from_millis(rng.next() % (full_ms * 11 / 10 + 1))
+        };
+        let mut child = cmd.spawn().unwrap();
         std::thread::sleep(wait);
         child.kill().unwrap();
         let status = child.wait().unwrap();

@@ -436,6 +436,7 @@ impl OutputDir {
             sync_dir(d)?;
         }
         sync_dir(&self.staging)?;
+        commit_pause();
         let parent = self.staging.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         if std::fs::symlink_metadata(&self.dir).is_ok() {
             if !exchange(&self.staging, &self.dir)? {
@@ -450,6 +451,7 @@ impl OutputDir {
             // The staging name now holds the previous set.
             sync_dir(&parent)?;
             self.committed = true;
+            commit_pause();
             let _ = std::fs::remove_dir_all(&self.staging);
         } else {
             std::fs::rename(&self.staging, &self.dir).with_context(|| format!("cannot move the new set into {}", self.dir.display()))?;
@@ -460,6 +462,15 @@ impl OutputDir {
     }
     fn name(&self) -> &str {
         self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    }
+}
+
+/// A test hook for the crash test: with `MEDSETTLE_COMMIT_PAUSE_MS` set, the commit waits
+/// that long before the switch and again before deleting the previous set, so a kill can land
+/// between the commit steps.
+fn commit_pause() {
+    if let Some(ms) = std::env::var("MEDSETTLE_COMMIT_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
