@@ -1069,6 +1069,19 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
     Chunk { persons, chronic_text, claims, coding, skipped }
 }
 
+/// Memory per generated person and per person-year (≈ 10 claims with their ids), measured
+/// with margin; used to refuse a set that cannot fit before building it.
+const BYTES_PER_PERSON: u64 = 300;
+const BYTES_PER_PERSON_YEAR: u64 = 2_500;
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// `MemAvailable` of /proc/meminfo (Linux), in bytes.
+fn available_memory() -> Option<u64> {
+    let t = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = t.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
 /// Generates the persons and claims. Person-years that no built-in policy settles (RULES.md
 /// S-23) get no claims and are counted in [`Generated::skipped`].
 pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
@@ -1093,14 +1106,30 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
             }
         }
     }
+    // The set is built in memory before it is written: refuse up front, with a message, what
+    // would not fit, instead of aborting on a failed allocation half-way.
+    let need = o.persons.saturating_mul(BYTES_PER_PERSON + BYTES_PER_PERSON_YEAR * o.years.len() as u64);
+    if let Some(avail) = available_memory()
+        && need > avail
+    {
+        bail!(
+            "generate: --persons {} needs about {:.1} GiB of memory, more than the {:.1} GiB available; generate fewer persons per run (several runs with different --seed values and output folders)",
+            o.persons,
+            need as f64 / GIB,
+            avail as f64 / GIB
+        );
+    }
     let mut g = Generated {
         persons: PersonTable::default(),
         claims: ClaimTable::default(),
         coding: Vec::new(),
-        chronic_text: Vec::with_capacity(o.persons as usize),
+        chronic_text: Vec::new(),
         skipped: Vec::new(),
     };
-    g.persons.persons.reserve(o.persons as usize);
+    let n = usize::try_from(o.persons)?;
+    let oom = |_| anyhow::anyhow!("generate: not enough memory for {n} persons");
+    g.chronic_text.try_reserve_exact(n).map_err(oom)?;
+    g.persons.persons.try_reserve_exact(n).map_err(oom)?;
     let mut skipped = vec![0u64; settles.len()];
     // Chunks are made in parallel a window at a time and appended in order, so the memory of
     // one window is reused by the next (the peak is the result plus one window).
@@ -1151,7 +1180,7 @@ pub fn attach_recorded(g: &mut Generated, policies: &PolicySet, n: usize) -> usi
     if n == 0 {
         return 0;
     }
-    let prepared = crate::engine::prepare(&mut g.claims, &g.persons, policies);
+    let prepared = crate::intake::prepare(&mut g.claims, &g.persons, policies);
     let settled = crate::engine::settle_all(&g.claims, &g.persons, &prepared, policies, &|_| {});
     let eligible: Vec<(u32, Settlement)> = settled
         .input_order()
@@ -1312,22 +1341,23 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
     let columns: Vec<(&str, ColType)> =
         CLAIM_FILE_COLUMNS.iter().chain(if with_recorded { RECORDED_FILE_COLUMNS } else { &[] }).copied().collect();
     write_table(&mut out, "claims", format, &columns, t.claims.len(), &claim_row, progress)?;
+    crate::pipeline::write_set_manifest(&mut out, "generate")?;
     out.commit()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read::{CLAIM_COLUMNS, PERSON_COLUMNS};
+    use crate::intake::columns::{CLAIMS, PERSONS};
 
     #[test]
     fn columns_follow_the_contract() {
         // The contract's columns in its order, without the recorded amounts.
         let names: Vec<&str> = CLAIM_FILE_COLUMNS.iter().map(|c| c.0).collect();
-        let contract: Vec<&str> = CLAIM_COLUMNS.iter().copied().filter(|c| names.contains(c)).collect();
+        let contract: Vec<&str> = crate::intake::columns::names(CLAIMS).into_iter().filter(|c| names.contains(c)).collect();
         assert_eq!(names, contract);
         let names: Vec<&str> = PERSON_FILE_COLUMNS.iter().map(|c| c.0).collect();
-        assert_eq!(names, PERSON_COLUMNS);
+        assert_eq!(names, crate::intake::columns::names(PERSONS));
     }
 
     #[test]

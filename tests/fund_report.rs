@@ -58,6 +58,8 @@ fn settle(d: &std::path::Path, name: &str, args: &[&str]) -> std::path::PathBuf 
     let out = d.join(name);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medsettle"));
     cmd.arg("settle").arg("--claims").arg(d.join("claims.csv")).arg("--persons").arg(d.join("persons.csv")).arg("--out").arg(&out);
+    // The Rudong claim is refused on purpose (no benefit rules): no reject-rate exit 4.
+    cmd.args(["--max-reject-rate", "1"]);
     cmd.args(args);
     let run = cmd.output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

@@ -83,7 +83,9 @@ fn run_file(name: &str) {
             .arg("--persons")
             .arg(dir.path().join("persons.csv"))
             .arg("--out")
-            .arg(&out);
+            .arg(&out)
+            // Golden cases include rejects on purpose: no reject-rate exit 4 (CONTRACT §6).
+            .args(["--max-reject-rate", "1"]);
         for s in &case.set {
             cmd.arg("--set").arg(s);
         }

@@ -183,7 +183,7 @@ proptest! {
         prop_assert!(c.reconciles(), "{c:?}");
         // Only employees outside 2024 have no policy (S-23); nothing else is rejected.
         let rejects = loaded.reject_rows();
-        prop_assert!(rejects.iter().all(|r| r.code == "no_policy" || (r.code == "reversal_unknown_original" && r.message.contains("rejected"))), "{:?}", rejects);
+        prop_assert!(rejects.iter().all(|r| r.code.as_str() == "no_policy" || (r.code.as_str() == "reversal_unknown_original" && r.message.contains("rejected"))), "{:?}", rejects);
         // Something settles unless every claim is an employee's outside 2024 (no policy).
         if year == 2024 || specs.iter().any(|s| s.person < 4) {
             prop_assert!(c.settled + c.not_covered > 0);

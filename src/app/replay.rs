@@ -11,7 +11,6 @@ use crate::report::markdown::{Counts, render_doc};
 use crate::report::replay::{self, FIELDS, ReplayResult};
 use crate::report::{html, xlsx};
 use anyhow::Result;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub struct ReplayInput<'a> {
@@ -66,14 +65,24 @@ pub fn replay(a: &ReplayInput) -> Result<(Counts, ReplayResult)> {
         }
         cw.flush()?;
     }
-    w.flush()?;
-    drop(w);
+    w.finish()?;
     let psn_no = |p: u32| persons.persons[p as usize].psn_no.clone();
     let doc = replay::document(&r, t, &settled, &psn_no, a.lang);
-    out.create("replay_report.md")?.write_all(render_doc(&doc).as_bytes())?;
-    out.create("replay_report.html")?.write_all(html::render(&doc).as_bytes())?;
-    out.create("replay_report.xlsx")?.write_all(&xlsx::render(&doc)?)?;
+    out.write_file("replay_report.md", render_doc(&doc).as_bytes())?;
+    out.write_file("replay_report.html", html::render(&doc).as_bytes())?;
+    out.write_file("replay_report.xlsx", &xlsx::render(&doc)?)?;
     // The recomputed settlement next to the comparison, for drill-down, in the same commit.
-    let c = pipeline::write_outputs_into(out, a.format, &loaded, a.policies, &settled, "replay", "Replay: recomputed settlement", a.lang)?;
+    let c = pipeline::write_outputs_into(
+        &mut out,
+        None,
+        a.format,
+        &loaded,
+        a.policies,
+        &settled,
+        "replay",
+        "Replay: recomputed settlement",
+        a.lang,
+    )?;
+    out.commit()?;
     Ok((c, r))
 }

@@ -21,7 +21,7 @@ files on any number of threads.
 Example:
   medsettle generate --persons 1000 --year 2026 --seed 7 --out data/
   medsettle generate --persons 200 --year 2024 2026 --seed 7 --out data/ --format parquet
-  medsettle generate --persons 25 --year 2024 2026 --seed 4 --recorded 12 --out sample-data/";
+  medsettle generate --persons 25 --year 2024 2026 --seed 4 --recorded 12 --out sample-new/";
 
 /// Generate synthetic persons and claims (CONTRACT.md §1–2 columns).
 #[derive(Args, Debug)]

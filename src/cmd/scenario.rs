@@ -14,7 +14,7 @@ use crate::report::scenario::Comparison;
 use crate::report::{self, html, markdown, xlsx};
 use anyhow::{Result, bail};
 use clap::Args;
-use std::io::Write;
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -68,7 +68,7 @@ fn write_doc_tables(out: &mut OutputDir, tables: &[&Table]) -> Result<()> {
     for t in tables {
         let mut w = out.create(&format!("{}.csv", t.name))?;
         t.write_csv(&mut w)?;
-        w.flush()?;
+        w.finish()?;
     }
     Ok(())
 }
@@ -88,10 +88,13 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
     let persons = &loaded.persons.table;
     let baseline_ids = base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", ");
 
+    // Everything goes into one output set; with --full each run's outputs are written in its
+    // subfolder as soon as it is settled (only one run's settlements are held at a time).
+    let out = RefCell::new(OutputDir::new(&a.out)?);
     let full = |name: &str, ps: &PolicySet, s: &Settled| -> Result<()> {
         if a.full {
             let title = if name == "baseline" { "Scenario baseline".to_string() } else { format!("Scenario {name}") };
-            pipeline::write_outputs(&a.out.join(name), a.format, &loaded, ps, s, "scenario", &title, a.lang)?;
+            pipeline::write_outputs_into(&mut out.borrow_mut(), Some(name), a.format, &loaded, ps, s, "scenario", &title, a.lang)?;
         }
         Ok(())
     };
@@ -104,7 +107,7 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
         None => None,
     };
 
-    let mut out = OutputDir::new(&a.out)?;
+    let mut out = out.into_inner();
     if let Some(c) = &compared {
         write_doc_tables(&mut out, &c.comparison.tables())?;
         report::scenario::write_persons_delta(&mut out, &c.delta, &scenarios, persons)?;
@@ -116,9 +119,11 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
         Some(c) => c.comparison.document(&baseline_ids, curve),
         None => Comparison::new(a.lang).document(&baseline_ids, curve),
     };
-    out.create("scenario_report.md")?.write_all(markdown::render_doc(&doc).as_bytes())?;
-    out.create("report.html")?.write_all(html::render(&doc).as_bytes())?;
-    out.create("report.xlsx")?.write_all(&xlsx::render(&doc)?)?;
+    out.write_file("scenario_report.md", markdown::render_doc(&doc).as_bytes())?;
+    out.write_file("report.html", html::render(&doc).as_bytes())?;
+    out.write_file("report.xlsx", &xlsx::render(&doc)?)?;
+    // One set: the comparison and every scenario folder are committed together.
+    pipeline::write_set_manifest(&mut out, "scenario")?;
     out.commit()?;
     eprintln!(
         "medsettle scenario: {} scenario(s){} over {} claims, {} person-years changed; {:.1} s → {}",

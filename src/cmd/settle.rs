@@ -44,9 +44,26 @@ pub struct SettleArgs {
     /// Fail (and write nothing) if any row is rejected.
     #[arg(long)]
     pub strict: bool,
+    /// Exit with code 4 (after writing the outputs) when the share of rejected claims is
+    /// above this (0.01 = 1%; 1 turns the check off).
+    #[arg(long, default_value_t = 0.01, value_parser = reject_rate)]
+    pub max_reject_rate: f64,
 }
 
-pub fn run(a: &SettleArgs) -> Result<()> {
+fn reject_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1 (e.g. 0.01)")),
+    }
+}
+
+/// Whether `rejected` of `read` claims is above the allowed share (CONTRACT.md §6). Counts,
+/// not money: the f64 ratio only decides the exit code.
+pub fn too_many_rejects(rejected: u64, read: u64, max_rate: f64) -> bool {
+    read > 0 && rejected as f64 > max_rate * read as f64
+}
+
+pub fn run(a: &SettleArgs) -> Result<i32> {
     let start = Instant::now();
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
     let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
@@ -76,5 +93,16 @@ pub fn run(a: &SettleArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         a.out.display()
     );
-    Ok(())
+    if too_many_rejects(c.rejected, c.read, a.max_reject_rate) {
+        eprintln!(
+            "medsettle settle: {} of {} claims rejected ({:.2}%), above --max-reject-rate {}; see {}",
+            c.rejected,
+            c.read,
+            c.rejected as f64 * 100.0 / c.read as f64,
+            a.max_reject_rate,
+            a.out.join("rejects.csv").display()
+        );
+        return Ok(4);
+    }
+    Ok(0)
 }

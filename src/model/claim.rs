@@ -35,8 +35,13 @@ pub struct Claim {
     pub preselfpay_amt: Money,
     /// 符合政策范围金额
     pub inscp_scp_amt: Money,
+    /// Paid by the provincial rare-disease drug fund after the basic fund (RULES.md S-27);
+    /// zero except on med_type 15 `rare` claims.
+    pub rare_fund_pay: Money,
+    /// Other payments the platform recorded (`oth_pay`), for `replay`.
+    pub rec_oth_pay: Option<Money>,
     pub med_type: MedType,
-    /// 1–3; 0 when absent (allowed only for med_type 41).
+    /// 1–3; 0 when absent (allowed only for med_type 41 and 15, RULES.md D-28).
     pub hosp_lv: u8,
     pub primary_care: bool,
     pub offsite: Offsite,
@@ -50,11 +55,6 @@ pub struct Claim {
     pub file: u16,
     pub line: u32,
     pub recorded: Option<Box<Recorded>>,
-    /// Paid by the provincial rare-disease drug fund after the basic fund (optional input
-    /// `rare_fund_pay`, 0 when absent); only on `rare_drug` claims (RULES.md S-27).
-    pub rare_fund_pay: Money,
-    /// The recorded `oth_pay` (optional input; `replay` compares it, RULES.md S-28).
-    pub rec_oth_pay: Option<Money>,
 }
 
 pub const NO_ORIGINAL: u32 = u32::MAX;
