@@ -51,7 +51,8 @@ pub struct ReplayResult {
     pub by: BTreeMap<(usize, Benefit), Agg>,
     /// in input order
     pub discrepancies: Vec<Discrepancy>,
-    /// recorded rows with all five amounts whose sum is not medfee_sumamt: (claim, sum)
+    /// recorded rows with all five amounts whose sum (with a recorded oth_pay) is not
+    /// medfee_sumamt: (claim, sum)
     pub identity_broken: Vec<(u32, Money)>,
 }
 
@@ -73,7 +74,9 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
         r.compared += 1;
         let recorded = recorded_of(rec);
         if let [Some(a), Some(b), Some(cc), Some(d), Some(e)] = recorded {
-            let sum = a + b + cc + d + e;
+            // A recorded `oth_pay` (2026 childbirth subsidy, rare-disease fund; RULES S-28) is
+            // part of the row's identity: medfee = funds + oth_pay + psn_part (CONTRACT §4).
+            let sum = a + b + cc + d + e + c.rec_oth_pay.unwrap_or(Money::ZERO);
             if sum != c.medfee_sumamt {
                 r.identity_broken.push((ci, sum));
             }
@@ -109,20 +112,21 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
 
 /// One line on why a claim differs: the first layer (in settlement order) that differs, or
 /// the recorded row's own identity.
-pub fn explain(c_medfee: Money, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
+pub fn explain(c_medfee: Money, rec_oth: Option<Money>, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
     let recorded = recorded_of(rec);
     let computed = computed_of(s);
-    if let [Some(a), Some(b), Some(c), Some(d), Some(e)] = recorded
-        && a + b + c + d + e != c_medfee
-    {
-        return format!(
-            "{} {} ≠ medfee_sumamt {} ({} {})",
-            l.pick("平台记录的各项之和", "the recorded amounts add up to"),
-            a + b + c + d + e,
-            c_medfee,
-            l.pick("差", "off by"),
-            a + b + c + d + e - c_medfee
-        );
+    if let [Some(a), Some(b), Some(c), Some(d), Some(e)] = recorded {
+        let sum = a + b + c + d + e + rec_oth.unwrap_or(Money::ZERO);
+        if sum != c_medfee {
+            return format!(
+                "{} {} ≠ medfee_sumamt {} ({} {})",
+                l.pick("平台记录的各项之和", "the recorded amounts add up to"),
+                sum,
+                c_medfee,
+                l.pick("差", "off by"),
+                sum - c_medfee
+            );
+        }
     }
     if s.status == Status::NotCovered {
         return format!(
@@ -220,8 +224,8 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
     }
     idt.note = l
         .pick(
-            "记录行应满足 medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + psn_part_amt（D-02）。",
-            "A recorded row should satisfy medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + psn_part_amt (D-02).",
+            "记录行应满足 medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + oth_pay + psn_part_amt（D-02，S-28）。",
+            "A recorded row should satisfy medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + oth_pay + psn_part_amt (D-02, S-28).",
         )
         .into();
     // Largest discrepancies: claims by their total absolute difference.
@@ -250,7 +254,7 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
             Cell::text(psn_no(c.psn)),
             Cell::code(s.benefit.as_str()),
             Cell::Money(*m),
-            Cell::text(explain(c.medfee_sumamt, rec, s, r.tolerance, l)),
+            Cell::text(explain(c.medfee_sumamt, c.rec_oth_pay, rec, s, r.tolerance, l)),
         ]);
     }
     let chart = Chart {
@@ -292,5 +296,37 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
             },
             Section { title: l.pick("记录自身不平衡", "Recorded rows that do not add up").into(), blocks: vec![Block::Table(idt)] },
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2026 childbirth claim: medfee 10,000.00 = hifp 6,000.00 + oth_pay (subsidy) 1,500.00
+    /// + psn_part 2,500.00 (S-28). Recorded exactly so, the row adds up once its oth_pay is
+    /// counted; without it, the five fund/person amounts are 1,500.00 short.
+    #[test]
+    fn a_recorded_oth_pay_is_part_of_the_rows_identity() {
+        let m = Money::from_yuan;
+        let rec = Recorded {
+            hifp_pay: Some(m(6000)),
+            hifob_pay: Some(m(0)),
+            hifmi_pay: Some(m(0)),
+            maf_pay: Some(m(0)),
+            psn_part_amt: Some(m(2500)),
+        };
+        let s = Settlement {
+            benefit: Benefit::Maternity,
+            status: Status::Settled,
+            hifp_pay: m(6000),
+            psn_part_amt: m(2500),
+            oth_pay: m(1500),
+            ..Settlement::EMPTY
+        };
+        let with = explain(m(10000), Some(m(1500)), &rec, &s, Money::ZERO, Lang::En);
+        assert!(!with.contains("add up to"), "{with}");
+        let without = explain(m(10000), None, &rec, &s, Money::ZERO, Lang::En);
+        assert!(without.contains("add up to 8500.00") && without.contains("-1500.00"), "{without}");
     }
 }
