@@ -303,9 +303,9 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
 mod tests {
     use super::*;
 
-    /// A 2026 childbirth claim: medfee 10,000.00 = hifp 6,000.00 + oth_pay (subsidy) 1,500.00
-    /// + psn_part 2,500.00 (S-28). Recorded exactly so, the row adds up once its oth_pay is
-    /// counted; without it, the five fund/person amounts are 1,500.00 short.
+    /// A 2026 childbirth claim: medfee 10,000.00 is hifp 6,000.00 plus oth_pay (subsidy)
+    /// 1,500.00 plus psn_part 2,500.00 (S-28). Recorded exactly so, the row adds up once its
+    /// oth_pay is counted; without it, the five fund/person amounts are 1,500.00 short.
     #[test]
     fn a_recorded_oth_pay_is_part_of_the_rows_identity() {
         let m = Money::from_yuan;
