@@ -43,7 +43,7 @@ fn parquet_base() -> &'static (Vec<u8>, PathBuf) {
 
 /// The fuzz seed: `MEDSETTLE_FUZZ_SEED`, else a fixed one.
 fn fuzz_seed() -> u64 {
-    std::env::var("MEDSETTLE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_130)
+    std::env::var("MEDSETTLE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
 }
 
 const INTERESTING: &[u8] = b"\",\n\r\0\xff\xb7-.9 ;=";
@@ -120,8 +120,10 @@ fn run(claims: &Path, persons: &Path) -> Result<u64, TestCaseError> {
 
 proptest! {
     // A fixed seed keeps CI deterministic: the same 2 × 2000 mutations on every run. Set
-    // MEDSETTLE_FUZZ_SEED to explore others. One Parquet mutation found once with a random seed
-    // read 195 claims but accounted for 196 (not yet reproduced; see the wave-2 closing note).
+    // MEDSETTLE_FUZZ_SEED to explore others (seeds 1–10 pass). Seed 1, the default, found a
+    // Parquet row group whose metadata declared 17 rows while its pages held 195 (`read` did
+    // not reconcile; now a file-level error) and a declared count that overflowed the
+    // reservation hint; it stays the default so CI keeps checking both.
     #![proptest_config(ProptestConfig {
         cases: CASES,
         failure_persistence: None,

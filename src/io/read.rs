@@ -4,7 +4,7 @@
 use super::source::{CsvBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group, tune_allocator};
 use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, PERSONS, Part, read_person_arrow, read_person_batch};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -24,20 +24,35 @@ pub fn read_claims(files: &[PathBuf], persons: &PersonsRead, aliases: &Aliases, 
         let mut pending: Vec<Part> = Vec::new();
         if is_parquet(path) {
             let groups = parquet_row_groups(path, CLAIMS)?;
-            out.table.claims.reserve(groups.iter().map(|g| g.2 as usize).sum());
+            // A hint only: the declared row counts of a corrupt file can be absurd, so they are
+            // summed without overflow, bounded by the file's size, and a refused reservation
+            // is no error (the rows are counted as decoded, below).
+            let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
+            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let _ = out.table.claims.try_reserve(usize::try_from(declared.min(bytes)).unwrap_or(0));
             // Row groups decode in parallel, a window at a time, joined in file order.
             for window in groups.chunks(rayon::current_num_threads().max(2)) {
                 let (decoded, ()) = rayon::join(
                     || -> Result<Vec<Part>> {
                         let parts: Vec<Result<Vec<Part>>> = window
                             .par_iter()
-                            .map(|&(g, first, _)| {
+                            .map(|&(g, first, declared)| {
                                 let mut parts = Vec::new();
+                                let mut decoded = 0u64;
                                 read_parquet_group(path, CLAIMS, g, first, |b, first| {
                                     progress(b.num_rows() as u64);
+                                    decoded += b.num_rows() as u64;
                                     parts.extend(intake.arrow(b, file, first, source)?);
                                     Ok(())
                                 })?;
+                                // `read` counts the rows of the file's metadata; a file whose
+                                // pages hold another number of rows is corrupt, and counting
+                                // either number would break read = settled + … + rejected.
+                                if decoded != declared {
+                                    bail!(
+                                        "{source}: not a readable Parquet file (row group {g} declares {declared} rows but holds {decoded})"
+                                    );
+                                }
                                 Ok(parts)
                             })
                             .collect();
