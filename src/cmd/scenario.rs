@@ -54,7 +54,7 @@ pub struct ScenarioArgs {
 }
 
 /// The policies of a scenario: the baseline with the scenario's overrides.
-fn scenario_policies(base: &PolicySet, sc: &Scenario) -> Result<PolicySet> {
+pub fn scenario_policies(base: &PolicySet, sc: &Scenario) -> Result<PolicySet> {
     for ch in &sc.changes {
         if let Some(p) = &ch.policy
             && !base.policies.iter().any(|b| &b.policy.id == p)

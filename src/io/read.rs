@@ -1,7 +1,9 @@
 //! Reading and validating the inputs (CONTRACT.md §1–2, RULES.md S-23, S-24). Every bad row
 //! becomes a [`RejectRow`] naming the file, line, column and what was expected.
 
-use super::source::{Batch, ColRef, CsvBatch, ParquetBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group, tune_allocator};
+use super::source::{
+    Batch, ColRef, CsvBatch, Input, ParquetBatch, arrow_batch, is_parquet, parquet_row_groups, read_csv, read_parquet_group, tune_allocator,
+};
 use crate::model::*;
 use anyhow::{Context, Result};
 use arrow::array::{Array, Decimal128Array, Int64Array, StringArray};
@@ -590,6 +592,18 @@ pub fn read_claims(
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ClaimsRead> {
+    let inputs: Vec<Input> = files.iter().map(|p| Input::File(p.clone())).collect();
+    read_claim_inputs(&inputs, persons, rejected_persons, aliases, progress)
+}
+
+/// [`read_claims`] from files or in-memory Arrow tables, validated the same way.
+pub fn read_claim_inputs(
+    inputs: &[Input],
+    persons: &PersonTable,
+    rejected_persons: &HashMap<String, String>,
+    aliases: &Aliases,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ClaimsRead> {
     tune_allocator();
     let mut out = ClaimsRead { table: ClaimTable::default(), rejects: Vec::new(), rows: Vec::new() };
     let index = PersonIndex::new(persons);
@@ -606,12 +620,26 @@ pub fn read_claims(
         progress(b.len() as u64);
         claims_from_batch(b, file, persons, rejected_persons, aliases)
     }
-    for (fi, path) in files.iter().enumerate() {
+    for (fi, input) in inputs.iter().enumerate() {
         let file = u16::try_from(fi).context("too many input files (at most 65535)")?;
         let mut rows = 0u64;
         // Decoding and validating the next rows runs alongside appending the previous ones
         // (the append is serial; it touches the final table's memory for the first time).
         let mut pending: Vec<Part> = Vec::new();
+        let path = match input {
+            Input::File(path) => path,
+            Input::Arrow { name, batches } => {
+                let mut first = 1u64;
+                for batch in batches {
+                    let b = arrow_batch(Path::new(name), batch, CLAIM_COLUMNS, CLAIM_REQUIRED, first)?;
+                    first += b.len() as u64;
+                    rows += b.len() as u64;
+                    out.add(validate(&b, file, persons, rejected_persons, aliases, progress));
+                }
+                out.rows.push(rows);
+                continue;
+            }
+        };
         if is_parquet(path) {
             let groups = parquet_row_groups(path)?;
             out.table.claims.reserve(groups.iter().map(|g| g.2 as usize).sum());
@@ -734,6 +762,11 @@ pub struct PersonsRead {
 }
 
 pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
+    read_persons_input(&Input::File(path.to_path_buf()), file)
+}
+
+/// [`read_persons`] from a file or an in-memory Arrow table.
+pub fn read_persons_input(input: &Input, file: u16) -> Result<PersonsRead> {
     tune_allocator();
     let mut out = PersonsRead { table: PersonTable::default(), rejects: Vec::new(), rejected: HashMap::new(), rows: 0 };
     let mut handle = |b: &dyn Batch| -> Result<()> {
@@ -783,12 +816,21 @@ pub fn read_persons(path: &Path, file: u16) -> Result<PersonsRead> {
         }
         Ok(())
     };
-    if is_parquet(path) {
-        for (g, first, _) in parquet_row_groups(path)? {
-            read_parquet_group(path, PERSON_COLUMNS, PERSON_REQUIRED, g, first, |b| handle(b))?;
+    match input {
+        Input::File(path) if is_parquet(path) => {
+            for (g, first, _) in parquet_row_groups(path)? {
+                read_parquet_group(path, PERSON_COLUMNS, PERSON_REQUIRED, g, first, |b| handle(b))?;
+            }
         }
-    } else {
-        read_csv(path, PERSON_COLUMNS, PERSON_REQUIRED, 64 * 1024, |b| handle(&b))?;
+        Input::File(path) => read_csv(path, PERSON_COLUMNS, PERSON_REQUIRED, 64 * 1024, |b| handle(&b))?,
+        Input::Arrow { name, batches } => {
+            let mut first = 1u64;
+            for batch in batches {
+                let b = arrow_batch(Path::new(name), batch, PERSON_COLUMNS, PERSON_REQUIRED, first)?;
+                first += b.len() as u64;
+                handle(&b)?;
+            }
+        }
     }
     Ok(out)
 }

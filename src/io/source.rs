@@ -3,7 +3,9 @@
 
 use super::cell::Cell;
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -55,6 +57,24 @@ pub trait Batch: Sync {
     /// The typed columns of a Parquet batch (for column-wise fast paths).
     fn as_parquet(&self) -> Option<&ParquetBatch> {
         None
+    }
+}
+
+/// One input table: a CSV or Parquet file, or Arrow record batches already in memory (named
+/// for messages, e.g. `claims table`).
+#[derive(Clone, Debug)]
+pub enum Input {
+    File(std::path::PathBuf),
+    Arrow { name: String, batches: Vec<RecordBatch> },
+}
+
+impl Input {
+    /// The file path or the table's name, for messages and rejects.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Arrow { name, .. } => name.clone(),
+        }
     }
 }
 
@@ -170,6 +190,8 @@ pub struct ParquetBatch {
     cols: Vec<Col>,
     len: usize,
     first_record: u64,
+    /// explicit line numbers ([`LINE_COLUMN`])
+    lines: Option<Int64Array>,
 }
 
 /// A typed view of one column of a [`ParquetBatch`]; `cell(row, col)` gives the same values
@@ -253,7 +275,10 @@ impl Batch for ParquetBatch {
         }
     }
     fn line(&self, row: usize) -> u64 {
-        self.first_record + row as u64
+        match &self.lines {
+            Some(l) => l.value(row).max(0) as u64,
+            None => self.first_record + row as u64,
+        }
     }
     fn row_error(&self, _row: usize) -> Option<String> {
         None
@@ -280,6 +305,27 @@ pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64, u64)>> {
         .collect())
 }
 
+/// Name of an optional integer column of in-memory input that gives each row's line (record)
+/// number, for inputs whose rows arrive out of file order (e.g. a Spark partition).
+pub const LINE_COLUMN: &str = "_line";
+
+/// The wanted columns of an Arrow record batch (from a Parquet file or from memory), found by
+/// name; rows are numbered from `first_record`, or by the batch's [`LINE_COLUMN`] if it has one.
+pub fn arrow_batch(source: &Path, batch: &RecordBatch, cols: &[&str], required: usize, first_record: u64) -> Result<ParquetBatch> {
+    let schema = batch.schema();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let map = map_columns(source, &header, cols, required)?;
+    let cols: Vec<Col> = map.iter().map(|m| m.map_or(Ok(Col::Absent), |i| normalise(batch.column(i).clone()))).collect::<Result<_>>()?;
+    let lines = match schema.index_of(LINE_COLUMN) {
+        Ok(i) => match normalise(batch.column(i).clone())? {
+            Col::Int(a) if a.null_count() == 0 => Some(a),
+            _ => bail!("{}: column {LINE_COLUMN} must hold a whole number in every row", source.display()),
+        },
+        Err(_) => None,
+    };
+    Ok(ParquetBatch { cols, len: batch.num_rows(), first_record, lines })
+}
+
 /// Reads one row group of a Parquet file, calling `f` for each batch.
 pub fn read_parquet_group(
     path: &Path,
@@ -300,17 +346,7 @@ pub fn read_parquet_group(
     let mut first = first_record;
     for batch in reader {
         let batch = batch.with_context(|| format!("{}: cannot decode row group {group}", path.display()))?;
-        // The projected batch holds the wanted columns in file order.
-        let mut sorted = wanted.clone();
-        sorted.sort_unstable();
-        let cols: Vec<Col> = map
-            .iter()
-            .map(|m| match m {
-                None => Ok(Col::Absent),
-                Some(i) => normalise(batch.column(sorted.iter().position(|x| x == i).unwrap_or(0)).clone()),
-            })
-            .collect::<Result<_>>()?;
-        let pb = ParquetBatch { cols, len: batch.num_rows(), first_record: first };
+        let pb = arrow_batch(path, &batch, cols, required, first)?;
         first += batch.num_rows() as u64;
         f(&pb)?;
     }
