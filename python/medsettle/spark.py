@@ -24,6 +24,9 @@ Strings are best read as strings (``spark.read.csv(path, header=True)`` without
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -138,8 +141,13 @@ class SparkResult:
     fund_report: Any
     #: whole-input checks, partition rejects and persons rejects
     rejects: Any
-    #: the union rows of the partitions (persisted); unpersist when done
-    raw: Any
+    #: the persisted intermediate DataFrames (see :meth:`unpersist`)
+    cached: List[Any]
+
+    def unpersist(self) -> None:
+        """Frees the cached intermediate results (after the outputs have been written)."""
+        for df in self.cached:
+            df.unpersist()
 
     def counts(self) -> Dict[str, int]:
         """The run's counts (as :class:`medsettle.Counts`), from the DataFrames."""
@@ -182,8 +190,9 @@ def settle(
     specs, sets = _specs(policies, set)
     spark = claims_df.sparkSession
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
-    claims = with_line_numbers(claims_df, first_line)
-    persons = with_line_numbers(persons_df, first_line)
+    # Numbered once and kept: the checks, the join and the income step all read them.
+    claims = with_line_numbers(claims_df, first_line).persist()
+    persons = with_line_numbers(persons_df, first_line).persist()
     claim_cols = [c for c in claims.columns]
     person_cols = [c for c in persons.columns]
 
@@ -223,7 +232,7 @@ def settle(
         .otherwise(F.format_string("reversal_person_mismatch: the original %s belongs to another person", F.col("__init")))
         .alias("reason"),
     )
-    checked = dup_rejects.unionByName(rev_rejects)
+    checked = dup_rejects.unionByName(rev_rejects).persist()
 
     # Each claim with the first persons row of its psn_no.
     pw = Window.partitionBy("__pk").orderBy(LINE)
@@ -243,14 +252,19 @@ def settle(
     )
 
     def settle_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        start = time.perf_counter()
         t = pa.Table.from_batches(list(batches))
         if t.num_rows == 0:
             return
+        gathered = time.perf_counter()
         claims_t = t.select(claim_cols)
         ppl = t.select([_P + c for c in person_cols]).rename_columns(person_cols)
         ppl = ppl.filter(pc.is_valid(ppl.column(LINE)))
         ppl = _first_rows(ppl.sort_by([("psn_no", "ascending"), (LINE, "ascending")]), "psn_no")
         d = _native.settle([claims_t], [claims_name], ppl, persons_name, specs, sets, False)
+        if os.environ.get("MEDSETTLE_TIMINGS"):
+            print(f"medsettle.spark: partition of {t.num_rows} rows: gathered in {gathered - start:.2f} s, "
+                  f"settled in {time.perf_counter() - gathered:.2f} s", file=sys.stderr)
         yield _union("s", d["settlements"])
         yield _union("y", d["person_years"])
         yield _union("f", d["fund_report"])
@@ -292,4 +306,6 @@ def settle(
         .agg(F.sum("count").alias("count"), F.sum("amount").cast("decimal(18,2)").alias("amount"))
     )
     rejects = checked.unionByName(part("r")).unionByName(inc_part("r"))
-    return SparkResult(settlements=part("s"), person_years=part("y"), fund_report=fund, rejects=rejects, raw=raw)
+    return SparkResult(
+        settlements=part("s"), person_years=part("y"), fund_report=fund, rejects=rejects, cached=[claims, persons, checked, raw, inc]
+    )

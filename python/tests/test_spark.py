@@ -120,7 +120,7 @@ def run_and_compare(master: str, big, label: str, cores: int) -> None:
         fund = r.fund_report.toArrow()
         rejects = r.rejects.toArrow()
         secs = time.perf_counter() - t
-        r.raw.unpersist()
+        r.unpersist()
     finally:
         spark.stop()
     assert_tables_equal(settlements, s_cli, key=["setl_id"])
