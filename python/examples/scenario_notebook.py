@@ -81,7 +81,7 @@ ax.bar([i - 0.2 for i in x], by_type["baseline"].cast(pl.Float64) / 1e4, width=0
 ax.bar([i + 0.2 for i in x], by_type["scenario"].cast(pl.Float64) / 1e4, width=0.4, label="level-3 rate 75 %")
 ax.set_xticks(list(x), by_type["psn_type"].to_list(), rotation=30, ha="right")
 ax.set_ylabel("final personal burden (10k yuan)")
-ax.set_title("Residents' and employees' own payments, 2026")
+ax.set_title("Residents' own payments by category, 2026")
 ax.legend()
 fig.tight_layout()
 chart = out / "burden_by_category.png"
