@@ -8,7 +8,6 @@ use medsettle::generate::{self, Generated, Options};
 use medsettle::io::read;
 use medsettle::io::write::Format;
 use medsettle::policy::PolicySet;
-use std::collections::HashMap;
 use std::time::Duration;
 
 fn data(policies: &PolicySet) -> Generated {
@@ -18,7 +17,7 @@ fn data(policies: &PolicySet) -> Generated {
 fn kernel(c: &mut Criterion) {
     let policies = PolicySet::assemble(&[], &[]).expect("built-in policies");
     let mut g = data(&policies);
-    let prepared = engine::prepare(&mut g.claims, &g.persons, &policies);
+    let prepared = medsettle::intake::prepare(&mut g.claims, &g.persons, &policies);
     assert!(prepared.rejects.is_empty(), "generated claims are rejected: {:?}", prepared.rejects.first());
     let n = prepared.order.len() as u64;
 
@@ -27,7 +26,7 @@ fn kernel(c: &mut Criterion) {
     group.bench_function("settle_all (20k persons)", |b| {
         b.iter(|| engine::settle_all(&g.claims, &g.persons, &prepared, &policies, &|_| {}))
     });
-    group.bench_function("prepare (20k persons)", |b| b.iter(|| engine::prepare(&mut g.claims, &g.persons, &policies)));
+    group.bench_function("prepare (20k persons)", |b| b.iter(|| medsettle::intake::prepare(&mut g.claims, &g.persons, &policies)));
     group.finish();
 }
 
@@ -42,10 +41,10 @@ fn readers(c: &mut Criterion) {
     for format in [Format::Csv, Format::Parquet] {
         let sub = dir.path().join(format.ext());
         generate::write(&g, &sub, format, &|_| {}).expect("write");
-        let persons = read::read_persons(&sub.join(format!("persons.{}", format.ext())), 1).expect("persons");
+        let persons = read::read_persons(&sub.join(format!("persons.{}", format.ext())), 1, &aliases).expect("persons");
         let claims = [sub.join(format!("claims.{}", format.ext()))];
         group.bench_function(format!("read_claims {} (20k persons)", format.ext()), |b| {
-            b.iter(|| read::read_claims(&claims, &persons.table, &HashMap::new(), &aliases, &|_| {}).expect("read"))
+            b.iter(|| read::read_claims(&claims, &persons, &aliases, &|_| {}).expect("read"))
         });
     }
     group.finish();

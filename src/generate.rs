@@ -215,6 +215,13 @@ const ARCHETYPES: &[Archetype] = &[
     Archetype { birth: true, ..arch(PsnType::NonEmployed, 28) },
     Archetype { special: Some(Disease::Transplant), chronic: &[Disease::ChronicNephritis], ..arch(PsnType::Elderly, 63) },
     Archetype { critical: true, chronic: &[Disease::MalignantTumor, Disease::Hypertension], ..arch(PsnType::Retired, 66) },
+    // RULES.md issue-8 rules: S-29 employee special overflow (aplastic anaemia, 15,000 limit);
+    // D-29 a special disease outside the employee scheme; S-27 resident rare-disease drugs of an
+    // assistance recipient; S-09 PKU of a college student (2024/2025: not covered).
+    Archetype { special: Some(Disease::AplasticAnemia), ..arch(PsnType::InService, 45) },
+    Archetype { special: Some(Disease::MuscularDystrophy), ..arch(PsnType::Retired, 61) },
+    Archetype { special: Some(Disease::Hemophilia), assistance: Assistance::Destitute, ..arch(PsnType::NonEmployed, 38) },
+    Archetype { special: Some(Disease::Pku), ..arch(PsnType::Student, 19) },
 ];
 
 const RESIDENT_DISTRICTS: &[(District, f64)] = &[
@@ -515,6 +522,8 @@ struct Event {
     amt: [i64; 4],
     /// The position (after time ordering) of the settlement a reversal cancels.
     reverses: u32,
+    /// `rare_fund_pay` in fen (S-27): what the provincial rare-disease drug fund paid.
+    rare_fund: i64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -622,6 +631,7 @@ impl YearOfCare<'_> {
             visit: self.visits,
             amt,
             reverses: NO_EVENT,
+            rare_fund: 0,
         });
         self.visits += 1;
     }
@@ -679,7 +689,14 @@ impl YearOfCare<'_> {
     fn drug_claim(&mut self, drug: DrugClass, median: f64, d: Option<Disease>) {
         let day = self.day();
         let time = self.at(day, 8, 17);
-        let lv = if self.rng.chance(0.8) { 3 } else { 2 };
+        // D-28: a third are dispensed at a designated pharmacy (no facility level).
+        let lv = if self.rng.chance(0.3) {
+            0
+        } else if self.rng.chance(0.8) {
+            3
+        } else {
+            2
+        };
         let offsite = self.offsite(Where::Drugs);
         let yuan = self.rng.lognormal(median, 0.6);
         let amt = split(self.rng, fen(yuan), Split::Drug);
@@ -687,9 +704,12 @@ impl YearOfCare<'_> {
             Some(d) => self.disease_dx(d),
             None => Coding::default(),
         };
+        // S-27: about half the rare-disease drug claims are also paid by the provincial fund.
+        let rare_fund = if drug == DrugClass::Rare && self.rng.chance(0.5) { rare_fund_for(&amt) } else { 0 };
         self.push(time, 15, lv, false, offsite, coding, amt);
         if let Some(e) = self.events.last_mut() {
             e.drug = drug;
+            e.rare_fund = rare_fund;
         }
     }
     /// An admission (21–29, 52), settled in one or several parts (中途结算).
@@ -732,6 +752,7 @@ impl YearOfCare<'_> {
                 visit,
                 amt,
                 reverses: NO_EVENT,
+                rare_fund: 0,
             });
         }
         self.visits += 1;
@@ -764,7 +785,7 @@ impl YearOfCare<'_> {
             Disease::MentalDisorder => (10.0, 700.0, 0.6, 0.4, 0.4),
             Disease::Hemophilia => (12.0, 5500.0, 0.6, 0.9, 0.3),
             Disease::Transplant => (12.0, 3800.0, 0.35, 0.9, 0.3),
-            Disease::AplasticAnemia => (10.0, 1800.0, 0.6, 0.8, 0.5),
+            Disease::AplasticAnemia => (10.0, 2600.0, 0.6, 0.8, 0.5),
             Disease::Sle => (10.0, 1500.0, 0.5, 0.7, 0.3),
             Disease::Tuberculosis => (8.0, 900.0, 0.5, 0.5, 0.2),
             Disease::ChildT1d => (12.0, 700.0, 0.4, 0.7, 0.1),
@@ -849,8 +870,9 @@ impl YearOfCare<'_> {
                 self.disease_claim(d, median, 0.5, 0.3);
             }
         }
-        // A chronic claim for a disease that was never approved (→ not_covered, S-07).
-        if self.rng.chance(0.004) {
+        // A chronic claim for a disease that was never approved (→ not_covered, S-07; employees:
+        // general outpatient, D-29); every archetype with chronic diseases has one.
+        if (self.health.archetype && !self.person.chronic_diseases.is_empty()) || self.rng.chance(0.004) {
             let d = self.rng.pick(CHRONIC_WEIGHTS);
             if !self.person.chronic_diseases.contains(&d) {
                 self.disease_claim(d, 300.0, 0.5, 0.3);
@@ -872,6 +894,12 @@ impl YearOfCare<'_> {
             self.maternity();
         }
     }
+}
+
+/// S-27: a provincial rare-disease fund payment (fen) inside the share any basic-fund rate
+/// (at most 80%) leaves: half of `preselfpay + inscp / 5`.
+fn rare_fund_for(amt: &[i64; 4]) -> i64 {
+    (amt[2] + amt[3] / 5) / 2
 }
 
 /// Orders a person-year's claims by time and adds reversals (and re-billing) after their
@@ -903,14 +931,15 @@ fn add_reversals(rng: &mut Rng, events: &mut Vec<Event>, year_end: Timestamp, fo
             continue;
         }
         let at = (o.time + rng.range(600, 10 * 86400)).min(year_end);
-        events.push(Event { time: at, amt: o.amt.map(|a| -a), reverses: i as u32, ..o });
+        events.push(Event { time: at, amt: o.amt.map(|a| -a), reverses: i as u32, rare_fund: -o.rare_fund, ..o });
         if rng.chance(0.6) {
             let scale = 0.8 + rng.f64() * 0.2;
             let total: i64 = o.amt.iter().sum();
             let mut amt = o.amt.map(|a| (a as f64 * scale).round() as i64);
             amt[3] = ((total as f64 * scale).round() as i64 - amt[0] - amt[1] - amt[2]).max(0);
             let rebill = (at + rng.range(60, 2 * 86400)).min(year_end);
-            events.push(Event { time: rebill, amt, ..o });
+            let rare_fund = if o.rare_fund != 0 { rare_fund_for(&amt) } else { 0 };
+            events.push(Event { time: rebill, amt, rare_fund, ..o });
         }
     }
 }
@@ -1032,10 +1061,25 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             file: 0,
             line: 0,
             recorded: None,
+            rare_fund_pay: Money::from_fen(e.rare_fund),
+            rec_oth_pay: None,
         });
         coding.push(e.coding);
     }
     Chunk { persons, chronic_text, claims, coding, skipped }
+}
+
+/// Memory per generated person and per person-year (≈ 10 claims with their ids), measured
+/// with margin; used to refuse a set that cannot fit before building it.
+const BYTES_PER_PERSON: u64 = 300;
+const BYTES_PER_PERSON_YEAR: u64 = 2_500;
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// `MemAvailable` of /proc/meminfo (Linux), in bytes.
+fn available_memory() -> Option<u64> {
+    let t = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = t.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 /// Generates the persons and claims. Person-years that no built-in policy settles (RULES.md
@@ -1062,14 +1106,30 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
             }
         }
     }
+    // The set is built in memory before it is written: refuse up front, with a message, what
+    // would not fit, instead of aborting on a failed allocation half-way.
+    let need = o.persons.saturating_mul(BYTES_PER_PERSON + BYTES_PER_PERSON_YEAR * o.years.len() as u64);
+    if let Some(avail) = available_memory()
+        && need > avail
+    {
+        bail!(
+            "generate: --persons {} needs about {:.1} GiB of memory, more than the {:.1} GiB available; generate fewer persons per run (several runs with different --seed values and output folders)",
+            o.persons,
+            need as f64 / GIB,
+            avail as f64 / GIB
+        );
+    }
     let mut g = Generated {
         persons: PersonTable::default(),
         claims: ClaimTable::default(),
         coding: Vec::new(),
-        chronic_text: Vec::with_capacity(o.persons as usize),
+        chronic_text: Vec::new(),
         skipped: Vec::new(),
     };
-    g.persons.persons.reserve(o.persons as usize);
+    let n = usize::try_from(o.persons)?;
+    let oom = |_| anyhow::anyhow!("generate: not enough memory for {n} persons");
+    g.chronic_text.try_reserve_exact(n).map_err(oom)?;
+    g.persons.persons.try_reserve_exact(n).map_err(oom)?;
     let mut skipped = vec![0u64; settles.len()];
     // Chunks are made in parallel a window at a time and appended in order, so the memory of
     // one window is reused by the next (the peak is the result plus one window).
@@ -1102,6 +1162,74 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
     }
     Ok(g)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Recorded platform amounts (for `medsettle replay` on the sample data)
+
+/// Gives `n` settled claims the amounts the platform "recorded" (hifp_pay … psn_part_amt), so
+/// `replay` has something to compare on the sample. The amounts are medsettle's own settlement
+/// of the generated data, spread evenly over the settled claims; every second one is
+/// deliberately off, in turn in one of three ways an audit meets:
+/// - a rounding difference: hifp one fen higher, the personal part one fen lower;
+/// - a layer difference: the catastrophic payment not applied (or, on a claim without one,
+///   the basic fund 100.00 lower), moved to the personal part;
+/// - a broken row: the personal part 1.00 higher, so the row no longer adds up (D-02).
+///
+/// Returns the number of claims given recorded amounts.
+pub fn attach_recorded(g: &mut Generated, policies: &PolicySet, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let prepared = crate::intake::prepare(&mut g.claims, &g.persons, policies);
+    let settled = crate::engine::settle_all(&g.claims, &g.persons, &prepared, policies, &|_| {});
+    let eligible: Vec<(u32, Settlement)> = settled
+        .input_order()
+        .into_iter()
+        .filter_map(|ci| settled.get(ci as usize).map(|s| (ci, *s)))
+        .filter(|(_, s)| s.status == Status::Settled && s.hifp_pay.is_positive())
+        .collect();
+    let step = (eligible.len() / n).max(1);
+    let mut k = 0;
+    for (i, (ci, s)) in eligible.iter().step_by(step).take(n).enumerate() {
+        let mut r = Recorded {
+            hifp_pay: Some(s.hifp_pay),
+            hifob_pay: Some(s.hifob_pay),
+            hifmi_pay: Some(s.hifmi_pay),
+            maf_pay: Some(s.maf_pay),
+            psn_part_amt: Some(s.psn_part_amt),
+        };
+        let cent = Money::from_fen(1);
+        match i % 6 {
+            1 => {
+                r.hifp_pay = Some(s.hifp_pay + cent);
+                r.psn_part_amt = Some(s.psn_part_amt - cent);
+            }
+            3 if s.hifmi_pay.is_positive() => {
+                r.hifmi_pay = Some(Money::ZERO);
+                r.psn_part_amt = Some(s.psn_part_amt + s.hifmi_pay);
+            }
+            3 => {
+                let d = Money::from_fen(10_000).min(s.hifp_pay);
+                r.hifp_pay = Some(s.hifp_pay - d);
+                r.psn_part_amt = Some(s.psn_part_amt + d);
+            }
+            5 => r.psn_part_amt = Some(s.psn_part_amt + Money::from_fen(100)),
+            _ => {}
+        }
+        g.claims.claims[*ci as usize].recorded = Some(Box::new(r));
+        k += 1;
+    }
+    k
+}
+
+/// The recorded-amount columns, written after the others when any claim has them.
+pub const RECORDED_FILE_COLUMNS: &[(&str, ColType)] = &[
+    ("hifp_pay", ColType::OptMoney),
+    ("hifob_pay", ColType::OptMoney),
+    ("hifmi_pay", ColType::OptMoney),
+    ("maf_pay", ColType::OptMoney),
+    ("psn_part_amt", ColType::OptMoney),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -1143,6 +1271,7 @@ pub const CLAIM_FILE_COLUMNS: &[(&str, ColType)] = &[
     ("offsite", ColType::Text),
     ("refd_setl_flag", ColType::Int),
     ("init_setl_id", ColType::Text),
+    ("rare_fund_pay", ColType::OptMoney),
 ];
 
 fn med_type_text(m: MedType) -> &'static str {
@@ -1178,7 +1307,8 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
     };
     write_table(&mut out, "persons", format, PERSON_FILE_COLUMNS, persons.len(), &person_row, &|_| {})?;
     let t = &g.claims;
-    let claim_row = |i: usize, v: &mut Vec<Val<'a>>| {
+    let with_recorded = t.claims.iter().any(|c| c.recorded.is_some());
+    let claim_row = move |i: usize, v: &mut Vec<Val<'a>>| {
         let c = &t.claims[i];
         let coding = g.coding[i];
         v.extend([
@@ -1200,23 +1330,34 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
             Val::Text(c.offsite.as_str()),
             Val::Int(c.reversal as i64),
             Val::Text(t.strings.get(c.init_setl_id)),
+            if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
         ]);
+        if with_recorded {
+            let r = c.recorded.as_deref();
+            let m = |f: fn(&Recorded) -> Option<Money>| r.and_then(f).map_or(Val::Null, Val::Money);
+            v.extend([m(|r| r.hifp_pay), m(|r| r.hifob_pay), m(|r| r.hifmi_pay), m(|r| r.maf_pay), m(|r| r.psn_part_amt)]);
+        }
     };
-    write_table(&mut out, "claims", format, CLAIM_FILE_COLUMNS, t.claims.len(), &claim_row, progress)?;
+    let columns: Vec<(&str, ColType)> =
+        CLAIM_FILE_COLUMNS.iter().chain(if with_recorded { RECORDED_FILE_COLUMNS } else { &[] }).copied().collect();
+    write_table(&mut out, "claims", format, &columns, t.claims.len(), &claim_row, progress)?;
+    crate::pipeline::write_set_manifest(&mut out, "generate")?;
     out.commit()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::read::{CLAIM_COLUMNS, PERSON_COLUMNS};
+    use crate::intake::columns::{CLAIMS, PERSONS};
 
     #[test]
     fn columns_follow_the_contract() {
+        // The contract's columns in its order, without the recorded amounts.
         let names: Vec<&str> = CLAIM_FILE_COLUMNS.iter().map(|c| c.0).collect();
-        assert_eq!(names, CLAIM_COLUMNS[..names.len()]);
+        let contract: Vec<&str> = crate::intake::columns::names(CLAIMS).into_iter().filter(|c| names.contains(c)).collect();
+        assert_eq!(names, contract);
         let names: Vec<&str> = PERSON_FILE_COLUMNS.iter().map(|c| c.0).collect();
-        assert_eq!(names, PERSON_COLUMNS);
+        assert_eq!(names, crate::intake::columns::names(PERSONS));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! medsettle: batch claims settlement for Chinese basic medical insurance (Changzhou).
 //!
-//! Data flows one way: [`io`] reads and validates → [`engine::prepare`] orders by person and
+//! Data flows one way: [`io`] reads, [`intake`] checks every row and orders by person and
 //! time → [`engine::settle_all`] settles (pure, parallel over persons) → [`report`] aggregates
 //! → [`io`] writes. The kernel never does IO; the IO never knows a rule.
 
@@ -8,6 +8,7 @@ pub mod app;
 pub mod cmd;
 pub mod engine;
 pub mod generate;
+pub mod intake;
 pub mod io;
 pub mod model;
 pub mod pipeline;

@@ -1,5 +1,6 @@
 //! The `medsettle` command line: parse arguments, dispatch. Nothing else.
-//! Exit codes: 0 success, 1 error, 2 bad usage (clap), 3 replay found discrepancies.
+//! Exit codes: 0 success, 1 error, 2 bad usage (clap), 3 replay found discrepancies, 4 outputs
+//! written but the share of rejected claims is above `--max-reject-rate`.
 
 use clap::{Parser, Subcommand};
 use medsettle::cmd;
@@ -29,9 +30,17 @@ enum Command {
 }
 
 fn main() {
+    // A closed pipe (`medsettle explain … | head`) ends the process quietly, as for any Unix
+    // filter, instead of a panic in println!. Output folders are committed atomically, so a
+    // signal at any moment leaves a complete set (CONTRACT.md §6).
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Settle(a) => cmd::settle::run(a).map(|_| 0),
+        Command::Settle(a) => cmd::settle::run(a),
         Command::Scenario(a) => cmd::scenario::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Explain(a) => cmd::explain::run(a),

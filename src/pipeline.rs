@@ -8,14 +8,16 @@ use crate::model::Status;
 use crate::policy::PolicySet;
 use crate::progress;
 use crate::report::fund;
+use crate::report::i18n::Lang;
 use crate::report::markdown::{self, Counts, ReportInput};
 use crate::report::tables;
+use crate::report::{html, settlement, xlsx};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Phase timings on stderr when `MEDSETTLE_TIMINGS` is set (for profiling large runs).
@@ -117,15 +119,15 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
     }
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
     let mut timer = Timer::new();
-    let persons = read::read_persons(persons_file, persons_index)?;
-    timer.mark("read persons");
     let aliases = read::aliases_of(policies);
+    let persons = read::read_persons(persons_file, persons_index, &aliases)?;
+    timer.mark("read persons");
     let pb = progress::spinner("reading");
-    let claims = read::read_claims(claim_files, &persons.table, &persons.rejected, &aliases, &|n| pb.inc(n))?;
+    let claims = read::read_claims(claim_files, &persons, &aliases, &|n| pb.inc(n))?;
     pb.finish_and_clear();
     timer.mark("read claims");
     let mut claims = claims;
-    let prepared = engine::prepare(&mut claims.table, &persons.table, policies);
+    let prepared = crate::intake::prepare(&mut claims.table, &persons.table, policies);
     timer.mark("prepare");
     let mut files: Vec<FileInfo> = claim_files
         .par_iter()
@@ -198,7 +200,8 @@ struct Manifest<'a> {
     outputs: Vec<OutputInfo>,
 }
 
-/// Writes every output of a settle run into `dir` atomically; returns the counts.
+/// Writes every output of a settle run into `dir` as one committed set; returns the counts.
+#[allow(clippy::too_many_arguments)]
 pub fn write_outputs(
     dir: &Path,
     format: Format,
@@ -207,9 +210,33 @@ pub fn write_outputs(
     settled: &Settled,
     command: &str,
     title: &str,
+    lang: Lang,
+) -> Result<Counts> {
+    let mut out = OutputDir::new(dir)?;
+    let c = write_outputs_into(&mut out, None, format, loaded, policies, settled, command, title, lang)?;
+    out.commit()?;
+    Ok(c)
+}
+
+/// Writes the outputs of a settle run into `out` (under `sub/` when given), its
+/// `manifest.json` listing the files written there so far; the caller commits. Files the
+/// command wrote there before (replay's discrepancies) are listed in the manifest too.
+#[allow(clippy::too_many_arguments)]
+pub fn write_outputs_into(
+    out: &mut OutputDir,
+    sub: Option<&str>,
+    format: Format,
+    loaded: &Loaded,
+    policies: &PolicySet,
+    settled: &Settled,
+    command: &str,
+    title: &str,
+    lang: Lang,
 ) -> Result<Counts> {
     let mut timer = Timer::new();
-    let mut out = OutputDir::new(dir)?;
+    let dir = out.dir().join(sub.unwrap_or(""));
+    out.set_prefix(sub);
+    let out = &mut *out;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
     let rows = settled.input_order();
@@ -218,9 +245,9 @@ pub fn write_outputs(
     // writer thread (the kernel's copy into the page cache), which leaves the pool idle.
     let (written, (fr, missing_base)) = rayon::join(
         || -> Result<()> {
-            tables::write_settlements(&mut out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
+            tables::write_settlements(out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
             pb.finish_and_clear();
-            tables::write_person_years(&mut out, format, persons, policies, &settled.person_years)
+            tables::write_person_years(out, format, persons, policies, &settled.person_years)
         },
         || {
             let mut fr = fund::expenditure(t, persons, settled);
@@ -230,20 +257,20 @@ pub fn write_outputs(
     );
     written?;
     timer.mark("write tables, fund report");
-    out.create("fund_report.csv")?.write_all(fund::to_csv(&fr, policies).as_bytes())?;
+    out.write_file("fund_report.csv", fund::to_csv(&fr, policies)?.as_bytes())?;
 
     let rejects = loaded.reject_rows();
     let mut w = out.create("rejects.csv")?;
     {
+        let named = |e: csv::Error| anyhow::anyhow!("cannot write {}: {e}", dir.join("rejects.csv").display());
         let mut cw = csv::Writer::from_writer(&mut w);
-        cw.write_record(["source_file", "row", "setl_id", "reason"])?;
+        cw.write_record(["source_file", "row", "setl_id", "reason"]).map_err(named)?;
         for r in &rejects {
-            cw.write_record([loaded.file_name(r.file), r.line.to_string(), r.setl_id.clone(), r.reason()])?;
+            cw.write_record([loaded.file_name(r.file), r.line.to_string(), r.setl_id.clone(), r.reason()]).map_err(named)?;
         }
-        cw.flush()?;
+        cw.flush().map_err(|e| named(e.into()))?;
     }
-    w.flush()?;
-    drop(w);
+    w.finish()?;
 
     let counts = counts(loaded, settled);
     let mut reject_codes: BTreeMap<String, u64> = BTreeMap::new();
@@ -256,7 +283,7 @@ pub fn write_outputs(
             *not_covered_reasons.entry(r.to_string()).or_default() += 1;
         }
     }
-    let md = markdown::render(&ReportInput {
+    let input = ReportInput {
         title,
         counts,
         fund: &fr,
@@ -266,25 +293,9 @@ pub fn write_outputs(
         reject_codes,
         not_covered_reasons,
         missing_contribution_base: missing_base,
-    });
-    out.create("report.md")?.write_all(md.as_bytes())?;
-    timer.mark("rejects, report.md");
-
-    // Digests were taken while writing; a file without one is read back.
-    let outputs: Vec<OutputInfo> = out
-        .staged()
-        .map(|(fin, tmp)| (fin.to_path_buf(), tmp.to_path_buf(), out.digest(fin)))
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|(fin, tmp, digest)| {
-            digest.clone().map_or_else(|| sha256_file(tmp), Ok).map(|(bytes, sha256)| OutputInfo {
-                name: fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                bytes,
-                sha256,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let manifest = Manifest {
+    };
+    out.write_file("report.md", markdown::render(&input).as_bytes())?;
+    let mut manifest = Manifest {
         tool: "medsettle",
         version: env!("CARGO_PKG_VERSION"),
         command,
@@ -303,10 +314,38 @@ pub fn write_outputs(
             .collect(),
         counts,
         reconciles: counts.reconciles(),
-        outputs,
+        outputs: Vec::new(),
     };
-    out.create("manifest.json")?.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
-    out.commit()?;
-    timer.mark("hash outputs, commit");
+    // The human reports show the manifest without the outputs (which include the reports).
+    let mut shown = serde_json::to_value(&manifest)?;
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("outputs");
+    }
+    let doc = settlement::document(&input, t, settled, &shown, lang);
+    out.write_file("report.html", html::render(&doc).as_bytes())?;
+    out.write_file("report.xlsx", &xlsx::render(&doc)?)?;
+    timer.mark("rejects, reports");
+
+    // Digests were taken while writing.
+    manifest.outputs = out.files(sub)?.into_iter().map(|(name, bytes, sha256)| OutputInfo { name, bytes, sha256 }).collect();
+    out.write_file("manifest.json", serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    out.set_prefix(None);
+    timer.mark("manifest");
     Ok(counts)
+}
+
+#[derive(Serialize)]
+struct SetManifest<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'a str,
+    outputs: Vec<OutputInfo>,
+}
+
+/// Writes `manifest.json` at the top of a set (`scenario`, `generate`): every file of the set
+/// with its size and SHA-256.
+pub fn write_set_manifest(out: &mut OutputDir, command: &str) -> Result<()> {
+    let outputs = out.files(None)?.into_iter().map(|(name, bytes, sha256)| OutputInfo { name, bytes, sha256 }).collect();
+    let m = SetManifest { tool: "medsettle", version: env!("CARGO_PKG_VERSION"), command, outputs };
+    out.write_file("manifest.json", serde_json::to_string_pretty(&m)?.as_bytes())
 }

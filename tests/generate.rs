@@ -180,16 +180,16 @@ fn invariants_hold(data: &Path, out: &Path) {
     let h = r.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     let (psn, year, pol, ben) = (col("psn_no"), col("year"), col("policy_id"), col("benefit"));
-    let money = ["medfee_sumamt", "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt"].map(col);
+    let money = ["medfee_sumamt", "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "oth_pay"].map(col);
     // (psn, year) → [basic inside the cap, hifmi, maf outpatient group, maf other group]
     let mut acc: HashMap<(String, String), (String, [i64; 4])> = HashMap::new();
     let mut rows = 0;
     for rec in r.records() {
         let rec = rec.unwrap();
         rows += 1;
-        let [medfee, hifp, hifob, hifmi, maf, fund, psn_part] = money.map(|i| fen(&rec[i]));
+        let [medfee, hifp, hifob, hifmi, maf, fund, psn_part, oth] = money.map(|i| fen(&rec[i]));
         assert_eq!(hifp + hifob + hifmi + maf, fund, "{rec:?}");
-        assert_eq!(fund + psn_part, medfee, "{rec:?}");
+        assert_eq!(fund + oth + psn_part, medfee, "{rec:?}");
         let e = acc.entry((rec[psn].to_string(), rec[year].to_string())).or_insert_with(|| (rec[pol].to_string(), [0; 4]));
         if matches!(&rec[ben], "inpatient" | "maternity" | "special") {
             e.1[0] += hifp;

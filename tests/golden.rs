@@ -83,7 +83,9 @@ fn run_file(name: &str) {
             .arg("--persons")
             .arg(dir.path().join("persons.csv"))
             .arg("--out")
-            .arg(&out);
+            .arg(&out)
+            // Golden cases include rejects on purpose: no reject-rate exit 4 (CONTRACT §6).
+            .args(["--max-reject-rate", "1"]);
         for s in &case.set {
             cmd.arg("--set").arg(s);
         }
@@ -143,4 +145,9 @@ fn changzhou_employee_2024() {
 #[test]
 fn catastrophic_assistance() {
     run_file("catastrophic-assistance.toml");
+}
+
+#[test]
+fn other_payers_and_routing() {
+    run_file("other-payers-and-routing.toml");
 }

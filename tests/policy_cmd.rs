@@ -253,7 +253,8 @@ fn diff_of_resident_2024_and_2026_lists_known_differences() {
     for line in [
         // seed 002 → 000: year, maternity waiting, offsite points, PKU for adults, catastrophic cap
         "  year: 2024 → 2026",
-        "  maternity.min_consecutive_years: 1 → 0",
+        "  maternity.min_consecutive_years: 2 → 0",
+        "  special.diseases.hemophilia.rate: \"inpatient\" → 0.85",
         "  offsite.points.referral: 0.05 → 0.1",
         "  offsite.points.emergency: 0 → 0.1",
         "  financing.resident.non_employed.personal: 900 → 800",
@@ -278,6 +279,22 @@ fn diff_of_resident_2024_and_2026_lists_known_differences() {
     );
     // Reversed, the same differences the other way.
     let back = ok(&["policy", "diff", "changzhou-resident-2026", "changzhou-resident-2024"]);
-    assert!(back.contains("\n  maternity.min_consecutive_years: 0 → 1\n"), "{back}");
+    assert!(back.contains("\n  maternity.min_consecutive_years: 0 → 2\n"), "{back}");
     assert!(back.split("\nonly in a:\n").nth(1).is_some_and(|s| s.contains("  catastrophic.cap: 500000\n")), "{back}");
+}
+
+#[test]
+fn drugs_inside_cap_is_a_resident_key() {
+    // D-16: the switch belongs to the resident 350,000 cap; employees have no overall cap (S-15).
+    let shown = ok(&["policy", "show", "changzhou-employee-2024"]);
+    assert!(!shown.contains("inside_cap"), "{shown}");
+    assert!(shown.contains("[drugs]\n"), "{shown}");
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("employee.toml");
+    std::fs::write(&file, shown.replace("[drugs]\n", "[drugs]\ninside_cap = false\n")).unwrap();
+    let o = medsettle(&["policy", "check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("drugs.inside_cap"), "{}", stderr(&o));
+    // Residents keep it as a parameter.
+    assert!(ok(&["policy", "show", "changzhou-resident-2026"]).contains("inside_cap = false"));
 }

@@ -81,7 +81,7 @@ fn fen(v: i64) -> String {
 /// CSV text of the claims (reversals follow their original a day later, same year).
 fn claims_csv(specs: &[Spec], year: i32) -> String {
     let mut s = String::from(
-        "setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,primary_care,opsp_dise_code,drug_class,offsite,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt,refd_setl_flag,init_setl_id\n",
+        "setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,primary_care,opsp_dise_code,drug_class,offsite,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt,refd_setl_flag,init_setl_id,rare_fund_pay\n",
     );
     for (i, c) in specs.iter().enumerate() {
         let (med_type, disease, drug) = match c.kind {
@@ -105,9 +105,12 @@ fn claims_csv(specs: &[Spec], year: i32) -> String {
         let ts = medsettle::model::time::format_datetime(d as i64 * 86400 + c.second as i64);
         let total = c.fulamt + c.overlmt + c.presel + c.inscp;
         let mdtrt = format!("{}-M{}", PSN[c.person], c.mdtrt);
+        // S-27: on rare-disease drugs the provincial fund pays up to half of preselfpay + inscp/5,
+        // inside the share any basic rate (≤ 80%) leaves.
+        let rare_fund = if drug == "rare" && c.day % 2 == 0 { (c.presel + c.inscp / 5) / 2 } else { 0 };
         let _ = writeln!(
             s,
-            "S{year}-{i:04},{},{mdtrt},{ts},{med_type},{level},{},{disease},{drug},{},{},{},{},{},{},0,",
+            "S{year}-{i:04},{},{mdtrt},{ts},{med_type},{level},{},{disease},{drug},{},{},{},{},{},{},0,,{}",
             PSN[c.person],
             c.primary as u8,
             OFFSITE[c.offsite],
@@ -115,13 +118,14 @@ fn claims_csv(specs: &[Spec], year: i32) -> String {
             fen(c.fulamt),
             fen(c.overlmt),
             fen(c.presel),
-            fen(c.inscp)
+            fen(c.inscp),
+            fen(rare_fund)
         );
         if c.reverse {
             let rts = medsettle::model::time::format_datetime((d + 1) as i64 * 86400 + c.second as i64);
             let _ = writeln!(
                 s,
-                "R{year}-{i:04},{},{mdtrt},{rts},{med_type},{level},{},{disease},{drug},{},{},{},{},{},{},1,S{year}-{i:04}",
+                "R{year}-{i:04},{},{mdtrt},{rts},{med_type},{level},{},{disease},{drug},{},{},{},{},{},{},1,S{year}-{i:04},{}",
                 PSN[c.person],
                 c.primary as u8,
                 OFFSITE[c.offsite],
@@ -129,7 +133,8 @@ fn claims_csv(specs: &[Spec], year: i32) -> String {
                 fen(-c.fulamt),
                 fen(-c.overlmt),
                 fen(-c.presel),
-                fen(-c.inscp)
+                fen(-c.inscp),
+                fen(-rare_fund)
             );
         }
     }
@@ -178,7 +183,7 @@ proptest! {
         prop_assert!(c.reconciles(), "{c:?}");
         // Only employees outside 2024 have no policy (S-23); nothing else is rejected.
         let rejects = loaded.reject_rows();
-        prop_assert!(rejects.iter().all(|r| r.code == "no_policy" || (r.code == "reversal_unknown_original" && r.message.contains("rejected"))), "{:?}", rejects);
+        prop_assert!(rejects.iter().all(|r| r.code.as_str() == "no_policy" || (r.code.as_str() == "reversal_unknown_original" && r.message.contains("rejected"))), "{:?}", rejects);
         // Something settles unless every claim is an employee's outside 2024 (no policy).
         if year == 2024 || specs.iter().any(|s| s.person < 4) {
             prop_assert!(c.settled + c.not_covered > 0);
@@ -186,7 +191,12 @@ proptest! {
         let mut by_setl: HashMap<&str, medsettle::model::Settlement> = HashMap::new();
         for (i, s) in one.iter() {
             let claim = &t.claims[i];
-            prop_assert_eq!(s.fund_pay_sumamt() + s.psn_part_amt, claim.medfee_sumamt);
+            // D-02 with the other payers (S-28): medfee = funds + oth_pay + psn_part.
+            prop_assert_eq!(s.fund_pay_sumamt() + s.oth_pay + s.psn_part_amt, claim.medfee_sumamt);
+            prop_assert!(s.oth_pay.is_zero() || s.benefit == Benefit::Maternity || s.benefit == Benefit::RareDrug, "oth_pay on {:?}", s);
+            if s.benefit == Benefit::RareDrug {
+                prop_assert_eq!(s.oth_pay, claim.rare_fund_pay, "S-27: rare_fund_pay is passed into oth_pay");
+            }
             if s.status == Status::Settled {
                 for m in [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.act_pay_dedc] {
                     prop_assert!(!m.is_negative());
@@ -206,6 +216,7 @@ proptest! {
                 let o = by_setl[init];
                 prop_assert_eq!(o.fund_pay_sumamt() + s.fund_pay_sumamt(), Money::ZERO);
                 prop_assert_eq!(o.psn_part_amt + s.psn_part_amt, Money::ZERO);
+                prop_assert_eq!(o.oth_pay + s.oth_pay, Money::ZERO);
             }
         }
         // Caps and limits per person-year.
@@ -239,7 +250,9 @@ proptest! {
                 // The largest possible cap with incentives in this person set.
                 prop_assert!(y.hifmi_pay <= cat.0 + Money::from_yuan(40_000));
             }
-            if let Some(sp) = &p.special {
+            // With the S-29 fall-through a special claim's funds also hold general-outpatient
+            // money, so the disease limit is checked where the overflow stays unpaid.
+            if let Some(sp) = p.special.as_ref().filter(|sp| !sp.fall_through) {
                 for (d, rule) in &sp.diseases {
                     let paid = special.get(&format!("{:?}", Some(*d))).copied().unwrap_or(Money::ZERO);
                     let lim = rule.first_year_limit.or(rule.limit).map(|a| a.0).unwrap_or(Money::MAX);

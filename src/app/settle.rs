@@ -19,7 +19,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use crate::io::source::{Input, LINE_COLUMN};
+pub use crate::intake::LINE_COLUMN;
+pub use crate::io::read::Input;
 
 /// An output table.
 #[derive(Clone, Debug)]
@@ -54,10 +55,10 @@ pub fn load(claims: &[Input], persons: &Input, policies: &PolicySet) -> Result<L
         bail!("no claims input given");
     }
     let persons_index = u16::try_from(claims.len()).context("too many claims inputs")?;
-    let persons_read = read::read_persons_input(persons, persons_index)?;
     let aliases = read::aliases_of(policies);
-    let mut claims_read = read::read_claim_inputs(claims, &persons_read.table, &persons_read.rejected, &aliases, &|_| {})?;
-    let prepared = engine::prepare(&mut claims_read.table, &persons_read.table, policies);
+    let persons_read = read::read_persons_input(persons, persons_index, &aliases)?;
+    let mut claims_read = read::read_claim_inputs(claims, &persons_read, &aliases, &|_| {})?;
+    let prepared = crate::intake::prepare(&mut claims_read.table, &persons_read.table, policies);
     let info = |i: &Input, rows: u64| FileInfo { path: i.name(), bytes: 0, sha256: String::new(), rows };
     let mut files: Vec<FileInfo> = claims.iter().zip(&claims_read.rows).map(|(i, &rows)| info(i, rows)).collect();
     files.push(info(persons, persons_read.rows));
@@ -131,7 +132,7 @@ fn outputs(l: &Loaded, policies: &PolicySet, settled: &Settled, income: bool) ->
 /// (for runs that settle the claims in parts and the persons separately).
 pub fn income(persons: &Input, years: &[i32], policy_specs: &[String], sets: &[String]) -> Result<(Table, Table)> {
     let policies = PolicySet::assemble(policy_specs, sets)?;
-    let p = read::read_persons_input(persons, 0)?;
+    let p = read::read_persons_input(persons, 0, &read::aliases_of(&policies))?;
     let mut fr = FundReport::new();
     fund::income_for_years(&p.table, &policies, &years.iter().copied().collect::<BTreeSet<i32>>(), &mut fr);
     let name = persons.name();
@@ -284,7 +285,7 @@ pub fn scenario_policies(base: &PolicySet, files: &[PathBuf]) -> Result<Vec<(Sce
     scenarios
         .into_iter()
         .map(|s| {
-            let ps = crate::cmd::scenario::scenario_policies(base, &s)?;
+            let ps = crate::app::scenario::scenario_policies(base, &s)?;
             Ok((s, ps))
         })
         .collect()

@@ -20,8 +20,8 @@ files on any number of threads.
 
 Example:
   medsettle generate --persons 1000 --year 2026 --seed 7 --out data/
-  medsettle generate --persons 200 --year 2024 2026 --seed 7 --out data/
-  medsettle generate --persons 1000000 --year 2024 --seed 1 --out big/ --format parquet";
+  medsettle generate --persons 200 --year 2024 2026 --seed 7 --out data/ --format parquet
+  medsettle generate --persons 25 --year 2024 2026 --seed 4 --recorded 12 --out sample-new/";
 
 /// Generate synthetic persons and claims (CONTRACT.md §1–2 columns).
 #[derive(Args, Debug)]
@@ -41,12 +41,17 @@ pub struct GenerateArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
+    /// Give this many settled claims the platform's recorded amounts (hifp_pay …
+    /// psn_part_amt), every second one deliberately off, so `replay` has something to find.
+    #[arg(long, default_value_t = 0)]
+    pub recorded: usize,
 }
 
 pub fn run(a: &GenerateArgs) -> Result<()> {
     let start = Instant::now();
     let policies = PolicySet::assemble(&[], &[])?;
-    let g = generate::generate(&Options { persons: a.persons, years: a.year.clone(), seed: a.seed }, &policies)?;
+    let mut g = generate::generate(&Options { persons: a.persons, years: a.year.clone(), seed: a.seed }, &policies)?;
+    generate::attach_recorded(&mut g, &policies, a.recorded);
     let generated = start.elapsed().as_secs_f64();
     let n = g.claims.claims.len();
     let pb = progress::bar(n as u64, "writing");

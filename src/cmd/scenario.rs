@@ -2,23 +2,27 @@
 //! scenario (a small TOML file of parameter overrides); what the funds would have spent and
 //! who gains or loses.
 
+use crate::app::scenario::{self, Sweep};
 use crate::engine::Settled;
-use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
-use crate::model::{Money, PersonYear};
+use crate::io::write::{Format, OutputDir};
 use crate::pipeline;
-use crate::policy::overrides::{self, Scenario};
-use crate::policy::{LoadedPolicy, PolicySet};
-use anyhow::{Context, Result, bail};
+use crate::policy::PolicySet;
+use crate::policy::overrides::Scenario;
+use crate::report::doc::Table;
+use crate::report::i18n::Lang;
+use crate::report::scenario::Comparison;
+use crate::report::{self, html, markdown, xlsx};
+use anyhow::{Result, bail};
 use clap::Args;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::io::Write;
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
 pub const EXAMPLE: &str = "Example:
   medsettle scenario --claims sample-data/claims.csv --persons sample-data/persons.csv \\
       --scenario sample-data/scenarios/level3-rate-75.toml --out what-if/
+  medsettle scenario --claims sample-data/claims.csv --persons sample-data/persons.csv \\
+      --sweep inpatient.cap=300000..500000:50000 --out cap-sweep/ --lang en
 
 A scenario file:
   name = \"level3-rate-75\"
@@ -36,8 +40,12 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub persons: PathBuf,
     /// Scenario files (TOML; schemas/scenario.schema.json).
-    #[arg(long = "scenario", num_args = 1.., required = true)]
+    #[arg(long = "scenario", num_args = 1.., required_unless_present = "sweep")]
     pub scenarios: Vec<PathBuf>,
+    /// Sweep one parameter, KEY=FROM..TO:STEP: one kernel run per value, a cost curve
+    /// (cost_curve.csv and a chart). The input is read and ordered once.
+    #[arg(long)]
+    pub sweep: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
     /// Baseline policies (as for settle).
@@ -46,6 +54,9 @@ pub struct ScenarioArgs {
     /// Baseline overrides (as for settle).
     #[arg(long = "set")]
     pub sets: Vec<String>,
+    /// Language of the human reports (report.html, report.xlsx); machine outputs keep codes.
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: Lang,
     /// Also write the full settle outputs of the baseline and each scenario in subfolders.
     #[arg(long)]
     pub full: bool,
@@ -53,112 +64,13 @@ pub struct ScenarioArgs {
     pub format: Format,
 }
 
-/// The policies of a scenario: the baseline with the scenario's overrides.
-pub fn scenario_policies(base: &PolicySet, sc: &Scenario) -> Result<PolicySet> {
-    for ch in &sc.changes {
-        if let Some(p) = &ch.policy
-            && !base.policies.iter().any(|b| &b.policy.id == p)
-        {
-            bail!("scenario {}: policy {p} is not in the run", sc.name);
-        }
+fn write_doc_tables(out: &mut OutputDir, tables: &[&Table]) -> Result<()> {
+    for t in tables {
+        let mut w = out.create(&format!("{}.csv", t.name))?;
+        t.write_csv(&mut w)?;
+        w.finish()?;
     }
-    // A change without `policy` applies to every policy that has the key (as --set does).
-    let mut used = vec![false; sc.changes.iter().map(|c| c.set.len()).sum()];
-    let mut out = Vec::new();
-    for lp in &base.policies {
-        let (_, text) = crate::policy::read_spec(lp.origin.strip_prefix("builtin:").unwrap_or(&lp.origin))?;
-        let value: toml::Value = toml::from_str(&text)?;
-        let mut extra = Vec::new();
-        let mut k = 0;
-        for ch in &sc.changes {
-            for (key, v) in &ch.set {
-                let kv = format!("{key}={v}");
-                let applies = match &ch.policy {
-                    Some(p) => p == &lp.policy.id,
-                    None => overrides::has_key(&value, &kv),
-                };
-                if applies {
-                    used[k] = true;
-                    extra.push(kv);
-                }
-                k += 1;
-            }
-        }
-        if extra.is_empty() {
-            out.push(lp.clone());
-            continue;
-        }
-        let mut sets = lp.overrides.clone();
-        sets.extend(extra);
-        out.push(LoadedPolicy::from_text(&text, &lp.origin, &sets).with_context(|| format!("scenario {}", sc.name))?);
-    }
-    if let Some(i) = used.iter().position(|u| !u) {
-        let key = sc.changes.iter().flat_map(|c| c.set.keys()).nth(i).cloned().unwrap_or_default();
-        bail!("scenario {}: no policy of the run has the parameter `{key}`", sc.name);
-    }
-    Ok(PolicySet::from_loaded(out))
-}
-
-fn funds(y: &PersonYear) -> Money {
-    y.hifp_pay + y.hifob_pay + y.hifmi_pay + y.maf_pay + y.maf_tilt_pay
-}
-
-fn totals(s: &Settled, policies: &PolicySet) -> BTreeMap<(i32, String, &'static str), Money> {
-    let mut m = BTreeMap::new();
-    for y in &s.person_years {
-        let id = policies.get(y.policy).id.clone();
-        for (f, v) in [
-            ("hifp", y.hifp_pay),
-            ("hifob", y.hifob_pay),
-            ("hifmi", y.hifmi_pay),
-            ("maf", y.maf_pay),
-            ("maf_tilt", y.maf_tilt_pay),
-            ("psn_part", y.psn_part_amt),
-        ] {
-            *m.entry((y.year, id.clone(), f)).or_insert(Money::ZERO) += v;
-        }
-    }
-    m
-}
-
-type DeltaRow = (usize, u32, i32, Money, Money, Money, Money);
-
-/// persons_delta.csv: every person-year whose final burden changes.
-fn write_delta<'a>(
-    out: &mut OutputDir,
-    rows: &'a [DeltaRow],
-    scenarios: &'a [Scenario],
-    persons: &'a crate::model::PersonTable,
-) -> Result<()> {
-    let cols: &[(&str, ColType)] = &[
-        ("scenario", ColType::Text),
-        ("psn_no", ColType::Text),
-        ("year", ColType::Int),
-        ("psn_type", ColType::Text),
-        ("baseline_funds", ColType::Money),
-        ("scenario_funds", ColType::Money),
-        ("funds_difference", ColType::Money),
-        ("baseline_burden", ColType::Money),
-        ("scenario_burden", ColType::Money),
-        ("burden_difference", ColType::Money),
-    ];
-    let row = |i: usize, v: &mut Vec<Val<'a>>| {
-        let (k, psn, year, bf, sf, bb, sb) = rows[i];
-        let p = &persons.persons[psn as usize];
-        v.extend([
-            Val::Text(&scenarios[k].name),
-            Val::Text(&p.psn_no),
-            Val::Int(year as i64),
-            Val::Text(p.psn_type.as_str()),
-            Val::Money(bf),
-            Val::Money(sf),
-            Val::Money(sf - bf),
-            Val::Money(bb),
-            Val::Money(sb),
-            Val::Money(sb - bb),
-        ]);
-    };
-    write_table(out, "persons_delta", Format::Csv, cols, rows.len(), &row, &|_| {})
+    Ok(())
 }
 
 pub fn run(a: &ScenarioArgs) -> Result<i32> {
@@ -170,73 +82,55 @@ pub fn run(a: &ScenarioArgs) -> Result<i32> {
     if names.windows(2).any(|w| w[0] == w[1]) || names.contains(&"baseline") {
         bail!("scenario names must be distinct and not `baseline`");
     }
-    let sets: Vec<PolicySet> = scenarios.iter().map(|s| scenario_policies(&base, s)).collect::<Result<_>>()?;
+    let sweep: Option<Sweep> = a.sweep.as_deref().map(str::parse).transpose()?;
+    let sets: Vec<PolicySet> = scenarios.iter().map(|s| scenario::scenario_policies(&base, s)).collect::<Result<_>>()?;
     let loaded = pipeline::load(&a.claims, &a.persons, &base)?;
-    let baseline = pipeline::settle(&loaded, &base);
     let persons = &loaded.persons.table;
-    let base_by: HashMap<(u32, i32), &PersonYear> = baseline.person_years.iter().map(|y| ((y.psn, y.year), y)).collect();
-    let base_tot = totals(&baseline, &base);
+    let baseline_ids = base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", ");
 
-    let mut out = OutputDir::new(&a.out)?;
-    let mut cmp = String::from("scenario,year,policy_id,fund,baseline,scenario,difference\n");
-    let mut md = format!(
-        "# Scenario comparison\n\nBaseline: {}.\n",
-        base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", ")
-    );
-    let mut delta_rows: Vec<DeltaRow> = Vec::new();
-    let mut results = Vec::new();
-    for (k, (sc, ps)) in scenarios.iter().zip(&sets).enumerate() {
-        let s = pipeline::settle(&loaded, ps);
-        let tot = totals(&s, ps);
-        let _ = writeln!(
-            md,
-            "\n## {}\n\n{}\n\nChanges: {}\n",
-            sc.name,
-            sc.description,
-            sc.changes.iter().flat_map(|c| c.set.iter().map(|(k, v)| format!("`{k} = {v}`"))).collect::<Vec<_>>().join(", ")
-        );
-        let _ = writeln!(md, "| year | policy | fund | baseline | scenario | difference |\n|---|---|---|---:|---:|---:|");
-        for (key, v) in &tot {
-            let b = base_tot.get(key).copied().unwrap_or(Money::ZERO);
-            let _ = writeln!(cmp, "{},{},{},{},{},{},{}", sc.name, key.0, key.1, key.2, b, v, *v - b);
-            let _ = writeln!(md, "| {} | {} | {} | {} | {} | {} |", key.0, key.1, key.2, b, v, *v - b);
+    // Everything goes into one output set; with --full each run's outputs are written in its
+    // subfolder as soon as it is settled (only one run's settlements are held at a time).
+    let out = RefCell::new(OutputDir::new(&a.out)?);
+    let full = |name: &str, ps: &PolicySet, s: &Settled| -> Result<()> {
+        if a.full {
+            let title = if name == "baseline" { "Scenario baseline".to_string() } else { format!("Scenario {name}") };
+            pipeline::write_outputs_into(&mut out.borrow_mut(), Some(name), a.format, &loaded, ps, s, "scenario", &title, a.lang)?;
         }
-        let (mut gain, mut lose, mut gained, mut lost) = (0u64, 0u64, Money::ZERO, Money::ZERO);
-        for y in &s.person_years {
-            let Some(b) = base_by.get(&(y.psn, y.year)) else { continue };
-            let (bb, sb) = (b.psn_part_amt - b.maf_tilt_pay, y.psn_part_amt - y.maf_tilt_pay);
-            if bb != sb {
-                if sb < bb {
-                    gain += 1;
-                    gained += bb - sb;
-                } else {
-                    lose += 1;
-                    lost += sb - bb;
-                }
-                delta_rows.push((k, y.psn, y.year, funds(b), funds(y), bb, sb));
-            }
+        Ok(())
+    };
+    let compared = if scenarios.is_empty() { None } else { Some(scenario::compare(&loaded, &base, &scenarios, &sets, a.lang, &full)?) };
+    let curve = match &sweep {
+        Some(sw) => {
+            let points = scenario::run_sweep(&loaded, &base, sw)?;
+            Some(report::scenario::cost_curve(&sw.key, &points, a.lang))
         }
-        let _ = writeln!(
-            md,
-            "\nPersons who pay less: {gain} (together {gained} less); who pay more: {lose} (together {lost} more). Details: persons_delta.csv."
-        );
-        results.push(s);
+        None => None,
+    };
+
+    let mut out = out.into_inner();
+    if let Some(c) = &compared {
+        write_doc_tables(&mut out, &c.comparison.tables())?;
+        report::scenario::write_persons_delta(&mut out, &c.delta, &scenarios, persons)?;
     }
-    out.create("comparison.csv")?.write_all(cmp.as_bytes())?;
-    out.create("scenario_report.md")?.write_all(md.as_bytes())?;
-    write_delta(&mut out, &delta_rows, &scenarios, persons)?;
+    if let Some((t, _)) = &curve {
+        write_doc_tables(&mut out, &[t])?;
+    }
+    let doc = match &compared {
+        Some(c) => c.comparison.document(&baseline_ids, curve),
+        None => Comparison::new(a.lang).document(&baseline_ids, curve),
+    };
+    out.write_file("scenario_report.md", markdown::render_doc(&doc).as_bytes())?;
+    out.write_file("report.html", html::render(&doc).as_bytes())?;
+    out.write_file("report.xlsx", &xlsx::render(&doc)?)?;
+    // One set: the comparison and every scenario folder are committed together.
+    pipeline::write_set_manifest(&mut out, "scenario")?;
     out.commit()?;
-    if a.full {
-        pipeline::write_outputs(&a.out.join("baseline"), a.format, &loaded, &base, &baseline, "scenario", "Scenario baseline")?;
-        for ((sc, ps), s) in scenarios.iter().zip(&sets).zip(&results) {
-            pipeline::write_outputs(&a.out.join(&sc.name), a.format, &loaded, ps, s, "scenario", &format!("Scenario {}", sc.name))?;
-        }
-    }
     eprintln!(
-        "medsettle scenario: {} scenario(s) over {} claims, {} person-years changed; {:.1} s → {}",
+        "medsettle scenario: {} scenario(s){} over {} claims, {} person-years changed; {:.1} s → {}",
         scenarios.len(),
+        sweep.as_ref().map(|s| format!(" and a {}-point sweep of {}", s.values.len(), s.key)).unwrap_or_default(),
         loaded.claims.rows.iter().sum::<u64>(),
-        delta_rows.len(),
+        compared.as_ref().map_or(0, |c| c.delta.len()),
         start.elapsed().as_secs_f64(),
         a.out.display()
     );

@@ -3,6 +3,7 @@
 use crate::io::write::Format;
 use crate::pipeline;
 use crate::policy::PolicySet;
+use crate::report::i18n::Lang;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -10,8 +11,8 @@ use std::time::Instant;
 
 pub const EXAMPLE: &str = "Example:
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out/
-  medsettle settle --claims day1.parquet day2.csv --persons persons.parquet --out out/ \\
-      --set inpatient.cap_basis=eligible_cost --format parquet --strict";
+  medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out-en/ \\
+      --set inpatient.cap_basis=eligible_cost --format parquet --lang en";
 
 /// Settle every claim with the built-in (or given) policies.
 #[derive(Args, Debug)]
@@ -37,12 +38,32 @@ pub struct SettleArgs {
     /// Format of settlements and person_years.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
+    /// Language of the human reports (report.html, report.xlsx); machine outputs keep codes.
+    #[arg(long, value_enum, default_value = "zh")]
+    pub lang: Lang,
     /// Fail (and write nothing) if any row is rejected.
     #[arg(long)]
     pub strict: bool,
+    /// Exit with code 4 (after writing the outputs) when the share of rejected claims is
+    /// above this (0.01 = 1%; 1 turns the check off).
+    #[arg(long, default_value_t = 0.01, value_parser = reject_rate)]
+    pub max_reject_rate: f64,
 }
 
-pub fn run(a: &SettleArgs) -> Result<()> {
+fn reject_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1 (e.g. 0.01)")),
+    }
+}
+
+/// Whether `rejected` of `read` claims is above the allowed share (CONTRACT.md §6). Counts,
+/// not money: the f64 ratio only decides the exit code.
+pub fn too_many_rejects(rejected: u64, read: u64, max_rate: f64) -> bool {
+    read > 0 && rejected as f64 > max_rate * read as f64
+}
+
+pub fn run(a: &SettleArgs) -> Result<i32> {
     let start = Instant::now();
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
     let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
@@ -60,7 +81,7 @@ pub fn run(a: &SettleArgs) -> Result<()> {
         }
     }
     let settled = pipeline::settle(&loaded, &policies);
-    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report")?;
+    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
     eprintln!(
         "medsettle settle: {} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years; {:.1} s → {}",
         c.read,
@@ -72,5 +93,16 @@ pub fn run(a: &SettleArgs) -> Result<()> {
         start.elapsed().as_secs_f64(),
         a.out.display()
     );
-    Ok(())
+    if too_many_rejects(c.rejected, c.read, a.max_reject_rate) {
+        eprintln!(
+            "medsettle settle: {} of {} claims rejected ({:.2}%), above --max-reject-rate {}; see {}",
+            c.rejected,
+            c.read,
+            c.rejected as f64 * 100.0 / c.read as f64,
+            a.max_reject_rate,
+            a.out.join("rejects.csv").display()
+        );
+        return Ok(4);
+    }
+    Ok(0)
 }

@@ -5,7 +5,7 @@ use super::bands::{Span, split};
 use super::basic::Ctx;
 use super::state::{Contribution, YearState};
 use super::trace::Tracer;
-use crate::model::{Assistance, Money, Person};
+use crate::model::{Assistance, Benefit, Money, Person};
 use crate::policy::Policy;
 use rust_decimal::Decimal;
 
@@ -14,12 +14,15 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     let Some(a) = &ctx.policy.assistance else { return Money::ZERO };
     let rate = match ctx.person.assistance {
         Assistance::None => return Money::ZERO,
+        // D-24 / S-27: resident 2024/2025 rare-disease drugs at 50% for both classes.
+        _ if ctx.benefit == Benefit::RareDrug && a.rare_drug_rate.is_some() => a.rare_drug_rate.map(|r| r.0).unwrap_or_default(),
         Assistance::Destitute => a.destitute.0,
         Assistance::Other => a.other.0,
     };
     let Some(group) = a.limits.iter().position(|l| l.benefits.contains(&ctx.benefit)) else { return Money::ZERO };
     let limit = a.limits[group].limit.0;
-    let base = (ctx.claim.in_catalogue() - paid_before).max0();
+    // S-27: what the provincial rare-disease drug fund paid is not the person's share.
+    let base = (ctx.claim.in_catalogue() - paid_before - ctx.claim.rare_fund_pay).max0();
     let room = (limit - st.assist_paid[group]).max0();
     let maf = ctx.policy.rounding.mode.round(base.times(rate).min(room.exact()));
     t.step("assistance", || {
@@ -53,7 +56,8 @@ pub fn tilted(policy: &Policy, person: &Person, base: Money, t: &mut Tracer) -> 
     tilt
 }
 
-/// S-19: the part of a settled or reversal row that enters the tilted base.
-pub fn tilt_part(st: &mut YearState, preselfpay: Money, inscp: Money, funds: Money) {
-    st.tilt_base += preselfpay + inscp - funds;
+/// S-19: the part of a settled or reversal row that enters the tilted base: in-scope cost
+/// less the funds and `oth_pay` (先行自付 is not 政策范围内 cost, 003 §四 note; 000 §五2).
+pub fn tilt_part(st: &mut YearState, inscp: Money, funds: Money, oth_pay: Money) {
+    st.tilt_base += inscp - funds - oth_pay;
 }

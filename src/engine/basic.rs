@@ -11,6 +11,7 @@ use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, P
 use rust_decimal::Decimal;
 
 /// The claim being settled, with what the layers need to know about it.
+#[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub claim: &'a Claim,
     pub mdtrt_id: &'a str,
@@ -63,9 +64,9 @@ impl Ctx<'_> {
             Column::Level2
         }
     }
-    /// D-16: drug payments inside the annual cap.
+    /// D-16: drug payments inside the resident annual cap (employees have none, S-15).
     fn drugs_inside_cap(&self) -> bool {
-        self.policy.drugs.as_ref().is_some_and(|d| d.inside_cap)
+        self.policy.scheme == crate::policy::SchemeName::Resident && self.policy.drugs.as_ref().is_some_and(|d| d.inside_cap == Some(true))
     }
 }
 
@@ -137,9 +138,14 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, is_admission:
     t.step("basic", || {
         (
             format!(
-                "deductible (起付标准) {} for a {} admission at level {} ({}), {} already charged on {} → {} charged",
+                "deductible (起付标准) {} for {} at level {} ({}), {} already charged on {} → {} charged",
                 full,
-                if adm.first { "first" } else { "later" },
+                // only policies with a first / later rule (employees, 003 §四) say which
+                match (&inp.deductible_later, adm.first) {
+                    (Some(_), true) => "the first admission of the year",
+                    (Some(_), false) => "a later admission of the year",
+                    (None, _) => "the admission",
+                },
                 ctx.claim.hosp_lv,
                 group.as_str(),
                 adm.deductible_charged,
@@ -215,6 +221,11 @@ fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t:
 fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     let (Some(sp), Some(d)) = (&ctx.policy.special, ctx.claim.disease) else { return BasicPay::default() };
     let Some(rule) = sp.diseases.get(&d) else { return BasicPay::default() };
+    // D-30: college students take another group's special-disease rates (2024/2025: adults').
+    let ctx = &match sp.student_group {
+        Some(g) if ctx.person.psn_type == crate::model::PsnType::Student => Ctx { group: g, ..*ctx },
+        _ => *ctx,
+    };
     let inscp = ctx.claim.inscp_scp_amt;
     let source = rule.source.clone().unwrap_or_else(|| sp.source.clone());
     let mut ded = Money::ZERO;
@@ -225,6 +236,21 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &
     }
     let seg = Span::at(st.inpatient_axis, inscp);
     let pay = cap_clip(ctx, Span::new(seg.lo + ded, seg.hi));
+    // The (part, rate) pieces of the paying segment, for the overflow quotient (S-29).
+    let pieces = || -> Vec<(Money, Rate)> {
+        match rule.rate {
+            SpecialRate::Inpatient => match &ctx.policy.inpatient {
+                Some(inp) => inp
+                    .bands
+                    .iter()
+                    .zip(split(pay, inp.bands.iter().map(|b| b.upto.map(|a| a.0))))
+                    .map(|(b, part)| (part.len(), ctx.adjusted(ctx.inpatient_rate(b))))
+                    .collect(),
+                None => Vec::new(),
+            },
+            SpecialRate::Fixed(r) => vec![(pay.len(), ctx.adjusted(r))],
+        }
+    };
     let (mut hifp, mut hifob) = match rule.rate {
         SpecialRate::Inpatient => inpatient_brackets(ctx, pay, t),
         SpecialRate::Fixed(r) => {
@@ -234,6 +260,7 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &
             (x, Decimal::ZERO)
         }
     };
+    let mut overflow = Money::ZERO;
     // S-06: the transplant limit is the first-year one until a year after the surgery.
     let limit = match (rule.first_year_limit, ctx.person.transplant_date) {
         (Some(first), Some(td)) if ctx.claim.setl_time < time::add_years(td, 1) as i64 * 86400 => Some(first.0),
@@ -248,20 +275,67 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &
                 (format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone())
             });
         }
+        if sp.fall_through && hifp + hifob > room.exact() {
+            // S-29: the cost the limit leaves unpaid, from the exact quotient room ÷ rate.
+            overflow = ctx.round(pay.len().exact() - covered_cost(&pieces(), room.exact())).max0();
+        }
         hifp = hifp.min(room.exact());
         hifob = hifob.min(room.exact() - hifp);
         room_after_hifp = Some(room);
     }
-    let hifp = ctx.round(apply_cap(ctx, st, hifp, t));
-    let mut hifob = ctx.round(hifob);
+    let hifp_exact = apply_cap(ctx, st, hifp, t);
+    let sp_hifp = ctx.round(hifp_exact);
+    let mut sp_hifob = ctx.round(hifob);
     if let Some(room) = room_after_hifp {
         // S-01: one limit over two funds.
-        hifob = hifob.min((room - hifp).max0());
+        sp_hifob = sp_hifob.min((room - sp_hifp).max0());
     }
     c.inpatient_axis = inscp;
-    c.cap_paid = hifp;
-    c.special = Some((d, hifp + hifob));
-    BasicPay { hifp, hifob, act_pay_dedc: ded }
+    c.cap_paid = sp_hifp;
+    c.special = Some((d, sp_hifp + sp_hifob));
+    if overflow.is_positive() {
+        let (p, o, dedc) = fall_through(ctx, st, overflow, c, "special-disease limit", "RULES.md D-26, S-29", t);
+        // S-01: each fund rounded once on the claim.
+        return BasicPay { hifp: ctx.round(hifp_exact + p), hifob: ctx.round(hifob + o), act_pay_dedc: ded + dedc };
+    }
+    BasicPay { hifp: sp_hifp, hifob: sp_hifob, act_pay_dedc: ded }
+}
+
+/// S-14 / S-29: the part of a paying segment (`pieces` of cost at a rate, in axis order) whose
+/// payment fits in `room`, exactly (no rounding): pieces paid in full, then room ÷ rate.
+fn covered_cost(pieces: &[(Money, Rate)], room: Exact) -> Exact {
+    let mut left = room;
+    let mut covered = Decimal::ZERO;
+    for &(len, rate) in pieces {
+        let pay = len.times(rate);
+        if pay <= left {
+            covered += len.exact();
+            left -= pay;
+        } else {
+            return covered + left / rate;
+        }
+    }
+    covered
+}
+
+/// S-14 / S-29: `overflow` in-scope cost of a chronic or special claim settles as general
+/// outpatient on the same claim (deductible, ceiling, large-amount band); returns exact
+/// (hifp, hifob) and the deductible part, and moves the outpatient axis.
+fn fall_through(
+    ctx: &Ctx,
+    st: &YearState,
+    overflow: Money,
+    c: &mut Contribution,
+    what: &str,
+    source: &str,
+    t: &mut Tracer,
+) -> (Exact, Exact, Money) {
+    t.step("basic", || (format!("{overflow} beyond the {what} falls through to general outpatient"), source.to_string()));
+    if ctx.policy.outpatient.is_none() {
+        return (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
+    }
+    c.outpatient_axis = overflow;
+    outpatient_scale(ctx, st, overflow, ctx.column(), false, t)
 }
 
 /// The general-outpatient scale on a segment of `amount` at the current outpatient axis
@@ -371,19 +445,21 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     });
     let limit = limit.unwrap_or(Money::ZERO);
     let room = (limit - st.chronic_used).max0();
-    let (hifp, covered) = match ch.limit_basis {
+    // Exact chronic payment and the in-scope cost the limit covers (S-14: from the exact
+    // quotient, so no cent lost to rounding falls through).
+    let (exact, covered) = match ch.limit_basis {
         LimitBasis::EligibleCost => {
             let counted = inscp.min(room).max0();
             c.chronic_used = counted;
-            (ctx.round(counted.times(rate)), counted.exact())
+            (counted.times(rate), counted.exact())
         }
         LimitBasis::FundPaid => {
-            let hifp = ctx.round(inscp.times(rate).min(room.exact()));
-            c.chronic_used = hifp;
-            let covered = if rate.is_zero() { inscp.exact() } else { hifp.exact() / rate };
-            (hifp, covered)
+            let exact = inscp.times(rate).min(room.exact());
+            c.chronic_used = ctx.round(exact);
+            (exact, covered_cost(&[(inscp, rate)], room.exact()))
         }
     };
+    let hifp = ctx.round(exact);
     t.step("basic", || {
         (
             format!(
@@ -400,37 +476,36 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
             ch.source.clone(),
         )
     });
-    let mut out = BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO };
-    if ch.fall_through {
-        // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim.
-        let overflow = ctx.round(inscp.exact() - covered).max0();
-        if overflow.is_positive() && ctx.policy.outpatient.is_some() {
-            t.step("basic", || {
-                (format!("{overflow} beyond the chronic limit falls through to general outpatient"), "RULES.md D-23, S-14".to_string())
-            });
-            let column = if ctx.claim.primary_care {
-                Column::Primary
-            } else if ctx.claim.hosp_lv == 3 {
-                Column::Level3
-            } else {
-                Column::Level2
-            };
-            let (p, o, d) = outpatient_scale(ctx, st, overflow, column, false, t);
-            out.hifp += ctx.round(p);
-            out.hifob = ctx.round(o);
-            out.act_pay_dedc = d;
-            c.outpatient_axis = overflow;
-        }
+    // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim;
+    // each fund is rounded once on the claim (S-01).
+    let overflow = if ch.fall_through { ctx.round(inscp.exact() - covered).max0() } else { Money::ZERO };
+    if overflow.is_positive() {
+        let (p, o, dedc) = fall_through(ctx, st, overflow, c, "chronic limit", "RULES.md D-23, S-14", t);
+        return BasicPay { hifp: ctx.round(exact + p), hifob: ctx.round(o), act_pay_dedc: dedc };
     }
-    out
+    BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
+}
+
+/// The drug rate of a med_type 15 claim after out-of-area points (RULES.md §4.5, §8.2, S-17).
+fn drug_rate(ctx: &Ctx) -> Rate {
+    let Some(dr) = &ctx.policy.drugs else { return Decimal::ZERO };
+    ctx.adjusted(if ctx.benefit == Benefit::RareDrug { dr.rare.0 } else { dr.dual_channel.0 })
+}
+
+/// S-27: the in-catalogue personal share a drug claim leaves after the basic fund
+/// (`preselfpay + inscp − hifp`), the most `rare_fund_pay` may be. Outside the cap (D-16) the
+/// drug payment depends on no accumulator; inside it, this is the share before the cap (the
+/// cap can only raise it).
+pub fn drug_share(ctx: &Ctx) -> Money {
+    let hifp = ctx.round(ctx.claim.inscp_scp_amt.times(drug_rate(ctx)));
+    ctx.claim.preselfpay_amt + ctx.claim.inscp_scp_amt - hifp
 }
 
 /// 双通道 / 单独支付 / 特定病 and 罕见病药品 (RULES.md §4.5, §8.2, D-16).
 fn drugs(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     let Some(dr) = &ctx.policy.drugs else { return BasicPay::default() };
     let inscp = ctx.claim.inscp_scp_amt;
-    let base = if ctx.benefit == Benefit::RareDrug { dr.rare.0 } else { dr.dual_channel.0 };
-    let rate = ctx.adjusted(base);
+    let rate = drug_rate(ctx);
     let mut hifp = inscp.times(rate);
     t.step("basic", || (format!("{} × {} = {}", inscp, pct(rate), hifp.round_dp(4).normalize()), dr.source.clone()));
     if ctx.drugs_inside_cap() {
@@ -452,22 +527,33 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
     let rate = ctx.adjusted(band.rate.0);
     let room = (band.limit.0 - st.pku_paid).max0();
     let x = ctx.claim.inscp_scp_amt.times(rate);
-    let hifp = ctx.round(x.min(room.exact()));
+    // S-09: 2024/2025 limit eligible cost (医疗费用支付限额), 2026 the fund payment.
+    let (hifp, used) = match p.limit_basis {
+        LimitBasis::EligibleCost => {
+            let counted = ctx.claim.inscp_scp_amt.min(room).max0();
+            (ctx.round(counted.times(rate)), counted)
+        }
+        LimitBasis::FundPaid => {
+            let hifp = ctx.round(x.min(room.exact()));
+            (hifp, hifp)
+        }
+    };
     t.step("basic", || {
         (
             format!(
-                "PKU age {age}: {} × {} = {}, annual limit {} with {} used → {}",
+                "PKU age {age}: {} × {} = {}, annual limit {} ({:?}) with {} used → {}",
                 ctx.claim.inscp_scp_amt,
                 pct(rate),
                 x.round_dp(4).normalize(),
                 band.limit.0,
+                p.limit_basis,
                 st.pku_paid,
                 hifp
             ),
             p.source.clone(),
         )
     });
-    c.pku_paid = hifp;
+    c.pku_paid = used;
     BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
 }
 

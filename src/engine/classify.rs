@@ -30,6 +30,24 @@ pub fn benefit_of(claim: &Claim, person: &Person, policy: &Policy) -> Benefit {
     }
 }
 
+/// The benefit a claim settles under and, when the rules pay nothing, why (S-21). D-29 /
+/// S-07: with `outpatient.takes_unpaid_chronic_special` (employees), a med_type 14 claim the
+/// special or chronic rules do not pay (chronic not approved; a special disease or PKU outside
+/// the scheme) settles as general outpatient instead.
+pub fn classify(claim: &Claim, person: &Person, policy: &Policy, year: i32) -> (Benefit, Option<NotCoveredReason>) {
+    let benefit = benefit_of(claim, person, policy);
+    let reason = not_covered(claim, person, policy, benefit, year);
+    let routes = policy.outpatient.as_ref().is_some_and(|o| o.takes_unpaid_chronic_special);
+    match reason {
+        Some(NotCoveredReason::NotInScheme | NotCoveredReason::ChronicNotApproved)
+            if routes && matches!(benefit, Benefit::Chronic | Benefit::Special | Benefit::Pku) =>
+        {
+            (Benefit::Outpatient, not_covered(claim, person, policy, Benefit::Outpatient, year))
+        }
+        _ => (benefit, reason),
+    }
+}
+
 /// S-17: the benefit class whose out-of-area rules apply (maternity as inpatient, pku as
 /// special, rare drugs as dual channel, pharmacy as general outpatient).
 pub fn offsite_class(b: Benefit) -> Benefit {
@@ -86,6 +104,8 @@ pub fn not_covered(claim: &Claim, person: &Person, policy: &Policy, benefit: Ben
         }
         Benefit::Pku => match &policy.pku {
             None => return Some(R::NotInScheme),
+            // S-09: 2024/2025 only the 未成年居民 category.
+            Some(p) if !p.psn_types.is_empty() && !p.psn_types.contains(&person.psn_type) => return Some(R::AgeLimit),
             Some(p) if !p.bands.iter().any(|b| b.max_age.is_none_or(|m| age <= m)) => return Some(R::AgeLimit),
             Some(_) => {}
         },

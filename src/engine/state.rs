@@ -1,7 +1,7 @@
 //! The annual accumulators of one person-year, and what one claim added to them (kept so a
 //! reversal can take exactly that back out, RULES.md S-22).
 
-use crate::model::{Disease, Money, PersonYear};
+use crate::model::{Disease, Money, PersonYear, YearTotals};
 
 /// An inpatient admission (one mdtrt_id) of the year, or a special-disease visit charged a
 /// deductible under D-14.
@@ -64,6 +64,36 @@ pub struct Contribution {
     pub assist: Option<(usize, Money)>,
 }
 
+impl Contribution {
+    /// The running totals this claim added to, by name, non-zero only (for `explain`).
+    pub fn named(&self) -> Vec<(String, Money)> {
+        let mut v: Vec<(String, Money)> = [
+            ("inpatient_axis", self.inpatient_axis),
+            ("cap_paid", self.cap_paid),
+            ("outpatient_axis", self.outpatient_axis),
+            ("pharmacy_axis", self.pharmacy_axis),
+            ("chronic_used", self.chronic_used),
+            ("pku_paid", self.pku_paid),
+            ("cat_base", self.cat_base),
+            ("cat_paid", self.cat_paid),
+        ]
+        .into_iter()
+        .map(|(k, m)| (k.to_string(), m))
+        .collect();
+        if let Some((d, m)) = self.special {
+            v.push((format!("special_paid.{d}"), m));
+        }
+        if let Some((_, ded, _)) = self.admission {
+            v.push(("deductible_charged".into(), ded));
+        }
+        if let Some((g, m)) = self.assist {
+            v.push((format!("assist_paid.{g}"), m));
+        }
+        v.retain(|(_, m)| !m.is_zero());
+        v
+    }
+}
+
 impl<'a> YearState<'a> {
     pub fn new(psn: u32, year: i32, policy: u16) -> YearState<'a> {
         YearState {
@@ -96,6 +126,8 @@ impl<'a> YearState<'a> {
                 maf_pay: Money::ZERO,
                 maf_tilt_pay: Money::ZERO,
                 psn_part_amt: Money::ZERO,
+                oth_pay: Money::ZERO,
+                totals: YearTotals::default(),
             },
         }
     }

@@ -1,7 +1,7 @@
-//! Files in and out: CSV and Parquet readers with validation, writers, atomic output.
+//! Files in and out: CSV and Parquet readers (the rules are in [`crate::intake`]), writers,
+//! the committed output folder.
 //! The IO never knows a rule.
 
-pub mod cell;
 pub mod read;
 pub mod source;
 pub mod write;

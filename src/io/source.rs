@@ -1,16 +1,17 @@
-//! Input files as batches of rows of [`Cell`]s: CSV (csv crate) and Parquet (arrow-rs), so the
-//! validation that follows is written once.
+//! Input files as batches of rows: CSV text lines ([`CsvBatch`]) and Parquet record batches
+//! (handed to intake as Arrow). Only the format lives here; every rule is in
+//! [`crate::intake`].
 
-use super::cell::Cell;
+use crate::intake::columns::{Column, map_header};
+use crate::intake::{Batch, Cell, Refusal, RejectCode};
 use anyhow::{Context, Result, bail};
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
-};
-use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit};
+use arrow::array::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
+use std::io::{BufRead, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Keeps freed memory in the process instead of handing it back to the kernel (glibc only).
 ///
@@ -43,66 +44,86 @@ pub fn tune_allocator() {
     }
 }
 
-/// Rows of one input chunk; `cell(row, col)` with `col` an index into the reader's column list.
-pub trait Batch: Sync {
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    fn cell(&self, row: usize, col: usize) -> Cell<'_>;
-    /// Line (CSV, header = 1) or record number (Parquet, first record = 1) of a row.
-    fn line(&self, row: usize) -> u64;
-    /// A problem with the row as a whole (bad UTF-8, wrong field count).
-    fn row_error(&self, row: usize) -> Option<String>;
-    /// The typed columns of a Parquet batch (for column-wise fast paths).
-    fn as_parquet(&self) -> Option<&ParquetBatch> {
-        None
-    }
-}
-
-/// One input table: a CSV or Parquet file, or Arrow record batches already in memory (named
-/// for messages, e.g. `claims table`).
-#[derive(Clone, Debug)]
-pub enum Input {
-    File(std::path::PathBuf),
-    Arrow { name: String, batches: Vec<RecordBatch> },
-}
-
-impl Input {
-    /// The file path or the table's name, for messages and rejects.
-    pub fn name(&self) -> String {
-        match self {
-            Input::File(p) => p.display().to_string(),
-            Input::Arrow { name, .. } => name.clone(),
-        }
-    }
-}
-
 /// The input's format, from the file name.
 pub fn is_parquet(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
 }
 
-/// Maps wanted columns to file positions; a missing required column stops the run.
-fn map_columns(path: &Path, header: &[String], cols: &[&str], required: usize) -> Result<Vec<Option<usize>>> {
-    let map: Vec<Option<usize>> = cols.iter().map(|c| header.iter().position(|h| h.trim() == *c)).collect();
-    let missing: Vec<&str> = cols[..required].iter().zip(&map).filter(|(_, m)| m.is_none()).map(|(c, _)| *c).collect();
-    if !missing.is_empty() {
-        bail!(
-            "{}: missing required column(s) {} (CONTRACT.md names; the header has: {})",
-            path.display(),
-            missing.join(", "),
-            header.join(", ")
-        );
+/// Refuses what is plainly not a UTF-8 CSV file, saying what it is and what to do.
+fn sniff_csv(path: &Path, head: &[u8]) -> Result<()> {
+    let p = path.display();
+    if head.is_empty() {
+        bail!("{p} is empty; a CSV input needs at least its header row");
     }
-    Ok(map)
+    if head.starts_with(&[0x1f, 0x8b]) {
+        bail!("{p} is gzip-compressed; decompress it first (gunzip -k {p})");
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        bail!("{p} is zstd-compressed; decompress it first (zstd -d {p})");
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        bail!("{p} is a zip archive (or an Excel workbook); export the sheet as CSV UTF-8");
+    }
+    if head.starts_with(b"PAR1") {
+        bail!("{p} is a Parquet file; name it with the .parquet extension");
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) || head.iter().take(64).any(|&b| b == 0) {
+        bail!("{p} is UTF-16 text (or has NUL bytes); re-encode it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8");
+    }
+    Ok(())
+}
+
+/// Splits one physical CSV line into fields. A field that opens with `"` must close on the
+/// same line: a record never spans lines, so one stray quote cannot swallow the lines after it.
+fn split_line(line: &[u8], rec: &mut csv::ByteRecord, field: &mut Vec<u8>) -> Result<(), String> {
+    rec.clear();
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&b'"') {
+            let open = i;
+            field.clear();
+            i += 1;
+            loop {
+                match line[i..].iter().position(|&b| b == b'"') {
+                    None => {
+                        return Err(format!("the quote opened at byte {} of field {} is not closed on this line", open + 1, rec.len() + 1));
+                    }
+                    Some(k) => {
+                        field.extend_from_slice(&line[i..i + k]);
+                        i += k + 1;
+                        if line.get(i) == Some(&b'"') {
+                            field.push(b'"');
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            rec.push_field(field);
+            match line.get(i) {
+                None => return Ok(()),
+                Some(b',') => i += 1,
+                Some(_) => return Err(format!("text follows the closing quote of field {}", rec.len())),
+            }
+        } else {
+            let end = line[i..].iter().position(|&b| b == b',').map_or(line.len(), |k| i + k);
+            rec.push_field(&line[i..end]);
+            if end == line.len() {
+                return Ok(());
+            }
+            i = end + 1;
+        }
+    }
 }
 
 pub struct CsvBatch {
     records: Vec<csv::ByteRecord>,
     lines: Vec<u64>,
-    map: Vec<Option<usize>>,
-    width: usize,
+    /// rows refused while splitting (broken quotes), by row
+    broken: Vec<(usize, String)>,
+    map: Arc<Vec<Option<usize>>>,
+    header: Arc<Vec<String>>,
 }
 
 impl Batch for CsvBatch {
@@ -118,180 +139,120 @@ impl Batch for CsvBatch {
     fn line(&self, row: usize) -> u64 {
         self.lines[row]
     }
-    fn row_error(&self, row: usize) -> Option<String> {
+    fn row_error(&self, row: usize) -> Option<Refusal> {
+        if !self.broken.is_empty()
+            && let Ok(k) = self.broken.binary_search_by_key(&row, |b| b.0)
+        {
+            return Some((RejectCode::BrokenQuote, self.broken[k].1.clone()));
+        }
         let r = &self.records[row];
-        if r.len() != self.width {
-            return Some(format!("the row has {} fields, the header has {}", r.len(), self.width));
+        if r.len() != self.header.len() {
+            return Some((RejectCode::WrongFieldCount, format!("the line has {} fields, the header has {}", r.len(), self.header.len())));
         }
         if std::str::from_utf8(r.as_slice()).is_err() {
-            return Some("the row is not valid UTF-8".into());
+            let col = r.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
+            return Some((
+                RejectCode::BadEncoding,
+                format!(
+                    "column {}: the bytes are not UTF-8 (GBK/GB18030, as spreadsheets save Chinese text, looks like this); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8",
+                    self.header[col]
+                ),
+            ));
         }
         None
     }
 }
 
-/// Reads a CSV file in batches of `batch_rows`, calling `f` for each.
-pub fn read_csv(path: &Path, cols: &[&str], required: usize, batch_rows: usize, mut f: impl FnMut(CsvBatch) -> Result<()>) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut rdr =
-        csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 20).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let header: Vec<String> = rdr
-        .byte_headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let s = String::from_utf8_lossy(h).into_owned();
-            if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s }
-        })
-        .collect();
-    let map = map_columns(path, &header, cols, required)?;
-    let width = header.len();
+/// Reads a CSV file in batches of `batch_rows` data lines, calling `f` for each. Every
+/// physical line after the header is a row (empty lines are skipped), so the rows read always
+/// equal a plain line count.
+pub fn read_csv(path: &Path, cols: &[Column], batch_rows: usize, mut f: impl FnMut(CsvBatch) -> Result<()>) -> Result<()> {
+    let p = path.display();
+    let mut file = File::open(path).with_context(|| format!("cannot open {p}"))?;
+    let mut head = [0u8; 64];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]).with_context(|| format!("cannot read {p}"))? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    sniff_csv(path, &head[..n])?;
+    let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
+    let mut rdr = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::with_capacity(1024);
+    rdr.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {p}"))?;
+    let line = buf.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&buf);
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut rec = csv::ByteRecord::new();
+    let mut field = Vec::new();
+    split_line(line, &mut rec, &mut field).map_err(|e| anyhow::anyhow!("{p}: the header row (line 1): {e}"))?;
+    let header: Vec<String> = rec.iter().map(|h| std::str::from_utf8(h).map(str::to_string)).collect::<Result<_, _>>().map_err(|_| {
+        anyhow::anyhow!("{p}: the header row is not UTF-8 (GBK?); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8")
+    })?;
+    let map = Arc::new(map_header(&p.to_string(), &header, cols)?);
+    let header = Arc::new(header);
+    let mut line_no = 1u64;
     loop {
-        let mut records = Vec::with_capacity(batch_rows);
-        let mut lines = Vec::with_capacity(batch_rows);
-        let mut rec = csv::ByteRecord::new();
-        while records.len() < batch_rows {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(true) => {
-                    lines.push(rec.position().map(|p| p.line()).unwrap_or(0));
-                    records.push(std::mem::take(&mut rec));
-                }
-                Ok(false) => break,
-                Err(e) => bail!("{}: cannot read CSV: {e}", path.display()),
+        let mut b = CsvBatch {
+            records: Vec::with_capacity(batch_rows),
+            lines: Vec::with_capacity(batch_rows),
+            broken: Vec::new(),
+            map: map.clone(),
+            header: header.clone(),
+        };
+        let mut eof = false;
+        while b.records.len() < batch_rows {
+            buf.clear();
+            if rdr.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {p} after line {line_no}"))? == 0 {
+                eof = true;
+                break;
             }
+            line_no += 1;
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let mut rec = csv::ByteRecord::new();
+            if let Err(e) = split_line(line, &mut rec, &mut field) {
+                b.broken.push((b.records.len(), e));
+            }
+            b.records.push(rec);
+            b.lines.push(line_no);
         }
-        if records.is_empty() {
+        if !b.records.is_empty() {
+            f(b)?;
+        }
+        if eof {
             return Ok(());
         }
-        let done = records.len() < batch_rows;
-        f(CsvBatch { records, lines, map: map.clone(), width })?;
-        if done {
-            return Ok(());
-        }
     }
 }
 
-/// A column of a Parquet batch, normalised to a few physical kinds and downcast once per
-/// batch (not once per cell).
-enum Col {
-    Absent,
-    Text(StringArray),
-    Int(Int64Array),
-    Float(Float64Array),
-    Dec(Decimal128Array, i8),
-    /// timestamp values and the divisor to seconds
-    Ts(Int64Array, i64),
-    Date(Date32Array),
-    Bool(BooleanArray),
+/// Row groups of a Parquet file with their first record numbers and row counts; checks the
+/// header (`cols`) once for the whole file.
+pub fn parquet_row_groups(path: &Path, cols: &[Column]) -> Result<Vec<(usize, u64, u64)>> {
+    guarded(path, || row_groups(path, cols))
 }
 
-pub struct ParquetBatch {
-    cols: Vec<Col>,
-    len: usize,
-    first_record: u64,
-    /// explicit line numbers ([`LINE_COLUMN`])
-    lines: Option<Int64Array>,
+/// Runs a Parquet decoding step, turning a panic of the decoder on a malformed file into an
+/// error naming the file (the Parquet crate does not promise never to panic on bad bytes).
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("{}: not a readable Parquet file (the decoder failed on it)", path.display())))
 }
 
-/// A typed view of one column of a [`ParquetBatch`]; `cell(row, col)` gives the same values
-/// one at a time.
-#[derive(Clone, Copy)]
-pub enum ColRef<'a> {
-    Absent,
-    Text(&'a StringArray),
-    Int(&'a Int64Array),
-    /// values and scale
-    Decimal(&'a Decimal128Array, i8),
-    /// timestamp values and the divisor to seconds
-    Timestamp(&'a Int64Array, i64),
-    /// any other kind (floats, dates, flags)
-    Other,
-}
-
-impl ParquetBatch {
-    pub fn column(&self, col: usize) -> ColRef<'_> {
-        match &self.cols[col] {
-            Col::Absent => ColRef::Absent,
-            Col::Text(a) => ColRef::Text(a),
-            Col::Int(a) => ColRef::Int(a),
-            Col::Dec(a, s) => ColRef::Decimal(a, *s),
-            Col::Ts(a, d) => ColRef::Timestamp(a, *d),
-            Col::Float(_) | Col::Date(_) | Col::Bool(_) => ColRef::Other,
-        }
+fn row_groups(path: &Path, cols: &[Column]) -> Result<Vec<(usize, u64, u64)>> {
+    let p = path.display();
+    let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
+    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+        bail!("{p} is empty; a Parquet input needs at least its schema");
     }
-}
-
-fn normalise(a: ArrayRef) -> Result<Col> {
-    use arrow::compute::cast;
-    Ok(match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Col::Text(cast(&a, &DataType::Utf8)?.as_string::<i32>().clone()),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => Col::Int(cast(&a, &DataType::Int64)?.as_primitive::<Int64Type>().clone()),
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
-            Col::Float(cast(&a, &DataType::Float64)?.as_primitive::<Float64Type>().clone())
-        }
-        DataType::Decimal128(_, s) => Col::Dec(a.as_primitive::<Decimal128Type>().clone(), *s),
-        DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal256(_, s) => {
-            let s = *s;
-            Col::Dec(cast(&a, &DataType::Decimal128(38, s))?.as_primitive::<Decimal128Type>().clone(), s)
-        }
-        DataType::Timestamp(unit, _) => {
-            let div = match unit {
-                TimeUnit::Second => 1,
-                TimeUnit::Millisecond => 1_000,
-                TimeUnit::Microsecond => 1_000_000,
-                TimeUnit::Nanosecond => 1_000_000_000,
-            };
-            Col::Ts(cast(&a, &DataType::Int64)?.as_primitive::<Int64Type>().clone(), div)
-        }
-        DataType::Date32 | DataType::Date64 => Col::Date(cast(&a, &DataType::Date32)?.as_primitive::<Date32Type>().clone()),
-        DataType::Boolean => Col::Bool(a.as_boolean().clone()),
-        _ => Col::Text(cast(&a, &DataType::Utf8)?.as_string::<i32>().clone()),
-    })
-}
-
-impl Batch for ParquetBatch {
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        match &self.cols[col] {
-            Col::Absent => Cell::Null,
-            Col::Text(a) if !a.is_null(row) => Cell::Text(a.value(row)),
-            Col::Int(a) if !a.is_null(row) => Cell::Int(a.value(row)),
-            Col::Float(a) if !a.is_null(row) => Cell::Float(a.value(row)),
-            Col::Dec(a, s) if !a.is_null(row) => Cell::Decimal(a.value(row), *s),
-            Col::Ts(a, div) if !a.is_null(row) => Cell::Timestamp(a.value(row).div_euclid(*div)),
-            Col::Date(a) if !a.is_null(row) => Cell::Date(a.value(row)),
-            Col::Bool(a) if !a.is_null(row) => Cell::Bool(a.value(row)),
-            _ => Cell::Null,
-        }
-    }
-    fn line(&self, row: usize) -> u64 {
-        match &self.lines {
-            Some(l) => l.value(row).max(0) as u64,
-            None => self.first_record + row as u64,
-        }
-    }
-    fn row_error(&self, _row: usize) -> Option<String> {
-        None
-    }
-    fn as_parquet(&self) -> Option<&ParquetBatch> {
-        Some(self)
-    }
-}
-
-/// Row groups of a Parquet file with their first record numbers and row counts.
-pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64, u64)>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{p}: not a readable Parquet file"))?;
+    let header: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+    map_header(&p.to_string(), &header, cols)?;
     let mut first = 1u64;
     Ok(b.metadata()
         .row_groups()
@@ -305,50 +266,58 @@ pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64, u64)>> {
         .collect())
 }
 
-/// Name of an optional integer column of in-memory input that gives each row's line (record)
-/// number, for inputs whose rows arrive out of file order (e.g. a Spark partition).
-pub const LINE_COLUMN: &str = "_line";
-
-/// The wanted columns of an Arrow record batch (from a Parquet file or from memory), found by
-/// name; rows are numbered from `first_record`, or by the batch's [`LINE_COLUMN`] if it has one.
-pub fn arrow_batch(source: &Path, batch: &RecordBatch, cols: &[&str], required: usize, first_record: u64) -> Result<ParquetBatch> {
-    let schema = batch.schema();
-    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let map = map_columns(source, &header, cols, required)?;
-    let cols: Vec<Col> = map.iter().map(|m| m.map_or(Ok(Col::Absent), |i| normalise(batch.column(i).clone()))).collect::<Result<_>>()?;
-    let lines = match schema.index_of(LINE_COLUMN) {
-        Ok(i) => match normalise(batch.column(i).clone())? {
-            Col::Int(a) if a.null_count() == 0 => Some(a),
-            _ => bail!("{}: column {LINE_COLUMN} must hold a whole number in every row", source.display()),
-        },
-        Err(_) => None,
-    };
-    Ok(ParquetBatch { cols, len: batch.num_rows(), first_record, lines })
-}
-
-/// Reads one row group of a Parquet file, calling `f` for each batch.
+/// Reads one row group of a Parquet file (only the columns of `cols`), calling `f` with each
+/// record batch and the record number of its first row.
 pub fn read_parquet_group(
     path: &Path,
-    cols: &[&str],
-    required: usize,
+    cols: &[Column],
     group: usize,
     first_record: u64,
-    mut f: impl FnMut(&ParquetBatch) -> Result<()>,
+    f: impl FnMut(&RecordBatch, u64) -> Result<()>,
 ) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    guarded(path, || read_group(path, cols, group, first_record, f))
+}
+
+fn read_group(
+    path: &Path,
+    cols: &[Column],
+    group: usize,
+    first_record: u64,
+    mut f: impl FnMut(&RecordBatch, u64) -> Result<()>,
+) -> Result<()> {
+    let p = path.display();
+    let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{p}: not a readable Parquet file"))?;
     let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let map = map_columns(path, &header, cols, required)?;
-    let wanted: Vec<usize> = map.iter().flatten().copied().collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
+    let wanted: Vec<usize> = map_header(&p.to_string(), &header, cols)?.into_iter().flatten().collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
     let reader = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024).build()?;
     let mut first = first_record;
     for batch in reader {
-        let batch = batch.with_context(|| format!("{}: cannot decode row group {group}", path.display()))?;
-        let pb = arrow_batch(path, &batch, cols, required, first)?;
+        let batch = batch.with_context(|| format!("{p}: cannot decode row group {group}"))?;
+        f(&batch, first)?;
         first += batch.num_rows() as u64;
-        f(&pb)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str) -> Result<Vec<String>, String> {
+        let mut r = csv::ByteRecord::new();
+        split_line(s.as_bytes(), &mut r, &mut Vec::new())?;
+        Ok(r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+    }
+
+    #[test]
+    fn lines_split_like_csv_but_never_span_lines() {
+        assert_eq!(split("a,b,,c,").unwrap(), ["a", "b", "", "c", ""]);
+        assert_eq!(split(r#""x, y","say ""hi""",z"#).unwrap(), ["x, y", r#"say "hi""#, "z"]);
+        assert_eq!(split(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
+        assert_eq!(split("").unwrap(), [""]);
+        assert!(split(r#"a,"open,b"#).unwrap_err().contains("not closed"));
+        assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote"));
+    }
 }

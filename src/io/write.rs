@@ -1,13 +1,21 @@
-//! Writers: every output is written under a temporary name in the output folder and renamed
-//! into place only when the whole run has succeeded, so a crash or kill leaves the previous
-//! outputs intact (no half-written file).
+//! Writers and the committed output folder.
+//!
+//! An output folder always holds one complete set (CONTRACT.md §6). A run writes its whole set
+//! into a fresh staging folder beside the target (created exclusively, files created with
+//! `O_EXCL | O_NOFOLLOW`), checks every write, flush and fsync, fsyncs the files and the
+//! folders, and then switches the staging folder and the target in one atomic step
+//! (`renameat2(RENAME_EXCHANGE)` on Linux; elsewhere two renames with recovery on the next
+//! start). The previous set, now under the staging name, is deleted afterwards. A killed run
+//! leaves either the old set or the new one in place, plus at most a staging folder that the
+//! next run removes. `manifest.json` lists every file of the set with its SHA-256.
 
 use crate::model::money::push_u64;
 use crate::model::{Money, time};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
@@ -15,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Output format of the tables (`--format`).
@@ -110,6 +119,7 @@ fn write_at(_: &File, _: &[u8], _: u64) -> std::io::Result<()> {
 
 impl Write for HashedFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        fault_budget(buf.len())?;
         let n = if self.direct.is_some() {
             self.put(buf)?;
             buf.len()
@@ -169,6 +179,7 @@ impl HashedFile {
     /// Writes bytes that the caller hashes itself, in the same order, on another thread
     /// (see [`HashedFile::take_hasher`]).
     fn write_all_unhashed(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        fault_budget(buf.len())?;
         self.put(buf)?;
         self.bytes += buf.len() as u64;
         Ok(())
@@ -181,73 +192,322 @@ impl HashedFile {
     }
 }
 
-impl Drop for HashedFile {
-    fn drop(&mut self) {
-        // As a BufWriter's drop: a last flush whose error cannot be reported.
+impl HashedFile {
+    /// Writes the direct-IO tail, flushes, fsyncs and records the file's size and hash.
+    fn finish(mut self, name: &Path) -> Result<()> {
+        let named = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", name.display());
         if let Some(d) = &self.direct
             && d.len > 0
         {
-            let _ = write_at(&self.file, d.staged(), d.pos);
+            write_at(&self.file, d.staged(), d.pos).map_err(named)?;
         }
+        self.file.flush().map_err(named)?;
+        self.file.sync_all().map_err(named)?;
         let hex = self.hasher.finalize_reset().iter().map(|b| format!("{b:02x}")).collect();
-        if let Ok(mut d) = self.digest.lock() {
-            *d = Some((self.bytes, hex));
-        }
+        let mut d = self.digest.lock().map_err(|_| anyhow::anyhow!("{}: digest lock poisoned", name.display()))?;
+        *d = Some((self.bytes, hex));
+        Ok(())
     }
 }
 
-/// An output folder whose files appear only on [`OutputDir::commit`].
+/// A file of an output set. Its bytes count only after [`OutFile::finish`], which reports
+/// every write, flush and fsync error with the file's name; a file never finished fails the
+/// commit.
+pub struct OutFile {
+    w: BufWriter<HashedFile>,
+    /// the file's final path, for messages
+    name: PathBuf,
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.w.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
+impl OutFile {
+    pub fn finish(self) -> Result<()> {
+        let name = self.name;
+        let h = self.w.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {}", name.display(), e.error()))?;
+        h.finish(&name)
+    }
+    /// Writes all of `buf`, naming the file in the error.
+    pub fn put(&mut self, buf: &[u8]) -> Result<()> {
+        self.w.write_all(buf).with_context(|| format!("cannot write {}", self.name.display()))
+    }
+    pub fn name(&self) -> &Path {
+        &self.name
+    }
+}
+
+/// A test hook standing in for a full disk: with `MEDSETTLE_FAULT_ENOSPC_AFTER=N` set, output
+/// writes fail with ENOSPC once N bytes have been written in the process (used where a small
+/// tmpfs cannot be mounted).
+fn fault_budget(n: usize) -> std::io::Result<()> {
+    static BUDGET: AtomicI64 = AtomicI64::new(i64::MIN);
+    if BUDGET.load(Ordering::Relaxed) == i64::MIN {
+        let v = std::env::var("MEDSETTLE_FAULT_ENOSPC_AFTER").ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
+        let _ = BUDGET.compare_exchange(i64::MIN, v, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    if BUDGET.fetch_sub(n as i64, Ordering::Relaxed) < n as i64 {
+        return Err(std::io::Error::from_raw_os_error(28));
+    }
+    Ok(())
+}
+
+/// Prefix of the staging folders beside an output folder `name`: `.name.medsettle-`.
+fn staging_prefix(name: &str) -> String {
+    format!(".{name}.medsettle-")
+}
+
+/// Whether a process id is running (a staging folder of a live run is left alone).
+fn alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks for the process.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    File::open(dir).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync folder {}", dir.display()))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Swaps two paths atomically (both exist). `Ok(false)` when the platform or file system
+/// cannot, so the caller falls back to two renames.
+fn exchange(a: &Path, b: &Path) -> Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| anyhow::anyhow!("{} has a NUL byte", p.display()));
+        let (ca, cb) = (c(a)?, c(b)?);
+        const RENAME_EXCHANGE: libc::c_uint = 2;
+        // SAFETY: two valid NUL-terminated paths; renameat2 does not keep the pointers.
+        let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), RENAME_EXCHANGE) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)) {
+            return Ok(false);
+        }
+        Err(e).with_context(|| format!("cannot switch {} into place", b.display()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
+/// An output folder whose new set appears, complete, only on [`OutputDir::commit`].
 pub struct OutputDir {
     dir: PathBuf,
-    staged: Vec<(PathBuf, PathBuf, Digest)>,
+    staging: PathBuf,
+    /// subfolder that [`OutputDir::create`] puts new files in
+    prefix: Option<String>,
+    staged: Vec<(String, Digest)>,
     committed: bool,
 }
 
 impl OutputDir {
+    /// Prepares a new set for `dir`: removes what killed runs left beside it, refuses a folder
+    /// that is not an output set (so a wrong `--out` never deletes someone's files), and
+    /// creates the staging folder.
     pub fn new(dir: &Path) -> Result<OutputDir> {
         super::source::tune_allocator();
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create output folder {}", dir.display()))?;
-        Ok(OutputDir { dir: dir.to_path_buf(), staged: Vec::new(), committed: false })
+        let d = dir.display();
+        let name = dir.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow::anyhow!("{d}: give the output folder by name"))?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).with_context(|| format!("cannot create folder {}", parent.display()))?;
+        let prefix = staging_prefix(name);
+        recover(&parent, dir, &prefix)?;
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => bail!("{d} is a symbolic link; give the real folder (links are not followed)"),
+            Ok(m) if !m.is_dir() => bail!("{d} exists and is not a folder"),
+            Ok(_) => {
+                let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {d}"))?;
+                if entries.next().is_some() && !dir.join("manifest.json").is_file() {
+                    bail!(
+                        "{d} is not empty and has no manifest.json, so it is not a medsettle output set; refusing to replace it (give a new or empty folder)"
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        let staging = (0u32..100)
+            .map(|k| parent.join(format!("{prefix}staging-{}-{}-{k}", std::process::id(), nanos())))
+            .find_map(|p| match std::fs::create_dir(&p) {
+                Ok(()) => Some(Ok(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                Err(e) => Some(Err(e)),
+            })
+            .unwrap_or_else(|| Err(std::io::Error::other("no free staging name")))
+            .with_context(|| format!("cannot create a staging folder beside {d}"))?;
+        Ok(OutputDir { dir: dir.to_path_buf(), staging, prefix: None, staged: Vec::new(), committed: false })
     }
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    /// A new file `name` (written to a temporary name until commit).
-    pub fn create(&mut self, name: &str) -> Result<BufWriter<HashedFile>> {
-        let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let digest = Digest::default();
-        self.staged.push((tmp.clone(), self.dir.join(name), digest.clone()));
-        Ok(BufWriter::with_capacity(1 << 20, HashedFile { file, path: tmp, hasher: Sha256::new(), bytes: 0, digest, direct: None }))
+    /// Puts the files created from now on into subfolder `sub` (e.g. a scenario's).
+    pub fn set_prefix(&mut self, sub: Option<&str>) {
+        self.prefix = sub.map(str::to_string);
     }
-    /// Staged files so far: (final name, temporary path).
-    pub fn staged(&self) -> impl Iterator<Item = (&Path, &Path)> {
-        self.staged.iter().map(|(t, f, _)| (f.as_path(), t.as_path()))
-    }
-    /// Size and SHA-256 of a staged file whose writer has been dropped (final name).
-    pub fn digest(&self, name: &Path) -> Option<(u64, String)> {
-        let (_, _, d) = self.staged.iter().find(|(_, f, _)| f == name)?;
-        d.lock().ok()?.clone()
-    }
-    /// Renames every staged file into place.
-    pub fn commit(mut self) -> Result<()> {
-        for (tmp, fin, _) in &self.staged {
-            if let Ok(f) = File::open(tmp) {
-                let _ = f.sync_all();
-            }
-            std::fs::rename(tmp, fin).with_context(|| format!("cannot move {} into place", fin.display()))?;
+    /// A new file `name` of the set (`sub/name` for a file in a subfolder), created
+    /// exclusively in the staging folder.
+    pub fn create(&mut self, name: &str) -> Result<OutFile> {
+        let name = &match &self.prefix {
+            Some(p) => format!("{p}/{name}"),
+            None => name.to_string(),
+        };
+        let shown = self.dir.join(name);
+        if name.split('/').any(|p| p.is_empty() || p == "." || p == "..") || self.staged.iter().any(|(n, _)| n == name) {
+            bail!("internal: bad or repeated output name {name}");
         }
-        self.committed = true;
+        let path = self.staging.join(name);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+        }
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = o.open(&path).with_context(|| format!("cannot write {}", shown.display()))?;
+        let digest = Digest::default();
+        self.staged.push((name.to_string(), digest.clone()));
+        let h = HashedFile { file, path, hasher: Sha256::new(), bytes: 0, digest, direct: None };
+        Ok(OutFile { w: BufWriter::with_capacity(1 << 20, h), name: shown })
+    }
+    /// Writes a whole small file.
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut f = self.create(name)?;
+        f.put(bytes)?;
+        f.finish()
+    }
+    /// The finished files of the set so far as (name, bytes, SHA-256), in creation order;
+    /// with `sub`, only those under `sub/`, named relative to it.
+    pub fn files(&self, sub: Option<&str>) -> Result<Vec<(String, u64, String)>> {
+        let mut out = Vec::new();
+        for (n, d) in &self.staged {
+            let rel = match sub {
+                None => n.as_str(),
+                Some(s) => match n.strip_prefix(s).and_then(|r| r.strip_prefix('/')) {
+                    Some(r) => r,
+                    None => continue,
+                },
+            };
+            let (bytes, sha) = d
+                .lock()
+                .ok()
+                .and_then(|d| d.clone())
+                .ok_or_else(|| anyhow::anyhow!("internal: {} was not finished", self.dir.join(n).display()))?;
+            out.push((rel.to_string(), bytes, sha));
+        }
+        Ok(out)
+    }
+    /// Makes the staged set the folder's content in one atomic step.
+    pub fn commit(mut self) -> Result<()> {
+        self.files(None)?;
+        let mut dirs: Vec<PathBuf> = self.staged.iter().filter_map(|(n, _)| self.staging.join(n).parent().map(Path::to_path_buf)).collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs.iter().rev() {
+            sync_dir(d)?;
+        }
+        sync_dir(&self.staging)?;
+        commit_pause();
+        let parent = self.staging.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        if std::fs::symlink_metadata(&self.dir).is_ok() {
+            if !exchange(&self.staging, &self.dir)? {
+                // Two renames; a kill between them leaves the old set under `old-…`, which
+                // the next start renames back (see `recover`).
+                let old = parent.join(format!("{}old-{}", staging_prefix(self.name()), nanos()));
+                std::fs::rename(&self.dir, &old).with_context(|| format!("cannot move {} aside", self.dir.display()))?;
+                std::fs::rename(&self.staging, &self.dir)
+                    .with_context(|| format!("cannot move the new set into {}", self.dir.display()))?;
+                self.staging = old;
+            }
+            // The staging name now holds the previous set.
+            sync_dir(&parent)?;
+            self.committed = true;
+            commit_pause();
+            let _ = std::fs::remove_dir_all(&self.staging);
+        } else {
+            std::fs::rename(&self.staging, &self.dir).with_context(|| format!("cannot move the new set into {}", self.dir.display()))?;
+            sync_dir(&parent)?;
+            self.committed = true;
+        }
         Ok(())
     }
+    fn name(&self) -> &str {
+        self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    }
+}
+
+/// A test hook for the crash test: with `MEDSETTLE_COMMIT_PAUSE_MS` set, the commit waits
+/// that long before the switch and again before deleting the previous set, so a kill can land
+/// between the commit steps.
+fn commit_pause() {
+    if let Some(ms) = std::env::var("MEDSETTLE_COMMIT_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// Cleans up after killed runs: staging folders of processes that are gone are deleted; a
+/// previous set left aside by an interrupted two-rename switch is put back.
+fn recover(parent: &Path, dir: &Path, prefix: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(()) };
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let Some(rest) = n.to_str().and_then(|n| n.strip_prefix(prefix)) else { continue };
+        let path = e.path();
+        if let Some(s) = rest.strip_prefix("staging-") {
+            let pid = s.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| p != std::process::id() && alive(p)) {
+                continue;
+            }
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove the stale staging folder {}", path.display()))?;
+        } else if rest.starts_with("old-") {
+            if std::fs::symlink_metadata(dir).is_err() {
+                std::fs::rename(&path, dir).with_context(|| format!("cannot restore {} from {}", dir.display(), path.display()))?;
+            } else {
+                std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
-            for (tmp, _, _) in &self.staged {
-                let _ = std::fs::remove_file(tmp);
-            }
+            let _ = std::fs::remove_dir_all(&self.staging);
         }
     }
 }
@@ -420,7 +680,7 @@ pub fn write_table<'a>(
 ) -> Result<()> {
     let file = format!("{name}.{}", format.ext());
     let mut w = out.create(&file)?;
-    w.get_mut().go_direct();
+    w.w.get_mut().go_direct();
     const WINDOW: usize = 1 << 20;
     const CHUNK: usize = 1 << 15;
     // CSV: smaller windows keep the buffers in flight small (the Parquet row groups stay at
@@ -430,21 +690,21 @@ pub fn write_table<'a>(
     match format {
         Format::Csv => {
             let header: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
-            w.write_all(header.join(",").as_bytes())?;
-            w.write_all(b"\n")?;
+            w.put(header.join(",").as_bytes())?;
+            w.put(b"\n")?;
             // Rows are formatted in parallel a window at a time while a writer thread writes
             // the previous window and a hasher thread hashes the one before; the buffers go
             // round (format → write → hash → format), so the first windows' memory is reused.
-            w.flush()?;
-            let mut hasher = w.get_mut().take_hasher();
+            w.flush().with_context(|| format!("cannot write {}", w.name().display()))?;
+            let mut hasher = w.w.get_mut().take_hasher();
             let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<Vec<u8>>, usize)>(1);
             let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
             let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
             std::thread::scope(|s| -> Result<()> {
-                let writer = s.spawn(move || -> std::io::Result<BufWriter<HashedFile>> {
+                let writer = s.spawn(move || -> std::io::Result<OutFile> {
                     for (bufs, rows) in full_rx {
                         for b in &bufs {
-                            w.get_mut().write_all_unhashed(b)?;
+                            w.w.get_mut().write_all_unhashed(b)?;
                         }
                         progress(rows as u64);
                         if hash_tx.send(bufs).is_err() {
@@ -486,11 +746,8 @@ pub fn write_table<'a>(
                 let joined = writer.join().map_err(|_| anyhow::anyhow!("the writer thread of {file} failed"))?;
                 let mut w = joined.with_context(|| format!("cannot write {file}"))?;
                 let hasher = hashing.join().map_err(|_| anyhow::anyhow!("the hashing thread of {file} failed"))?;
-                w.get_mut().put_hasher(hasher);
-                w.flush()?;
-                // Dropping the writer records the file's digest.
-                drop(w);
-                Ok(())
+                w.w.get_mut().put_hasher(hasher);
+                w.finish()
             })
         }
         Format::Parquet => {
@@ -499,27 +756,45 @@ pub fn write_table<'a>(
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
                 .set_max_row_group_row_count(Some(WINDOW))
                 .build();
-            let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;
-            for start in (0..n).step_by(WINDOW) {
+            // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
+            // its lower-level halves then let every row group's columns be encoded in parallel,
+            // one column writer per column on rayon (a serial ArrowWriter::write encodes one
+            // column after another on one core).
+            let shown = w.name().to_path_buf();
+            let named = |e: parquet::errors::ParquetError| anyhow::anyhow!("cannot write {}: {e}", shown.display());
+            let (mut writer, factory) =
+                ArrowWriter::try_new(w, schema.clone(), Some(props)).and_then(|w| w.into_serialized_writer()).map_err(named)?;
+            for (row_group, start) in (0..n).step_by(WINDOW).enumerate() {
                 let end = (start + WINDOW).min(n);
-                let batches: Vec<Result<RecordBatch>> = (start..end)
+                let batches: Vec<RecordBatch> = (start..end)
                     .step_by(CHUNK)
                     .collect::<Vec<_>>()
                     .into_par_iter()
                     .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(end), row))
-                    .collect();
-                for b in batches {
-                    writer.write(&b?)?;
+                    .collect::<Result<_>>()?;
+                let chunks: Vec<ArrowColumnChunk> = factory
+                    .create_column_writers(row_group)
+                    .map_err(named)?
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(i, mut cw)| -> parquet::errors::Result<ArrowColumnChunk> {
+                        for b in &batches {
+                            for leaf in compute_leaves(schema.field(i), b.column(i))? {
+                                cw.write(&leaf)?;
+                            }
+                        }
+                        cw.close()
+                    })
+                    .collect::<parquet::errors::Result<_>>()
+                    .map_err(named)?;
+                let mut rg = writer.next_row_group().map_err(named)?;
+                for c in chunks {
+                    c.append_to_row_group(&mut rg).map_err(named)?;
                 }
+                rg.close().map_err(named)?;
                 progress((end - start) as u64);
             }
-            if n == 0 {
-                writer.write(&arrow_batch(&schema, cols, 0..0, row)?)?;
-            }
-            writer.finish()?;
-            // The tail of a direct-IO file is written on flush.
-            writer.inner_mut().flush()?;
-            Ok(())
+            writer.into_inner().map_err(named)?.finish()
         }
     }
 }

@@ -35,8 +35,13 @@ pub struct Claim {
     pub preselfpay_amt: Money,
     /// 符合政策范围金额
     pub inscp_scp_amt: Money,
+    /// Paid by the provincial rare-disease drug fund after the basic fund (RULES.md S-27);
+    /// zero except on med_type 15 `rare` claims.
+    pub rare_fund_pay: Money,
+    /// Other payments the platform recorded (`oth_pay`), for `replay`.
+    pub rec_oth_pay: Option<Money>,
     pub med_type: MedType,
-    /// 1–3; 0 when absent (allowed only for med_type 41).
+    /// 1–3; 0 when absent (allowed only for med_type 41 and 15, RULES.md D-28).
     pub hosp_lv: u8,
     pub primary_care: bool,
     pub offsite: Offsite,

@@ -12,5 +12,5 @@ pub use claim::{Claim, ClaimTable, NO_ORIGINAL, Recorded};
 pub use codes::*;
 pub use money::{Exact, Money, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
-pub use settlement::{PersonYear, Settlement};
+pub use settlement::{PersonYear, Settlement, YearTotals};
 pub use strings::{StrId, Strings};

@@ -24,6 +24,9 @@ pub struct Settlement {
     pub maf_pay: Money,
     /// 个人负担
     pub psn_part_amt: Money,
+    /// Other payers outside the funds: the 2026 childbirth government subsidy (S-28) and the
+    /// provincial rare-disease drug fund (S-27). `medfee = funds + oth_pay + psn_part`.
+    pub oth_pay: Money,
 }
 
 impl Settlement {
@@ -40,6 +43,7 @@ impl Settlement {
         hifmi_pay: Money::ZERO,
         maf_pay: Money::ZERO,
         psn_part_amt: Money::ZERO,
+        oth_pay: Money::ZERO,
     };
     pub fn fund_pay_sumamt(&self) -> Money {
         self.hifp_pay + self.hifob_pay + self.hifmi_pay + self.maf_pay
@@ -55,6 +59,7 @@ impl Settlement {
             hifmi_pay: -self.hifmi_pay,
             maf_pay: -self.maf_pay,
             psn_part_amt: -self.psn_part_amt,
+            oth_pay: -self.oth_pay,
             ..*self
         }
     }
@@ -78,4 +83,21 @@ pub struct PersonYear {
     /// 倾斜救助, year end; not inside `maf_pay` (S-19).
     pub maf_tilt_pay: Money,
     pub psn_part_amt: Money,
+    /// S-28: childbirth subsidy and rare-disease drug fund, outside the funds.
+    pub oth_pay: Money,
+    /// The year's running totals at year end, for the human report (not output columns).
+    pub totals: YearTotals,
+}
+
+/// Running totals of a person-year at year end: what the report counts the limits from
+/// (the 350,000 cap, the catastrophic bands and cap, the assistance limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct YearTotals {
+    /// Basic-fund payment counted against the annual cap (D-10).
+    pub cap_paid: Money,
+    /// Cumulative catastrophic base (D-03) and payment.
+    pub cat_base: Money,
+    pub cat_paid: Money,
+    /// Assistance paid per limit group of the policy (S-18).
+    pub assist_paid: [Money; 4],
 }

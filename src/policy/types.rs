@@ -348,6 +348,10 @@ pub struct Maternity {
     /// D-11: the basic fund tops up to this share of the in-scope cost (inside the cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_rate: Option<RateValue>,
+    /// D-25 / S-28: government finance pays the in-catalogue share left after basic,
+    /// catastrophic and assistance (`oth_pay`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finance_subsidy: bool,
 }
 
 /// The column of an outpatient rate table (S-10).
@@ -409,6 +413,10 @@ pub struct Outpatient {
     pub source: String,
     /// D-12: which column pharmacy (med_type 41) claims use.
     pub pharmacy_column: Column,
+    /// D-29 / S-07: a med_type 14 claim the special or chronic rules do not pay (chronic not
+    /// approved; special disease or PKU outside the scheme) settles here (employees).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub takes_unpaid_chronic_special: bool,
     pub bands: ByGroup<Vec<OutpatientBand>>,
 }
 
@@ -525,6 +533,13 @@ pub struct Special {
     /// D-14: special claims are charged the inpatient deductible per mdtrt_id.
     #[serde(default)]
     pub deductible: bool,
+    /// D-26 / S-29: cost beyond an exhausted disease limit settles as general outpatient.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fall_through: bool,
+    /// D-30: the rate group of college students (大学生) on special diseases; absent = their
+    /// own group (child).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_group: Option<Group>,
     #[serde(deserialize_with = "coded_keys")]
     pub diseases: BTreeMap<Disease, SpecialDisease>,
 }
@@ -536,9 +551,10 @@ pub struct Drugs {
     pub source: String,
     pub dual_channel: RateValue,
     pub rare: RateValue,
-    /// D-16: drug payments count toward the inpatient annual cap.
-    #[serde(default)]
-    pub inside_cap: bool,
+    /// D-16: drug payments count toward the resident 350,000 annual cap. A resident key only:
+    /// employees have no overall cap (S-15), so an employee policy must not set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_cap: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -557,7 +573,17 @@ pub struct PkuBand {
 #[serde(deny_unknown_fields)]
 pub struct Pku {
     pub source: String,
+    /// S-09: the categories entitled (2024/2025: `minor` only); empty = every resident.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub psn_types: Vec<PsnType>,
+    /// S-09: 2024/2025 limit on eligible cost (医疗费用支付限额), 2026 on the fund payment.
+    #[serde(default = "default_limit_basis")]
+    pub limit_basis: LimitBasis,
     pub bands: Vec<PkuBand>,
+}
+
+fn default_limit_basis() -> LimitBasis {
+    LimitBasis::FundPaid
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -649,6 +675,10 @@ pub struct AssistanceRules {
     pub other: RateValue,
     /// S-18: annual limits by benefit group.
     pub limits: Vec<AssistanceLimit>,
+    /// D-24 / S-27: the rate on `rare_drug` claims for both classes (resident 2024/2025: 50%);
+    /// absent = the class rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rare_drug_rate: Option<RateValue>,
 }
 
 /// 倾斜救助 (tilted assistance, year end), S-19.
@@ -674,6 +704,9 @@ pub struct ResidentContribution {
     /// government subsidy (财政补助) per person
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsidy: Option<Amount>,
+    /// districts where the subsidy differs (§9)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "coded_keys")]
+    pub subsidy_by_district: BTreeMap<District, Amount>,
     /// long-term care government subsidy per person
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ltc_subsidy: Option<Amount>,
@@ -686,7 +719,8 @@ pub struct EmployeeContribution {
     pub employer_rate: RateValue,
     pub personal_rate: RateValue,
     pub flexible_rate: RateValue,
-    /// monthly base of flexible workers (provincial floor); absent = the person's own base
+    /// monthly base of flexible workers (provincial floor, §9); required when flexible workers
+    /// are present (their own base is never used)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flexible_base: Option<Amount>,
 }

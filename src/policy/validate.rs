@@ -224,6 +224,16 @@ impl Checker {
             self.by_group("chronic.rates", s, &c.rates, None);
             self.by_group("chronic.limits", s, &c.limits, None);
         }
+        // D-16: the drug-cap switch belongs to the resident 350,000 cap; employees have none.
+        if s == SchemeName::Employee && p.drugs.as_ref().is_some_and(|d| d.inside_cap.is_some()) {
+            self.err("drugs.inside_cap", "a resident key (D-16, the 350,000 cap): employees have no overall annual cap (S-15)");
+        }
+        if let Some(sp) = &p.special
+            && let Some(g) = sp.student_group
+            && !scheme_groups(s).contains(&g)
+        {
+            self.err("special.student_group", format!("`{}` is not a group of the {} scheme", g.as_str(), s.as_str()));
+        }
     }
 
     /// Brackets ascend by `upto`; only the last is open-ended.
@@ -404,7 +414,7 @@ impl Checker {
                     format!("`{t}` is not a resident category of this {} policy", p.scheme.as_str()),
                 );
             }
-            for d in c.personal_by_district.keys() {
+            for d in c.personal_by_district.keys().chain(c.subsidy_by_district.keys()) {
                 if d.region() != p.region {
                     self.err(
                         format!("financing.resident.{t}.personal_by_district.{d}"),

@@ -2,7 +2,7 @@
 //! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
 
 use crate::engine::Settled;
-use crate::model::{Assistance, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
+use crate::model::{Assistance, Benefit, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
 use crate::policy::{Financing, PolicySet};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -15,7 +15,8 @@ pub struct Key {
     pub policy: u16,
     /// `expenditure` or `income`
     pub flow: &'static str,
-    /// hifp, hifob, hifmi, maf, maf_tilt (expenditure); basic, ltc (income)
+    /// hifp, hifob, hifmi, maf, maf_tilt and the other payers finance, provincial_rare_fund
+    /// (expenditure); basic, basic_and_maternity (employees), ltc (income)
     pub fund: &'static str,
     /// the benefit (expenditure; `year_end` for tilted assistance), empty for income
     pub benefit: &'static str,
@@ -50,13 +51,25 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
         .with_min_len(4096)
         .fold(HashMap::new, |mut m, (&i, s)| {
             let i = i as usize;
-            if s.status == Status::NotCovered {
+            // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
+            // payment on it (S-27) is reported.
+            if s.status == Status::NotCovered && s.oth_pay.is_zero() {
                 return m;
             }
             let c = &table.claims[i];
             let cat = persons.persons[c.psn as usize].psn_type;
-            for (fund, amount) in [("hifp", s.hifp_pay), ("hifob", s.hifob_pay), ("hifmi", s.hifmi_pay), ("maf", s.maf_pay)] {
-                if !amount.is_zero() || fund == "hifp" {
+            // S-28: other payers outside the funds — the 2026 childbirth subsidy (finance) and
+            // the provincial rare-disease drug fund (S-27).
+            let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
+            for (fund, amount) in [
+                ("hifp", s.hifp_pay),
+                ("hifob", s.hifob_pay),
+                ("hifmi", s.hifmi_pay),
+                ("maf", s.maf_pay),
+                ("finance", finance),
+                ("provincial_rare_fund", rare_fund),
+            ] {
+                if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
                     let k = Key {
                         year: s.year,
                         policy: s.policy,
@@ -115,7 +128,7 @@ fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u
         l.amount += amount;
     };
     put("basic", personal_item, personal);
-    if let Some(s) = c.subsidy {
+    if let Some(s) = p.district.and_then(|d| c.subsidy_by_district.get(&d)).or(c.subsidy.as_ref()) {
         put("basic", "government_subsidy", s.0);
     }
     if let Some(l) = c.ltc {
@@ -157,7 +170,8 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
                         continue;
                     }
                     let (base, rates): (Option<Money>, Vec<(&'static str, Decimal)>) = if p.flexible {
-                        (e.flexible_base.map(|a| a.0).or(p.contribution_base), vec![("personal", e.flexible_rate.0)])
+                        // §9: on the provincial floor base only, never the person's own base.
+                        (e.flexible_base.map(|a| a.0), vec![("personal", e.flexible_rate.0)])
                     } else {
                         (p.contribution_base, vec![("employer", e.employer_rate.0), ("personal", e.personal_rate.0)])
                     };
@@ -173,7 +187,8 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
                                 year,
                                 policy: pi,
                                 flow: "income",
-                                fund: "basic",
+                                // §9: 10.8% covers basic medical and maternity insurance together.
+                                fund: "basic_and_maternity",
                                 benefit: "",
                                 category: p.psn_type,
                                 hosp_lv: 0,
@@ -194,24 +209,24 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
 pub const FUND_REPORT_COLUMNS: &[&str] =
     &["year", "policy_id", "flow", "fund", "benefit", "category", "hosp_lv", "item", "count", "amount"];
 
-/// `fund_report.csv` text.
-pub fn to_csv(report: &FundReport, policies: &PolicySet) -> String {
-    let mut s = FUND_REPORT_COLUMNS.join(",");
-    s.push('\n');
+/// `fund_report.csv` text, through the csv crate like every small table.
+pub fn to_csv(report: &FundReport, policies: &PolicySet) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(FUND_REPORT_COLUMNS)?;
     for (k, l) in report {
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            k.year,
-            policies.get(k.policy).id,
+        let hosp_lv = if k.hosp_lv == 0 { String::new() } else { k.hosp_lv.to_string() };
+        w.write_record([
+            k.year.to_string().as_str(),
+            policies.get(k.policy).id.as_str(),
             k.flow,
             k.fund,
             k.benefit,
-            k.category,
-            if k.hosp_lv == 0 { String::new() } else { k.hosp_lv.to_string() },
+            k.category.as_str(),
+            hosp_lv.as_str(),
             k.item,
-            l.count,
-            l.amount
-        ));
+            l.count.to_string().as_str(),
+            l.amount.to_string().as_str(),
+        ])?;
     }
-    s
+    Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("fund_report.csv: {e}"))?)?)
 }

@@ -93,8 +93,11 @@ pub fn render(r: &ReportInput) -> String {
             let _ = writeln!(s, "| {y} | {p} | {f} | {i} | {cat} | {n} | {a} |");
         }
         if r.missing_contribution_base > 0 {
-            let _ =
-                writeln!(s, "\n{} employee person-years have no contribution_base and are not in the income.", r.missing_contribution_base);
+            let _ = writeln!(
+                s,
+                "\n{} employee person-years have no contribution base (the person's contribution_base, or for flexible workers the policy's financing.employee.flexible_base, RULES.md §9) and are not in the income.",
+                r.missing_contribution_base
+            );
         }
         let _ = writeln!(s);
     }
@@ -147,6 +150,55 @@ pub fn render(r: &ReportInput) -> String {
     let _ = writeln!(s, "## Policies\n\n| policy | origin | overrides | sha256 (effective) |\n|---|---|---|---|");
     for p in &r.policies.policies {
         let _ = writeln!(s, "| {} | {} | {} | `{}` |", p.policy.id, p.origin, p.overrides.join("; "), &p.effective_sha256[..16]);
+    }
+    s
+}
+
+/// Any report document as markdown (tables with labels and codes; charts are left to the HTML).
+pub fn render_doc(d: &super::doc::Doc) -> String {
+    use super::doc::Block;
+    let mut s = format!("# {}\n\n{}\n", d.title, d.subtitle);
+    for sec in &d.sections {
+        let _ = writeln!(s, "\n## {}\n", sec.title);
+        for b in &sec.blocks {
+            match b {
+                Block::Table(t) => {
+                    let _ = writeln!(s, "### {}\n", t.title);
+                    let _ = writeln!(s, "| {} |", t.columns.iter().map(|c| c.head.as_str()).collect::<Vec<_>>().join(" | "));
+                    let _ = writeln!(
+                        s,
+                        "|{}|",
+                        t.columns
+                            .iter()
+                            .enumerate()
+                            .map(|(j, _)| if t.rows.first().is_some_and(|r| r[j].is_numeric()) { "---:" } else { "---" })
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    );
+                    for r in t.rows.iter().chain(t.totals.iter()) {
+                        let cells: Vec<String> = r
+                            .iter()
+                            .map(|c| match c {
+                                super::doc::Cell::Code(code) if d.lang.term(code) != *code => format!("{} `{code}`", d.lang.term(code)),
+                                _ => c.human(d.lang).replace('|', "\\|"),
+                            })
+                            .collect();
+                        let _ = writeln!(s, "| {} |", cells.join(" | "));
+                    }
+                    if !t.note.is_empty() {
+                        let _ = writeln!(s, "\n{}", t.note);
+                    }
+                    let _ = writeln!(s);
+                }
+                Block::Text(t) => {
+                    let _ = writeln!(s, "{t}\n");
+                }
+                Block::Code(t) => {
+                    let _ = writeln!(s, "```\n{t}\n```\n");
+                }
+                Block::Chart(_) => {}
+            }
+        }
     }
     s
 }

@@ -25,6 +25,8 @@ pub const SETTLEMENT_COLUMNS: &[(&str, ColType)] = &[
     ("psn_part_amt", ColType::Money),
     ("status", ColType::Text),
     ("reason", ColType::Text),
+    // appended after the contract's columns (RULES.md S-28)
+    ("oth_pay", ColType::Money),
 ];
 
 pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
@@ -41,7 +43,8 @@ pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
     ("maf_pay", ColType::Money),
     ("maf_tilt_pay", ColType::Money),
     ("psn_part_amt", ColType::Money),
-    // additions after the contract's columns
+    // additions after the contract's columns (oth_pay: RULES.md S-28, CONTRACT.md §4)
+    ("oth_pay", ColType::Money),
     ("act_pay_dedc", ColType::Money),
     ("psn_type", ColType::Text),
     ("assistance", ColType::Text),
@@ -79,6 +82,7 @@ pub fn settlement_row<'a>(
             Val::Money(s.psn_part_amt),
             Val::Text(s.status.as_str()),
             Val::Text(s.reason.map(|r| r.as_str()).unwrap_or("")),
+            Val::Money(s.oth_pay),
         ]);
     }
 }
@@ -121,6 +125,7 @@ pub fn person_year_row<'a>(
             Val::Money(y.maf_pay),
             Val::Money(y.maf_tilt_pay),
             Val::Money(y.psn_part_amt),
+            Val::Money(y.oth_pay),
             Val::Money(y.act_pay_dedc),
             Val::Text(p.psn_type.as_str()),
             Val::Text(p.assistance.as_str()),

@@ -1,0 +1,580 @@
+//! The row rules: one claims row or one persons row becomes a model value or a [`Refusal`]
+//! (CONTRACT.md §1–2, RULES.md S-23, S-24, S-27). Written once over [`Batch`], so CSV text
+//! cells and typed Arrow columns pass exactly the same checks.
+
+use super::arrow::ArrowBatch;
+use super::columns::{CLAIMS, PERSONS};
+use super::reject::{Refusal, RejectCode as R, RejectRow};
+use super::{Batch, Cell};
+use crate::model::*;
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+/// The plausibility bound of one amount: 100,000,000.00 yuan in fen (CONTRACT.md §1). No
+/// single claim comes near it; with it, any sum over a run (at most 2^32 claims) stays far
+/// inside an `i64` of fen (2^32 × 10^10 < 9.2 × 10^18), so totals can never wrap.
+pub const MAX_AMOUNT_FEN: i128 = 10_000_000_000;
+
+/// Longest identifier (CONTRACT.md §1).
+pub const MAX_ID_LEN: usize = 64;
+
+// Positions in [`CLAIMS`].
+const C_SETL_ID: usize = 0;
+const C_PSN_NO: usize = 1;
+const C_MDTRT_ID: usize = 2;
+const C_SETL_TIME: usize = 3;
+const C_MED_TYPE: usize = 4;
+const C_AMOUNTS: [usize; 5] = [5, 6, 7, 8, 9];
+const C_HOSP_LV: usize = 10;
+const C_PRIMARY_CARE: usize = 11;
+const C_OPSP_DISE_CODE: usize = 12;
+const C_DISE_CODG: usize = 13;
+const C_DRUG_CLASS: usize = 14;
+const C_OFFSITE: usize = 15;
+const C_REFD_SETL_FLAG: usize = 16;
+const C_INIT_SETL_ID: usize = 17;
+const C_RECORDED: [usize; 5] = [18, 19, 20, 21, 22];
+const C_RARE_FUND_PAY: usize = 23;
+const C_OTH_PAY: usize = 24;
+
+/// An identifier of the contract: 1–64 of `A-Z a-z 0-9 - _ .`, not starting with a
+/// spreadsheet formula trigger (`=`, `+`, `-`, `@`).
+pub fn is_valid_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=MAX_ID_LEN).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && !matches!(b[0], b'=' | b'+' | b'-' | b'@')
+}
+
+/// A short, safe rendering of a bad value for a message (no megabytes, no control bytes).
+fn shown(s: &str) -> String {
+    let cut: String = s.chars().take(24).collect();
+    let more = if cut.len() < s.len() { format!("… ({} bytes)", s.len()) } else { String::new() };
+    format!("{:?}{more}", cut)
+}
+
+fn id<'c>(v: Option<Cow<'c, str>>, col: &str, what: &str) -> Result<Cow<'c, str>, Refusal> {
+    let v = v.ok_or_else(|| (R::MissingValue, format!("column {col} is empty; expected {what}")))?;
+    if !is_valid_id(&v) {
+        return Err((
+            R::BadIdentifier,
+            format!("column {col}: {} is not an identifier (1–64 letters, digits, - _ . ; not starting with = + - @)", shown(&v)),
+        ));
+    }
+    Ok(v)
+}
+
+fn need<T>(v: Result<Option<T>, String>, col: &str, what: &str) -> Result<T, Refusal> {
+    match v {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err((R::MissingValue, format!("column {col} is empty; expected {what}"))),
+        Err(e) => Err((R::BadValue, format!("column {col}: {e}"))),
+    }
+}
+
+fn opt<T>(v: Result<Option<T>, String>, col: &str) -> Result<Option<T>, Refusal> {
+    v.map_err(|e| (R::BadValue, format!("column {col}: {e}")))
+}
+
+/// An amount cell, exact and within [`MAX_AMOUNT_FEN`].
+fn money(c: Cell, col: &str) -> Result<Option<Money>, Refusal> {
+    match opt(c.money_fen(), col)? {
+        None => Ok(None),
+        Some(f) if f.abs() <= MAX_AMOUNT_FEN => Ok(Some(Money::from_fen(f as i64))),
+        Some(_) => Err((
+            R::AmountOutOfRange,
+            format!(
+                "column {col}: {} is beyond the plausible ±100000000.00 yuan of one claim",
+                c.text().map(|t| shown(&t)).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn need_money(c: Cell, col: &str) -> Result<Money, Refusal> {
+    money(c, col)?.ok_or_else(|| (R::MissingValue, format!("column {col} is empty; expected an amount like 1234.50")))
+}
+
+/// A coded cell; `expected` (the accepted codes) is only built for the error message.
+fn code<T, E: std::fmt::Display>(
+    c: Cell,
+    col: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: impl Fn() -> E,
+) -> Result<Option<T>, Refusal> {
+    match c.text() {
+        None => Ok(None),
+        Some(t) => parse(&t).map(Some).ok_or_else(|| (R::UnknownCode, format!("column {col}: {} is not one of {}", shown(&t), expected()))),
+    }
+}
+
+/// Disease key aliases (policy files may add the platform's own codes, CONTRACT.md §5).
+pub type Aliases = HashMap<String, Disease>;
+
+fn disease_of(key: &str, aliases: &Aliases) -> Option<Disease> {
+    Disease::parse(key).or_else(|| aliases.get(key).copied())
+}
+
+/// Aliases from every policy of the run.
+pub fn aliases_of(policies: &crate::policy::PolicySet) -> Aliases {
+    let mut m: BTreeMap<String, Disease> = BTreeMap::new();
+    for p in &policies.policies {
+        for (k, d) in &p.policy.aliases {
+            m.insert(k.clone(), *d);
+        }
+    }
+    m.into_iter().collect()
+}
+
+/// S-09: a main diagnosis E70.0 / E70.1 selects phenylketonuria.
+fn is_pku_diagnosis(codg: &str) -> bool {
+    let c = codg.trim().to_ascii_uppercase();
+    c.starts_with("E70.0") || c.starts_with("E70.1")
+}
+
+/// Everything a claims row is checked against.
+pub struct ClaimIntake<'a> {
+    persons: PersonIndex<'a>,
+    rejected_persons: &'a HashMap<String, String>,
+    aliases: &'a Aliases,
+}
+
+/// Claims and rejects of consecutive input rows.
+pub type Part = (ClaimTable, Vec<RejectRow>);
+
+impl<'a> ClaimIntake<'a> {
+    pub fn new(persons: &'a PersonsRead, aliases: &'a Aliases) -> ClaimIntake<'a> {
+        ClaimIntake { persons: PersonIndex::new(&persons.table), rejected_persons: &persons.rejected, aliases }
+    }
+
+    /// The one entry point for Arrow data, from a file or from memory: the rows of `batch`
+    /// (columns found by name), numbered from `first_record`, as claims and rejects of input
+    /// file `file`. A column of the wrong type is an error naming it (`source` names the input).
+    pub fn arrow(&self, batch: &RecordBatch, file: u16, first_record: u64, source: &str) -> Result<Vec<Part>> {
+        Ok(self.rows(&ArrowBatch::new(batch, CLAIMS, first_record, source)?, file))
+    }
+
+    /// Checks a batch of claims rows in parallel; the parts are in row order.
+    pub fn rows<B: Batch>(&self, b: &B, file: u16) -> Vec<Part> {
+        const CHUNK: usize = 8192;
+        (0..b.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|k| {
+                let rows = k * CHUNK..((k + 1) * CHUNK).min(b.len());
+                let mut t =
+                    ClaimTable { claims: Vec::with_capacity(rows.len()), strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40) };
+                let mut rejects = Vec::new();
+                // How many rows ahead the person slot is prefetched.
+                const AHEAD: usize = 8;
+                let end = rows.end;
+                for row in rows {
+                    if row + AHEAD < end
+                        && let Some(p) = b.cell(row + AHEAD, C_PSN_NO).text()
+                    {
+                        self.persons.prefetch(&p);
+                    }
+                    match self.claim(b, row, file, &mut t.strings) {
+                        Ok(c) => t.claims.push(c),
+                        Err((code, message)) => rejects.push(RejectRow {
+                            file,
+                            line: b.line(row),
+                            setl_id: b.cell(row, C_SETL_ID).text().filter(|s| is_valid_id(s)).map(Cow::into_owned).unwrap_or_default(),
+                            code,
+                            message,
+                        }),
+                    }
+                }
+                (t, rejects)
+            })
+            .collect()
+    }
+
+    /// One claims row (CONTRACT.md §1).
+    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<Claim, Refusal> {
+        if let Some(e) = b.row_error(row) {
+            return Err(e);
+        }
+        let cell = |col: usize| b.cell(row, col);
+        let name = |col: usize| CLAIMS[col].name;
+        let setl_id = id(cell(C_SETL_ID).text(), "setl_id", "a settlement id")?;
+        let psn_no = id(cell(C_PSN_NO).text(), "psn_no", "a person number")?;
+        let mdtrt_id = id(cell(C_MDTRT_ID).text(), "mdtrt_id", "a visit id")?;
+        let setl_time = need(cell(C_SETL_TIME).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
+        let med_type = code(cell(C_MED_TYPE), "med_type", MedType::parse, MedType::expected)?
+            .ok_or((R::MissingValue, "column med_type is empty".to_string()))?;
+        let [medfee, fulamt, overlmt, presel, inscp] = C_AMOUNTS.map(|c| need_money(cell(c), name(c)));
+        let (medfee, fulamt, overlmt, presel, inscp) = (medfee?, fulamt?, overlmt?, presel?, inscp?);
+        let reversal = opt(cell(C_REFD_SETL_FLAG).flag(), "refd_setl_flag")?.unwrap_or(false);
+        let rare_fund_pay = money(cell(C_RARE_FUND_PAY), "rare_fund_pay")?.unwrap_or(Money::ZERO);
+        for (col, v) in C_AMOUNTS.iter().zip([medfee, fulamt, overlmt, presel, inscp]).chain([(&C_RARE_FUND_PAY, rare_fund_pay)]) {
+            if reversal && v.is_positive() {
+                return Err((
+                    R::BadSign,
+                    format!("column {}: {v} is positive on a reversal row (refd_setl_flag = 1); amounts must be ≤ 0", name(*col)),
+                ));
+            }
+            if !reversal && v.is_negative() {
+                return Err((
+                    R::BadSign,
+                    format!("column {}: {v} is negative; amounts must be ≥ 0 except on reversal rows (refd_setl_flag = 1)", name(*col)),
+                ));
+            }
+        }
+        // Each part is within ±10^10 fen (MAX_AMOUNT_FEN), so the sum cannot overflow.
+        let parts = fulamt + overlmt + presel + inscp;
+        if parts != medfee {
+            return Err((
+                R::AmountIdentity,
+                format!(
+                    "medfee_sumamt {medfee} ≠ fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt = {fulamt} + {overlmt} + {presel} + {inscp} = {parts}"
+                ),
+            ));
+        }
+        // D-28: pharmacy purchases (41) and dual-channel/rare drugs (15) need no facility level.
+        let hosp_lv = match opt(cell(C_HOSP_LV).integer(), "hosp_lv")? {
+            Some(v @ 1..=3) => v as u8,
+            Some(v) => return Err((R::BadValue, format!("column hosp_lv: `{v}` is not 1, 2 or 3"))),
+            None if matches!(med_type.0, 41 | 15) => 0,
+            None => return Err((R::MissingValue, format!("column hosp_lv is empty; required (1, 2 or 3) for med_type {}", med_type.0))),
+        };
+        let primary_care = opt(cell(C_PRIMARY_CARE).flag(), "primary_care")?.unwrap_or(false);
+        let offsite = code(cell(C_OFFSITE), "offsite", Offsite::parse, Offsite::expected)?.unwrap_or(Offsite::Local);
+        let drug_class = code(cell(C_DRUG_CLASS), "drug_class", DrugClass::parse, DrugClass::expected)?.unwrap_or(DrugClass::DualChannel);
+        let rare_drug = med_type.0 == 15 && drug_class == DrugClass::Rare;
+        if !rare_fund_pay.is_zero() && !rare_drug {
+            return Err((
+                R::RareFundPayNotRareDrug,
+                format!(
+                    "column rare_fund_pay: {rare_fund_pay} on a med_type {} claim with drug_class {drug_class}; only med_type 15 with drug_class rare is paid by the rare-disease drug fund (RULES.md S-27)",
+                    med_type.0
+                ),
+            ));
+        }
+        let mut disease = None;
+        if med_type.0 == 14 {
+            let dise_code = cell(C_OPSP_DISE_CODE).text();
+            let from_code = dise_code.as_deref().and_then(|k| disease_of(k, self.aliases));
+            let pku = cell(C_DISE_CODG).text().is_some_and(|c| is_pku_diagnosis(&c));
+            disease = if pku { Some(Disease::Pku) } else { from_code };
+            if disease.is_none() {
+                return Err((
+                    R::UnknownCode,
+                    match dise_code {
+                        Some(k) => format!(
+                            "column opsp_dise_code: {} is not a known disease key (docs/contract.md) and dise_codg is not E70.0/E70.1",
+                            shown(&k)
+                        ),
+                        None => "med_type 14 needs opsp_dise_code (a disease key, docs/contract.md) or dise_codg E70.0/E70.1".to_string(),
+                    },
+                ));
+            }
+        }
+        let init = match cell(C_INIT_SETL_ID).text() {
+            None => None,
+            v => Some(id(v, "init_setl_id", "")?),
+        };
+        if reversal && init.is_none() {
+            return Err((
+                R::MissingValue,
+                "column init_setl_id is empty; a reversal (refd_setl_flag = 1) must name the settlement it cancels".into(),
+            ));
+        }
+        let mut rec = [None; 5];
+        for (r, c) in rec.iter_mut().zip(C_RECORDED) {
+            *r = money(cell(c), name(c))?;
+        }
+        let rec_oth_pay = money(cell(C_OTH_PAY), "oth_pay")?;
+        let Some(psn) = self.persons.get(&psn_no) else {
+            return Err((
+                R::UnknownPerson,
+                match self.rejected_persons.get(psn_no.as_ref()) {
+                    Some(why) => format!("person {psn_no} was rejected in the persons file: {why}"),
+                    None => format!("psn_no {psn_no} is not in the persons file"),
+                },
+            ));
+        };
+        let recorded = rec
+            .iter()
+            .any(Option::is_some)
+            .then(|| Box::new(Recorded { hifp_pay: rec[0], hifob_pay: rec[1], hifmi_pay: rec[2], maf_pay: rec[3], psn_part_amt: rec[4] }));
+        let setl_id = strings.push(&setl_id);
+        let mdtrt_id = strings.push(&mdtrt_id);
+        let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
+        Ok(Claim {
+            setl_id,
+            mdtrt_id,
+            init_setl_id,
+            psn,
+            setl_time,
+            medfee_sumamt: medfee,
+            fulamt_ownpay_amt: fulamt,
+            overlmt_selfpay: overlmt,
+            preselfpay_amt: presel,
+            inscp_scp_amt: inscp,
+            rare_fund_pay,
+            rec_oth_pay,
+            med_type,
+            hosp_lv,
+            primary_care,
+            offsite,
+            drug_class,
+            disease,
+            reversal,
+            original: NO_ORIGINAL,
+            file,
+            line: u32::try_from(b.line(row)).unwrap_or(u32::MAX),
+            recorded,
+        })
+    }
+}
+
+/// All claims of the given inputs, in file then row order.
+#[derive(Default)]
+pub struct ClaimsRead {
+    pub table: ClaimTable,
+    pub rejects: Vec<RejectRow>,
+    /// rows read per file
+    pub rows: Vec<u64>,
+}
+
+impl ClaimsRead {
+    pub fn add(&mut self, parts: Vec<Part>) {
+        for (t, r) in parts {
+            self.table.append(t);
+            self.rejects.extend(r);
+        }
+    }
+}
+
+/// One persons row (CONTRACT.md §2).
+fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Refusal> {
+    if let Some(e) = b.row_error(row) {
+        return Err(e);
+    }
+    let col = |c: usize| b.cell(row, c);
+    let psn_no = id(col(0).text(), "psn_no", "a person number")?.into_owned();
+    let insutype = code(col(1), "insutype", Scheme::parse, Scheme::expected)?
+        .ok_or((R::MissingValue, "column insutype is empty; expected 310 or 390".to_string()))?;
+    let psn_type = code(col(2), "psn_type", PsnType::parse, PsnType::expected)?
+        .ok_or((R::MissingValue, format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
+    let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
+    let district = code(col(4), "district", District::parse, District::expected)?;
+    if insutype == Scheme::Resident && district.is_none() {
+        return Err((
+            R::MissingValue,
+            format!("column district is empty; required for residents (insutype 390): one of {}", District::expected()),
+        ));
+    }
+    let assistance = code(col(5), "assistance", Assistance::parse, Assistance::expected)?.unwrap_or(Assistance::None);
+    // S-07: known keys (or a policy's aliases), each once; an unknown key is refused, since
+    // silently dropping it would deny an approved benefit.
+    let mut chronic = Vec::new();
+    if let Some(t) = col(6).text() {
+        for k in t.split(';').map(str::trim).filter(|k| !k.is_empty()) {
+            chronic.push(disease_of(k, aliases).ok_or_else(|| {
+                (R::UnknownCode, format!("column chronic_diseases: {} is not a known disease key (docs/contract.md)", shown(k)))
+            })?);
+        }
+    }
+    chronic.sort();
+    chronic.dedup();
+    let consecutive_years = opt(col(7).integer(), "consecutive_years")?.unwrap_or(0);
+    if !(0..=200).contains(&consecutive_years) {
+        return Err((R::BadValue, format!("column consecutive_years: {consecutive_years} is not a count of years")));
+    }
+    Ok(Person {
+        psn_no,
+        insutype,
+        psn_type,
+        brdy,
+        district,
+        assistance,
+        chronic_diseases: chronic,
+        consecutive_years: consecutive_years as u32,
+        prior_zero_claim: opt(col(8).flag(), "prior_zero_claim")?.unwrap_or(false),
+        benefit_begn: opt(col(9).date(), "benefit_begn")?,
+        transplant_date: opt(col(10).date(), "transplant_date")?,
+        contribution_base: money(col(11), "contribution_base")?,
+        flexible: opt(col(12).flag(), "flexible")?.unwrap_or(false),
+    })
+}
+
+/// The persons file, with its rejected rows and the reasons by psn_no.
+#[derive(Default)]
+pub struct PersonsRead {
+    pub table: PersonTable,
+    pub rejects: Vec<RejectRow>,
+    pub rejected: HashMap<String, String>,
+    pub rows: u64,
+}
+
+/// Adds a batch of persons rows (in order; the first row of a psn_no wins).
+pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliases: &Aliases) {
+    let parsed: Vec<Result<Person, Refusal>> =
+        (0..b.len()).into_par_iter().with_min_len(1024).map(|row| person_row(b, row, aliases)).collect();
+    out.table.persons.reserve(b.len());
+    out.table.index.reserve(b.len());
+    for (row, parsed) in parsed.into_iter().enumerate() {
+        out.rows += 1;
+        let line = b.line(row);
+        let reject = |code, message| RejectRow { file, line, setl_id: String::new(), code, message };
+        match parsed {
+            Ok(p) => {
+                let idx = out.table.persons.len() as u32;
+                let std::collections::hash_map::Entry::Vacant(slot) = out.table.index.entry(p.psn_no.clone()) else {
+                    let msg = format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no);
+                    out.rejects.push(reject(R::DuplicatePsnNo, msg));
+                    continue;
+                };
+                slot.insert(idx);
+                if p.psn_type.scheme() != p.insutype {
+                    let msg =
+                        format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
+                    out.rejects.push(reject(R::PersonSchemeMismatch, format!("person {}: {msg}", p.psn_no)));
+                    out.table.invalid.insert(idx, msg);
+                }
+                out.table.persons.push(p);
+            }
+            Err((code, message)) => {
+                let psn = b.cell(row, 0).text().filter(|s| is_valid_id(s)).map(Cow::into_owned).unwrap_or_default();
+                if !psn.is_empty() {
+                    out.rejected.entry(psn.clone()).or_insert_with(|| format!("line {line}: {message}"));
+                }
+                out.rejects.push(reject(code, format!("person {psn}: {message}")));
+            }
+        }
+    }
+}
+
+/// The persons rows of an Arrow batch (from a file or from memory), as [`ClaimIntake::arrow`].
+pub fn read_person_arrow(
+    out: &mut PersonsRead,
+    batch: &RecordBatch,
+    file: u16,
+    first_record: u64,
+    source: &str,
+    aliases: &Aliases,
+) -> Result<()> {
+    read_person_batch(out, &ArrowBatch::new(batch, PERSONS, first_record, source)?, file, aliases);
+    Ok(())
+}
+
+/// psn_no → person index, for the claim rows: an open-addressing table whose slots hold keys
+/// up to 27 bytes (every real psn_no) inline, so a probe touches one cache line instead of
+/// also chasing the person's heap string; longer keys go to a side map. The table is probed
+/// once per claim row at random places, so the row loop prefetches a few rows ahead
+/// ([`PersonIndex::prefetch`]).
+struct PersonIndex<'a> {
+    slots: Vec<Slot>,
+    /// `64 - log2(slots.len())`
+    shift: u32,
+    long: HashMap<&'a str, u32>,
+}
+
+const KEY: usize = 28;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    /// length, then the bytes, zero-padded
+    key: [u8; KEY],
+    /// person index; `u32::MAX` for an empty slot
+    idx: u32,
+}
+
+fn inline_key(s: &str) -> Option<[u8; KEY]> {
+    let b = s.as_bytes();
+    (b.len() < KEY).then(|| {
+        let mut k = [0u8; KEY];
+        k[0] = b.len() as u8;
+        k[1..=b.len()].copy_from_slice(b);
+        k
+    })
+}
+
+fn key_hash(k: &[u8; KEY]) -> u64 {
+    const M: u64 = 0x9e37_79b9_7f4a_7c15;
+    let w = |i: usize| u64::from_le_bytes([k[i], k[i + 1], k[i + 2], k[i + 3], k[i + 4], k[i + 5], k[i + 6], k[i + 7]]);
+    let tail = u32::from_le_bytes([k[24], k[25], k[26], k[27]]) as u64;
+    let mut h = (w(0) ^ M).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ w(8)).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ w(16)).wrapping_mul(M);
+    h = (h.rotate_left(29) ^ tail).wrapping_mul(M);
+    h ^ (h >> 29)
+}
+
+impl<'a> PersonIndex<'a> {
+    fn new(persons: &'a PersonTable) -> PersonIndex<'a> {
+        // At most half full: short probe runs.
+        let n = (persons.index.len() * 2).next_power_of_two().max(16);
+        let mut ix =
+            PersonIndex { slots: vec![Slot { key: [0; KEY], idx: u32::MAX }; n], shift: 64 - n.trailing_zeros(), long: HashMap::new() };
+        let mask = n - 1;
+        for (k, &v) in &persons.index {
+            match inline_key(k) {
+                Some(ik) => {
+                    let mut i = (key_hash(&ik) >> ix.shift) as usize;
+                    // Keys are unique (it is a map), so the first empty slot is the place.
+                    while ix.slots[i].idx != u32::MAX {
+                        i = (i + 1) & mask;
+                    }
+                    ix.slots[i] = Slot { key: ik, idx: v };
+                }
+                None => {
+                    ix.long.insert(k.as_str(), v);
+                }
+            }
+        }
+        ix
+    }
+    fn get(&self, psn_no: &str) -> Option<u32> {
+        let Some(k) = inline_key(psn_no) else {
+            return self.long.get(psn_no).copied();
+        };
+        let mask = self.slots.len() - 1;
+        let mut i = (key_hash(&k) >> self.shift) as usize;
+        loop {
+            let s = &self.slots[i];
+            if s.idx == u32::MAX {
+                return None;
+            }
+            if s.key == k {
+                return Some(s.idx);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    /// Starts loading the slot of `psn_no` into the cache.
+    #[inline]
+    fn prefetch(&self, psn_no: &str) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = inline_key(psn_no) {
+            let i = (key_hash(&k) >> self.shift) as usize;
+            let p = self.slots.as_ptr().wrapping_add(i) as *const i8;
+            // SAFETY: a prefetch is only a hint; it never faults, whatever the address (and
+            // `i` is in bounds anyway).
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = psn_no;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_follow_the_contract_pattern() {
+        for ok in ["S1", "P000000015", "a.b_c-d", &"x".repeat(64)] {
+            assert!(is_valid_id(ok), "{ok}");
+        }
+        for bad in ["", "=1+1", "+86", "-5", "@SUM", "a b", "a\0b", "中文", &"x".repeat(65)] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
+        assert_eq!(shown(&"y".repeat(100)), format!("{:?}… (100 bytes)", "y".repeat(24)));
+    }
+}

@@ -1,0 +1,296 @@
+//! Replay: the recomputed settlement against the amounts the platform recorded. Differences
+//! are summed as absolute values (so +0.01 and −0.01 do not cancel) and signed; a recorded
+//! row whose own amounts do not add up to its total is reported as such; the largest
+//! discrepancies get a one-line explanation naming the first layer that differs.
+
+use super::doc::{Block, Cell, Chart, ChartKind, Doc, Section, Series, Table, yuan};
+use super::i18n::Lang;
+use crate::engine::Settled;
+use crate::model::{Benefit, ClaimTable, Money, Recorded, Settlement, Status};
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
+/// The compared amounts, in layer order, and the fund code each is labelled with.
+pub const FIELDS: [&str; 5] = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "psn_part_amt"];
+const FIELD_FUNDS: [&str; 5] = ["hifp", "hifob", "hifmi", "maf", "psn_part"];
+
+pub fn recorded_of(r: &Recorded) -> [Option<Money>; 5] {
+    [r.hifp_pay, r.hifob_pay, r.hifmi_pay, r.maf_pay, r.psn_part_amt]
+}
+
+pub fn computed_of(s: &Settlement) -> [Money; 5] {
+    [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.psn_part_amt]
+}
+
+/// One amount of one claim beyond the tolerance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub claim: u32,
+    pub field: usize,
+    pub recorded: Money,
+    pub computed: Money,
+}
+
+/// Per amount and benefit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Agg {
+    pub compared: u64,
+    pub off: u64,
+    pub signed: Money,
+    pub abs: Money,
+}
+
+#[derive(Debug, Default)]
+pub struct ReplayResult {
+    pub tolerance: Money,
+    pub compared: u64,
+    pub not_recorded: u64,
+    pub claims_off: u64,
+    /// per field: recorded total, recomputed total, sum of absolute differences
+    pub totals: [(Money, Money, Money); 5],
+    pub by: BTreeMap<(usize, Benefit), Agg>,
+    /// in input order
+    pub discrepancies: Vec<Discrepancy>,
+    /// recorded rows with all five amounts whose sum is not medfee_sumamt: (claim, sum)
+    pub identity_broken: Vec<(u32, Money)>,
+}
+
+fn abs(m: Money) -> Money {
+    Money::from_fen(m.fen().abs())
+}
+
+/// Compares every settled claim that carries recorded amounts. No recorded amount in the whole
+/// input is an error: there is nothing to replay against.
+pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<ReplayResult> {
+    let mut r = ReplayResult { tolerance, ..ReplayResult::default() };
+    for ci in settled.input_order() {
+        let Some(s) = settled.get(ci as usize) else { continue };
+        let c = &t.claims[ci as usize];
+        let Some(rec) = c.recorded.as_deref() else {
+            r.not_recorded += 1;
+            continue;
+        };
+        r.compared += 1;
+        let recorded = recorded_of(rec);
+        if let [Some(a), Some(b), Some(cc), Some(d), Some(e)] = recorded {
+            let sum = a + b + cc + d + e;
+            if sum != c.medfee_sumamt {
+                r.identity_broken.push((ci, sum));
+            }
+        }
+        let mut off = false;
+        for (i, (rv, v)) in recorded.iter().zip(computed_of(s)).enumerate() {
+            let Some(rv) = *rv else { continue };
+            let d = v - rv;
+            r.totals[i].0 += rv;
+            r.totals[i].1 += v;
+            r.totals[i].2 += abs(d);
+            let a = r.by.entry((i, s.benefit)).or_default();
+            a.compared += 1;
+            a.signed += d;
+            a.abs += abs(d);
+            if abs(d) > tolerance {
+                a.off += 1;
+                off = true;
+                r.discrepancies.push(Discrepancy { claim: ci, field: i, recorded: rv, computed: v });
+            }
+        }
+        r.claims_off += off as u64;
+    }
+    if r.compared == 0 {
+        bail!(
+            "the claims carry no recorded amounts (columns {}): there is nothing to replay against; \
+             add the platform's amounts to the extract or use `medsettle settle`",
+            FIELDS.join(", ")
+        );
+    }
+    Ok(r)
+}
+
+/// One line on why a claim differs: the first layer (in settlement order) that differs, or
+/// the recorded row's own identity.
+pub fn explain(c_medfee: Money, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
+    let recorded = recorded_of(rec);
+    let computed = computed_of(s);
+    if let [Some(a), Some(b), Some(c), Some(d), Some(e)] = recorded
+        && a + b + c + d + e != c_medfee
+    {
+        return format!(
+            "{} {} ≠ medfee_sumamt {} ({} {})",
+            l.pick("平台记录的各项之和", "the recorded amounts add up to"),
+            a + b + c + d + e,
+            c_medfee,
+            l.pick("差", "off by"),
+            a + b + c + d + e - c_medfee
+        );
+    }
+    if s.status == Status::NotCovered {
+        return format!(
+            "{}: {}",
+            l.pick("重算为不予支付", "recomputed as not covered"),
+            s.reason.map(|r| l.term(r.as_str())).unwrap_or_default()
+        );
+    }
+    for (i, rv) in recorded.iter().enumerate().take(4) {
+        let Some(rv) = *rv else { continue };
+        let d = computed[i] - rv;
+        if abs(d) > tol {
+            let layer = match i {
+                0 => l.pick("统筹基金层（起付线、分段比例或封顶线）", "the basic-fund layer (deductible, band rates or the cap)"),
+                1 => l.pick("大额医疗补助层", "the large-amount layer"),
+                2 => l.pick("大病保险层（累计合规费用分段或封顶）", "the catastrophic layer (cumulative base bands or the cap)"),
+                _ => l.pick("医疗救助层（救助比例或年度限额）", "the assistance layer (rate or annual limit)"),
+            };
+            let rounding = if abs(d) <= Money::from_fen(5) {
+                l.pick("，差额在几分以内，可能是舍入（D-01）", "; a few fen: likely rounding (D-01)")
+            } else {
+                ""
+            };
+            return format!(
+                "{} {}: {} {rv}, {} {}{rounding}; {}",
+                l.pick("首先不同的是", "first difference in"),
+                layer,
+                l.pick("记录", "recorded"),
+                l.pick("重算", "recomputed"),
+                computed[i],
+                l.pick("后续各层随之变化", "later layers follow from it")
+            );
+        }
+    }
+    l.pick("各基金一致，只有个人负担不同", "the funds agree; only the personal part differs").to_string()
+}
+
+/// The replay report document.
+pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dyn Fn(u32) -> String, l: Lang) -> Doc {
+    let mut by = Table::new(
+        "by_fund_benefit",
+        l.pick("差异（按基金与待遇类别）", "Differences by fund and benefit"),
+        vec![
+            ("field", l.pick("金额", "amount").into()),
+            ("benefit", l.pick("待遇类别", "benefit").into()),
+            ("compared", l.pick("比对笔数", "compared").into()),
+            ("discrepancies", l.pick("超出容差笔数", "beyond tolerance").into()),
+            ("abs_difference", l.pick("绝对差额合计", "sum of absolute differences").into()),
+            ("signed_difference", l.pick("差额合计（重算 − 记录）", "signed sum (recomputed − recorded)").into()),
+        ],
+    );
+    for ((f, b), a) in &r.by {
+        by.rows.push(vec![
+            Cell::code(FIELD_FUNDS[*f]),
+            Cell::code(b.as_str()),
+            Cell::Int(a.compared as i64),
+            Cell::Int(a.off as i64),
+            Cell::Money(a.abs),
+            Cell::Money(a.signed),
+        ]);
+    }
+    by.add_totals(Cell::text(l.pick("合计", "total")));
+    let mut tot = Table::new(
+        "totals",
+        l.pick("记录与重算合计", "Recorded and recomputed totals"),
+        vec![
+            ("field", l.pick("金额", "amount").into()),
+            ("recorded", l.pick("记录合计", "recorded").into()),
+            ("recomputed", l.pick("重算合计", "recomputed").into()),
+            ("signed_difference", l.pick("差额", "difference").into()),
+            ("abs_difference", l.pick("绝对差额合计", "sum of absolute differences").into()),
+        ],
+    );
+    for (i, (rv, v, a)) in r.totals.iter().enumerate() {
+        tot.rows.push(vec![Cell::code(FIELD_FUNDS[i]), Cell::Money(*rv), Cell::Money(*v), Cell::Money(*v - *rv), Cell::Money(*a)]);
+    }
+    let mut idt = Table::new(
+        "identity_broken",
+        l.pick("平台记录自身不平衡的结算", "Recorded rows whose own amounts do not add up"),
+        vec![
+            ("setl_id", "setl_id".into()),
+            ("medfee_sumamt", l.pick("医疗费用总额", "total cost").into()),
+            ("recorded_sum", l.pick("记录各项之和", "sum of recorded amounts").into()),
+            ("difference", l.pick("差额", "difference").into()),
+        ],
+    );
+    for (ci, sum) in &r.identity_broken {
+        let c = &t.claims[*ci as usize];
+        idt.rows.push(vec![
+            Cell::text(t.strings.get(c.setl_id)),
+            Cell::Money(c.medfee_sumamt),
+            Cell::Money(*sum),
+            Cell::Money(*sum - c.medfee_sumamt),
+        ]);
+    }
+    idt.note = l
+        .pick(
+            "记录行应满足 medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + psn_part_amt（D-02）。",
+            "A recorded row should satisfy medfee_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay + psn_part_amt (D-02).",
+        )
+        .into();
+    // Largest discrepancies: claims by their total absolute difference.
+    let mut per_claim: BTreeMap<u32, Money> = BTreeMap::new();
+    for d in &r.discrepancies {
+        *per_claim.entry(d.claim).or_default() += abs(d.computed - d.recorded);
+    }
+    let mut top: Vec<(Money, u32)> = per_claim.into_iter().map(|(c, m)| (m, c)).collect();
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut big = Table::new(
+        "largest",
+        l.pick("最大的差异（前20笔）", "The largest discrepancies (top 20 claims)"),
+        vec![
+            ("setl_id", "setl_id".into()),
+            ("psn_no", l.pick("人员编号", "person").into()),
+            ("benefit", l.pick("待遇类别", "benefit").into()),
+            ("abs_difference", l.pick("绝对差额", "absolute difference").into()),
+            ("explanation", l.pick("说明", "explanation").into()),
+        ],
+    );
+    for (m, ci) in top.iter().take(20) {
+        let c = &t.claims[*ci as usize];
+        let (Some(s), Some(rec)) = (settled.get(*ci as usize), c.recorded.as_deref()) else { continue };
+        big.rows.push(vec![
+            Cell::text(t.strings.get(c.setl_id)),
+            Cell::text(psn_no(c.psn)),
+            Cell::code(s.benefit.as_str()),
+            Cell::Money(*m),
+            Cell::text(explain(c.medfee_sumamt, rec, s, r.tolerance, l)),
+        ]);
+    }
+    let chart = Chart {
+        title: l.pick("各项金额的绝对差额合计", "Sum of absolute differences per amount").into(),
+        kind: ChartKind::Bars { categories: FIELD_FUNDS.iter().map(|f| l.term(f)).collect(), stacked: false },
+        series: vec![Series {
+            name: l.pick("绝对差额", "absolute difference").into(),
+            values: r.totals.iter().map(|x| yuan(x.2)).collect(),
+        }],
+        money: true,
+    };
+    let summary = format!(
+        "{} {} {}. {} {}; {} {}; {} {}; {} {}.",
+        l.pick("容差", "Tolerance"),
+        r.tolerance,
+        l.pick("元/每项金额", "CNY per amount"),
+        l.pick("比对的结算", "claims compared"),
+        r.compared,
+        l.pick("无记录金额", "without recorded amounts"),
+        r.not_recorded,
+        l.pick("有差异的结算", "with a discrepancy"),
+        r.claims_off,
+        l.pick("记录自身不平衡", "recorded rows that do not add up"),
+        r.identity_broken.len()
+    );
+    Doc {
+        title: l.pick("重算比对报告", "Replay report").into(),
+        subtitle: format!("medsettle {}", env!("CARGO_PKG_VERSION")),
+        lang: l,
+        sections: vec![
+            Section { title: l.pick("概览", "Overview").into(), blocks: vec![Block::Text(summary), Block::Chart(chart), Block::Table(tot)] },
+            Section { title: l.pick("按基金与待遇类别", "By fund and benefit").into(), blocks: vec![Block::Table(by)] },
+            Section {
+                title: l.pick("最大的差异", "Largest discrepancies").into(),
+                blocks: vec![
+                    Block::Table(big),
+                    Block::Text(l.pick("每行说明首先出现差异的结算层；`medsettle explain --setl-id ID` 给出逐步计算。", "Each line names the first layer that differs; `medsettle explain --setl-id ID` shows the computation step by step.").into()),
+                ],
+            },
+            Section { title: l.pick("记录自身不平衡", "Recorded rows that do not add up").into(), blocks: vec![Block::Table(idt)] },
+        ],
+    }
+}
