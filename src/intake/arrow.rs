@@ -34,7 +34,13 @@ pub struct ArrowBatch {
     cols: Vec<Col>,
     len: usize,
     first_record: u64,
+    /// explicit record numbers ([`LINE_COLUMN`])
+    lines: Option<Int64Array>,
 }
+
+/// Name of an optional integer column of in-memory input that gives each row's record number,
+/// for rows that arrive out of file order (e.g. a Spark partition); messages then name it.
+pub const LINE_COLUMN: &str = "_line";
 
 fn accepts(kind: Kind, t: &DataType) -> bool {
     use DataType::*;
@@ -83,7 +89,7 @@ fn normalise(a: &ArrayRef, name: &str, file: &str) -> Result<Col> {
 impl ArrowBatch {
     /// The rows of `batch` for the columns `cols` ([`super::CLAIMS`] or [`super::PERSONS`]),
     /// found by name; `first_record` numbers the rows in messages (1 for a whole file's first
-    /// batch); `source` names the input in errors.
+    /// batch), or the batch's [`LINE_COLUMN`] does; `source` names the input in errors.
     pub fn new(batch: &RecordBatch, cols: &[Column], first_record: u64, source: &str) -> Result<ArrowBatch> {
         let header: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
         let map = map_header(source, &header, cols)?;
@@ -99,7 +105,14 @@ impl ArrowBatch {
             }
             out.push(normalise(a, c.name, source)?);
         }
-        Ok(ArrowBatch { cols: out, len: batch.num_rows(), first_record })
+        let lines = match batch.schema().index_of(LINE_COLUMN) {
+            Ok(i) => match normalise(batch.column(i), LINE_COLUMN, source) {
+                Ok(Col::Int(a)) if a.null_count() == 0 && a.values().iter().all(|&v| v > 0) => Some(a),
+                _ => bail!("{source}: column {LINE_COLUMN} must hold a positive whole number in every row"),
+            },
+            Err(_) => None,
+        };
+        Ok(ArrowBatch { cols: out, len: batch.num_rows(), first_record, lines })
     }
 }
 
@@ -124,7 +137,10 @@ impl Batch for ArrowBatch {
         }
     }
     fn line(&self, row: usize) -> u64 {
-        self.first_record + row as u64
+        match &self.lines {
+            Some(l) => l.value(row) as u64,
+            None => self.first_record + row as u64,
+        }
     }
     fn row_error(&self, _row: usize) -> Option<Refusal> {
         None

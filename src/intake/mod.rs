@@ -14,7 +14,7 @@ pub mod reject;
 pub mod rows;
 pub mod whole;
 
-pub use arrow::ArrowBatch;
+pub use arrow::{ArrowBatch, LINE_COLUMN};
 pub use cell::Cell;
 pub use columns::{CLAIMS, Column, Kind, PERSONS};
 pub use reject::{Refusal, RejectCode, RejectRow};

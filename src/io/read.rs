@@ -5,20 +5,62 @@ use super::source::{CsvBatch, is_parquet, parquet_row_groups, read_csv, read_par
 use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, PERSONS, Part, read_person_arrow, read_person_batch};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// One input table: a CSV or Parquet file, or Arrow record batches already in memory (named
+/// for messages, e.g. `claims table`). Both go through the same intake.
+#[derive(Clone, Debug)]
+pub enum Input {
+    File(PathBuf),
+    Arrow { name: String, batches: Vec<RecordBatch> },
+}
+
+impl Input {
+    /// The file path or the table's name, for messages and rejects.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Arrow { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// All claims of the given files (CSV or Parquet, mixed), in file then row order.
 pub fn read_claims(files: &[PathBuf], persons: &PersonsRead, aliases: &Aliases, progress: &(dyn Fn(u64) + Sync)) -> Result<ClaimsRead> {
+    let inputs: Vec<Input> = files.iter().map(|p| Input::File(p.clone())).collect();
+    read_claim_inputs(&inputs, persons, aliases, progress)
+}
+
+/// [`read_claims`] from files or in-memory Arrow tables ([`ClaimIntake::arrow`], as Parquet).
+pub fn read_claim_inputs(
+    inputs: &[Input],
+    persons: &PersonsRead,
+    aliases: &Aliases,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ClaimsRead> {
     tune_allocator();
     let mut out = ClaimsRead::default();
     let intake = ClaimIntake::new(persons, aliases);
     let intake = &intake;
-    for (fi, path) in files.iter().enumerate() {
+    for (fi, input) in inputs.iter().enumerate() {
         let file = u16::try_from(fi).context("too many input files (at most 65535)")?;
-        let source = path.display().to_string();
+        let source = input.name();
         let source = source.as_str();
         let mut rows = 0u64;
+        let path = match input {
+            Input::File(path) => path,
+            Input::Arrow { batches, .. } => {
+                for b in batches {
+                    progress(b.num_rows() as u64);
+                    out.add(intake.arrow(b, file, rows + 1, source)?);
+                    rows += b.num_rows() as u64;
+                }
+                out.rows.push(rows);
+                continue;
+            }
+        };
         // Decoding and checking the next rows runs alongside appending the previous ones
         // (the append is serial; it touches the final table's memory for the first time).
         let mut pending: Vec<Part> = Vec::new();
@@ -95,18 +137,31 @@ pub fn read_claims(files: &[PathBuf], persons: &PersonsRead, aliases: &Aliases, 
 
 /// The persons file (CSV or Parquet).
 pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<PersonsRead> {
+    read_persons_input(&Input::File(path.to_path_buf()), file, aliases)
+}
+
+/// [`read_persons`] from a file or an in-memory Arrow table.
+pub fn read_persons_input(input: &Input, file: u16, aliases: &Aliases) -> Result<PersonsRead> {
     tune_allocator();
     let mut out = PersonsRead::default();
-    let source = path.display().to_string();
-    if is_parquet(path) {
-        for (g, first, _) in parquet_row_groups(path, PERSONS)? {
-            read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(&mut out, b, file, first, &source, aliases))?;
+    let source = input.name();
+    match input {
+        Input::File(path) if is_parquet(path) => {
+            for (g, first, _) in parquet_row_groups(path, PERSONS)? {
+                read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(&mut out, b, file, first, &source, aliases))?;
+            }
         }
-    } else {
-        read_csv(path, PERSONS, 64 * 1024, |b| {
+        Input::File(path) => read_csv(path, PERSONS, 64 * 1024, |b| {
             read_person_batch(&mut out, &b, file, aliases);
             Ok(())
-        })?;
+        })?,
+        Input::Arrow { batches, .. } => {
+            let mut first = 1u64;
+            for b in batches {
+                read_person_arrow(&mut out, b, file, first, &source, aliases)?;
+                first += b.num_rows() as u64;
+            }
+        }
     }
     Ok(out)
 }

@@ -653,6 +653,20 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
     Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }
 
+/// A table of `n` rows, `row(i)` giving the cells of row i, as Arrow record batches with the
+/// column types of the Parquet output (built in parallel, in row order).
+pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    const CHUNK: usize = 1 << 16;
+    let schema = arrow_schema(cols);
+    let batches: Vec<RecordBatch> = (0..n)
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(n), row))
+        .collect::<Result<_>>()?;
+    Ok((schema, batches))
+}
+
 /// Writes a table of `n` rows, `row(i)` giving the cells of row i, as CSV or Parquet
 /// (money as Decimal128(18,2), datetimes as timestamps). Rows are formatted in parallel.
 pub fn write_table<'a>(

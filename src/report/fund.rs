@@ -142,13 +142,22 @@ fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u
 /// Income: every valid person, for every year the claims cover, under the policy of their
 /// region, scheme and year. Returns the persons skipped for a missing contribution base.
 pub fn income(persons: &PersonTable, policies: &PolicySet, table: &ClaimTable, out: &mut FundReport) -> u64 {
-    let years: BTreeSet<i32> = table.claims.iter().map(|c| time::year_of(c.setl_time)).collect();
+    income_for_years(persons, policies, &claim_years(table), out)
+}
+
+/// The settlement years of the claims read (rejected ones included): the years income covers.
+pub fn claim_years(table: &ClaimTable) -> BTreeSet<i32> {
+    table.claims.iter().map(|c| time::year_of(c.setl_time)).collect()
+}
+
+/// [`income`] for the given years (when the claims are settled elsewhere, e.g. in parts).
+pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTreeSet<i32>, out: &mut FundReport) -> u64 {
     let mut missing_base = 0;
     for (i, p) in persons.persons.iter().enumerate() {
         if persons.invalid.contains_key(&(i as u32)) {
             continue;
         }
-        for &year in &years {
+        for &year in years {
             let Some(pi) = policies.select(p.region(), p.insutype, year) else { continue };
             let Some(f) = &policies.get(pi).financing else { continue };
             match p.insutype {

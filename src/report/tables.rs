@@ -51,18 +51,15 @@ pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
     ("final_burden", ColType::Money),
 ];
 
-#[allow(clippy::too_many_arguments)]
-pub fn write_settlements<'a>(
-    out: &mut OutputDir,
-    format: Format,
+/// The cells of settlements row `i`; `rows` are the claim indices in output order.
+pub fn settlement_row<'a>(
     table: &'a ClaimTable,
     persons: &'a PersonTable,
     policies: &'a PolicySet,
     settled: &'a Settled,
     rows: &'a [u32],
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<()> {
-    let row = |i: usize, v: &mut Vec<Val<'a>>| {
+) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
+    move |i: usize, v: &mut Vec<Val<'a>>| {
         let ci = rows[i] as usize;
         let c = &table.claims[ci];
         let Some(s) = settled.get(ci) else { return };
@@ -87,18 +84,31 @@ pub fn write_settlements<'a>(
             Val::Text(s.reason.map(|r| r.as_str()).unwrap_or("")),
             Val::Money(s.oth_pay),
         ]);
-    };
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn write_settlements<'a>(
+    out: &mut OutputDir,
+    format: Format,
+    table: &'a ClaimTable,
+    persons: &'a PersonTable,
+    policies: &'a PolicySet,
+    settled: &'a Settled,
+    rows: &'a [u32],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let row = settlement_row(table, persons, policies, settled, rows);
     write_table(out, "settlements", format, SETTLEMENT_COLUMNS, rows.len(), &row, progress)
 }
 
-pub fn write_person_years<'a>(
-    out: &mut OutputDir,
-    format: Format,
+/// The cells of person_years row `i`.
+pub fn person_year_row<'a>(
     persons: &'a PersonTable,
     policies: &'a PolicySet,
     years: &'a [PersonYear],
-) -> Result<()> {
-    let row = |i: usize, v: &mut Vec<Val<'a>>| {
+) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
+    move |i: usize, v: &mut Vec<Val<'a>>| {
         let y = &years[i];
         let p = &persons.persons[y.psn as usize];
         v.extend([
@@ -121,6 +131,16 @@ pub fn write_person_years<'a>(
             Val::Text(p.assistance.as_str()),
             Val::Money(y.psn_part_amt - y.maf_tilt_pay),
         ]);
-    };
+    }
+}
+
+pub fn write_person_years<'a>(
+    out: &mut OutputDir,
+    format: Format,
+    persons: &'a PersonTable,
+    policies: &'a PolicySet,
+    years: &'a [PersonYear],
+) -> Result<()> {
+    let row = person_year_row(persons, policies, years);
     write_table(out, "person_years", format, PERSON_YEAR_COLUMNS, years.len(), &row, &|_| {})
 }

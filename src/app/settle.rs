@@ -1,0 +1,292 @@
+//! Settle, explain and scenario runs whose inputs may be in-memory Arrow tables and whose
+//! outputs are Arrow tables with the columns and types of the Parquet outputs
+//! (CONTRACT.md §4). Validation, settlement and aggregation are the command line's own.
+
+use crate::engine::{self, Settled, Step, Tracer};
+use crate::io::read::{self, RejectRow};
+use crate::io::write::{ColType, Val, arrow_table};
+use crate::model::Settlement;
+use crate::pipeline::{self, FileInfo, Loaded};
+use crate::policy::PolicySet;
+use crate::policy::overrides::Scenario;
+use crate::report::fund::{self, FUND_REPORT_COLUMNS, FundReport};
+use crate::report::markdown::Counts;
+use crate::report::tables::{self, PERSON_YEAR_COLUMNS, SETTLEMENT_COLUMNS};
+use anyhow::{Context, Result, bail};
+use arrow::array::{ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use crate::intake::LINE_COLUMN;
+pub use crate::io::read::Input;
+
+/// An output table.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// What a settle run gives back instead of its output files.
+pub struct Outputs {
+    pub settlements: Table,
+    pub person_years: Table,
+    /// `fund_report.csv` as a table; income is left out when the run settled only a part of
+    /// the persons ([`Run::outputs`] with `income = false`)
+    pub fund_report: Table,
+    pub rejects: Table,
+    pub counts: Counts,
+    /// the settlement years of the claims read (income is due for these years)
+    pub claim_years: Vec<i32>,
+}
+
+/// Inputs read, checked and settled under one set of policies.
+pub struct Run {
+    pub loaded: Loaded,
+    pub policies: PolicySet,
+    pub settled: Settled,
+}
+
+/// Reads and checks the inputs as [`pipeline::load`] does (the inputs are not hashed).
+pub fn load(claims: &[Input], persons: &Input, policies: &PolicySet) -> Result<Loaded> {
+    if claims.is_empty() {
+        bail!("no claims input given");
+    }
+    let persons_index = u16::try_from(claims.len()).context("too many claims inputs")?;
+    let aliases = read::aliases_of(policies);
+    let persons_read = read::read_persons_input(persons, persons_index, &aliases)?;
+    let mut claims_read = read::read_claim_inputs(claims, &persons_read, &aliases, &|_| {})?;
+    let prepared = crate::intake::prepare(&mut claims_read.table, &persons_read.table, policies);
+    let info = |i: &Input, rows: u64| FileInfo { path: i.name(), bytes: 0, sha256: String::new(), rows };
+    let mut files: Vec<FileInfo> = claims.iter().zip(&claims_read.rows).map(|(i, &rows)| info(i, rows)).collect();
+    files.push(info(persons, persons_read.rows));
+    Ok(Loaded {
+        claim_files: claims.iter().map(|i| PathBuf::from(i.name())).collect(),
+        persons_file: PathBuf::from(persons.name()),
+        persons: persons_read,
+        claims: claims_read,
+        prepared,
+        files,
+    })
+}
+
+impl Run {
+    /// Loads and settles under the policies (`--policy` specs and `--set` overrides).
+    pub fn new(claims: &[Input], persons: &Input, policy_specs: &[String], sets: &[String]) -> Result<Run> {
+        let policies = PolicySet::assemble(policy_specs, sets)?;
+        let loaded = load(claims, persons, &policies)?;
+        let settled = pipeline::settle(&loaded, &policies);
+        Ok(Run { loaded, policies, settled })
+    }
+
+    /// The output tables, as the settle command writes them (`income`: include fund income,
+    /// which needs every person of the run).
+    pub fn outputs(&self, income: bool) -> Result<Outputs> {
+        outputs(&self.loaded, &self.policies, &self.settled, income)
+    }
+
+    /// The outputs of each scenario file: the same claims settled under the run's policies
+    /// with the scenario's overrides (as `medsettle scenario --full`).
+    pub fn scenarios(&self, files: &[PathBuf]) -> Result<Vec<(Scenario, Outputs)>> {
+        scenario_policies(&self.policies, files)?
+            .into_iter()
+            .map(|(sc, ps)| {
+                let settled = pipeline::settle(&self.loaded, &ps);
+                Ok((sc, outputs(&self.loaded, &ps, &settled, true)?))
+            })
+            .collect()
+    }
+}
+
+fn outputs(l: &Loaded, policies: &PolicySet, settled: &Settled, income: bool) -> Result<Outputs> {
+    {
+        let t = &l.claims.table;
+        let persons = &l.persons.table;
+        let rows = settled.input_order();
+        let (schema, batches) = arrow_table(SETTLEMENT_COLUMNS, rows.len(), &tables::settlement_row(t, persons, policies, settled, &rows))?;
+        let settlements = Table { schema, batches };
+        let years = &settled.person_years;
+        let (schema, batches) = arrow_table(PERSON_YEAR_COLUMNS, years.len(), &tables::person_year_row(persons, policies, years))?;
+        let person_years = Table { schema, batches };
+        let mut fr = fund::expenditure(t, persons, settled);
+        let claim_years = fund::claim_years(t);
+        if income {
+            fund::income_for_years(persons, policies, &claim_years, &mut fr);
+        }
+        let fund_report = fund_table(&fr, policies)?;
+        let rejects = rejects_table(l, &l.reject_rows())?;
+        Ok(Outputs {
+            settlements,
+            person_years,
+            fund_report,
+            rejects,
+            counts: pipeline::counts(l, settled),
+            claim_years: claim_years.into_iter().collect(),
+        })
+    }
+}
+
+/// Fund income of the valid persons of `persons` for `years`, and the persons' rejected rows
+/// (for runs that settle the claims in parts and the persons separately).
+pub fn income(persons: &Input, years: &[i32], policy_specs: &[String], sets: &[String]) -> Result<(Table, Table)> {
+    let policies = PolicySet::assemble(policy_specs, sets)?;
+    let p = read::read_persons_input(persons, 0, &read::aliases_of(&policies))?;
+    let mut fr = FundReport::new();
+    fund::income_for_years(&p.table, &policies, &years.iter().copied().collect::<BTreeSet<i32>>(), &mut fr);
+    let name = persons.name();
+    Ok((fund_table(&fr, &policies)?, reject_batch(&p.rejects, &|_| name.clone())?))
+}
+
+fn fund_table(fr: &FundReport, policies: &PolicySet) -> Result<Table> {
+    let n = fr.len();
+    let text = || StringBuilder::with_capacity(n, n * 12);
+    let (mut year, mut count, mut hosp_lv) =
+        (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let (mut policy, mut flow, mut fund, mut benefit, mut category, mut item) = (text(), text(), text(), text(), text(), text());
+    let mut amount = Decimal128Builder::with_capacity(n);
+    for (k, l) in fr {
+        year.append_value(k.year as i64);
+        policy.append_value(&policies.get(k.policy).id);
+        flow.append_value(k.flow);
+        fund.append_value(k.fund);
+        benefit.append_value(k.benefit);
+        category.append_value(k.category.to_string());
+        // hosp_lv 0 is "not applicable": an empty CSV cell, a null here.
+        hosp_lv.append_option((k.hosp_lv != 0).then_some(k.hosp_lv as i64));
+        item.append_value(k.item);
+        count.append_value(l.count as i64);
+        amount.append_value(l.amount.fen() as i128);
+    }
+    let types = [
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Decimal128(18, 2),
+    ];
+    let schema =
+        Arc::new(Schema::new(FUND_REPORT_COLUMNS.iter().zip(types).map(|(c, t)| Field::new(*c, t, *c == "hosp_lv")).collect::<Vec<_>>()));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(year.finish()),
+        Arc::new(policy.finish()),
+        Arc::new(flow.finish()),
+        Arc::new(fund.finish()),
+        Arc::new(benefit.finish()),
+        Arc::new(category.finish()),
+        Arc::new(hosp_lv.finish()),
+        Arc::new(item.finish()),
+        Arc::new(count.finish()),
+        Arc::new(amount.finish().with_precision_and_scale(18, 2)?),
+    ];
+    Ok(Table { schema: schema.clone(), batches: vec![RecordBatch::try_new(schema, cols)?] })
+}
+
+/// The columns of `rejects.csv` (`row` is the line, or record number).
+pub const REJECT_COLUMNS: &[(&str, ColType)] =
+    &[("source_file", ColType::Text), ("row", ColType::Int), ("setl_id", ColType::Text), ("reason", ColType::Text)];
+
+fn reject_batch(rows: &[RejectRow], file_name: &(dyn Fn(u16) -> String + Sync)) -> Result<Table> {
+    let names: Vec<String> = rows.iter().map(|r| file_name(r.file)).collect();
+    let reasons: Vec<String> = rows.iter().map(RejectRow::reason).collect();
+    reject_cells(rows, &names, &reasons)
+}
+
+fn reject_cells<'a>(rows: &'a [RejectRow], names: &'a [String], reasons: &'a [String]) -> Result<Table> {
+    let row = move |i: usize, v: &mut Vec<Val<'a>>| {
+        let r = &rows[i];
+        v.extend([Val::Text(&names[i]), Val::Int(r.line as i64), Val::Text(&r.setl_id), Val::Text(&reasons[i])]);
+    };
+    let (schema, batches) = arrow_table(REJECT_COLUMNS, rows.len(), &row)?;
+    Ok(Table { schema, batches })
+}
+
+fn rejects_table(l: &Loaded, rows: &[RejectRow]) -> Result<Table> {
+    reject_batch(rows, &|f| l.file_name(f))
+}
+
+/// One settlement explained: its steps and the settlements of the person's year.
+pub struct Explained {
+    pub psn_no: String,
+    /// the reject reason when the claim was rejected (then nothing else is filled in)
+    pub rejected: Option<String>,
+    /// every step of the person's claims (of the target's year), in settlement order;
+    /// year-end steps have an empty `setl_id`
+    pub steps: Vec<Step>,
+    /// the person's settlements (of the target's year), in settlement order
+    pub settlements: Table,
+}
+
+/// Explains the settlement `setl_id`, or every settlement of the person `psn_no`
+/// (as `medsettle explain`).
+pub fn explain(run: &Run, setl_id: Option<&str>, psn_no: Option<&str>) -> Result<Explained> {
+    let l = &run.loaded;
+    let t = &l.claims.table;
+    let (psn, target) = match (setl_id, psn_no) {
+        (Some(id), _) => {
+            if let Some(r) = l.reject_rows().iter().find(|r| r.setl_id == id) {
+                return Ok(Explained {
+                    psn_no: String::new(),
+                    rejected: Some(format!("{id} was rejected ({} line {}): {}", l.file_name(r.file), r.line, r.reason())),
+                    steps: Vec::new(),
+                    settlements: Table { schema: Arc::new(Schema::empty()), batches: Vec::new() },
+                });
+            }
+            let ci = t
+                .claims
+                .iter()
+                .position(|c| t.strings.get(c.setl_id) == id)
+                .with_context(|| format!("setl_id {id} is not in the claims"))?;
+            (t.claims[ci].psn, Some(ci))
+        }
+        (None, Some(p)) => (l.persons.table.get(p).with_context(|| format!("psn_no {p} is not in the persons file"))?, None),
+        (None, None) => bail!("explain needs a setl_id or a psn_no"),
+    };
+    let Some(range) = l.prepared.persons.iter().find(|r| t.claims[l.prepared.order[r.start] as usize].psn == psn) else {
+        bail!("the person has no settled claims (all rejected?)");
+    };
+    let claims = &l.prepared.order[range.clone()];
+    let person = &l.persons.table.persons[psn as usize];
+    let mut steps = Vec::new();
+    let mut settled = vec![Settlement::EMPTY; claims.len()];
+    engine::settle_person(t, person, claims, &l.prepared.policy_of, &run.policies, &mut settled, &mut Tracer::on(&mut steps));
+    let year = target.map(|ci| crate::model::time::year_of(t.claims[ci].setl_time));
+    let keep: Vec<usize> = (0..claims.len()).filter(|&k| year.is_none_or(|y| settled[k].year == y)).collect();
+    let ids: BTreeSet<&str> = keep.iter().map(|&k| t.strings.get(t.claims[claims[k] as usize].setl_id)).collect();
+    steps.retain(|s| s.setl_id.is_empty() || ids.contains(s.setl_id.as_str()));
+    // The person's settlements through the settlements table's own columns.
+    let rows: Vec<u32> = keep.iter().map(|&k| claims[k]).collect();
+    let mut pos = vec![u32::MAX; t.claims.len()];
+    let mut sorted = Vec::with_capacity(keep.len());
+    for (i, &k) in keep.iter().enumerate() {
+        pos[claims[k] as usize] = i as u32;
+        sorted.push(settled[k]);
+    }
+    let one = Settled { claim: rows.clone(), sorted, pos, person_years: Vec::new() };
+    let (schema, batches) =
+        arrow_table(SETTLEMENT_COLUMNS, rows.len(), &tables::settlement_row(t, &l.persons.table, &run.policies, &one, &rows))?;
+    Ok(Explained { psn_no: person.psn_no.clone(), rejected: None, steps, settlements: Table { schema, batches } })
+}
+
+/// The policies of each scenario file: the run's policies with the scenario's overrides.
+pub fn scenario_policies(base: &PolicySet, files: &[PathBuf]) -> Result<Vec<(Scenario, PolicySet)>> {
+    let scenarios: Vec<Scenario> = files.iter().map(|p| Scenario::load(Path::new(p))).collect::<Result<_>>()?;
+    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    if names.windows(2).any(|w| w[0] == w[1]) || names.contains(&"baseline") {
+        bail!("scenario names must be distinct and not `baseline`");
+    }
+    scenarios
+        .into_iter()
+        .map(|s| {
+            let ps = crate::app::scenario::scenario_policies(base, &s)?;
+            Ok((s, ps))
+        })
+        .collect()
+}
