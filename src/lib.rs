@@ -15,3 +15,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod state;

@@ -2,6 +2,7 @@
 //! read → validate → order → settle (parallel) → aggregate → write.
 
 use crate::engine::{self, Prepared, Settled};
+use crate::intake::History;
 use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
 use crate::io::write::{Format, OutputDir};
 use crate::model::Status;
@@ -78,6 +79,15 @@ pub struct Loaded {
     pub claims: ClaimsRead,
     pub prepared: Prepared,
     pub files: Vec<FileInfo>,
+    /// The nightly state and run this run is (recorded in the manifest).
+    pub state: Option<StateRun>,
+}
+
+/// A run applied to a nightly state (`settle --state`).
+#[derive(Clone, Debug, Serialize)]
+pub struct StateRun {
+    pub db: String,
+    pub run_id: i64,
 }
 
 impl Loaded {
@@ -114,6 +124,17 @@ impl Loaded {
 
 /// Reads and checks the inputs under the given policies.
 pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) -> Result<Loaded> {
+    Ok(load_after(claim_files, persons_file, policies, |_, _| Ok(History::default()))?.0)
+}
+
+/// [`load`] for a run continuing a nightly state: `history` is asked, once the inputs are
+/// read, for what the state holds about them (their setl_ids, their persons' latest claims).
+pub fn load_after(
+    claim_files: &[PathBuf],
+    persons_file: &Path,
+    policies: &PolicySet,
+    history: impl FnOnce(&ClaimsRead, &PersonsRead) -> Result<History>,
+) -> Result<(Loaded, History)> {
     if claim_files.is_empty() {
         bail!("no --claims file given");
     }
@@ -127,7 +148,9 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
     pb.finish_and_clear();
     timer.mark("read claims");
     let mut claims = claims;
-    let prepared = crate::intake::prepare(&mut claims.table, &persons.table, policies);
+    let history = history(&claims, &persons)?;
+    timer.mark("history");
+    let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history);
     timer.mark("prepare");
     let mut files: Vec<FileInfo> = claim_files
         .par_iter()
@@ -137,7 +160,18 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
     let (bytes, sha256) = sha256_file(persons_file)?;
     files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons.rows });
     timer.mark("hash inputs");
-    Ok(Loaded { claim_files: claim_files.to_vec(), persons_file: persons_file.to_path_buf(), persons, claims, prepared, files })
+    Ok((
+        Loaded {
+            claim_files: claim_files.to_vec(),
+            persons_file: persons_file.to_path_buf(),
+            persons,
+            claims,
+            prepared,
+            files,
+            state: None,
+        },
+        history,
+    ))
 }
 
 /// Settles what was loaded (the policies may differ from those used to load, e.g. scenarios
@@ -197,6 +231,8 @@ struct Manifest<'a> {
     policies: Vec<PolicyInfo<'a>>,
     counts: Counts,
     reconciles: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a StateRun>,
     outputs: Vec<OutputInfo>,
 }
 
@@ -314,6 +350,7 @@ pub fn write_outputs_into(
             .collect(),
         counts,
         reconciles: counts.reconciles(),
+        state: loaded.state.as_ref(),
         outputs: Vec::new(),
     };
     // The human reports show the manifest without the outputs (which include the reports).

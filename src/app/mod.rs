@@ -4,6 +4,7 @@
 //! outputs are Arrow record batches instead of files.
 
 pub mod explain;
+pub mod nightly;
 pub mod replay;
 pub mod scenario;
 pub mod settle;

@@ -68,6 +68,7 @@ pub fn load(claims: &[Input], persons: &Input, policies: &PolicySet) -> Result<L
         persons: persons_read,
         claims: claims_read,
         prepared,
+        state: None,
         files,
     })
 }

@@ -12,7 +12,8 @@ use std::time::Instant;
 pub const EXAMPLE: &str = "Example:
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out/
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out-en/ \\
-      --set inpatient.cap_basis=eligible_cost --format parquet --lang en";
+      --set inpatient.cap_basis=eligible_cost --format parquet --lang en
+  medsettle settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/";
 
 /// Settle every claim with the built-in (or given) policies.
 #[derive(Args, Debug)]
@@ -48,6 +49,15 @@ pub struct SettleArgs {
     /// above this (0.01 = 1%; 1 turns the check off).
     #[arg(long, default_value_t = 0.01, value_parser = reject_rate)]
     pub max_reject_rate: f64,
+    /// Nightly run: settle only these claims against the year-to-date state in this SQLite
+    /// database (created on the first run) and store them there; outputs describe this run,
+    /// person_years the year to date of the persons it touched.
+    #[arg(long, value_name = "DB")]
+    pub state: Option<PathBuf>,
+    /// With --state: settle under --policy/--set although they change a policy that already
+    /// settled claims in the state (recorded in its journal).
+    #[arg(long, requires = "state")]
+    pub allow_policy_change: bool,
 }
 
 fn reject_rate(s: &str) -> std::result::Result<f64, String> {
@@ -64,6 +74,9 @@ pub fn too_many_rejects(rejected: u64, read: u64, max_rate: f64) -> bool {
 }
 
 pub fn run(a: &SettleArgs) -> Result<i32> {
+    if let Some(db) = &a.state {
+        return crate::app::nightly::run(a, db);
+    }
     let start = Instant::now();
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
     let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;

@@ -113,12 +113,18 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
 
 /// S-04/S-05: the admission of the claim's mdtrt_id (opened when first settled) and the
 /// deductible still to charge on it.
-fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, is_admission: bool, t: &mut Tracer) -> (usize, Money) {
+fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: bool, t: &mut Tracer) -> (usize, Money) {
     let idx = match st.find_admission(ctx.mdtrt_id, is_admission) {
         Some(i) => i,
         None => {
             let first = !st.any_live_admission();
-            st.admissions.push(Admission { mdtrt_id: ctx.mdtrt_id, first, deductible_charged: Money::ZERO, live: 0, is_admission });
+            st.admissions.push(Admission {
+                mdtrt_id: ctx.mdtrt_id.to_string(),
+                first,
+                deductible_charged: Money::ZERO,
+                live: 0,
+                is_admission,
+            });
             st.admissions.len() - 1
         }
     };
@@ -188,7 +194,7 @@ fn cap_clip(ctx: &Ctx, pay: Span) -> Span {
 }
 
 /// 住院 / 生育住院 (RULES.md §4.1, §8.1, D-09, D-11, D-22, S-03, S-04, S-05).
-fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     let inscp = ctx.claim.inscp_scp_amt;
     let (adm, ded) = admission_deductible(ctx, st, true, t);
     let seg = Span::at(st.inpatient_axis, inscp);
@@ -218,7 +224,7 @@ fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t:
 }
 
 /// 门诊特殊病 (RULES.md §4.4, §8.1, D-14, D-15, S-01, S-06, S-15).
-fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     let (Some(sp), Some(d)) = (&ctx.policy.special, ctx.claim.disease) else { return BasicPay::default() };
     let Some(rule) = sp.diseases.get(&d) else { return BasicPay::default() };
     // D-30: college students take another group's special-disease rates (2024/2025: adults').
@@ -558,7 +564,7 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
 }
 
 /// Layer 1 and 2 for one covered claim.
-pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState<'a>, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
+pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     if ctx.claim.offsite != Offsite::Local {
         t.step("basic", || {
             (

@@ -16,10 +16,12 @@ pub mod state;
 pub mod trace;
 
 pub use crate::intake::whole::{Prepared, Reject};
-use crate::model::{Claim, ClaimTable, Money, NO_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, YearTotals, time};
+use crate::model::{
+    Claim, ClaimTable, Money, NO_ORIGINAL, PRIOR_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, YearTotals, time,
+};
 use crate::policy::{Group, PolicySet};
 use rayon::prelude::*;
-use state::{Contribution, YearState};
+pub use state::{Contribution, YearState};
 use std::collections::HashMap;
 pub use trace::{Step, Tracer};
 
@@ -79,14 +81,31 @@ fn childbirth_subsidy(ctx: &basic::Ctx, r: &Settlement, t: &mut Tracer) -> Money
     subsidy
 }
 
-fn close_year(st: YearState, person: &Person, policies: &PolicySet, t: &mut Tracer) -> PersonYear {
+/// The person-year of a year state as it stands (year end, or year to date in a nightly run):
+/// the summary, the running totals and the year-end tilted assistance (S-19).
+pub fn close_year(st: &YearState, person: &Person, policies: &PolicySet, t: &mut Tracer) -> PersonYear {
     let admissions = st.live_admissions();
-    let mut s = st.summary;
+    let mut s = st.summary.clone();
     s.admissions = admissions;
     s.totals = YearTotals { cap_paid: st.cap_paid, cat_base: st.cat_base, cat_paid: st.cat_paid, assist_paid: st.assist_paid };
     t.claim("", st.year);
     s.maf_tilt_pay = assistance::tilted(policies.get(st.policy), person, st.tilt_base, t);
     s
+}
+
+/// A person's settled history that a run continues from (nightly runs against a state,
+/// CONTRACT.md §6): the running totals of the years already open and the originals that this
+/// run's reversals cancel. [`settle_person`] hands it back updated: the year states as they
+/// stand after the run and, for each claim it settled, what the claim added (S-22).
+#[derive(Clone, Debug, Default)]
+pub struct Carry {
+    /// One state per year, as the last run left it; after the run, the states it touched too.
+    pub years: Vec<YearState>,
+    /// Settlements outside this run (by setl_id) that a reversal in it cancels, with what
+    /// they added to the running totals.
+    pub originals: HashMap<String, (Settlement, Contribution)>,
+    /// Out: what each claim of the run added to the running totals, aligned with its claims.
+    pub contributions: Vec<Contribution>,
 }
 
 /// Settles one person's claims (`claims` in D-06 order) into `out` (one settlement per claim,
@@ -100,6 +119,22 @@ pub fn settle_person(
     out: &mut [Settlement],
     t: &mut Tracer,
 ) -> Vec<PersonYear> {
+    settle_person_from(table, person, claims, policy_of, policies, out, None, t)
+}
+
+/// [`settle_person`] continuing from a settled history (`carry`, see [`Carry`]); with `None`
+/// every year starts empty.
+#[allow(clippy::too_many_arguments)]
+pub fn settle_person_from(
+    table: &ClaimTable,
+    person: &Person,
+    claims: &[u32],
+    policy_of: &[u16],
+    policies: &PolicySet,
+    out: &mut [Settlement],
+    mut carry: Option<&mut Carry>,
+    t: &mut Tracer,
+) -> Vec<PersonYear> {
     let mut years = Vec::new();
     let mut contributions: Vec<Contribution> = Vec::with_capacity(claims.len());
     let mut position: HashMap<u32, usize> = HashMap::new();
@@ -111,9 +146,19 @@ pub fn settle_person(
         let pol_idx = policy_of[ci as usize];
         if st.as_ref().is_none_or(|s| s.year != year) {
             if let Some(done) = st.take() {
-                years.push(close_year(done, person, policies, t));
+                years.push(close_year(&done, person, policies, t));
+                if let Some(c) = carry.as_deref_mut() {
+                    c.years.push(done);
+                }
             }
-            st = Some(YearState::new(claim.psn, year, pol_idx));
+            let carried = carry.as_deref_mut().and_then(|c| c.years.iter().position(|s| s.year == year).map(|i| c.years.swap_remove(i)));
+            st = Some(match carried {
+                Some(mut s) => {
+                    s.summary.psn = claim.psn;
+                    s
+                }
+                None => YearState::new(claim.psn, year, pol_idx),
+            });
         }
         let Some(st) = st.as_mut() else { continue };
         t.claim(table.strings.get(claim.setl_id), year);
@@ -124,9 +169,14 @@ pub fn settle_person(
 
         if claim.reversal && claim.original != NO_ORIGINAL {
             // S-22: the exact negation of the original; its contribution leaves every accumulator.
-            let Some(&op) = position.get(&claim.original) else { continue };
-            let orig = out[op];
-            let contrib = contributions[op];
+            let (orig, contrib) = if claim.original == PRIOR_ORIGINAL {
+                let prior = carry.as_deref().and_then(|c| c.originals.get(table.strings.get(claim.init_setl_id)));
+                let Some(&(o, c)) = prior else { continue };
+                (o, c)
+            } else {
+                let Some(&op) = position.get(&claim.original) else { continue };
+                (out[op], contributions[op])
+            };
             st.apply(&contrib, -1);
             let r = orig.negated();
             t.detail("reversal", || {
@@ -225,7 +275,11 @@ pub fn settle_person(
         contributions.push(c);
     }
     if let Some(done) = st.take() {
-        years.push(close_year(done, person, policies, t));
+        years.push(close_year(&done, person, policies, t));
+        if let Some(c) = carry {
+            c.years.push(done);
+            c.contributions = contributions;
+        }
     }
     years
 }
@@ -269,6 +323,19 @@ pub fn settle_all(
     policies: &PolicySet,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Settled {
+    settle_all_from(table, persons, prepared, policies, None, progress)
+}
+
+/// [`settle_all`] continuing each person from a settled history: `carries` (when given) holds
+/// one [`Carry`] per entry of `prepared.persons`, handed back updated (nightly runs).
+pub fn settle_all_from(
+    table: &ClaimTable,
+    persons: &PersonTable,
+    prepared: &Prepared,
+    policies: &PolicySet,
+    carries: Option<&mut [Carry]>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Settled {
     let n = prepared.order.len();
     let mut sorted = vec![Settlement::EMPTY; n];
     let mut slices: Vec<&mut [Settlement]> = Vec::with_capacity(prepared.persons.len());
@@ -278,19 +345,25 @@ pub fn settle_all(
         slices.push(head);
         rest = tail;
     }
-    let years: Vec<Vec<PersonYear>> = prepared
-        .persons
-        .par_iter()
-        .zip(slices.into_par_iter())
-        .with_min_len(64)
-        .map(|(range, out)| {
-            let claims = &prepared.order[range.clone()];
-            let psn = table.claims[claims[0] as usize].psn;
-            let y = settle_person(table, &persons.persons[psn as usize], claims, &prepared.policy_of, policies, out, &mut Tracer::off());
-            progress(claims.len() as u64);
-            y
-        })
-        .collect();
+    let one = |range: &std::ops::Range<usize>, out: &mut [Settlement], carry: Option<&mut Carry>| {
+        let claims = &prepared.order[range.clone()];
+        let psn = table.claims[claims[0] as usize].psn;
+        let person = &persons.persons[psn as usize];
+        let y = settle_person_from(table, person, claims, &prepared.policy_of, policies, out, carry, &mut Tracer::off());
+        progress(claims.len() as u64);
+        y
+    };
+    let years: Vec<Vec<PersonYear>> = match carries {
+        None => prepared.persons.par_iter().zip(slices.into_par_iter()).with_min_len(64).map(|(r, out)| one(r, out, None)).collect(),
+        Some(carries) => prepared
+            .persons
+            .par_iter()
+            .zip(slices.into_par_iter())
+            .zip(carries.par_iter_mut())
+            .with_min_len(64)
+            .map(|((r, out), c)| one(r, out, Some(c)))
+            .collect(),
+    };
     let mut pos = vec![u32::MAX; table.claims.len()];
     for (k, &ci) in prepared.order.iter().enumerate() {
         pos[ci as usize] = k as u32;

@@ -2,12 +2,13 @@
 //! reversal can take exactly that back out, RULES.md S-22).
 
 use crate::model::{Disease, Money, PersonYear, YearTotals};
+use serde::{Deserialize, Serialize};
 
 /// An inpatient admission (one mdtrt_id) of the year, or a special-disease visit charged a
 /// deductible under D-14.
-#[derive(Clone, Debug)]
-pub struct Admission<'a> {
-    pub mdtrt_id: &'a str,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    pub mdtrt_id: String,
     /// S-05: first admission of the year (its kind is fixed when first settled).
     pub first: bool,
     /// S-04: deductible charged so far on this admission.
@@ -19,8 +20,8 @@ pub struct Admission<'a> {
 }
 
 /// Running totals of one person-year, per layer.
-#[derive(Clone, Debug)]
-pub struct YearState<'a> {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YearState {
     pub year: i32,
     pub policy: u16,
     // basic fund
@@ -36,7 +37,7 @@ pub struct YearState<'a> {
     pub chronic_used: Money,
     pub special_paid: [Money; Disease::COUNT],
     pub pku_paid: Money,
-    pub admissions: Vec<Admission<'a>>,
+    pub admissions: Vec<Admission>,
     // catastrophic
     pub cat_base: Money,
     pub cat_paid: Money,
@@ -48,7 +49,7 @@ pub struct YearState<'a> {
 }
 
 /// What one settled claim added to the accumulators.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contribution {
     pub inpatient_axis: Money,
     pub cap_paid: Money,
@@ -94,8 +95,8 @@ impl Contribution {
     }
 }
 
-impl<'a> YearState<'a> {
-    pub fn new(psn: u32, year: i32, policy: u16) -> YearState<'a> {
+impl YearState {
+    pub fn new(psn: u32, year: i32, policy: u16) -> YearState {
         YearState {
             year,
             policy,

@@ -19,7 +19,7 @@ pub use cell::Cell;
 pub use columns::{CLAIMS, Column, Kind, PERSONS};
 pub use reject::{Refusal, RejectCode, RejectRow};
 pub use rows::{Aliases, ClaimIntake, ClaimsRead, Part, PersonsRead, aliases_of, read_person_arrow, read_person_batch};
-pub use whole::prepare;
+pub use whole::{History, PriorClaim, prepare, prepare_after};
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the
 /// batch was built for ([`CLAIMS`] or [`PERSONS`]).

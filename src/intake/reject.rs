@@ -90,6 +90,8 @@ reject_codes! {
         "A reversal's amounts are not the exact negation of its original's.";
     AlreadyReversed = "already_reversed", WholeInput,
         "The original is already reversed by an earlier reversal.";
+    LateClaim = "late_claim", WholeInput,
+        "Nightly runs (`settle --state`): the claim is not later than its person's latest claim already settled in the state (`setl_time`, then `setl_id`); settled claims are never re-settled (RULES.md S-22).";
     RareFundPayExceedsShare = "rare_fund_pay_exceeds_share", Engine,
         "`rare_fund_pay` is more than what is left for the person to pay after the basic fund (RULES.md S-27).";
 }
@@ -135,6 +137,6 @@ mod tests {
             assert_eq!(RejectCode::parse(c.as_str()), Some(c));
             assert!(c.meaning().ends_with('.'), "{c}: a sentence");
         }
-        assert_eq!(RejectCode::ALL.len(), 24);
+        assert_eq!(RejectCode::ALL.len(), 25);
     }
 }

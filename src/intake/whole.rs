@@ -2,7 +2,8 @@
 //! setl_ids, reversal pairs; then the D-06 settlement order. Each refusal is a [`RejectCode`].
 
 use super::reject::RejectCode;
-use crate::model::{Claim, ClaimTable, PersonTable, time};
+use crate::model::time::Timestamp;
+use crate::model::{Claim, ClaimTable, Money, PRIOR_ORIGINAL, PersonTable, time};
 use crate::policy::PolicySet;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -29,6 +30,48 @@ pub struct Prepared {
 }
 
 const NO_POLICY: u16 = u16::MAX;
+
+/// What a nightly state already holds that the whole-input checks need (CONTRACT.md §6
+/// `settle --state`): the settled claims the input names (by setl_id or init_setl_id) and the
+/// latest settled claim of each person in the input.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub claims: HashMap<String, PriorClaim>,
+    /// psn_no → (setl_time, setl_id) of the person's latest settled claim.
+    pub latest: HashMap<String, (Timestamp, String)>,
+}
+
+/// A claim settled by an earlier run, as the checks see it.
+#[derive(Clone, Debug)]
+pub struct PriorClaim {
+    pub psn_no: String,
+    pub setl_time: Timestamp,
+    pub reversal: bool,
+    /// The reversal that already cancelled it.
+    pub reversed_by: Option<String>,
+    /// medfee_sumamt, fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt,
+    /// rare_fund_pay as given.
+    pub amounts: [Money; 6],
+    /// When it was settled (the run's date), for messages.
+    pub night: String,
+}
+
+/// The amounts a reversal must negate, by column (S-22).
+fn amounts(c: &Claim) -> [(&'static str, Money); 6] {
+    [
+        ("medfee_sumamt", c.medfee_sumamt),
+        ("fulamt_ownpay_amt", c.fulamt_ownpay_amt),
+        ("overlmt_selfpay", c.overlmt_selfpay),
+        ("preselfpay_amt", c.preselfpay_amt),
+        ("inscp_scp_amt", c.inscp_scp_amt),
+        ("rare_fund_pay", c.rare_fund_pay),
+    ]
+}
+
+/// The first column whose reversal amount is not the negation of the original's.
+fn not_negated(original: [Money; 6], r: &Claim) -> Option<(&'static str, Money, Money)> {
+    amounts(r).into_iter().zip(original).find(|((_, rv), ov)| *rv != -*ov).map(|((col, rv), ov)| (col, ov, rv))
+}
 
 /// D-06 order key of a claim.
 fn order_key<'a>(t: &'a ClaimTable, c: &Claim) -> (u32, i64, &'a str) {
@@ -115,6 +158,13 @@ fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> Vec<u32> {
 
 /// Checks and orders the claims (S-22, S-23, S-24 for what needs the whole input).
 pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet) -> Prepared {
+    prepare_after(table, persons, policies, &History::default())
+}
+
+/// [`prepare`] for a run that continues a state (`history`): a setl_id settled before is a
+/// duplicate, a claim not later than its person's latest settled one is `late_claim`, and a
+/// reversal may cancel a claim settled before (its `original` becomes [`PRIOR_ORIGINAL`]).
+pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet, history: &History) -> Prepared {
     let n = table.claims.len();
     // Persons and policies (S-23).
     let checked: Vec<Result<u16, (RejectCode, String)>> = table
@@ -181,16 +231,77 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         });
         policy_of[i as usize] = NO_POLICY;
     }
+    if !history.claims.is_empty() || !history.latest.is_empty() {
+        for (i, c) in table.claims.iter().enumerate() {
+            if policy_of[i] == NO_POLICY {
+                continue;
+            }
+            let id = table.strings.get(c.setl_id);
+            let psn_no = &persons.persons[c.psn as usize].psn_no;
+            let refused = if let Some(p) = history.claims.get(id) {
+                Some((RejectCode::DuplicateSetlId, format!("setl_id {id} was already settled by the run of {}", p.night)))
+            } else {
+                history.latest.get(psn_no.as_str()).filter(|(t, last)| (c.setl_time, id) <= (*t, last.as_str())).map(|(t, last)| {
+                    (
+                        RejectCode::LateClaim,
+                        format!(
+                            "setl_time {} is not later than {} of {last}, the latest claim of {psn_no} already settled; earlier claims are never re-settled (RULES.md S-22)",
+                            time::format_datetime(c.setl_time),
+                            time::format_datetime(*t)
+                        ),
+                    )
+                })
+            };
+            if let Some((code, message)) = refused {
+                rejects.push(Reject { claim: i as u32, code, message });
+                policy_of[i] = NO_POLICY;
+            }
+        }
+    }
     // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
     let mut reversals: Vec<u32> =
         (0..n as u32).filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
     reversals.sort_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
     let mut taken: HashMap<u32, u32> = HashMap::new();
+    let mut taken_prior: HashMap<&str, u32> = HashMap::new();
     let mut originals = Vec::with_capacity(reversals.len());
     for &ri in &reversals {
         let r = &table.claims[ri as usize];
         let init = table.strings.get(r.init_setl_id);
         let res: Result<u32, (RejectCode, String)> = (|| {
+            if let (None, Some(p)) = (ids.first(table, init), history.claims.get(init)) {
+                // The original was settled by an earlier run (nightly state).
+                if p.reversal {
+                    return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));
+                }
+                if p.psn_no != persons.persons[r.psn as usize].psn_no {
+                    return Err((RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person")));
+                }
+                let (ry, oy) = (time::year_of(r.setl_time), time::year_of(p.setl_time));
+                if ry != oy {
+                    return Err((
+                        RejectCode::ReversalCrossesYear,
+                        format!("the original {init} was settled in {oy}, the reversal in {ry}"),
+                    ));
+                }
+                if let Some((col, ov, rv)) = not_negated(p.amounts, r) {
+                    return Err((
+                        RejectCode::ReversalAmountMismatch,
+                        format!("{col} is {rv}, expected {} (the negation of the original {init}, settled by the run of {})", -ov, p.night),
+                    ));
+                }
+                if let Some(by) = &p.reversed_by {
+                    return Err((RejectCode::AlreadyReversed, format!("the original {init} is already reversed by {by}")));
+                }
+                if let Some(&prev) = taken_prior.get(init) {
+                    return Err((
+                        RejectCode::AlreadyReversed,
+                        format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id)),
+                    ));
+                }
+                taken_prior.insert(init, ri);
+                return Ok(PRIOR_ORIGINAL);
+            }
             let oi = ids
                 .first(table, init)
                 .ok_or((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input")))?;
@@ -214,18 +325,10 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
                     format!("the reversal is not later than the original {init} (setl_time, then setl_id)"),
                 ));
             }
-            let pairs = [
-                ("medfee_sumamt", o.medfee_sumamt, r.medfee_sumamt),
-                ("fulamt_ownpay_amt", o.fulamt_ownpay_amt, r.fulamt_ownpay_amt),
-                ("overlmt_selfpay", o.overlmt_selfpay, r.overlmt_selfpay),
-                ("preselfpay_amt", o.preselfpay_amt, r.preselfpay_amt),
-                ("inscp_scp_amt", o.inscp_scp_amt, r.inscp_scp_amt),
-                ("rare_fund_pay", o.rare_fund_pay, r.rare_fund_pay),
-            ];
-            if let Some((col, ov, rv)) = pairs.iter().find(|(_, ov, rv)| *rv != -*ov) {
+            if let Some((col, ov, rv)) = not_negated(amounts(o).map(|(_, v)| v), r) {
                 return Err((
                     RejectCode::ReversalAmountMismatch,
-                    format!("{col} is {rv}, expected {} (the negation of the original {init})", -*ov),
+                    format!("{col} is {rv}, expected {} (the negation of the original {init})", -ov),
                 ));
             }
             if let Some(&prev) = taken.get(&oi) {
@@ -238,7 +341,9 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
         })();
         match res {
             Ok(oi) => {
-                taken.insert(oi, ri);
+                if oi != PRIOR_ORIGINAL {
+                    taken.insert(oi, ri);
+                }
                 originals.push((ri, oi));
             }
             Err((code, message)) => {

@@ -427,8 +427,19 @@ impl OutputDir {
         }
         Ok(out)
     }
-    /// Makes the staged set the folder's content in one atomic step.
-    pub fn commit(mut self) -> Result<()> {
+    /// The folder the new set is written in until the commit.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// A staged set left by a run that was killed after it had committed elsewhere (the
+    /// nightly state), to switch in now with [`OutputDir::commit`].
+    pub fn resume(dir: &Path, staging: &Path) -> OutputDir {
+        OutputDir { dir: dir.to_path_buf(), staging: staging.to_path_buf(), prefix: None, staged: Vec::new(), committed: false }
+    }
+
+    /// Makes every staged file and folder durable (the first half of [`OutputDir::commit`]).
+    pub fn seal(&self) -> Result<()> {
         self.files(None)?;
         let mut dirs: Vec<PathBuf> = self.staged.iter().filter_map(|(n, _)| self.staging.join(n).parent().map(Path::to_path_buf)).collect();
         dirs.sort();
@@ -436,7 +447,12 @@ impl OutputDir {
         for d in dirs.iter().rev() {
             sync_dir(d)?;
         }
-        sync_dir(&self.staging)?;
+        sync_dir(&self.staging)
+    }
+
+    /// Makes the staged set the folder's content in one atomic step.
+    pub fn commit(mut self) -> Result<()> {
+        self.seal()?;
         commit_pause();
         let parent = self.staging.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         if std::fs::symlink_metadata(&self.dir).is_ok() {
@@ -472,6 +488,14 @@ impl OutputDir {
 fn commit_pause() {
     if let Some(ms) = std::env::var("MEDSETTLE_COMMIT_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// A test hook for the crash tests: with `MEDSETTLE_FAULT_ABORT_AT` equal to `point`, the
+/// process aborts there (as a kill would).
+pub fn fault_point(point: &str) {
+    if std::env::var("MEDSETTLE_FAULT_ABORT_AT").is_ok_and(|p| p == point) {
+        std::process::abort();
     }
 }
 

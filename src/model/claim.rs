@@ -58,6 +58,9 @@ pub struct Claim {
 }
 
 pub const NO_ORIGINAL: u32 = u32::MAX;
+/// For a reversal whose original was settled by an earlier run (nightly state): the original
+/// is looked up by `init_setl_id` in the person's carried history.
+pub const PRIOR_ORIGINAL: u32 = u32::MAX - 1;
 
 impl Claim {
     /// 目录内费用: the cost inside the catalogue (D-03 before the funds).

@@ -183,7 +183,8 @@ impl Disease {
 }
 
 /// `med_type` (医疗类别), CONTRACT.md §1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MedType(pub u8);
 
 impl MedType {

@@ -19,7 +19,8 @@ pub type Exact = Decimal;
 pub type Rate = Decimal;
 
 /// An amount of CNY in fen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Money(i64);
 
 impl Money {

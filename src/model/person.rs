@@ -5,7 +5,7 @@ use super::money::Money;
 use super::time::{Date, year_of_date};
 use std::collections::HashMap;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     pub psn_no: String,
     pub insutype: Scheme,

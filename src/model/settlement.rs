@@ -4,7 +4,7 @@ use super::codes::{Benefit, NotCoveredReason, Status};
 use super::money::Money;
 
 /// The settlement of one claim (CONTRACT.md §4 `settlements`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settlement {
     pub year: i32,
     /// Index of the policy in the run's [`crate::policy::PolicySet`].
@@ -66,7 +66,7 @@ impl Settlement {
 }
 
 /// Annual summary of one person (CONTRACT.md §4 `person_years`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PersonYear {
     pub psn: u32,
     pub year: i32,
@@ -91,7 +91,7 @@ pub struct PersonYear {
 
 /// Running totals of a person-year at year end: what the report counts the limits from
 /// (the 350,000 cap, the catastrophic bands and cap, the assistance limits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct YearTotals {
     /// Basic-fund payment counted against the annual cap (D-10).
     pub cap_paid: Money,

@@ -33,6 +33,8 @@ pub struct LoadedPolicy {
     /// SHA-256 of the original text, and of the effective policy (after overrides)
     pub text_sha256: String,
     pub effective_sha256: String,
+    /// The policy file as read (kept by the nightly state).
+    pub text: String,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -61,6 +63,7 @@ impl LoadedPolicy {
             overrides: overrides.to_vec(),
             text_sha256: sha256_hex(text.as_bytes()),
             effective_sha256: sha256_hex(effective.as_bytes()),
+            text: text.to_string(),
             policy,
         })
     }

@@ -1,0 +1,155 @@
+//! A nightly run (`settle --state DB`, CONTRACT.md §6): settles the night's claims after
+//! everything the state holds, then commits the state and the outputs together.
+//!
+//! Commit order: the outputs are written and made durable in their staging folder; then the
+//! state's transaction commits (the commit point), recording the staging folder in the
+//! journal; then the folder is switched in and the journal marks it. A kill before the state
+//! commits leaves both at the previous night; a kill after it leaves a journal entry whose
+//! outputs are not switched in yet, and the next use of the state finishes the switch
+//! ([`roll_forward`]) before doing anything else.
+
+use crate::cmd::settle::SettleArgs;
+use crate::engine::{self, Contribution};
+use crate::io::write::OutputDir;
+use crate::pipeline::{self, StateRun};
+use crate::policy::PolicySet;
+use crate::state::{self, NewRun, Run, Store, Tx};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+
+/// The `state.run_id` of the manifest in `dir`, if any.
+fn manifest_run(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("state")?.get("run_id")?.as_i64()
+}
+
+/// Finishes a run that committed the state but was killed before its outputs were switched in.
+pub fn roll_forward(tx: &Tx, store_path: &Path) -> Result<Option<i64>> {
+    let Some(run) = tx.pending()? else { return Ok(None) };
+    let Run { run_id, out_dir, staging, .. } = &run;
+    let (out, staging) = (Path::new(out_dir), Path::new(staging));
+    if manifest_run(out) == Some(*run_id) {
+        // Switched in; only the previous set (under the staging name) was left.
+        let _ = std::fs::remove_dir_all(staging);
+    } else if manifest_run(staging) == Some(*run_id) {
+        OutputDir::resume(out, staging).commit().with_context(|| format!("cannot switch in the outputs of run {run_id} into {out_dir}"))?;
+        eprintln!(
+            "medsettle: finished the outputs of run {run_id} of {} into {out_dir} (the run was interrupted after it committed)",
+            store_path.display()
+        );
+    } else {
+        eprintln!(
+            "medsettle: warning: the outputs of run {run_id} of {} were lost after the run committed; `medsettle state export` writes its tables",
+            store_path.display()
+        );
+    }
+    tx.mark_outputs_committed(*run_id)?;
+    Ok(Some(*run_id))
+}
+
+/// The policies of the night: the state's own unless `--policy`/`--set` are given; a change to
+/// a policy that already settled claims is refused without `--allow-policy-change`.
+fn choose_policies(tx: &Tx, a: &SettleArgs) -> Result<(PolicySet, bool)> {
+    let stored = tx.policies()?;
+    if stored.is_empty() {
+        return Ok((PolicySet::assemble(&a.policies, &a.sets)?, false));
+    }
+    if a.policies.is_empty() && a.sets.is_empty() {
+        return Ok((PolicySet { policies: stored.into_iter().map(|(_, p)| p).collect() }, false));
+    }
+    let new = PolicySet::assemble(&a.policies, &a.sets)?;
+    let used = tx.used_policy_ids()?;
+    let changed: Vec<String> = new
+        .policies
+        .iter()
+        .filter(|p| stored.iter().any(|(_, s)| s.policy.id == p.policy.id && s.effective_sha256 != p.effective_sha256))
+        .map(|p| p.policy.id.clone())
+        .filter(|id| used.iter().any(|u| u == id))
+        .collect();
+    if !changed.is_empty() && !a.allow_policy_change {
+        bail!(
+            "policy {} differs from the one the state settled this year's claims with; pass --allow-policy-change to settle the coming claims under it (recorded in the journal), or leave out --policy/--set",
+            changed.join(", ")
+        );
+    }
+    Ok((new, !changed.is_empty()))
+}
+
+/// `settle --state DB`.
+pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
+    let start = std::time::Instant::now();
+    let mut store = Store::open(db)?;
+    let store_path = store.path().to_path_buf();
+    let tx = store.begin()?;
+    roll_forward(&tx, &store_path)?;
+    let (policies, policy_change) = choose_policies(&tx, a)?;
+    let mut prior = state::Prior::default();
+    let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, |claims, persons| {
+        prior = tx.prior(claims, persons, &policies)?;
+        Ok(std::mem::take(&mut prior.history))
+    })?;
+    let key = state::input_key(&loaded.files[..a.claims.len()]);
+    if let Some((run_id, at)) = tx.applied(&key)? {
+        bail!(
+            "{} already applied to {} by run {run_id} on {at}; a night is applied once (see `medsettle state show {}`)",
+            a.claims.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
+            store_path.display(),
+            store_path.display()
+        );
+    }
+    if a.strict {
+        let rejects = loaded.reject_rows();
+        if let Some(first) = rejects.first() {
+            bail!("--strict: {} row(s) rejected, nothing written or stored; first: line {}: {}", rejects.len(), first.line, first.reason());
+        }
+    }
+    let t = &loaded.claims.table;
+    let runs: Vec<Vec<u32>> = loaded.prepared.persons.iter().map(|r| loaded.prepared.order[r.clone()].to_vec()).collect();
+    let mut carries = tx.carries(t, &loaded.persons.table, &policies, &runs, &prior)?;
+    drop(runs);
+    let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
+    let contributions: Vec<Contribution> = carries.iter().flat_map(|c| c.contributions.iter().copied()).collect();
+    if contributions.len() != settled.sorted.len() {
+        bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
+    }
+    let run_id = tx.next_run_id()?;
+    loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
+    let mut out = OutputDir::new(&a.out)?;
+    let counts =
+        pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
+    out.seal()?;
+    let inputs_json = serde_json::to_string(&loaded.files)?;
+    let refs = tx.put_policies(&policies, run_id)?;
+    let new_run = NewRun { input_key: &key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
+    tx.put_run(&new_run, run_id, t, &loaded.persons.table, &policies, &refs, &settled, &contributions, &carries)?;
+    crate::io::write::fault_point("state-before-commit");
+    tx.commit()?;
+    crate::io::write::fault_point("state-after-commit");
+    out.commit()?;
+    store.outputs_committed(run_id)?;
+    let c = counts;
+    eprintln!(
+        "medsettle settle: run {run_id} of {}: {} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years to date; {:.1} s → {}",
+        store_path.display(),
+        c.read,
+        c.settled,
+        c.not_covered,
+        c.reversal,
+        c.rejected,
+        c.person_years,
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    if crate::cmd::settle::too_many_rejects(c.rejected, c.read, a.max_reject_rate) {
+        eprintln!(
+            "medsettle settle: {} of {} claims rejected, above --max-reject-rate {}; see {} (the run is stored)",
+            c.rejected,
+            c.read,
+            a.max_reject_rate,
+            a.out.join("rejects.csv").display()
+        );
+        return Ok(4);
+    }
+    Ok(0)
+}

@@ -1,0 +1,594 @@
+//! The nightly store (`settle --state DB`, CONTRACT.md §6): the year-to-date state of every
+//! person in an SQLite database (schema: `schemas/state.sql`). A run reads what it needs about
+//! its own claims and persons, settles them after everything already settled, and writes the
+//! new state in one transaction; the journal (`runs`) refuses an input applied before.
+
+pub mod stored;
+
+use crate::engine::{Carry, Contribution, Settled, YearState};
+use crate::intake::whole::{History, PriorClaim};
+use crate::intake::{ClaimsRead, PersonsRead};
+use crate::model::{ClaimTable, PRIOR_ORIGINAL, PersonTable, Settlement, time};
+use crate::policy::{LoadedPolicy, PolicySet};
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+pub use stored::{ClaimInput, Detail};
+
+pub const SCHEMA: &str = include_str!("../../schemas/state.sql");
+pub const SCHEMA_VERSION: &str = "1";
+
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A journal entry (`runs`).
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub run_id: i64,
+    pub applied_at: String,
+    pub out_dir: String,
+    pub staging: String,
+    pub outputs_committed: bool,
+    pub read: i64,
+    pub settled: i64,
+    pub not_covered: i64,
+    pub reversal: i64,
+    pub rejected: i64,
+    pub policy_change: bool,
+}
+
+/// What the state holds about one run's input: the intake's view ([`History`]) and, for the
+/// originals that the run's reversals cancel, their settlements and contributions.
+#[derive(Default)]
+pub struct Prior {
+    pub history: History,
+    pub originals: HashMap<String, (Settlement, Contribution)>,
+}
+
+fn named(path: &Path) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("state {}: {e}", path.display())
+}
+
+/// Now as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let (y, m, d) = time::civil_from_days((secs.div_euclid(86_400)) as i32);
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
+pub fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(v).context("internal: cannot encode a state record")
+}
+
+pub fn decode<'a, T: serde::Deserialize<'a>>(b: &'a [u8], what: &str) -> Result<T> {
+    postcard::from_bytes(b).with_context(|| format!("the state's {what} record cannot be read (written by another medsettle version?)"))
+}
+
+impl Store {
+    /// Opens (creating it when missing) the state database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(named(path))?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.setup(true)?;
+        Ok(store)
+    }
+
+    /// Opens an existing state (the `state` subcommands).
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            bail!("{} is not a medsettle state (no such file)", path.display());
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(named(path))?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.setup(false)?;
+        Ok(store)
+    }
+
+    fn setup(&self, create: bool) -> Result<()> {
+        let e = named(&self.path);
+        self.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&e)?;
+        self.conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+        let has_meta: bool = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get::<_, i64>(0))
+            .map_err(&e)?
+            > 0;
+        if !has_meta {
+            let tables: i64 = self.conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(&e)?;
+            if tables > 0 || !create {
+                bail!("{} is an SQLite database but not a medsettle state", self.path.display());
+            }
+            self.conn.execute_batch(SCHEMA).map_err(&e)?;
+            self.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_at', ?2), ('tool_version', ?3)",
+                    params![SCHEMA_VERSION, utc_now(), env!("CARGO_PKG_VERSION")],
+                )
+                .map_err(&e)?;
+        }
+        let v: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional().map_err(&e)?;
+        if v.as_deref() != Some(SCHEMA_VERSION) {
+            bail!(
+                "{}: state schema version {} is not {SCHEMA_VERSION}, which this medsettle reads",
+                self.path.display(),
+                v.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts the run's write transaction (taken at the start so that two runs on one state
+    /// never interleave: the second waits 5 s, then fails).
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| anyhow::anyhow!("state {} is in use by another run ({e})", self.path.display()))?;
+        Ok(Tx { tx, path: &self.path })
+    }
+
+    /// The journal, oldest first.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        runs(&self.conn, &self.path)
+    }
+
+    /// A read-only view for queries outside a run.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Marks a run's outputs as switched in.
+    pub fn outputs_committed(&self, run_id: i64) -> Result<()> {
+        self.conn.execute("UPDATE runs SET outputs_committed = 1 WHERE run_id = ?1", params![run_id]).map_err(named(&self.path))?;
+        Ok(())
+    }
+}
+
+fn runs(conn: &Connection, path: &Path) -> Result<Vec<Run>> {
+    let e = named(path);
+    let mut st = conn
+        .prepare(
+            "SELECT run_id, applied_at, out_dir, staging, outputs_committed, read, settled, not_covered, reversal, rejected, policy_change FROM runs ORDER BY run_id",
+        )
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(Run {
+                run_id: r.get(0)?,
+                applied_at: r.get(1)?,
+                out_dir: r.get(2)?,
+                staging: r.get(3)?,
+                outputs_committed: r.get::<_, i64>(4)? != 0,
+                read: r.get(5)?,
+                settled: r.get(6)?,
+                not_covered: r.get(7)?,
+                reversal: r.get(8)?,
+                rejected: r.get(9)?,
+                policy_change: r.get::<_, i64>(10)? != 0,
+            })
+        })
+        .map_err(&e)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(&e)
+}
+
+/// The active policies of a state, rebuilt from the stored texts, with their refs.
+pub fn stored_policies(conn: &Connection, path: &Path, active_only: bool) -> Result<Vec<(i64, LoadedPolicy)>> {
+    let e = named(path);
+    let sql = if active_only {
+        "SELECT policy_ref, origin, overrides, text FROM policies WHERE active = 1 ORDER BY policy_ref"
+    } else {
+        "SELECT policy_ref, origin, overrides, text FROM policies ORDER BY policy_ref"
+    };
+    let mut st = conn.prepare(sql).map_err(&e)?;
+    let rows: Vec<(i64, String, String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .map_err(&e)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(&e)?;
+    rows.into_iter()
+        .map(|(r, origin, overrides, text)| {
+            let overrides: Vec<String> = serde_json::from_str(&overrides).context("the state's policy overrides are not a JSON list")?;
+            Ok((r, LoadedPolicy::from_text(&text, &origin, &overrides)?))
+        })
+        .collect()
+}
+
+/// The run's write transaction on the state.
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+    path: &'a Path,
+}
+
+/// Index of a policy id in a set.
+fn index_of(policies: &PolicySet, id: &str) -> Option<u16> {
+    policies.policies.iter().position(|p| p.policy.id == id).map(|i| i as u16)
+}
+
+/// What a run puts in the journal.
+pub struct NewRun<'a> {
+    pub input_key: &'a str,
+    pub inputs_json: &'a str,
+    pub out_dir: &'a Path,
+    pub staging: &'a Path,
+    pub policy_change: bool,
+    pub counts: crate::report::markdown::Counts,
+}
+
+impl Tx<'_> {
+    fn e(&self) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
+        named(self.path)
+    }
+
+    /// Whether any claim was settled into the state.
+    pub fn is_empty(&self) -> Result<bool> {
+        let n: i64 = self.tx.query_row("SELECT count(*) FROM (SELECT 1 FROM person_years LIMIT 1)", [], |r| r.get(0)).map_err(self.e())?;
+        Ok(n == 0)
+    }
+
+    /// The run that applied an input with this key (run id, date).
+    pub fn applied(&self, input_key: &str) -> Result<Option<(i64, String)>> {
+        self.tx
+            .query_row("SELECT run_id, applied_at FROM runs WHERE input_key = ?1", params![input_key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(self.e())
+    }
+
+    /// The run whose outputs were not switched in yet (a kill after the state committed).
+    pub fn pending(&self) -> Result<Option<Run>> {
+        Ok(runs(&self.tx, self.path)?.into_iter().rev().find(|r| !r.outputs_committed))
+    }
+
+    pub fn mark_outputs_committed(&self, run_id: i64) -> Result<()> {
+        self.tx.execute("UPDATE runs SET outputs_committed = 1 WHERE run_id = ?1", params![run_id]).map_err(self.e())?;
+        Ok(())
+    }
+
+    pub fn next_run_id(&self) -> Result<i64> {
+        self.tx.query_row("SELECT coalesce(max(run_id), 0) + 1 FROM runs", [], |r| r.get(0)).map_err(self.e())
+    }
+
+    /// The active stored policies (none for a new state).
+    pub fn policies(&self) -> Result<Vec<(i64, LoadedPolicy)>> {
+        stored_policies(&self.tx, self.path, true)
+    }
+
+    /// Policy ids that already settled claims (a change to them is a mid-year change).
+    pub fn used_policy_ids(&self) -> Result<Vec<String>> {
+        let mut st = self.tx.prepare("SELECT DISTINCT policy_id FROM person_years").map_err(self.e())?;
+        let ids = st.query_map([], |r| r.get(0)).map_err(self.e())?.collect::<std::result::Result<Vec<String>, _>>().map_err(self.e())?;
+        Ok(ids)
+    }
+
+    /// What the state holds about the input: its setl_ids and init_setl_ids settled before,
+    /// and the latest settled claim of each of its persons.
+    pub fn prior(&self, claims: &ClaimsRead, persons: &PersonsRead, policies: &PolicySet) -> Result<Prior> {
+        let mut prior = Prior::default();
+        if self.is_empty()? {
+            return Ok(prior);
+        }
+        let t = &claims.table;
+        let mut by_id = self
+            .tx
+            .prepare_cached("SELECT psn_no, setl_time, status, reversed_by, run_id, policy_id, detail FROM claims WHERE setl_id = ?1")
+            .map_err(self.e())?;
+        let mut run_date = self.tx.prepare_cached("SELECT applied_at FROM runs WHERE run_id = ?1").map_err(self.e())?;
+        let mut ids: Vec<(&str, bool)> = Vec::new();
+        for c in &t.claims {
+            ids.push((t.strings.get(c.setl_id), false));
+            if c.reversal {
+                ids.push((t.strings.get(c.init_setl_id), true));
+            }
+        }
+        for (id, is_original) in ids {
+            if prior.history.claims.contains_key(id) {
+                continue;
+            }
+            let row: Option<(String, String, String, Option<String>, i64, String, Vec<u8>)> = by_id
+                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+                .optional()
+                .map_err(self.e())?;
+            let Some((psn_no, setl_time, status, reversed_by, run_id, policy_id, detail)) = row else { continue };
+            let d: Detail = decode(&detail, "claim")?;
+            let night: String = run_date.query_row(params![run_id], |r| r.get(0)).map_err(self.e())?;
+            let setl_time = time::parse_datetime(&setl_time).map_err(|m| anyhow::anyhow!("state claim {id}: setl_time {m}"))?;
+            let reversal = status == "reversal";
+            prior.history.claims.insert(
+                id.to_string(),
+                PriorClaim {
+                    psn_no,
+                    setl_time,
+                    reversal,
+                    reversed_by,
+                    amounts: d.input.amounts(),
+                    night: format!("{night} (run {run_id})"),
+                },
+            );
+            if is_original && !reversal {
+                let mut s = d.settlement;
+                s.policy = index_of(policies, &policy_id).unwrap_or(s.policy);
+                prior.originals.insert(id.to_string(), (s, d.contribution));
+            }
+        }
+        let mut latest = self
+            .tx
+            .prepare_cached("SELECT last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 ORDER BY year DESC LIMIT 1")
+            .map_err(self.e())?;
+        let mut seen = vec![false; persons.table.persons.len()];
+        for c in &t.claims {
+            let p = c.psn as usize;
+            if seen.get(p).copied().unwrap_or(true) {
+                continue;
+            }
+            seen[p] = true;
+            let psn_no = &persons.table.persons[p].psn_no;
+            let row: Option<(String, String)> =
+                latest.query_row(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(self.e())?;
+            if let Some((ts, id)) = row {
+                let ts = time::parse_datetime(&ts).map_err(|m| anyhow::anyhow!("state person {psn_no}: last_setl_time {m}"))?;
+                prior.history.latest.insert(psn_no.clone(), (ts, id));
+            }
+        }
+        Ok(prior)
+    }
+
+    /// One [`Carry`] per person of the run (`persons_of`: the person index of each), with the
+    /// stored year states and the originals their reversals cancel.
+    pub fn carries(
+        &self,
+        table: &ClaimTable,
+        persons: &PersonTable,
+        policies: &PolicySet,
+        runs: &[Vec<u32>],
+        prior: &Prior,
+    ) -> Result<Vec<Carry>> {
+        let empty = self.is_empty()?;
+        let mut st = self.tx.prepare_cached("SELECT policy_id, state FROM person_years WHERE psn_no = ?1").map_err(self.e())?;
+        let mut out = Vec::with_capacity(runs.len());
+        for claims in runs {
+            let mut carry = Carry::default();
+            let Some(&first) = claims.first() else {
+                out.push(carry);
+                continue;
+            };
+            if !empty {
+                let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
+                let rows: Vec<(String, Vec<u8>)> = st
+                    .query_map(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(self.e())?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(self.e())?;
+                for (policy_id, blob) in rows {
+                    let mut y: YearState = decode(&blob, "person-year")?;
+                    let idx = index_of(policies, &policy_id).with_context(|| {
+                        format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
+                    })?;
+                    y.policy = idx;
+                    y.summary.policy = idx;
+                    carry.years.push(y);
+                }
+                for &ci in claims {
+                    let c = &table.claims[ci as usize];
+                    if c.reversal && c.original == PRIOR_ORIGINAL {
+                        let init = table.strings.get(c.init_setl_id);
+                        if let Some(o) = prior.originals.get(init) {
+                            carry.originals.insert(init.to_string(), *o);
+                        }
+                    }
+                }
+            }
+            out.push(carry);
+        }
+        Ok(out)
+    }
+
+    /// Stores the policies of the run: a version not stored yet becomes the active one of its
+    /// id. Returns the policy_ref of each policy index.
+    pub fn put_policies(&self, policies: &PolicySet, run_id: i64) -> Result<Vec<i64>> {
+        let mut refs = Vec::with_capacity(policies.policies.len());
+        for p in &policies.policies {
+            let found: Option<i64> = self
+                .tx
+                .query_row(
+                    "SELECT policy_ref FROM policies WHERE policy_id = ?1 AND effective_sha256 = ?2 AND active = 1",
+                    params![p.policy.id, p.effective_sha256],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.e())?;
+            let r = match found {
+                Some(r) => r,
+                None => {
+                    self.tx.execute("UPDATE policies SET active = 0 WHERE policy_id = ?1", params![p.policy.id]).map_err(self.e())?;
+                    self.tx
+                        .execute(
+                            "INSERT INTO policies (policy_id, origin, overrides, text, effective_sha256, first_run, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                            params![p.policy.id, p.origin, serde_json::to_string(&p.overrides)?, p.text, p.effective_sha256, run_id],
+                        )
+                        .map_err(self.e())?;
+                    self.tx.last_insert_rowid()
+                }
+            };
+            refs.push(r);
+        }
+        Ok(refs)
+    }
+
+    /// Writes the run: its journal entry, every settled claim with what it added to the
+    /// running totals, the reversed originals, and the touched person-years.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_run(
+        &self,
+        run: &NewRun,
+        run_id: i64,
+        table: &ClaimTable,
+        persons: &PersonTable,
+        policies: &PolicySet,
+        refs: &[i64],
+        settled: &Settled,
+        contributions: &[Contribution],
+        carries: &[Carry],
+    ) -> Result<()> {
+        let e = self.e();
+        let c = &run.counts;
+        self.tx
+            .execute(
+                "INSERT INTO runs (run_id, applied_at, input_key, inputs, policies, policy_change, out_dir, staging, outputs_committed, read, settled, not_covered, reversal, rejected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    run_id,
+                    utc_now(),
+                    run.input_key,
+                    run.inputs_json,
+                    serde_json::to_string(
+                        &policies.policies.iter().map(|p| (&p.policy.id, &p.effective_sha256)).collect::<Vec<_>>()
+                    )?,
+                    run.policy_change as i64,
+                    run.out_dir.display().to_string(),
+                    run.staging.display().to_string(),
+                    c.read as i64,
+                    c.settled as i64,
+                    c.not_covered as i64,
+                    c.reversal as i64,
+                    c.rejected as i64
+                ],
+            )
+            .map_err(&e)?;
+        let mut ins = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO claims (setl_id, psn_no, run_id, seq, setl_time, year, policy_ref, policy_id, benefit, status, reason,
+                 medfee_sumamt, inscp_scp_amt, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay, cap_paid,
+                 init_setl_id, reversed_by, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, ?23)",
+            )
+            .map_err(&e)?;
+        let mut rev = self.tx.prepare_cached("UPDATE claims SET reversed_by = ?1 WHERE setl_id = ?2").map_err(&e)?;
+        for (seq, ci) in settled.input_order().into_iter().enumerate() {
+            let cl = &table.claims[ci as usize];
+            let pos = settled.pos[ci as usize] as usize;
+            let s = &settled.sorted[pos];
+            let contribution = contributions[pos];
+            let input = ClaimInput::of(table, cl);
+            let detail = encode(&Detail { input, settlement: *s, contribution })?;
+            let policy = &policies.get(s.policy).id;
+            ins.execute(params![
+                table.strings.get(cl.setl_id),
+                persons.persons[cl.psn as usize].psn_no,
+                run_id,
+                seq as i64,
+                time::format_datetime(cl.setl_time),
+                s.year,
+                refs[s.policy as usize],
+                policy,
+                s.benefit.as_str(),
+                s.status.as_str(),
+                s.reason.map(|r| r.as_str()).unwrap_or(""),
+                cl.medfee_sumamt.fen(),
+                cl.inscp_scp_amt.fen(),
+                s.act_pay_dedc.fen(),
+                s.hifp_pay.fen(),
+                s.hifob_pay.fen(),
+                s.hifmi_pay.fen(),
+                s.maf_pay.fen(),
+                s.psn_part_amt.fen(),
+                s.oth_pay.fen(),
+                contribution.cap_paid.fen(),
+                table.strings.get(cl.init_setl_id),
+                detail
+            ])
+            .map_err(&e)?;
+        }
+        for (ci, _) in settled.iter().filter(|(_, s)| s.status == crate::model::Status::Reversal) {
+            let cl = &table.claims[ci];
+            rev.execute(params![table.strings.get(cl.setl_id), table.strings.get(cl.init_setl_id)]).map_err(&e)?;
+        }
+        // The touched person-years, with the latest claim of each.
+        let mut last: HashMap<(u32, i32), u32> = HashMap::new();
+        for &ci in &settled.claim {
+            let cl = &table.claims[ci as usize];
+            last.insert((cl.psn, time::year_of(cl.setl_time)), ci);
+        }
+        let mut states: HashMap<(u32, i32), &YearState> = HashMap::new();
+        for carry in carries {
+            for y in &carry.years {
+                states.insert((y.summary.psn, y.year), y);
+            }
+        }
+        let mut up = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO person_years (psn_no, year, policy_id, claims, admissions, medfee_sumamt, inscp_scp_amt, act_pay_dedc,
+                 hifp_pay, hifob_pay, hifmi_pay, maf_pay, maf_tilt_pay, psn_part_amt, oth_pay, cap_paid, cat_base, cat_paid, tilt_base,
+                 last_setl_time, last_setl_id, run_id, person, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )
+            .map_err(&e)?;
+        let mut prev =
+            self.tx.prepare_cached("SELECT last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 AND year = ?2").map_err(&e)?;
+        for y in &settled.person_years {
+            let p = &persons.persons[y.psn as usize];
+            let Some(st) = states.get(&(y.psn, y.year)) else { bail!("internal: no state for {} in {}", p.psn_no, y.year) };
+            let (last_time, last_id) = match last.get(&(y.psn, y.year)) {
+                Some(&ci) => {
+                    let cl = &table.claims[ci as usize];
+                    (time::format_datetime(cl.setl_time), table.strings.get(cl.setl_id).to_string())
+                }
+                None => prev.query_row(params![p.psn_no, y.year], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?,
+            };
+            up.execute(params![
+                p.psn_no,
+                y.year,
+                policies.get(y.policy).id,
+                y.claims,
+                y.admissions,
+                y.medfee_sumamt.fen(),
+                y.inscp_scp_amt.fen(),
+                y.act_pay_dedc.fen(),
+                y.hifp_pay.fen(),
+                y.hifob_pay.fen(),
+                y.hifmi_pay.fen(),
+                y.maf_pay.fen(),
+                y.maf_tilt_pay.fen(),
+                y.psn_part_amt.fen(),
+                y.oth_pay.fen(),
+                st.cap_paid.fen(),
+                st.cat_base.fen(),
+                st.cat_paid.fen(),
+                st.tilt_base.fen(),
+                last_time,
+                last_id,
+                run_id,
+                encode(p)?,
+                encode(*st)?
+            ])
+            .map_err(&e)?;
+        }
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit().map_err(named(self.path))
+    }
+}
+
+/// SHA-256 over the claims files' SHA-256s in order: the key that refuses an input applied twice.
+pub fn input_key(files: &[crate::pipeline::FileInfo]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.sha256.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
