@@ -1,6 +1,7 @@
 //! The `medsettle` command line: parse arguments, dispatch. Nothing else.
 //! Exit codes: 0 success, 1 error, 2 bad usage (clap), 3 replay found discrepancies, 4 outputs
-//! written but the share of rejected claims is above `--max-reject-rate`.
+//! written but the share of rejected claims is above `--max-reject-rate`; `state verify` exits 3
+//! when the stored state differs from its claims settled again.
 
 use clap::{Parser, Subcommand};
 use medsettle::cmd;
@@ -27,6 +28,8 @@ enum Command {
     Policy(cmd::policy::PolicyArgs),
     /// Generate realistic synthetic persons and claims.
     Generate(cmd::generate::GenerateArgs),
+    /// Show, export and verify a nightly state (`settle --state`).
+    State(cmd::state::StateArgs),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Explain(a) => cmd::explain::run(a),
         Command::Policy(a) => cmd::policy::run(a).map(|_| 0),
         Command::Generate(a) => cmd::generate::run(a).map(|_| 0),
+        Command::State(a) => cmd::state::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -6,3 +6,4 @@ pub mod policy;
 pub mod replay;
 pub mod scenario;
 pub mod settle;
+pub mod state;

@@ -269,8 +269,9 @@ pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &P
         let r = &table.claims[ri as usize];
         let init = table.strings.get(r.init_setl_id);
         let res: Result<u32, (RejectCode, String)> = (|| {
-            if let (None, Some(p)) = (ids.first(table, init), history.claims.get(init)) {
-                // The original was settled by an earlier run (nightly state).
+            if let Some(p) = history.claims.get(init) {
+                // The original was settled by an earlier run (nightly state); a row of the
+                // input with its setl_id is a duplicate of it, rejected above.
                 if p.reversal {
                     return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));
                 }

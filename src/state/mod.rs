@@ -3,6 +3,7 @@
 //! its own claims and persons, settles them after everything already settled, and writes the
 //! new state in one transaction; the journal (`runs`) refuses an input applied before.
 
+pub mod audit;
 pub mod stored;
 
 use crate::engine::{Carry, Contribution, Settled, YearState};
@@ -204,6 +205,17 @@ pub fn stored_policies(conn: &Connection, path: &Path, active_only: bool) -> Res
         .collect()
 }
 
+/// A stored claim as the run's checks read it.
+struct StoredRow {
+    psn_no: String,
+    setl_time: String,
+    status: String,
+    reversed_by: Option<String>,
+    run_id: i64,
+    policy_id: String,
+    detail: Vec<u8>,
+}
+
 /// The run's write transaction on the state.
 pub struct Tx<'a> {
     tx: Transaction<'a>,
@@ -283,22 +295,32 @@ impl Tx<'_> {
             .prepare_cached("SELECT psn_no, setl_time, status, reversed_by, run_id, policy_id, detail FROM claims WHERE setl_id = ?1")
             .map_err(self.e())?;
         let mut run_date = self.tx.prepare_cached("SELECT applied_at FROM runs WHERE run_id = ?1").map_err(self.e())?;
-        let mut ids: Vec<(&str, bool)> = Vec::new();
+        let mut ids: Vec<&str> = Vec::new();
         for c in &t.claims {
-            ids.push((t.strings.get(c.setl_id), false));
+            ids.push(t.strings.get(c.setl_id));
             if c.reversal {
-                ids.push((t.strings.get(c.init_setl_id), true));
+                ids.push(t.strings.get(c.init_setl_id));
             }
         }
-        for (id, is_original) in ids {
+        for id in ids {
             if prior.history.claims.contains_key(id) {
                 continue;
             }
-            let row: Option<(String, String, String, Option<String>, i64, String, Vec<u8>)> = by_id
-                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            let row: Option<StoredRow> = by_id
+                .query_row(params![id], |r| {
+                    Ok(StoredRow {
+                        psn_no: r.get(0)?,
+                        setl_time: r.get(1)?,
+                        status: r.get(2)?,
+                        reversed_by: r.get(3)?,
+                        run_id: r.get(4)?,
+                        policy_id: r.get(5)?,
+                        detail: r.get(6)?,
+                    })
+                })
                 .optional()
                 .map_err(self.e())?;
-            let Some((psn_no, setl_time, status, reversed_by, run_id, policy_id, detail)) = row else { continue };
+            let Some(StoredRow { psn_no, setl_time, status, reversed_by, run_id, policy_id, detail }) = row else { continue };
             let d: Detail = decode(&detail, "claim")?;
             let night: String = run_date.query_row(params![run_id], |r| r.get(0)).map_err(self.e())?;
             let setl_time = time::parse_datetime(&setl_time).map_err(|m| anyhow::anyhow!("state claim {id}: setl_time {m}"))?;
@@ -314,7 +336,7 @@ impl Tx<'_> {
                     night: format!("{night} (run {run_id})"),
                 },
             );
-            if is_original && !reversal {
+            if !reversal {
                 let mut s = d.settlement;
                 s.policy = index_of(policies, &policy_id).unwrap_or(s.policy);
                 prior.originals.insert(id.to_string(), (s, d.contribution));

@@ -1,0 +1,84 @@
+//! `medsettle state show | export | verify DB`: read a nightly state (CONTRACT.md §6).
+
+use crate::io::write::{Format, OutputDir};
+use crate::pipeline;
+use crate::report::tables;
+use crate::state::{Store, audit};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+pub const EXAMPLE: &str = "Example:
+  medsettle settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/
+  medsettle state show state.db
+  medsettle state export state.db --year 2024 --out state-2024/
+  medsettle state verify state.db";
+
+/// Inspect, export and check a nightly state (`settle --state`).
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLE)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateAction {
+    /// Summary: years, persons, claims and amounts, the last runs.
+    Show { db: PathBuf },
+    /// Write settlements and person_years of the stored claims (of one year with --year),
+    /// exactly as a full batch `settle` of the same claims writes them.
+    Export {
+        db: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Settle every stored claim again from empty running totals and compare with what is
+    /// stored; exit 3 on any difference.
+    Verify {
+        db: PathBuf,
+        #[arg(long)]
+        year: Option<i32>,
+    },
+}
+
+pub fn run(a: &StateArgs) -> Result<i32> {
+    match &a.action {
+        StateAction::Show { db } => {
+            let store = Store::open_existing(db)?;
+            print!("{}", audit::show(&store)?);
+            Ok(0)
+        }
+        StateAction::Export { db, out, year, format } => {
+            let store = Store::open_existing(db)?;
+            let r = audit::rebuild(&store, *year)?;
+            let mut dir = OutputDir::new(out)?;
+            let rows: Vec<u32> = (0..r.table.claims.len() as u32).collect();
+            tables::write_settlements(&mut dir, *format, &r.table, &r.persons, &r.policies, &r.settled, &rows, &|_| {})?;
+            tables::write_person_years(&mut dir, *format, &r.persons, &r.policies, &r.settled.person_years)?;
+            pipeline::write_set_manifest(&mut dir, "state export")?;
+            dir.commit()?;
+            eprintln!(
+                "medsettle state export: {} claims, {} person-years{} → {}",
+                rows.len(),
+                r.settled.person_years.len(),
+                year.map(|y| format!(" of {y}")).unwrap_or_default(),
+                out.display()
+            );
+            Ok(0)
+        }
+        StateAction::Verify { db, year } => {
+            let store = Store::open_existing(db)?;
+            let (years, claims, diffs) = audit::verify(&store, *year)?;
+            for d in diffs.iter().take(50) {
+                println!("{d}");
+            }
+            eprintln!("medsettle state verify: {years} person-years, {claims} claims settled again: {} difference(s)", diffs.len());
+            Ok(if diffs.is_empty() { 0 } else { 3 })
+        }
+    }
+}
