@@ -52,7 +52,7 @@ fn every_help_example_runs_on_the_sample_data() {
     let bin = Path::new(env!("CARGO_BIN_EXE_medsettle"));
     let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
     let mut ran = 0;
-    for cmd in ["settle", "scenario", "replay", "explain", "policy", "generate"] {
+    for cmd in ["settle", "scenario", "replay", "explain", "policy", "generate", "state"] {
         let help = Command::new(bin).args([cmd, "--help"]).output().unwrap();
         let help = String::from_utf8(help.stdout).unwrap();
         let list = examples(&help);

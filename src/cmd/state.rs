@@ -8,8 +8,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-pub const EXAMPLE: &str = "Example:
-  medsettle settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/
+pub const EXAMPLE: &str = "Example (after a nightly run such as
+  `settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/`):
   medsettle state show state.db
   medsettle state export state.db --year 2024 --out state-2024/
   medsettle state verify state.db";

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Nightly benchmark (a script, not a timed test): the state built from most of a city-year,
+# then one night against it.
+#
+#   benches/nightly.sh                    # 1,000,000 persons, 2024, seed 1 (~10.36M claims)
+#   PERSONS=100000 benches/nightly.sh     # a quick look
+#
+# Steps, each under GNU time (wall seconds, peak RSS):
+#   split     the claims into days 1–335 and day 336 (DuckDB, from PyPI into bench-data/venv)
+#   batch     `settle` of days 1–335 (Parquet in and out): the reference
+#   build     `settle --state` of days 1–335 into a new state (target ≤ 1.5 × batch)
+#   night     `settle --state` of day 336 (~30k claims) (target ≤ 2 s wall, ≤ 1 GiB peak RSS)
+#   verify    `state verify` of the state after the night (reported, no target)
+# and the database's size. Data and outputs go to bench-data/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PERSONS=${PERSONS:-1000000}
+YEAR=${YEAR:-2024}
+SEED=${SEED:-1}
+SPLIT_DAY=${SPLIT_DAY:-335}
+DUCKDB_VERSION=${DUCKDB_VERSION:-2.0.1}
+DATA=bench-data/large-$PERSONS-$YEAR-$SEED
+WORK=bench-data/nightly-$PERSONS-$YEAR-$SEED
+mkdir -p "$WORK"
+
+if [ ! -x /usr/bin/time ]; then
+  apt-get install -y time >/dev/null 2>&1 || { echo "nightly.sh needs GNU time at /usr/bin/time" >&2; exit 1; }
+fi
+echo "== cargo build --release"
+cargo build --release --locked
+BIN=target/release/medsettle
+if [ ! -f "$DATA/claims.parquet" ]; then
+  "$BIN" generate --persons "$PERSONS" --year "$YEAR" --seed "$SEED" --out "$DATA" --format parquet
+fi
+VENV=bench-data/venv
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import duckdb" 2>/dev/null; then
+  echo "== installing duckdb $DUCKDB_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet "duckdb==$DUCKDB_VERSION"
+fi
+
+measure() { # label, command... → "label wall_s peak_kib"
+  local label=$1; shift
+  local log; log=$(mktemp)
+  if ! /usr/bin/time -f "%e %M" -o "$log" "$@" >"$WORK/$label.log" 2>&1; then
+    echo "$label failed:" >&2; cat "$WORK/$label.log" >&2; exit 1
+  fi
+  read -r wall kb <"$log"; rm -f "$log"
+  printf "%-8s %8.2f s %8.0f MiB\n" "$label" "$wall" "$((kb / 1024))"
+  eval "${label}_s=$wall; ${label}_kb=$kb"
+}
+
+if [ ! -f "$WORK/days.parquet" ] || [ ! -f "$WORK/night.parquet" ]; then
+  echo "== split at day $SPLIT_DAY"
+  "$VENV/bin/python" - "$DATA/claims.parquet" "$WORK" "$SPLIT_DAY" "$YEAR" <<'EOF'
+import sys, duckdb
+src, work, day, year = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+con = duckdb.connect()
+con.execute("SET threads = 2")
+# Kept in file order, as an extract arrives; setl_time is text or timestamp, both compare as dates.
+cut = f"DATE '{year}-01-01' + INTERVAL {day} DAY"
+con.execute(f"COPY (SELECT * FROM read_parquet('{src}') WHERE CAST(setl_time AS TIMESTAMP) < {cut}) TO '{work}/days.parquet' (FORMAT parquet, COMPRESSION zstd)")
+con.execute(f"COPY (SELECT * FROM read_parquet('{src}') WHERE CAST(setl_time AS TIMESTAMP) >= {cut} AND CAST(setl_time AS TIMESTAMP) < {cut} + INTERVAL 1 DAY) TO '{work}/night.parquet' (FORMAT parquet, COMPRESSION zstd)")
+for f in ("days", "night"):
+    print(f, con.execute(f"SELECT count(*) FROM read_parquet('{work}/{f}.parquet')").fetchone()[0], "claims")
+EOF
+fi
+
+P="$DATA/persons.parquet"
+rm -rf "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm" "$WORK/batch" "$WORK/build" "$WORK/night"
+echo "== measure (uptime: $(uptime | sed 's/.*load/load/'))"
+measure batch "$BIN" settle --claims "$WORK/days.parquet" --persons "$P" --out "$WORK/batch" --format parquet --max-reject-rate 1
+measure build "$BIN" settle --state "$WORK/state.db" --claims "$WORK/days.parquet" --persons "$P" --out "$WORK/build" --format parquet --max-reject-rate 1
+measure night "$BIN" settle --state "$WORK/state.db" --claims "$WORK/night.parquet" --persons "$P" --out "$WORK/night" --format parquet --max-reject-rate 1
+measure verify "$BIN" state verify "$WORK/state.db"
+db_mib=$(( $(stat -c %s "$WORK/state.db") / 1048576 ))
+echo "state.db: $db_mib MiB"
+awk -v b="$batch_s" -v s="$build_s" -v n="$night_s" -v nk="$night_kb" 'BEGIN {
+  printf "build / batch: %.2f (target ≤ 1.50) %s\n", s / b, (s / b <= 1.5 ? "met" : "MISSED");
+  printf "night: %.2f s (target ≤ 2.00) %s, %.0f MiB (target ≤ 1024) %s\n", n, (n <= 2 ? "met" : "MISSED"), nk / 1024, (nk / 1024 <= 1024 ? "met" : "MISSED");
+}'
+grep -h "medsettle settle" "$WORK/night.log" || true
