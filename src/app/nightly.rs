@@ -128,28 +128,5 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     crate::io::write::fault_point("state-after-commit");
     out.commit()?;
     store.outputs_committed(run_id)?;
-    let c = counts;
-    eprintln!(
-        "medsettle settle: run {run_id} of {}: {} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years to date; {:.1} s → {}",
-        store_path.display(),
-        c.read,
-        c.settled,
-        c.not_covered,
-        c.reversal,
-        c.rejected,
-        c.person_years,
-        start.elapsed().as_secs_f64(),
-        a.out.display()
-    );
-    if crate::cmd::settle::too_many_rejects(c.rejected, c.read, a.max_reject_rate) {
-        eprintln!(
-            "medsettle settle: {} of {} claims rejected, above --max-reject-rate {}; see {} (the run is stored)",
-            c.rejected,
-            c.read,
-            a.max_reject_rate,
-            a.out.join("rejects.csv").display()
-        );
-        return Ok(4);
-    }
-    Ok(0)
+    Ok(crate::cmd::settle::finish(a, &counts, &format!("run {run_id} of {}: ", store_path.display()), start))
 }

@@ -95,8 +95,14 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     }
     let settled = pipeline::settle(&loaded, &policies);
     let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
+    Ok(finish(a, &c, "", start))
+}
+
+/// Prints the run's one-line summary (`what` names a nightly run) and returns the exit code:
+/// 4 when the share of rejected claims is above `--max-reject-rate` (CONTRACT.md §6).
+pub fn finish(a: &SettleArgs, c: &crate::report::markdown::Counts, what: &str, start: Instant) -> i32 {
     eprintln!(
-        "medsettle settle: {} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years; {:.1} s → {}",
+        "medsettle settle: {what}{} claims read: {} settled, {} not covered, {} reversals, {} rejected; {} person-years; {:.1} s → {}",
         c.read,
         c.settled,
         c.not_covered,
@@ -115,7 +121,7 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
             a.max_reject_rate,
             a.out.join("rejects.csv").display()
         );
-        return Ok(4);
+        return 4;
     }
-    Ok(0)
+    0
 }
