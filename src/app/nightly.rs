@@ -79,11 +79,13 @@ fn choose_policies(tx: &Tx, a: &SettleArgs) -> Result<(PolicySet, bool)> {
 /// `settle --state DB`.
 pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let start = std::time::Instant::now();
+    let mut timer = pipeline::Timer::new();
     let mut store = Store::open(db)?;
     let store_path = store.path().to_path_buf();
     let tx = store.begin()?;
     roll_forward(&tx, &store_path)?;
     let (policies, policy_change) = choose_policies(&tx, a)?;
+    timer.mark("open state, policies");
     let mut prior = state::Prior::default();
     let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, |claims, persons| {
         prior = tx.prior(claims, persons, &policies)?;
@@ -106,9 +108,12 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     }
     let t = &loaded.claims.table;
     let runs: Vec<Vec<u32>> = loaded.prepared.persons.iter().map(|r| loaded.prepared.order[r.clone()].to_vec()).collect();
+    let mut timer = pipeline::Timer::new();
     let mut carries = tx.carries(t, &loaded.persons.table, &policies, &runs, &prior)?;
     drop(runs);
+    timer.mark("load carried state");
     let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
+    timer.mark("settle");
     let contributions: Vec<Contribution> = carries.iter().flat_map(|c| c.contributions.iter().copied()).collect();
     if contributions.len() != settled.sorted.len() {
         bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
@@ -119,14 +124,18 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let counts =
         pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
     out.seal()?;
+    timer.mark("seal outputs");
     let inputs_json = serde_json::to_string(&loaded.files)?;
     let refs = tx.put_policies(&policies, run_id)?;
     let new_run = NewRun { input_key: &key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
     tx.put_run(&new_run, run_id, t, &loaded.persons.table, &policies, &refs, &settled, &contributions, &carries)?;
+    timer.mark("store the run");
     crate::io::write::fault_point("state-before-commit");
     tx.commit()?;
+    timer.mark("commit state");
     crate::io::write::fault_point("state-after-commit");
     out.commit()?;
     store.outputs_committed(run_id)?;
+    timer.mark("switch outputs in");
     Ok(crate::cmd::settle::finish(a, &counts, &format!("run {run_id} of {}: ", store_path.display()), start))
 }
