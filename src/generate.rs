@@ -18,7 +18,7 @@
 //! The numbers below are plausible orders of magnitude for a Jiangsu prefecture city (visit
 //! rates, costs by facility level, prevalence of diseases), not statistics of Changzhou.
 
-use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
+use crate::io::write::{ColType, Format, OutputDir, TableWriter, Val, write_table};
 use crate::model::time::{self, Date, Timestamp};
 use crate::model::*;
 use crate::policy::PolicySet;
@@ -976,6 +976,8 @@ fn id_str(b: &[u8; 18]) -> &str {
 }
 
 struct Chunk {
+    /// Number of the first person (persons `first..first + persons.len()`).
+    first: u64,
     persons: Vec<Person>,
     chronic_text: Vec<String>,
     claims: ClaimTable,
@@ -984,11 +986,13 @@ struct Chunk {
     skipped: Vec<u64>,
 }
 
-/// Persons per chunk (work unit of the thread pool; the output does not depend on it).
+/// Persons per chunk (work unit of the thread pool and of the streamed writing; the output
+/// does not depend on it).
 const CHUNK: u64 = 2048;
 
 fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32, bool)]) -> Chunk {
     let ref_year = o.years[0];
+    let first = range.start;
     let mut persons = Vec::with_capacity((range.end - range.start) as usize);
     let mut chronic_text = Vec::with_capacity((range.end - range.start) as usize);
     let mut rows: Vec<Row> = Vec::new();
@@ -1066,13 +1070,44 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
         });
         coding.push(e.coding);
     }
-    Chunk { persons, chronic_text, claims, coding, skipped }
+    Chunk { first, persons, chronic_text, claims, coding, skipped }
+}
+
+impl Chunk {
+    fn empty(first: u64, keys: usize) -> Chunk {
+        Chunk {
+            first,
+            persons: Vec::new(),
+            chronic_text: Vec::new(),
+            claims: ClaimTable::default(),
+            coding: Vec::new(),
+            skipped: vec![0; keys],
+        }
+    }
+    /// Appends the next chunk (its persons follow this one's).
+    fn append(&mut self, c: Chunk) {
+        self.persons.extend(c.persons);
+        self.chronic_text.extend(c.chronic_text);
+        self.claims.append(c.claims);
+        self.coding.extend(c.coding);
+        for (s, n) in self.skipped.iter_mut().zip(c.skipped) {
+            *s += n;
+        }
+    }
+    fn reversals(&self) -> u64 {
+        self.claims.claims.iter().filter(|c| c.reversal).count() as u64
+    }
 }
 
 /// Memory per generated person and per person-year (≈ 10 claims with their ids), measured
-/// with margin; used to refuse a set that cannot fit before building it.
+/// with margin; used to refuse an in-memory set ([`generate`]) that cannot fit before
+/// building it. [`generate_to`] streams and needs one window whatever the size.
 const BYTES_PER_PERSON: u64 = 300;
 const BYTES_PER_PERSON_YEAR: u64 = 2_500;
+/// Disk per generated person-year at least (persons and claims, Parquet, the smaller format:
+/// 9.99 M claims of 1 M persons take 206 MB): [`generate_to`] refuses up front a set that
+/// cannot fit on the output's file system.
+const DISK_BYTES_PER_PERSON_YEAR: u64 = 100;
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// `MemAvailable` of /proc/meminfo (Linux), in bytes.
@@ -1082,9 +1117,35 @@ fn available_memory() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
-/// Generates the persons and claims. Person-years that no built-in policy settles (RULES.md
-/// S-23) get no claims and are counted in [`Generated::skipped`].
-pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
+/// Free space for an unprivileged user on the file system that holds `path` (or its nearest
+/// existing ancestor), in bytes.
+fn available_disk(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let existing = path.ancestors().find(|p| !p.as_os_str().is_empty() && p.exists()).unwrap_or(Path::new("."));
+        let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+        // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Checked options and, per (scheme, region, year), whether a built-in policy settles it.
+struct Plan {
+    o: Options,
+    settles: Vec<(Scheme, &'static str, i32, bool)>,
+}
+
+fn plan(o: &Options, policies: &PolicySet) -> Result<Plan> {
     let mut o = o.clone();
     o.years.sort_unstable();
     o.years.dedup();
@@ -1097,7 +1158,7 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
     if o.years.iter().any(|y| !(1901..=2999).contains(y)) {
         bail!("generate: --year must be a four-digit year");
     }
-    let mut settles: Vec<(Scheme, &str, i32, bool)> = Vec::new();
+    let mut settles = Vec::new();
     for &year in &o.years {
         for scheme in [Scheme::Employee, Scheme::Resident] {
             for region in ["changzhou", "rudong"] {
@@ -1106,8 +1167,52 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
             }
         }
     }
-    // The set is built in memory before it is written: refuse up front, with a message, what
-    // would not fit, instead of aborting on a failed allocation half-way.
+    Ok(Plan { o, settles })
+}
+
+impl Plan {
+    /// Generates the set in order, a window of chunks (`CHUNK` persons each) at a time on the
+    /// thread pool, handing each chunk to `f` in person order. Memory is one window whatever
+    /// `--persons`. Returns the skipped person-years.
+    fn for_each_chunk(&self, mut f: impl FnMut(Chunk) -> Result<()>) -> Result<Vec<(String, u64)>> {
+        // Twice the threads, so a chunk of heavy persons does not leave a core idle.
+        let window = (2 * rayon::current_num_threads() as u64).max(4);
+        let o = &self.o;
+        let n_chunks = o.persons.div_ceil(CHUNK);
+        let mut skipped = vec![0u64; self.settles.len()];
+        for w in (0..n_chunks).step_by(window as usize) {
+            let chunks: Vec<Chunk> = (w..(w + window).min(n_chunks))
+                .into_par_iter()
+                .map(|k| chunk(o, k * CHUNK..((k + 1) * CHUNK).min(o.persons), &self.settles))
+                .collect();
+            for c in chunks {
+                for (s, n) in skipped.iter_mut().zip(&c.skipped) {
+                    *s += n;
+                }
+                f(c)?;
+            }
+        }
+        Ok(self
+            .settles
+            .iter()
+            .zip(skipped)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| {
+                let scheme = if s.0 == Scheme::Employee { "employee" } else { "resident" };
+                (format!("{scheme} {} ({})", s.2, s.1), n)
+            })
+            .collect())
+    }
+}
+
+/// Generates the persons and claims in memory (the tests, the benches, `--recorded`).
+/// Person-years that no built-in policy settles (RULES.md S-23) get no claims and are counted
+/// in [`Generated::skipped`]. For large sets, [`generate_to`] streams them to files instead.
+pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
+    let plan = plan(o, policies)?;
+    let o = &plan.o;
+    // The set is built in memory: refuse up front, with a message, what would not fit,
+    // instead of aborting on a failed allocation half-way.
     let need = o.persons.saturating_mul(BYTES_PER_PERSON + BYTES_PER_PERSON_YEAR * o.years.len() as u64);
     if let Some(avail) = available_memory()
         && need > avail
@@ -1119,48 +1224,70 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
             avail as f64 / GIB
         );
     }
-    let mut g = Generated {
-        persons: PersonTable::default(),
-        claims: ClaimTable::default(),
-        coding: Vec::new(),
-        chronic_text: Vec::new(),
-        skipped: Vec::new(),
-    };
     let n = usize::try_from(o.persons)?;
     let oom = |_| anyhow::anyhow!("generate: not enough memory for {n} persons");
-    g.chronic_text.try_reserve_exact(n).map_err(oom)?;
-    g.persons.persons.try_reserve_exact(n).map_err(oom)?;
-    let mut skipped = vec![0u64; settles.len()];
-    // Chunks are made in parallel a window at a time and appended in order, so the memory of
-    // one window is reused by the next (the peak is the result plus one window).
-    const WINDOW: u64 = 32;
-    let n_chunks = o.persons.div_ceil(CHUNK);
-    for w in (0..n_chunks).step_by(WINDOW as usize) {
-        let chunks: Vec<Chunk> = (w..(w + WINDOW).min(n_chunks))
-            .into_par_iter()
-            .map(|k| chunk(&o, k * CHUNK..((k + 1) * CHUNK).min(o.persons), &settles))
-            .collect();
-        for c in chunks {
-            g.persons.persons.extend(c.persons);
-            g.chronic_text.extend(c.chronic_text);
-            g.claims.append(c.claims);
-            g.coding.extend(c.coding);
-            for (s, n) in skipped.iter_mut().zip(c.skipped) {
-                *s += n;
-            }
-        }
-    }
-    for (k, c) in g.claims.claims.iter_mut().enumerate() {
+    let mut all = Chunk::empty(0, plan.settles.len());
+    all.chronic_text.try_reserve_exact(n).map_err(oom)?;
+    all.persons.try_reserve_exact(n).map_err(oom)?;
+    let skipped = plan.for_each_chunk(|c| {
+        all.append(c);
+        Ok(())
+    })?;
+    let Chunk { persons, chronic_text, mut claims, coding, .. } = all;
+    for (k, c) in claims.claims.iter_mut().enumerate() {
         c.line = k as u32 + 2;
     }
-    g.persons.index = g.persons.persons.iter().enumerate().map(|(i, p)| (p.psn_no.clone(), i as u32)).collect();
-    for (s, n) in settles.iter().zip(skipped) {
-        if n > 0 {
-            let scheme = if s.0 == Scheme::Employee { "employee" } else { "resident" };
-            g.skipped.push((format!("{scheme} {} ({})", s.2, s.1), n));
-        }
+    let index = persons.iter().enumerate().map(|(i, p)| (p.psn_no.clone(), i as u32)).collect();
+    Ok(Generated { persons: PersonTable { persons, index, ..PersonTable::default() }, claims, coding, chronic_text, skipped })
+}
+
+/// What [`generate_to`] wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub persons: u64,
+    pub claims: u64,
+    pub reversals: u64,
+    /// As [`Generated::skipped`].
+    pub skipped: Vec<(String, u64)>,
+}
+
+/// Generates the persons and claims and writes them into `dir` as they are made, a chunk of
+/// persons at a time (the same files as [`generate`] then [`write`], in flat memory
+/// whatever `--persons`). `progress` counts persons.
+pub fn generate_to(o: &Options, policies: &PolicySet, dir: &Path, format: Format, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary> {
+    let plan = plan(o, policies)?;
+    let need = plan.o.persons.saturating_mul(DISK_BYTES_PER_PERSON_YEAR * plan.o.years.len() as u64);
+    if let Some(avail) = available_disk(dir)
+        && need > avail
+    {
+        bail!(
+            "generate: --persons {} needs at least {:.1} GiB on disk, more than the {:.1} GiB free where {} goes; generate fewer persons",
+            plan.o.persons,
+            need as f64 / GIB,
+            avail as f64 / GIB,
+            dir.display()
+        );
     }
-    Ok(g)
+    let mut out = OutputDir::new(dir)?;
+    let mut persons_file = TableWriter::new(&mut out, "persons", format, PERSON_FILE_COLUMNS)?;
+    let mut claims_file = TableWriter::new(&mut out, "claims", format, CLAIM_FILE_COLUMNS)?;
+    let mut sum = Summary::default();
+    sum.skipped = plan.for_each_chunk(|c| {
+        let persons = &c.persons;
+        persons_file.write(persons.len(), &|i, v| person_row(&persons[i], &c.chronic_text[i], v), &|_| {})?;
+        let psn_no = |psn: u32| (psn as u64).checked_sub(c.first).and_then(|k| persons.get(k as usize)).map_or("", |p| p.psn_no.as_str());
+        claims_file.write(c.claims.claims.len(), &|i, v| claim_row(&c.claims, i, c.coding[i], &psn_no, false, v), &|_| {})?;
+        sum.persons += persons.len() as u64;
+        sum.claims += c.claims.claims.len() as u64;
+        sum.reversals += c.reversals();
+        progress(persons.len() as u64);
+        Ok(())
+    })?;
+    persons_file.finish(&|_| {})?;
+    claims_file.finish(&|_| {})?;
+    crate::pipeline::write_set_manifest(&mut out, "generate")?;
+    out.commit()?;
+    Ok(sum)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1282,65 +1409,71 @@ fn med_type_text(m: MedType) -> &'static str {
     CODES.get(m.0 as usize).copied().unwrap_or("")
 }
 
-/// Writes `persons.{csv,parquet}` and `claims.{csv,parquet}` into `dir` (atomically: both
-/// appear only when both are complete).
+/// The cells of a persons-file row.
+fn person_row<'a>(p: &'a Person, chronic_text: &'a str, v: &mut Vec<Val<'a>>) {
+    v.extend([
+        Val::Text(&p.psn_no),
+        Val::Text(p.insutype.as_str()),
+        Val::Text(p.psn_type.as_str()),
+        Val::Date(p.brdy),
+        Val::Text(p.district.map_or("", |d| d.as_str())),
+        Val::Text(p.assistance.as_str()),
+        Val::Text(chronic_text),
+        Val::Int(p.consecutive_years as i64),
+        Val::Int(p.prior_zero_claim as i64),
+        p.benefit_begn.map_or(Val::Null, Val::Date),
+        p.transplant_date.map_or(Val::Null, Val::Date),
+        p.contribution_base.map_or(Val::Null, Val::Money),
+        Val::Int(p.flexible as i64),
+    ]);
+}
+
+/// The cells of claims-file row `i` of `t`; `psn_no` names the claim's person; with
+/// `with_recorded`, the recorded amounts follow.
+fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u32) -> &'a str, with_recorded: bool, v: &mut Vec<Val<'a>>) {
+    let c = &t.claims[i];
+    v.extend([
+        Val::Text(t.strings.get(c.setl_id)),
+        Val::Text(psn_no(c.psn)),
+        Val::Text(t.strings.get(c.mdtrt_id)),
+        Val::DateTime(c.setl_time),
+        Val::Text(med_type_text(c.med_type)),
+        Val::Money(c.medfee_sumamt),
+        Val::Money(c.fulamt_ownpay_amt),
+        Val::Money(c.overlmt_selfpay),
+        Val::Money(c.preselfpay_amt),
+        Val::Money(c.inscp_scp_amt),
+        Val::Text(["", "1", "2", "3"][c.hosp_lv.min(3) as usize]),
+        Val::Int(c.primary_care as i64),
+        Val::Text(coding.opsp_dise_code(c.disease)),
+        Val::Text(coding.dise_codg()),
+        Val::Text(if c.med_type.0 == 15 { c.drug_class.as_str() } else { "" }),
+        Val::Text(c.offsite.as_str()),
+        Val::Int(c.reversal as i64),
+        Val::Text(t.strings.get(c.init_setl_id)),
+        if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
+    ]);
+    if with_recorded {
+        let r = c.recorded.as_deref();
+        let m = |f: fn(&Recorded) -> Option<Money>| r.and_then(f).map_or(Val::Null, Val::Money);
+        v.extend([m(|r| r.hifp_pay), m(|r| r.hifob_pay), m(|r| r.hifmi_pay), m(|r| r.maf_pay), m(|r| r.psn_part_amt)]);
+    }
+}
+
+/// Writes `persons.{csv,parquet}` and `claims.{csv,parquet}` of an in-memory set into `dir`
+/// (atomically: both appear only when both are complete).
 pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
     let mut out = OutputDir::new(dir)?;
     let persons = &g.persons.persons;
-    let person_row = |i: usize, v: &mut Vec<Val<'a>>| {
-        let p = &persons[i];
-        v.extend([
-            Val::Text(&p.psn_no),
-            Val::Text(p.insutype.as_str()),
-            Val::Text(p.psn_type.as_str()),
-            Val::Date(p.brdy),
-            Val::Text(p.district.map_or("", |d| d.as_str())),
-            Val::Text(p.assistance.as_str()),
-            Val::Text(&g.chronic_text[i]),
-            Val::Int(p.consecutive_years as i64),
-            Val::Int(p.prior_zero_claim as i64),
-            p.benefit_begn.map_or(Val::Null, Val::Date),
-            p.transplant_date.map_or(Val::Null, Val::Date),
-            p.contribution_base.map_or(Val::Null, Val::Money),
-            Val::Int(p.flexible as i64),
-        ]);
-    };
-    write_table(&mut out, "persons", format, PERSON_FILE_COLUMNS, persons.len(), &person_row, &|_| {})?;
+    let person = move |i: usize, v: &mut Vec<Val<'a>>| person_row(&persons[i], &g.chronic_text[i], v);
+    write_table(&mut out, "persons", format, PERSON_FILE_COLUMNS, persons.len(), &person, &|_| {})?;
     let t = &g.claims;
     let with_recorded = t.claims.iter().any(|c| c.recorded.is_some());
-    let claim_row = move |i: usize, v: &mut Vec<Val<'a>>| {
-        let c = &t.claims[i];
-        let coding = g.coding[i];
-        v.extend([
-            Val::Text(t.strings.get(c.setl_id)),
-            Val::Text(&persons[c.psn as usize].psn_no),
-            Val::Text(t.strings.get(c.mdtrt_id)),
-            Val::DateTime(c.setl_time),
-            Val::Text(med_type_text(c.med_type)),
-            Val::Money(c.medfee_sumamt),
-            Val::Money(c.fulamt_ownpay_amt),
-            Val::Money(c.overlmt_selfpay),
-            Val::Money(c.preselfpay_amt),
-            Val::Money(c.inscp_scp_amt),
-            Val::Text(["", "1", "2", "3"][c.hosp_lv.min(3) as usize]),
-            Val::Int(c.primary_care as i64),
-            Val::Text(coding.opsp_dise_code(c.disease)),
-            Val::Text(coding.dise_codg()),
-            Val::Text(if c.med_type.0 == 15 { c.drug_class.as_str() } else { "" }),
-            Val::Text(c.offsite.as_str()),
-            Val::Int(c.reversal as i64),
-            Val::Text(t.strings.get(c.init_setl_id)),
-            if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
-        ]);
-        if with_recorded {
-            let r = c.recorded.as_deref();
-            let m = |f: fn(&Recorded) -> Option<Money>| r.and_then(f).map_or(Val::Null, Val::Money);
-            v.extend([m(|r| r.hifp_pay), m(|r| r.hifob_pay), m(|r| r.hifmi_pay), m(|r| r.maf_pay), m(|r| r.psn_part_amt)]);
-        }
-    };
+    let psn_no = move |psn: u32| persons.get(psn as usize).map_or("", |p| p.psn_no.as_str());
+    let claim = move |i: usize, v: &mut Vec<Val<'a>>| claim_row(t, i, g.coding[i], &psn_no, with_recorded, v);
     let columns: Vec<(&str, ColType)> =
         CLAIM_FILE_COLUMNS.iter().chain(if with_recorded { RECORDED_FILE_COLUMNS } else { &[] }).copied().collect();
-    write_table(&mut out, "claims", format, &columns, t.claims.len(), &claim_row, progress)?;
+    write_table(&mut out, "claims", format, &columns, t.claims.len(), &claim, progress)?;
     crate::pipeline::write_set_manifest(&mut out, "generate")?;
     out.commit()
 }

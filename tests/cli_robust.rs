@@ -1,5 +1,6 @@
 //! Every command ends quietly on a closed pipe, and `generate` refuses an absurd size with a
-//! message instead of aborting on memory.
+//! message (more than 999,999,999 persons, or more than the output's disk can hold: it
+//! streams, so memory is no longer the limit) instead of failing half-way.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -50,23 +50,37 @@ pub struct GenerateArgs {
 pub fn run(a: &GenerateArgs) -> Result<()> {
     let start = Instant::now();
     let policies = PolicySet::assemble(&[], &[])?;
-    let mut g = generate::generate(&Options { persons: a.persons, years: a.year.clone(), seed: a.seed }, &policies)?;
-    generate::attach_recorded(&mut g, &policies, a.recorded);
-    let generated = start.elapsed().as_secs_f64();
-    let n = g.claims.claims.len();
-    let pb = progress::bar(n as u64, "writing");
-    generate::write(&g, &a.out, a.format, &|k| pb.inc(k))?;
-    pb.finish_and_clear();
-    for (what, persons) in &g.skipped {
+    let o = Options { persons: a.persons, years: a.year.clone(), seed: a.seed };
+    let sum = if a.recorded == 0 {
+        // Streamed: generated and written a window of persons at a time, in flat memory.
+        let pb = progress::bar(a.persons, "generating");
+        let sum = generate::generate_to(&o, &policies, &a.out, a.format, &|k| pb.inc(k))?;
+        pb.finish_and_clear();
+        sum
+    } else {
+        // Recorded amounts come from settling the whole set: built in memory.
+        let mut g = generate::generate(&o, &policies)?;
+        generate::attach_recorded(&mut g, &policies, a.recorded);
+        let pb = progress::bar(g.claims.claims.len() as u64, "writing");
+        generate::write(&g, &a.out, a.format, &|k| pb.inc(k))?;
+        pb.finish_and_clear();
+        generate::Summary {
+            persons: g.persons.persons.len() as u64,
+            claims: g.claims.claims.len() as u64,
+            reversals: g.reversals() as u64,
+            skipped: g.skipped,
+        }
+    };
+    for (what, persons) in &sum.skipped {
         eprintln!("medsettle generate: note: no built-in policy settles {what}: {persons} persons get no claims there");
     }
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
-        "medsettle generate: {} persons, {n} claims ({} reversals); generated in {generated:.1} s, written in {:.1} s ({:.0} claims/s) → {}",
-        g.persons.persons.len(),
-        g.reversals(),
-        secs - generated,
-        n as f64 / secs.max(1e-9),
+        "medsettle generate: {} persons, {} claims ({} reversals) in {secs:.1} s ({:.0} claims/s) → {}",
+        sum.persons,
+        sum.claims,
+        sum.reversals,
+        sum.claims as f64 / secs.max(1e-9),
         a.out.display()
     );
     Ok(())

@@ -4,7 +4,7 @@
 use super::bands::{Span, split};
 use super::basic::Ctx;
 use super::state::{Contribution, YearState};
-use super::trace::Tracer;
+use super::trace::{Detail, Tracer};
 use crate::model::{Assistance, Benefit, Money, Person};
 use crate::policy::Policy;
 use rust_decimal::Decimal;
@@ -25,8 +25,13 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     let base = (ctx.claim.in_catalogue() - paid_before - ctx.claim.rare_fund_pay).max0();
     let room = (limit - st.assist_paid[group]).max0();
     let maf = ctx.policy.rounding.mode.round(base.times(rate).min(room.exact()));
-    t.step("assistance", || {
-        (
+    t.detail("assistance", || {
+        let rate_key = match ctx.person.assistance {
+            _ if ctx.benefit == Benefit::RareDrug && a.rare_drug_rate.is_some() => "assistance.rare_drug_rate",
+            Assistance::Destitute => "assistance.destitute",
+            _ => "assistance.other",
+        };
+        Detail::new(
             format!(
                 "base {base} × {}% ({}), {} limit {limit} with {} used → maf {maf}",
                 (rate * Decimal::ONE_HUNDRED).normalize(),
@@ -36,6 +41,18 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
             ),
             a.source.clone(),
         )
+        .value("in_catalogue", ctx.claim.in_catalogue())
+        .value("paid_before", paid_before)
+        .value("rare_fund_pay", ctx.claim.rare_fund_pay)
+        .value("base", base)
+        .value("rate", rate.normalize())
+        .value("limit", limit)
+        .value("used_before", st.assist_paid[group])
+        .value("room", room)
+        .value("maf_pay", maf)
+        .param(rate_key)
+        .param(format!("assistance.limits[{group}].limit"))
+        .param(format!("assistance.limits[{group}].benefits"))
     });
     c.assist = Some((group, maf));
     maf
@@ -48,11 +65,32 @@ pub fn tilted(policy: &Policy, person: &Person, base: Money, t: &mut Tracer) -> 
         return Money::ZERO;
     }
     let mut exact = Decimal::ZERO;
-    for (b, part) in tl.brackets.iter().zip(split(Span::at(Money::ZERO, base), tl.brackets.iter().map(|b| b.upto.map(|a| a.0)))) {
-        exact += part.len().times(b.rate.0);
+    // (bracket, part of the base in it, exact amount) for explain
+    let mut pieces = Vec::new();
+    for (i, (b, part)) in
+        tl.brackets.iter().zip(split(Span::at(Money::ZERO, base), tl.brackets.iter().map(|b| b.upto.map(|a| a.0)))).enumerate()
+    {
+        let x = part.len().times(b.rate.0);
+        exact += x;
+        if t.enabled() && !part.is_empty() {
+            pieces.push((i, part, b.rate.0, x));
+        }
     }
     let tilt = policy.rounding.mode.round(exact);
-    t.step("year_end", || (format!("tilted assistance on the year's in-scope self-pay {base} → maf_tilt_pay {tilt}"), tl.source.clone()));
+    t.detail("year_end", || {
+        let mut d =
+            Detail::new(format!("tilted assistance on the year's in-scope self-pay {base} → maf_tilt_pay {tilt}"), tl.source.clone())
+                .value("base", base);
+        for (i, part, rate, x) in pieces {
+            d = d
+                .value(format!("bracket.{i}.from"), part.lo)
+                .value(format!("bracket.{i}.to"), part.hi)
+                .value(format!("bracket.{i}.rate"), rate.normalize())
+                .value(format!("bracket.{i}.amount"), x.round_dp(4).normalize())
+                .param(format!("tilted.brackets[{i}]"));
+        }
+        d.value("maf_tilt_pay", tilt).param("rounding.mode")
+    });
     tilt
 }
 

@@ -5,7 +5,7 @@
 use super::bands::{Span, split};
 use super::classify::offsite_class;
 use super::state::{Admission, Contribution, YearState};
-use super::trace::Tracer;
+use super::trace::{Detail, Tracer};
 use crate::model::{Benefit, Claim, Disease, Exact, Money, Offsite, Person, Rate, time};
 use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
 use rust_decimal::Decimal;
@@ -40,6 +40,25 @@ impl Ctx<'_> {
             Offsite::Referral => o.points.referral.0,
             Offsite::Emergency => o.points.emergency.0,
             Offsite::Unreferred => o.points.unreferred.0,
+        }
+    }
+    /// The policy key of the out-of-area points taken off (`None` when local).
+    fn points_key(&self) -> Option<String> {
+        let kind = match self.claim.offsite {
+            Offsite::Local | Offsite::NonDesignated => return None,
+            Offsite::Resident => "resident",
+            Offsite::Referral => "referral",
+            Offsite::Emergency => "emergency",
+            Offsite::Unreferred => "unreferred",
+        };
+        self.policy.offsite.as_ref().map(|_| format!("offsite.points.{kind}"))
+    }
+    /// A step's record of a rate after out-of-area points: the rate, the points and its keys.
+    fn rate_detail(&self, d: Detail, rate: Rate, key: String) -> Detail {
+        let d = d.value("rate", rate.normalize()).param(key);
+        match self.points_key() {
+            Some(k) => d.value("offsite_points", self.points().normalize()).param(k),
+            None => d,
         }
     }
     fn adjusted(&self, rate: Rate) -> Rate {
@@ -80,7 +99,7 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
     let Some(inp) = &ctx.policy.inpatient else { return (Decimal::ZERO, Decimal::ZERO) };
     let mut hifp = Decimal::ZERO;
     let mut hifob = Decimal::ZERO;
-    for (band, part) in inp.bands.iter().zip(split(pay, inp.bands.iter().map(|b| b.upto.map(|a| a.0)))) {
+    for (i, (band, part)) in inp.bands.iter().zip(split(pay, inp.bands.iter().map(|b| b.upto.map(|a| a.0)))).enumerate() {
         if part.is_empty() {
             continue;
         }
@@ -90,8 +109,8 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
             Fund::Hifp => hifp += x,
             Fund::Hifob => hifob += x,
         }
-        t.step("basic", || {
-            (
+        t.detail("basic", || {
+            let d = Detail::new(
                 format!(
                     "{} × {} on the cumulative in-scope cost ({}, {}] = {} ({})",
                     part.len(),
@@ -106,6 +125,19 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
                 ),
                 band.source.clone().unwrap_or_else(|| inp.source.clone()),
             )
+            .value("cumulative_from", part.lo)
+            .value("cumulative_to", part.hi)
+            .value("amount", part.len());
+            let key = format!("inpatient.bands[{i}].rate.{}", band.rate.key(ctx.group));
+            ctx.rate_detail(d, rate, key)
+                .value(
+                    match band.fund {
+                        Fund::Hifp => "hifp_exact",
+                        Fund::Hifob => "hifob_exact",
+                    },
+                    x.round_dp(4).normalize(),
+                )
+                .param(format!("inpatient.bands[{i}].upto"))
         });
     }
     (hifp, hifob)
@@ -141,8 +173,12 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
     };
     let full = table.get(group).map(|l| l.at(ctx.claim.hosp_lv).0).unwrap_or(Money::ZERO);
     let ded = (full - adm.deductible_charged).max0().min(ctx.claim.inscp_scp_amt.max0());
-    t.step("basic", || {
-        (
+    let table_key = match (&inp.deductible_later, adm.first) {
+        (Some(later), false) => format!("inpatient.deductible_later.{}", later.key(group)),
+        _ => format!("inpatient.deductible.{}", inp.deductible.key(group)),
+    };
+    t.detail("basic", || {
+        Detail::new(
             format!(
                 "deductible (起付标准) {} for {} at level {} ({}), {} already charged on {} → {} charged",
                 full,
@@ -160,6 +196,11 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
             ),
             inp.deductible_source.clone().unwrap_or_else(|| inp.source.clone()),
         )
+        .value("deductible", full)
+        .value("charged_before", adm.deductible_charged)
+        .value("inscp_scp_amt", ctx.claim.inscp_scp_amt)
+        .value("act_pay_dedc", ded)
+        .param(table_key)
     });
     (idx, ded)
 }
@@ -170,11 +211,18 @@ fn apply_cap(ctx: &Ctx, st: &YearState, hifp: Exact, t: &mut Tracer) -> Exact {
     let (Some(cap), CapBasis::FundPaid) = (inp.cap, inp.cap_basis) else { return hifp };
     let room = (cap.0 - st.cap_paid).max0().exact();
     if hifp > room {
-        t.step("basic", || {
-            (
+        t.detail("basic", || {
+            Detail::new(
                 format!("annual cap {}: {} paid so far, room {} → hifp limited to {}", cap.0, st.cap_paid, room, room),
                 inp.cap_source.clone().unwrap_or_else(|| inp.source.clone()),
             )
+            .value("cap", cap.0)
+            .value("cap_paid_before", st.cap_paid)
+            .value("room", room.normalize())
+            .value("hifp_before_cap", hifp.round_dp(4).normalize())
+            .value("hifp_exact", room.normalize())
+            .param("inpatient.cap")
+            .param("inpatient.cap_basis")
         });
         room
     } else {
@@ -207,11 +255,16 @@ fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mu
         && hifp < inscp.times(floor)
     {
         let min = inscp.times(floor);
-        t.step("basic", || {
-            (
+        t.detail("basic", || {
+            Detail::new(
                 format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.round_dp(4).normalize(), pct(floor), inscp, min.normalize()),
                 source,
             )
+            .value("hifp_before", hifp.round_dp(4).normalize())
+            .value("inscp_scp_amt", inscp)
+            .value("floor_rate", floor.normalize())
+            .value("hifp_exact", min.normalize())
+            .param("maternity.floor_rate")
         });
         hifp = min;
     }
@@ -262,7 +315,13 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
         SpecialRate::Fixed(r) => {
             let rate = ctx.adjusted(r);
             let x = pay.len().times(rate);
-            t.step("basic", || (format!("{} ({}) × {} = {}", pay.len(), d, pct(rate), x.round_dp(4).normalize()), source.clone()));
+            t.detail("basic", || {
+                let dt = Detail::new(format!("{} ({}) × {} = {}", pay.len(), d, pct(rate), x.round_dp(4).normalize()), source.clone())
+                    .value("cumulative_from", pay.lo)
+                    .value("cumulative_to", pay.hi)
+                    .value("amount", pay.len());
+                ctx.rate_detail(dt, rate, format!("special.diseases.{d}.rate")).value("hifp_exact", x.round_dp(4).normalize())
+            });
             (x, Decimal::ZERO)
         }
     };
@@ -277,8 +336,14 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
         let room = (limit - st.special_paid[d.index()]).max0();
         // Payment runs up the axis: the lower (hifp) brackets use the room first (S-15).
         if hifp + hifob > room.exact() {
-            t.step("basic", || {
-                (format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone())
+            let first_year = rule.first_year_limit.is_some_and(|f| f.0 == limit) && ctx.person.transplant_date.is_some();
+            t.detail("basic", || {
+                Detail::new(format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone())
+                    .value("limit", limit)
+                    .value("paid_before", st.special_paid[d.index()])
+                    .value("room", room)
+                    .value("funds_before_limit", (hifp + hifob).round_dp(4).normalize())
+                    .param(format!("special.diseases.{d}.{}", if first_year { "first_year_limit" } else { "limit" }))
             });
         }
         if sp.fall_through && hifp + hifob > room.exact() {
@@ -336,7 +401,11 @@ fn fall_through(
     source: &str,
     t: &mut Tracer,
 ) -> (Exact, Exact, Money) {
-    t.step("basic", || (format!("{overflow} beyond the {what} falls through to general outpatient"), source.to_string()));
+    t.detail("basic", || {
+        Detail::new(format!("{overflow} beyond the {what} falls through to general outpatient"), source.to_string())
+            .value("overflow", overflow)
+            .param(if what.starts_with("chronic") { "chronic.fall_through" } else { "special.fall_through" })
+    });
     if ctx.policy.outpatient.is_none() {
         return (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
     }
@@ -366,17 +435,28 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         _ => None,
     };
     let (mut hifp, mut hifob, mut dedc) = (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
-    for (band, part) in bands.iter().zip(split(seg, bands.iter().map(|b| b.upto.map(|a| a.0)))) {
+    let table = format!("outpatient.bands.{}", op.bands.key(ctx.group));
+    for (i, (band, part)) in bands.iter().zip(split(seg, bands.iter().map(|b| b.upto.map(|a| a.0)))).enumerate() {
         if part.is_empty() {
             continue;
         }
+        let band_detail = |text: String| {
+            Detail::new(text, band.source.clone().unwrap_or_else(|| op.source.clone()))
+                .value("cumulative_from", part.lo)
+                .value("cumulative_to", part.hi)
+                .value("amount", part.len())
+                .param(format!("{table}[{i}].upto"))
+        };
         if band.deductible {
             dedc += part.len();
-            t.step("basic", || {
-                (
-                    format!("{} in the outpatient deductible band (up to {})", part.len(), band.upto.map(|a| a.0).unwrap_or(Money::MAX)),
-                    band.source.clone().unwrap_or_else(|| op.source.clone()),
-                )
+            t.detail("basic", || {
+                band_detail(format!(
+                    "{} in the outpatient deductible band (up to {})",
+                    part.len(),
+                    band.upto.map(|a| a.0).unwrap_or(Money::MAX)
+                ))
+                .value("act_pay_dedc", part.len())
+                .param(format!("{table}[{i}].deductible"))
             });
             continue;
         }
@@ -389,12 +469,19 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         }
         let rate = ctx.adjusted(band.rate_for(column));
         let x = paid.len().times(rate);
+        // the band's own column rate, else its one rate
+        let column_key = match column {
+            Column::Primary if band.primary.is_some() => "primary",
+            Column::Level2 if band.level2.is_some() => "level2",
+            Column::Level3 if band.level3.is_some() => "level3",
+            Column::Pharmacy if band.pharmacy.is_some() => "pharmacy",
+            _ => "rate",
+        };
+        let rate_key = format!("{table}[{i}].{column_key}");
         if x.is_zero() && paid.len() == part.len() && rate.is_zero() {
-            t.step("basic", || {
-                (
-                    format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi),
-                    band.source.clone().unwrap_or_else(|| op.source.clone()),
-                )
+            t.detail("basic", || {
+                let d = band_detail(format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi));
+                ctx.rate_detail(d, rate, rate_key.clone()).value("hifp_exact", "0")
             });
             continue;
         }
@@ -402,20 +489,31 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
             Fund::Hifp => hifp += x,
             Fund::Hifob => hifob += x,
         }
-        t.step("basic", || {
-            (
-                format!(
-                    "{} of {} on the cumulative outpatient cost ({}, {}] × {} ({:?} column) = {}",
-                    paid.len(),
-                    part.len(),
-                    part.lo,
-                    part.hi,
-                    pct(rate),
-                    column,
-                    x.round_dp(4).normalize()
-                ),
-                band.source.clone().unwrap_or_else(|| op.source.clone()),
-            )
+        t.detail("basic", || {
+            let d = band_detail(format!(
+                "{} of {} on the cumulative outpatient cost ({}, {}] × {} ({:?} column) = {}",
+                paid.len(),
+                part.len(),
+                part.lo,
+                part.hi,
+                pct(rate),
+                column,
+                x.round_dp(4).normalize()
+            ))
+            .value("paid_part", paid.len());
+            let d = match (pharmacy_head(band), band.pharmacy_cost_limit) {
+                (Some(_), Some(l)) => d.value("pharmacy_cost_limit", l.0).param(format!("{table}[{i}].pharmacy_cost_limit")),
+                _ => d,
+            };
+            let d = match counted_upto {
+                Some(u) => d.value("counted_upto", u).param("offsite.unreferred_outpatient_counted_upto"),
+                None => d,
+            };
+            let fund = match band.fund {
+                Fund::Hifp => "hifp_exact",
+                Fund::Hifob => "hifob_exact",
+            };
+            ctx.rate_detail(d, rate, rate_key.clone()).value(fund, x.round_dp(4).normalize())
         });
     }
     (hifp, hifob, dedc)
@@ -466,8 +564,14 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
         }
     };
     let hifp = ctx.round(exact);
-    t.step("basic", || {
-        (
+    t.detail("basic", || {
+        let limit_key = match ch.limits.get(ctx.group) {
+            Some(l) if tumour && approved.len() == 1 && l.tumour.is_some() => "tumour",
+            Some(l) if tumour && approved.len() > 1 && l.tumour_plus.is_some() => "tumour_plus",
+            _ if approved.len() <= 1 => "one",
+            _ => "two_or_more",
+        };
+        let d = Detail::new(
             format!(
                 "chronic ({} approved disease(s){}): limit {} on {:?}, {} used so far; {} × {} → hifp {}",
                 approved.len(),
@@ -481,6 +585,15 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
             ),
             ch.source.clone(),
         )
+        .value("approved_diseases", approved.len())
+        .value("limit", limit)
+        .value("used_before", st.chronic_used)
+        .value("room", room)
+        .value("inscp_scp_amt", inscp)
+        .param(format!("chronic.limits.{}.{limit_key}", ch.limits.key(ctx.group)))
+        .param("chronic.limit_basis");
+        let rate_key = format!("chronic.rates.{}.{}", ch.rates.key(ctx.group), if ctx.claim.primary_care { "primary" } else { "other" });
+        ctx.rate_detail(d, rate, rate_key).value("hifp_exact", exact.round_dp(4).normalize()).value("hifp_pay", hifp)
     });
     // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim;
     // each fund is rounded once on the claim (S-01).
@@ -513,7 +626,12 @@ fn drugs(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Bas
     let inscp = ctx.claim.inscp_scp_amt;
     let rate = drug_rate(ctx);
     let mut hifp = inscp.times(rate);
-    t.step("basic", || (format!("{} × {} = {}", inscp, pct(rate), hifp.round_dp(4).normalize()), dr.source.clone()));
+    t.detail("basic", || {
+        let d = Detail::new(format!("{} × {} = {}", inscp, pct(rate), hifp.round_dp(4).normalize()), dr.source.clone())
+            .value("inscp_scp_amt", inscp);
+        let key = if ctx.benefit == Benefit::RareDrug { "drugs.rare" } else { "drugs.dual_channel" };
+        ctx.rate_detail(d, rate, key.into()).value("hifp_exact", hifp.round_dp(4).normalize()).param("drugs.inside_cap")
+    });
     if ctx.drugs_inside_cap() {
         hifp = apply_cap(ctx, st, hifp, t);
         c.inpatient_axis = inscp;
@@ -529,7 +647,7 @@ fn drugs(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Bas
 fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     let Some(p) = &ctx.policy.pku else { return BasicPay::default() };
     let age = ctx.person.age_in(ctx.year);
-    let Some(band) = p.bands.iter().find(|b| b.max_age.is_none_or(|m| age <= m)) else { return BasicPay::default() };
+    let Some((bi, band)) = p.bands.iter().enumerate().find(|(_, b)| b.max_age.is_none_or(|m| age <= m)) else { return BasicPay::default() };
     let rate = ctx.adjusted(band.rate.0);
     let room = (band.limit.0 - st.pku_paid).max0();
     let x = ctx.claim.inscp_scp_amt.times(rate);
@@ -544,8 +662,8 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
             (hifp, hifp)
         }
     };
-    t.step("basic", || {
-        (
+    t.detail("basic", || {
+        let d = Detail::new(
             format!(
                 "PKU age {age}: {} × {} = {}, annual limit {} ({:?}) with {} used → {}",
                 ctx.claim.inscp_scp_amt,
@@ -558,6 +676,14 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
             ),
             p.source.clone(),
         )
+        .value("age", age)
+        .value("inscp_scp_amt", ctx.claim.inscp_scp_amt)
+        .value("limit", band.limit.0)
+        .value("used_before", st.pku_paid)
+        .value("room", room)
+        .param(format!("pku.bands[{bi}].limit"))
+        .param("pku.limit_basis");
+        ctx.rate_detail(d, rate, format!("pku.bands[{bi}].rate")).value("hifp_exact", x.round_dp(4).normalize()).value("hifp_pay", hifp)
     });
     c.pku_paid = used;
     BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
@@ -566,8 +692,8 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
 /// Layer 1 and 2 for one covered claim.
 pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut Tracer) -> BasicPay {
     if ctx.claim.offsite != Offsite::Local {
-        t.step("basic", || {
-            (
+        t.detail("basic", || {
+            let d = Detail::new(
                 format!(
                     "out of area ({}): {} points off every basic rate ({} rules)",
                     ctx.claim.offsite,
@@ -576,6 +702,11 @@ pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &m
                 ),
                 ctx.policy.offsite.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
             )
+            .value("offsite_points", ctx.points().normalize());
+            match ctx.points_key() {
+                Some(k) => d.param(k),
+                None => d,
+            }
         });
     }
     match ctx.benefit {

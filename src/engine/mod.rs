@@ -67,8 +67,8 @@ fn childbirth_subsidy(ctx: &basic::Ctx, r: &Settlement, t: &mut Tracer) -> Money
     }
     let c = ctx.claim;
     let subsidy = (c.preselfpay_amt + c.inscp_scp_amt - r.fund_pay_sumamt()).max0();
-    t.step("childbirth", || {
-        (
+    t.detail("childbirth", || {
+        trace::Detail::new(
             format!(
                 "childbirth subsidy (government finance): {} + {} − funds {} = {subsidy} (oth_pay)",
                 c.preselfpay_amt,
@@ -77,6 +77,11 @@ fn childbirth_subsidy(ctx: &basic::Ctx, r: &Settlement, t: &mut Tracer) -> Money
             ),
             m.source.clone(),
         )
+        .value("preselfpay_amt", c.preselfpay_amt)
+        .value("inscp_scp_amt", c.inscp_scp_amt)
+        .value("fund_pay_sumamt", r.fund_pay_sumamt())
+        .value("subsidy", subsidy)
+        .param("maternity.finance_subsidy")
     });
     subsidy
 }
@@ -193,7 +198,7 @@ pub fn settle_person_from(
                 for (k, v) in taken {
                     d = d.value(format!("taken_back.{k}"), v);
                 }
-                d
+                d.amounts(&r)
             });
             add_to_summary(&mut st.summary, claim, &r);
             if orig.status == Status::Settled {
@@ -224,8 +229,15 @@ pub fn settle_person_from(
         if let Some(reason) = not_covered {
             r.status = Status::NotCovered;
             r.reason = Some(reason);
-            t.step("coverage", || {
-                (format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt), "RULES.md S-21".into())
+            t.detail("coverage", || {
+                trace::Detail::new(
+                    format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt),
+                    "RULES.md S-21".into(),
+                )
+                .value("reason", reason)
+                .value("medfee_sumamt", claim.medfee_sumamt)
+                .value("oth_pay", r.oth_pay)
+                .value("psn_part_amt", r.psn_part_amt)
             });
         } else {
             let ctx = basic::Ctx {
@@ -237,7 +249,16 @@ pub fn settle_person_from(
                 group: Group::of(person.psn_type),
                 benefit,
             };
-            t.step("benefit", || (format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into()));
+            t.detail("benefit", || {
+                trace::Detail::new(format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into())
+                    .value("benefit", benefit)
+                    .value("group", ctx.group.as_str())
+                    .value("policy_id", &policy.id)
+                    .value("medfee_sumamt", claim.medfee_sumamt)
+                    .value("in_catalogue", claim.in_catalogue())
+                    .value("inscp_scp_amt", claim.inscp_scp_amt)
+                    .value("rare_fund_pay", claim.rare_fund_pay)
+            });
             let b = basic::settle(&ctx, st, &mut c, t);
             let basic_paid = b.hifp + b.hifob;
             let hifmi = catastrophic::settle(&ctx, st, basic_paid, &mut c, t);
@@ -251,8 +272,8 @@ pub fn settle_person_from(
             r.psn_part_amt = claim.medfee_sumamt - r.fund_pay_sumamt() - r.oth_pay;
             st.apply(&c, 1);
             assistance::tilt_part(st, claim.inscp_scp_amt, r.fund_pay_sumamt(), r.oth_pay);
-            t.step("result", || {
-                (
+            t.detail("result", || {
+                trace::Detail::new(
                     format!(
                         "hifp {} + hifob {} + hifmi {} + maf {} = fund {}; other payers {}; the person pays {} − {} − {} = {}",
                         r.hifp_pay,
@@ -268,6 +289,9 @@ pub fn settle_person_from(
                     ),
                     "RULES.md D-01, D-02, S-28".into(),
                 )
+                .amounts(&r)
+                .value("medfee_sumamt", claim.medfee_sumamt)
+                .param("rounding.mode")
             });
         }
         add_to_summary(&mut st.summary, claim, &r);

@@ -39,6 +39,17 @@ impl Detail {
         self.params.push(path.into());
         self
     }
+    /// The amounts of a claim's settlement (deductible, funds, other payers, personal part).
+    pub fn amounts(self, r: &crate::model::Settlement) -> Detail {
+        self.value("act_pay_dedc", r.act_pay_dedc)
+            .value("hifp_pay", r.hifp_pay)
+            .value("hifob_pay", r.hifob_pay)
+            .value("hifmi_pay", r.hifmi_pay)
+            .value("maf_pay", r.maf_pay)
+            .value("fund_pay_sumamt", r.fund_pay_sumamt())
+            .value("oth_pay", r.oth_pay)
+            .value("psn_part_amt", r.psn_part_amt)
+    }
 }
 
 /// A sink for steps, or nothing.

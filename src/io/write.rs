@@ -622,7 +622,7 @@ fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
 
 type RowFn<'a> = dyn Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a;
 
-fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
+fn arrow_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
     enum B {
         T(StringBuilder),
         I(Int64Builder),
@@ -631,9 +631,9 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
         Day(Date32Builder),
     }
     let n = rows.len();
-    let mut builders: Vec<B> = cols
+    let mut builders: Vec<B> = types
         .iter()
-        .map(|(_, t)| match t {
+        .map(|t| match t {
             ColType::Text => B::T(StringBuilder::with_capacity(n, n * 16)),
             ColType::Int => B::I(Int64Builder::with_capacity(n)),
             ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
@@ -641,7 +641,7 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
             ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
         })
         .collect();
-    let mut vals = Vec::with_capacity(cols.len());
+    let mut vals = Vec::with_capacity(types.len());
     for i in rows {
         vals.clear();
         row(i, &mut vals);
@@ -682,11 +682,12 @@ fn arrow_batch<'a>(schema: &Arc<Schema>, cols: &[(&str, ColType)], rows: std::op
 pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
     const CHUNK: usize = 1 << 16;
     let schema = arrow_schema(cols);
+    let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
     let batches: Vec<RecordBatch> = (0..n)
         .step_by(CHUNK)
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(n), row))
+        .map(|s| arrow_batch(&schema, &types, s..(s + CHUNK).min(n), row))
         .collect::<Result<_>>()?;
     Ok((schema, batches))
 }
@@ -702,123 +703,379 @@ pub fn write_table<'a>(
     row: &RowFn<'a>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let file = format!("{name}.{}", format.ext());
-    let mut w = out.create(&file)?;
-    w.w.get_mut().go_direct();
-    const WINDOW: usize = 1 << 20;
-    const CHUNK: usize = 1 << 15;
-    // CSV: smaller windows keep the buffers in flight small (the Parquet row groups stay at
-    // WINDOW rows).
-    const CSV_WINDOW: usize = 1 << 18;
-    const CSV_CHUNK: usize = 1 << 14;
-    match format {
-        Format::Csv => {
-            let header: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
-            w.put(header.join(",").as_bytes())?;
-            w.put(b"\n")?;
-            // Rows are formatted in parallel a window at a time while a writer thread writes
-            // the previous window and a hasher thread hashes the one before; the buffers go
-            // round (format → write → hash → format), so the first windows' memory is reused.
-            w.flush().with_context(|| format!("cannot write {}", w.name().display()))?;
-            let mut hasher = w.w.get_mut().take_hasher();
-            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<Vec<u8>>, usize)>(1);
-            let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
-            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
-            std::thread::scope(|s| -> Result<()> {
-                let writer = s.spawn(move || -> std::io::Result<OutFile> {
-                    for (bufs, rows) in full_rx {
-                        for b in &bufs {
-                            w.w.get_mut().write_all_unhashed(b)?;
-                        }
-                        progress(rows as u64);
-                        if hash_tx.send(bufs).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(w)
-                });
-                let hashing = s.spawn(move || {
-                    for bufs in hash_rx {
-                        for b in &bufs {
-                            hasher.update(b);
-                        }
-                        // The formatter may have stopped already; then the buffers are dropped.
-                        let _ = empty_tx.send(bufs);
-                    }
-                    hasher
-                });
-                for start in (0..n).step_by(CSV_WINDOW) {
-                    let end = (start + CSV_WINDOW).min(n);
-                    let starts: Vec<usize> = (start..end).step_by(CSV_CHUNK).collect();
-                    let mut bufs = empty_rx.try_recv().unwrap_or_default();
-                    bufs.resize_with(starts.len(), Vec::new);
-                    bufs.par_iter_mut().zip(starts).for_each(|(buf, s)| {
-                        buf.clear();
-                        let mut vals = Vec::with_capacity(cols.len());
-                        for i in s..(s + CSV_CHUNK).min(end) {
-                            vals.clear();
-                            row(i, &mut vals);
-                            csv_row(&vals, buf);
-                        }
-                    });
-                    if full_tx.send((bufs, end - start)).is_err() {
-                        // The writer stopped on an error; joining it below gives the message.
-                        break;
-                    }
-                }
-                drop(full_tx);
-                let joined = writer.join().map_err(|_| anyhow::anyhow!("the writer thread of {file} failed"))?;
-                let mut w = joined.with_context(|| format!("cannot write {file}"))?;
-                let hasher = hashing.join().map_err(|_| anyhow::anyhow!("the hashing thread of {file} failed"))?;
-                w.w.get_mut().put_hasher(hasher);
-                w.finish()
-            })
+    let mut t = TableWriter::new(out, name, format, cols)?;
+    t.write(n, row, progress)?;
+    t.finish(progress)
+}
+
+/// A table written in pieces (`medsettle generate` streams its rows): [`TableWriter::write`]
+/// appends rows, [`TableWriter::finish`] completes the file. The bytes do not depend on how
+/// the rows are split into pieces: CSV rows are written in order, and Parquet rows are
+/// gathered into the same row groups (`WINDOW` rows) and encoder batches (`CHUNK` rows) as
+/// one call with every row would make. Memory is one window of rows, whatever the total.
+pub struct TableWriter {
+    sink: Sink,
+}
+
+enum Sink {
+    Csv(CsvSink),
+    Parquet(Box<ParquetSink>),
+}
+
+/// Rows per Parquet row group.
+const WINDOW: usize = 1 << 20;
+/// Rows per Arrow batch handed to the Parquet column encoders.
+const CHUNK: usize = 1 << 15;
+/// CSV: rows formatted per window (smaller windows keep the buffers in flight small) and per
+/// parallel piece.
+const CSV_WINDOW: usize = 1 << 18;
+const CSV_CHUNK: usize = 1 << 14;
+
+impl TableWriter {
+    /// Creates `{name}.{csv,parquet}` in `out` with the columns `cols`.
+    pub fn new(out: &mut OutputDir, name: &str, format: Format, cols: &[(&str, ColType)]) -> Result<TableWriter> {
+        let file = format!("{name}.{}", format.ext());
+        let mut w = out.create(&file)?;
+        w.w.get_mut().go_direct();
+        Ok(TableWriter {
+            sink: match format {
+                Format::Csv => Sink::Csv(CsvSink::new(w, cols)?),
+                Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(w, cols, WINDOW, CHUNK)?)),
+            },
+        })
+    }
+    /// Appends `n` rows, `row(i)` giving the cells of the i-th of them.
+    pub fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        match &mut self.sink {
+            Sink::Csv(s) => s.write(n, row, progress),
+            Sink::Parquet(s) => s.write(n, row, progress),
         }
-        Format::Parquet => {
-            let schema = arrow_schema(cols);
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-                .set_max_row_group_row_count(Some(WINDOW))
-                .build();
-            // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
-            // its lower-level halves then let every row group's columns be encoded in parallel,
-            // one column writer per column on rayon (a serial ArrowWriter::write encodes one
-            // column after another on one core).
-            let shown = w.name().to_path_buf();
-            let named = |e: parquet::errors::ParquetError| anyhow::anyhow!("cannot write {}: {e}", shown.display());
-            let (mut writer, factory) =
-                ArrowWriter::try_new(w, schema.clone(), Some(props)).and_then(|w| w.into_serialized_writer()).map_err(named)?;
-            for (row_group, start) in (0..n).step_by(WINDOW).enumerate() {
-                let end = (start + WINDOW).min(n);
-                let batches: Vec<RecordBatch> = (start..end)
-                    .step_by(CHUNK)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|s| arrow_batch(&schema, cols, s..(s + CHUNK).min(end), row))
-                    .collect::<Result<_>>()?;
-                let chunks: Vec<ArrowColumnChunk> = factory
-                    .create_column_writers(row_group)
-                    .map_err(named)?
-                    .into_par_iter()
-                    .enumerate()
-                    .map(|(i, mut cw)| -> parquet::errors::Result<ArrowColumnChunk> {
-                        for b in &batches {
-                            for leaf in compute_leaves(schema.field(i), b.column(i))? {
-                                cw.write(&leaf)?;
-                            }
-                        }
-                        cw.close()
-                    })
-                    .collect::<parquet::errors::Result<_>>()
-                    .map_err(named)?;
-                let mut rg = writer.next_row_group().map_err(named)?;
-                for c in chunks {
-                    c.append_to_row_group(&mut rg).map_err(named)?;
+    }
+    /// Writes what is pending and completes the file (its size and hash go to the manifest).
+    pub fn finish(self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        match self.sink {
+            Sink::Csv(s) => s.finish(),
+            Sink::Parquet(s) => s.finish(progress),
+        }
+    }
+}
+
+/// CSV rows are formatted in parallel a window at a time while a writer thread writes the
+/// previous window and a hasher thread hashes the one before; the buffers go round
+/// (format → write → hash → format), so the first windows' memory is reused.
+struct CsvSink {
+    name: PathBuf,
+    full_tx: Option<std::sync::mpsc::SyncSender<Vec<Vec<u8>>>>,
+    empty_rx: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<OutFile>>>,
+    hashing: Option<std::thread::JoinHandle<Sha256>>,
+}
+
+impl CsvSink {
+    fn new(mut w: OutFile, cols: &[(&str, ColType)]) -> Result<CsvSink> {
+        let header: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+        w.put(header.join(",").as_bytes())?;
+        w.put(b"\n")?;
+        w.flush().with_context(|| format!("cannot write {}", w.name().display()))?;
+        let name = w.name().to_path_buf();
+        let mut hasher = w.w.get_mut().take_hasher();
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+        let writer = std::thread::spawn(move || -> std::io::Result<OutFile> {
+            for bufs in full_rx {
+                for b in &bufs {
+                    w.w.get_mut().write_all_unhashed(b)?;
                 }
-                rg.close().map_err(named)?;
-                progress((end - start) as u64);
+                if hash_tx.send(bufs).is_err() {
+                    break;
+                }
             }
-            writer.into_inner().map_err(named)?.finish()
+            Ok(w)
+        });
+        let hashing = std::thread::spawn(move || {
+            for bufs in hash_rx {
+                for b in &bufs {
+                    hasher.update(b);
+                }
+                // The formatter may have stopped already; then the buffers are dropped.
+                let _ = empty_tx.send(bufs);
+            }
+            hasher
+        });
+        Ok(CsvSink { name, full_tx: Some(full_tx), empty_rx, writer: Some(writer), hashing: Some(hashing) })
+    }
+
+    fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        for start in (0..n).step_by(CSV_WINDOW) {
+            let end = (start + CSV_WINDOW).min(n);
+            let starts: Vec<usize> = (start..end).step_by(CSV_CHUNK).collect();
+            let mut bufs = self.empty_rx.try_recv().unwrap_or_default();
+            bufs.resize_with(starts.len(), Vec::new);
+            bufs.par_iter_mut().zip(starts).for_each(|(buf, s)| {
+                buf.clear();
+                let mut vals = Vec::new();
+                for i in s..(s + CSV_CHUNK).min(end) {
+                    vals.clear();
+                    row(i, &mut vals);
+                    csv_row(&vals, buf);
+                }
+            });
+            let sent = self.full_tx.as_ref().is_some_and(|tx| tx.send(bufs).is_ok());
+            if !sent {
+                // The writer stopped on an error: joining it gives the message.
+                self.join()?;
+                bail!("cannot write {}: the writer stopped", self.name.display());
+            }
+            progress((end - start) as u64);
         }
+        Ok(())
+    }
+
+    /// Stops the threads and returns the file with its hasher back in place.
+    fn join(&mut self) -> Result<OutFile> {
+        drop(self.full_tx.take());
+        let shown = self.name.display();
+        let writer = self.writer.take().ok_or_else(|| anyhow::anyhow!("cannot write {shown}: the writer has stopped"))?;
+        let joined = writer.join().map_err(|_| anyhow::anyhow!("the writer thread of {shown} failed"))?;
+        let mut w = joined.with_context(|| format!("cannot write {shown}"))?;
+        let hashing = self.hashing.take().ok_or_else(|| anyhow::anyhow!("cannot write {shown}: the hasher has stopped"))?;
+        let hasher = hashing.join().map_err(|_| anyhow::anyhow!("the hashing thread of {shown} failed"))?;
+        w.w.get_mut().put_hasher(hasher);
+        Ok(w)
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.join()?.finish()
+    }
+}
+
+impl Drop for CsvSink {
+    fn drop(&mut self) {
+        // An unfinished table (an error elsewhere): stop the threads; the file is never
+        // finished, so the set is not committed.
+        drop(self.full_tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        if let Some(h) = self.hashing.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Parquet: rows become Arrow batches of `chunk` rows as they come, and each batch goes at
+/// once into the row group's column encoders (one per column, in parallel); every `window`
+/// rows close one row group. Memory is the encoded (compressed) row group and a few batches.
+struct ParquetSink {
+    schema: Arc<Schema>,
+    types: Vec<ColType>,
+    shown: PathBuf,
+    writer: parquet::file::writer::SerializedFileWriter<OutFile>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    /// the open row group's column encoders and its number
+    columns: Option<Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>>,
+    row_group: usize,
+    /// rows encoded into the open row group
+    group_rows: usize,
+    /// the start of the next batch (fewer than `chunk` rows)
+    partial: Option<RecordBatch>,
+    window: usize,
+    chunk: usize,
+}
+
+/// Batches built at once per step (in parallel) before they are encoded.
+const BATCHES_PER_STEP: usize = 8;
+
+impl ParquetSink {
+    fn new(w: OutFile, cols: &[(&str, ColType)], window: usize, chunk: usize) -> Result<ParquetSink> {
+        let schema = arrow_schema(cols);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_max_row_group_row_count(Some(window))
+            .build();
+        // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
+        // its lower-level halves then let every row group's columns be encoded in parallel,
+        // one column writer per column on rayon (a serial ArrowWriter::write encodes one
+        // column after another on one core).
+        let shown = w.name().to_path_buf();
+        let (writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(props))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
+        let types = cols.iter().map(|c| c.1).collect();
+        Ok(ParquetSink { schema, types, shown, writer, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
+    }
+
+    fn named(&self, e: parquet::errors::ParquetError) -> anyhow::Error {
+        anyhow::anyhow!("cannot write {}: {e}", self.shown.display())
+    }
+
+    fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        let chunk = self.chunk;
+        let mut s = 0;
+        // First complete the short batch left by the previous piece, so that batches start at
+        // multiples of `chunk` within the row group whatever pieces the rows come in.
+        if let Some(p) = self.partial.take() {
+            let e = (chunk - p.num_rows()).min(n);
+            let more = arrow_batch(&self.schema, &self.types, 0..e, row)?;
+            let b = arrow::compute::concat_batches(&self.schema, [&p, &more])?;
+            s = e;
+            if b.num_rows() < chunk {
+                self.partial = Some(b);
+                return Ok(());
+            }
+            self.encode(&[b], progress)?;
+        }
+        while n - s >= chunk {
+            // Whole batches, at most to the end of the row group.
+            let k = ((n - s) / chunk).min(BATCHES_PER_STEP).min((self.window - self.group_rows) / chunk).max(1);
+            let (schema, types) = (&self.schema, &self.types);
+            let batches: Vec<RecordBatch> = (0..k)
+                .into_par_iter()
+                .map(|j| arrow_batch(schema, types, s + j * chunk..s + (j + 1) * chunk, row))
+                .collect::<Result<_>>()?;
+            self.encode(&batches, progress)?;
+            s += k * chunk;
+        }
+        if s < n {
+            self.partial = Some(arrow_batch(&self.schema, &self.types, s..n, row)?);
+        }
+        Ok(())
+    }
+
+    /// Encodes batches into the open row group (opening one if needed); closes it when full.
+    fn encode(&mut self, batches: &[RecordBatch], progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        if self.columns.is_none() {
+            self.columns = Some(self.factory.create_column_writers(self.row_group).map_err(|e| self.named(e))?);
+        }
+        let schema = &self.schema;
+        let encoded = match self.columns.as_mut() {
+            Some(cols) => cols.par_iter_mut().enumerate().try_for_each(|(i, cw)| -> parquet::errors::Result<()> {
+                for b in batches {
+                    for leaf in compute_leaves(schema.field(i), b.column(i))? {
+                        cw.write(&leaf)?;
+                    }
+                }
+                Ok(())
+            }),
+            None => Ok(()),
+        };
+        encoded.map_err(|e| self.named(e))?;
+        self.group_rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        if self.group_rows >= self.window {
+            self.close_row_group(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open row group to the file.
+    fn close_row_group(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        let Some(cols) = self.columns.take() else { return Ok(()) };
+        let chunks: Vec<ArrowColumnChunk> =
+            cols.into_par_iter().map(|cw| cw.close()).collect::<parquet::errors::Result<_>>().map_err(|e| self.named(e))?;
+        let mut rg = self.writer.next_row_group().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
+        }
+        rg.close().map_err(|e| self.named(e))?;
+        self.row_group += 1;
+        progress(self.group_rows as u64);
+        self.group_rows = 0;
+        Ok(())
+    }
+
+    fn finish(mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        if let Some(p) = self.partial.take() {
+            self.encode(&[p], progress)?;
+        }
+        self.close_row_group(progress)?;
+        let shown = self.shown;
+        self.writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COLS: &[(&str, ColType)] = &[("id", ColType::Text), ("n", ColType::Int), ("amt", ColType::OptMoney)];
+
+    /// Row `i` of the test table: `r{i}`, `i`, and an amount of i fen except every third row.
+    fn row<'a>(base: usize) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync {
+        move |i, v| {
+            let k = base + i;
+            let id: &'a str = Box::leak(format!("r{k}").into_boxed_str());
+            v.extend([
+                Val::Text(id),
+                Val::Int(k as i64),
+                if k.is_multiple_of(3) { Val::Null } else { Val::Money(Money::from_fen(k as i64)) },
+            ]);
+        }
+    }
+
+    /// Writes 30 rows in the given pieces (Parquet: row groups of 12 rows in batches of 4) and
+    /// returns the file's bytes.
+    fn written(format: Format, pieces: &[usize]) -> Vec<u8> {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("out");
+        let mut out = OutputDir::new(&dir).unwrap();
+        let w = out.create(&format!("t.{}", format.ext())).unwrap();
+        let mut sink = match format {
+            Format::Csv => Sink::Csv(CsvSink::new(w, COLS).unwrap()),
+            Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(w, COLS, 12, 4).unwrap())),
+        };
+        let mut base = 0;
+        let groups = std::sync::atomic::AtomicU64::new(0);
+        for &n in pieces {
+            let f = row(base);
+            let count = |k: u64| {
+                groups.fetch_add(k, Ordering::Relaxed);
+            };
+            match &mut sink {
+                Sink::Csv(s) => s.write(n, &f, &count).unwrap(),
+                Sink::Parquet(s) => s.write(n, &f, &count).unwrap(),
+            }
+            base += n;
+        }
+        assert_eq!(base, 30);
+        match sink {
+            Sink::Csv(s) => s.finish().unwrap(),
+            Sink::Parquet(s) => s
+                .finish(&|k| {
+                    groups.fetch_add(k, Ordering::Relaxed);
+                })
+                .unwrap(),
+        }
+        // Progress counted every row once.
+        assert_eq!(groups.load(Ordering::Relaxed), 30);
+        out.commit().unwrap();
+        std::fs::read(dir.join(format!("t.{}", format.ext()))).unwrap()
+    }
+
+    #[test]
+    fn pieces_do_not_change_the_bytes() {
+        for format in [Format::Csv, Format::Parquet] {
+            let whole = written(format, &[30]);
+            for pieces in [&[1, 5, 2, 7, 3, 12][..], &[12, 12, 6], &[4, 4, 4, 4, 4, 4, 4, 2], &[29, 1], &[0, 30, 0]] {
+                assert!(written(format, pieces) == whole, "{format:?} {pieces:?}");
+            }
+        }
+        let csv = String::from_utf8(written(Format::Csv, &[30])).unwrap();
+        // 1 header + 30 rows; row 3 has no amount, row 4 has 0.04.
+        assert_eq!(csv.lines().count(), 31);
+        assert_eq!(csv.lines().nth(4), Some("r3,3,"));
+        assert_eq!(csv.lines().nth(5), Some("r4,4,0.04"));
+    }
+
+    #[test]
+    fn parquet_row_groups_hold_the_window() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let bytes = written(Format::Parquet, &[1, 5, 2, 7, 3, 12]);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&bytes).unwrap();
+        let r = SerializedFileReader::new(f).unwrap();
+        // 30 rows in row groups of 12: 12 + 12 + 6.
+        let rows: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(rows, [12, 12, 6]);
     }
 }

@@ -195,6 +195,17 @@ impl<T> ByGroup<T> {
         };
         specific.as_ref().or(self.all.as_ref())
     }
+    /// The policy-file key [`ByGroup::get`] reads for `g`: the group's own or `all`.
+    pub fn key(&self, g: Group) -> &'static str {
+        let specific = match g {
+            Group::Adult => self.adult.is_some(),
+            Group::Child => self.child.is_some(),
+            Group::InService => self.in_service.is_some(),
+            Group::Retired => self.retired.is_some(),
+            Group::Veteran => self.veteran_worker.is_some(),
+        };
+        if specific { g.as_str() } else { "all" }
+    }
 }
 
 /// A value per facility level 1–3, or one value for all levels.

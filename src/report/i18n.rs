@@ -43,6 +43,7 @@ const TERMS: &[(&str, &str, &str)] = &[
     ("maf", "医疗救助", "medical assistance"),
     ("maf_tilt", "倾斜救助", "tilted assistance"),
     ("psn_part", "个人负担", "personal burden"),
+    ("oth", "其他支付", "other payers"),
     ("funds", "各项基金合计", "all funds"),
     ("income", "收入", "income"),
     ("expenditure", "支出", "expenditure"),

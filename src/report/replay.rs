@@ -10,16 +10,20 @@ use crate::model::{Benefit, ClaimTable, Money, Recorded, Settlement, Status};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 
-/// The compared amounts, in layer order, and the fund code each is labelled with.
-pub const FIELDS: [&str; 5] = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "psn_part_amt"];
-const FIELD_FUNDS: [&str; 5] = ["hifp", "hifob", "hifmi", "maf", "psn_part"];
+/// The compared amounts (the funds in layer order, the personal part, then the other payers'
+/// `oth_pay`, compared where the platform recorded it) and the code each is labelled with.
+pub const FIELDS: [&str; 6] = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "psn_part_amt", "oth_pay"];
+const FIELD_FUNDS: [&str; 6] = ["hifp", "hifob", "hifmi", "maf", "psn_part", "oth"];
+/// Index of `oth_pay` in [`FIELDS`].
+const OTH: usize = 5;
 
-pub fn recorded_of(r: &Recorded) -> [Option<Money>; 5] {
-    [r.hifp_pay, r.hifob_pay, r.hifmi_pay, r.maf_pay, r.psn_part_amt]
+/// The recorded amounts in [`FIELDS`] order; `oth` is the row's recorded `oth_pay`.
+pub fn recorded_of(r: &Recorded, oth: Option<Money>) -> [Option<Money>; 6] {
+    [r.hifp_pay, r.hifob_pay, r.hifmi_pay, r.maf_pay, r.psn_part_amt, oth]
 }
 
-pub fn computed_of(s: &Settlement) -> [Money; 5] {
-    [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.psn_part_amt]
+pub fn computed_of(s: &Settlement) -> [Money; 6] {
+    [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.psn_part_amt, s.oth_pay]
 }
 
 /// One amount of one claim beyond the tolerance.
@@ -47,7 +51,7 @@ pub struct ReplayResult {
     pub not_recorded: u64,
     pub claims_off: u64,
     /// per field: recorded total, recomputed total, sum of absolute differences
-    pub totals: [(Money, Money, Money); 5],
+    pub totals: [(Money, Money, Money); 6],
     pub by: BTreeMap<(usize, Benefit), Agg>,
     /// in input order
     pub discrepancies: Vec<Discrepancy>,
@@ -72,11 +76,11 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
             continue;
         };
         r.compared += 1;
-        let recorded = recorded_of(rec);
-        if let [Some(a), Some(b), Some(cc), Some(d), Some(e)] = recorded {
+        let recorded = recorded_of(rec, c.rec_oth_pay);
+        if let [Some(a), Some(b), Some(cc), Some(d), Some(e), oth] = recorded {
             // A recorded `oth_pay` (2026 childbirth subsidy, rare-disease fund; RULES S-28) is
             // part of the row's identity: medfee = funds + oth_pay + psn_part (CONTRACT §4).
-            let sum = a + b + cc + d + e + c.rec_oth_pay.unwrap_or(Money::ZERO);
+            let sum = a + b + cc + d + e + oth.unwrap_or(Money::ZERO);
             if sum != c.medfee_sumamt {
                 r.identity_broken.push((ci, sum));
             }
@@ -113,10 +117,10 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
 /// One line on why a claim differs: the first layer (in settlement order) that differs, or
 /// the recorded row's own identity.
 pub fn explain(c_medfee: Money, rec_oth: Option<Money>, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
-    let recorded = recorded_of(rec);
+    let recorded = recorded_of(rec, rec_oth);
     let computed = computed_of(s);
-    if let [Some(a), Some(b), Some(c), Some(d), Some(e)] = recorded {
-        let sum = a + b + c + d + e + rec_oth.unwrap_or(Money::ZERO);
+    if let [Some(a), Some(b), Some(c), Some(d), Some(e), oth] = recorded {
+        let sum = a + b + c + d + e + oth.unwrap_or(Money::ZERO);
         if sum != c_medfee {
             return format!(
                 "{} {} ≠ medfee_sumamt {} ({} {})",
@@ -160,6 +164,20 @@ pub fn explain(c_medfee: Money, rec_oth: Option<Money>, rec: &Recorded, s: &Sett
                 l.pick("后续各层随之变化", "later layers follow from it")
             );
         }
+    }
+    if let Some(rv) = recorded[OTH]
+        && abs(computed[OTH] - rv) > tol
+    {
+        return format!(
+            "{}: {} {rv}, {} {}",
+            l.pick(
+                "各基金一致，其他支付不同（生育财政补助 S-28 或罕见病用药保障 S-27）",
+                "the funds agree; the other payers differ (childbirth subsidy S-28 or rare-disease fund S-27)"
+            ),
+            l.pick("记录", "recorded"),
+            l.pick("重算", "recomputed"),
+            computed[OTH]
+        );
     }
     l.pick("各基金一致，只有个人负担不同", "the funds agree; only the personal part differs").to_string()
 }
@@ -303,18 +321,16 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
 mod tests {
     use super::*;
 
-    /// A 2026 childbirth claim: medfee 10,000.00 is hifp 6,000.00 plus oth_pay (subsidy)
-    /// 1,500.00 plus psn_part 2,500.00 (S-28). Recorded exactly so, the row adds up once its
-    /// oth_pay is counted; without it, the five fund/person amounts are 1,500.00 short.
-    #[test]
-    fn a_recorded_oth_pay_is_part_of_the_rows_identity() {
+    /// A 2026 childbirth claim as settled (hifp 6,000.00, oth_pay 1,500.00, psn_part
+    /// 2,500.00 of medfee 10,000.00) and as recorded with personal part `recorded_psn_part`.
+    fn childbirth(recorded_psn_part: i64) -> (Recorded, Settlement) {
         let m = Money::from_yuan;
         let rec = Recorded {
             hifp_pay: Some(m(6000)),
             hifob_pay: Some(m(0)),
             hifmi_pay: Some(m(0)),
             maf_pay: Some(m(0)),
-            psn_part_amt: Some(m(2500)),
+            psn_part_amt: Some(m(recorded_psn_part)),
         };
         let s = Settlement {
             benefit: Benefit::Maternity,
@@ -324,9 +340,74 @@ mod tests {
             oth_pay: m(1500),
             ..Settlement::EMPTY
         };
+        (rec, s)
+    }
+
+    /// A 2026 childbirth claim: medfee 10,000.00 is hifp 6,000.00 plus oth_pay (subsidy)
+    /// 1,500.00 plus psn_part 2,500.00 (S-28). Recorded exactly so, the row adds up once its
+    /// oth_pay is counted; without it, the five fund/person amounts are 1,500.00 short.
+    #[test]
+    fn a_recorded_oth_pay_is_part_of_the_rows_identity() {
+        let m = Money::from_yuan;
+        let (rec, s) = childbirth(2500);
         let with = explain(m(10000), Some(m(1500)), &rec, &s, Money::ZERO, Lang::En);
         assert!(!with.contains("add up to"), "{with}");
         let without = explain(m(10000), None, &rec, &s, Money::ZERO, Lang::En);
         assert!(without.contains("add up to 8500.00") && without.contains("-1500.00"), "{without}");
+    }
+
+    /// `oth_pay` is compared as its own amount. The same childbirth claim settles as hifp
+    /// 6,000.00 + oth_pay 1,500.00 + psn_part 2,500.00 = 10,000.00. The platform recorded
+    /// oth_pay 1,000.00 and psn_part 3,000.00 (6,000 + 1,000 + 3,000 = 10,000: the row adds up):
+    /// oth_pay differs by 1,500.00 − 1,000.00 = +500.00 and psn_part by 2,500.00 − 3,000.00 =
+    /// −500.00; the funds agree. A row recording no oth_pay (B) is not compared on it.
+    #[test]
+    fn oth_pay_is_compared_as_its_own_field() {
+        use crate::model::{Claim, ClaimTable, DrugClass, MedType, NO_ORIGINAL, Offsite, StrId};
+        let m = Money::from_yuan;
+        let (rec, s) = childbirth(3000);
+        let mut t = ClaimTable::default();
+        for (id, oth) in [("A", Some(m(1000))), ("B", None)] {
+            let setl_id = t.strings.push(id);
+            t.claims.push(Claim {
+                setl_id,
+                mdtrt_id: StrId::NONE,
+                init_setl_id: StrId::NONE,
+                psn: 0,
+                setl_time: 0,
+                medfee_sumamt: m(10000),
+                fulamt_ownpay_amt: Money::ZERO,
+                overlmt_selfpay: Money::ZERO,
+                preselfpay_amt: Money::ZERO,
+                inscp_scp_amt: m(10000),
+                rare_fund_pay: Money::ZERO,
+                rec_oth_pay: oth,
+                med_type: MedType(52),
+                hosp_lv: 2,
+                primary_care: false,
+                offsite: Offsite::Local,
+                drug_class: DrugClass::DualChannel,
+                disease: None,
+                reversal: false,
+                original: NO_ORIGINAL,
+                file: 0,
+                line: 0,
+                recorded: Some(Box::new(rec)),
+            });
+        }
+        let settled = Settled { claim: vec![0, 1], sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
+        let r = compare(&t, &settled, Money::ZERO).unwrap();
+        // B records no oth_pay, so its row adds up to 6,000 + 3,000 = 9,000.00 ≠ 10,000.00.
+        assert_eq!(r.identity_broken, [(1, m(9000))]);
+        // A: psn_part and oth_pay off; B: psn_part off only.
+        let off: Vec<(u32, &str, Money, Money)> =
+            r.discrepancies.iter().map(|d| (d.claim, FIELDS[d.field], d.recorded, d.computed)).collect();
+        assert_eq!(off, [(0, "psn_part_amt", m(3000), m(2500)), (0, "oth_pay", m(1000), m(1500)), (1, "psn_part_amt", m(3000), m(2500))]);
+        // oth_pay: recorded 1,000.00 (A only), recomputed 1,500.00, |difference| 500.00.
+        assert_eq!(r.totals[OTH], (m(1000), m(1500), m(500)));
+        let a = r.by[&(OTH, Benefit::Maternity)];
+        assert_eq!((a.compared, a.off, a.signed, a.abs), (1, 1, m(500), m(500)));
+        let why = explain(m(10000), Some(m(1000)), &rec, &s, Money::ZERO, Lang::En);
+        assert!(why.contains("other payers differ") && why.contains("recorded 1000.00, recomputed 1500.00"), "{why}");
     }
 }
