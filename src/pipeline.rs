@@ -124,15 +124,18 @@ impl Loaded {
 
 /// Reads and checks the inputs under the given policies.
 pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) -> Result<Loaded> {
-    Ok(load_after(claim_files, persons_file, policies, |_, _| Ok(History::default()))?.0)
+    Ok(load_after(claim_files, persons_file, policies, false, |_, _| Ok(History::default()))?.0)
 }
 
 /// [`load`] for a run continuing a nightly state: `history` is asked, once the inputs are
 /// read, for what the state holds about them (their setl_ids, their persons' latest claims).
+/// With `named_persons_only`, only the persons rows the claims name are checked and kept
+/// (when the claims are Parquet, whose psn_no column is read first).
 pub fn load_after(
     claim_files: &[PathBuf],
     persons_file: &Path,
     policies: &PolicySet,
+    named_persons_only: bool,
     history: impl FnOnce(&ClaimsRead, &PersonsRead) -> Result<History>,
 ) -> Result<(Loaded, History)> {
     if claim_files.is_empty() {
@@ -141,7 +144,8 @@ pub fn load_after(
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
     let mut timer = Timer::new();
     let aliases = read::aliases_of(policies);
-    let persons = read::read_persons(persons_file, persons_index, &aliases)?;
+    let only = if named_persons_only { read::claim_psn_nos(claim_files) } else { None };
+    let persons = read::read_persons_only(persons_file, persons_index, &aliases, only)?;
     timer.mark("read persons");
     let pb = progress::spinner("reading");
     let claims = read::read_claims(claim_files, &persons, &aliases, &|n| pb.inc(n))?;

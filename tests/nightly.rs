@@ -376,3 +376,21 @@ fn a_kill_at_any_moment_leaves_state_and_outputs_at_one_night() {
         assert_eq!(snapshot(t.dir.path(), &db, &out).0, after_one);
     }
 }
+
+#[test]
+fn a_parquet_night_reads_only_its_persons_and_equals_the_batch() {
+    // Parquet claims: the night reads the psn_no column first and checks only those persons.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(bin().args(["generate", "--persons", "300", "--year", "2024", "--seed", "3", "--format", "parquet", "--out"]).arg(&data));
+    let (claims, persons) = (data.join("claims.parquet"), data.join("persons.parquet"));
+    settle_batch(&claims, &persons, &dir.path().join("batch"));
+    ok(&mut night(&dir.path().join("s.db"), &claims, &persons, &dir.path().join("night")));
+    for t in ["settlements.csv", "person_years.csv", "rejects.csv"] {
+        let (a, b) = (std::fs::read(dir.path().join("batch").join(t)).unwrap(), std::fs::read(dir.path().join("night").join(t)).unwrap());
+        assert!(a == b, "{t} of the night differs from the batch");
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("night/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["counts"]["persons_read"], 300, "every persons row is counted even when not read");
+    assert_eq!(m["state"]["run_id"], 1);
+}

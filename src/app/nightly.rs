@@ -87,7 +87,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let (policies, policy_change) = choose_policies(&tx, a)?;
     timer.mark("open state, policies");
     let mut prior = state::Prior::default();
-    let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, |claims, persons| {
+    let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, true, |claims, persons| {
         prior = tx.prior(claims, persons, &policies)?;
         Ok(std::mem::take(&mut prior.history))
     })?;
@@ -114,7 +114,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     timer.mark("load carried state");
     let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
     timer.mark("settle");
-    let contributions: Vec<Contribution> = carries.iter().flat_map(|c| c.contributions.iter().copied()).collect();
+    let contributions: Vec<Contribution> = carries.iter_mut().flat_map(|c| std::mem::take(&mut c.contributions)).collect();
     if contributions.len() != settled.sorted.len() {
         bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
     }

@@ -140,28 +140,69 @@ pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<Persons
     read_persons_input(&Input::File(path.to_path_buf()), file, aliases)
 }
 
+/// The persons the claims files name (psn_no, trimmed), read from their psn_no columns alone,
+/// when every file is Parquet; `None` otherwise or on any problem (the full read reports it).
+/// A nightly run reads only these persons' rows ([`PersonsRead::only`]).
+pub fn claim_psn_nos(files: &[PathBuf]) -> Option<std::collections::HashSet<String>> {
+    if !files.iter().all(|f| is_parquet(f)) {
+        return None;
+    }
+    let k = CLAIMS.iter().position(|c| c.name == "psn_no")?;
+    let col = &CLAIMS[k..k + 1];
+    let mut out = std::collections::HashSet::new();
+    for f in files {
+        for (g, first, _) in parquet_row_groups(f, col).ok()? {
+            read_parquet_group(f, col, g, first, |b, _| {
+                let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let a = a.as_any().downcast_ref::<arrow::array::StringArray>().context("psn_no is not text")?;
+                out.extend(a.iter().flatten().map(|s| s.trim().to_string()));
+                Ok(())
+            })
+            .ok()?;
+        }
+    }
+    Some(out)
+}
+
+/// [`read_persons`] keeping only the persons in `only` (the other rows are counted, not read).
+pub fn read_persons_only(
+    path: &Path,
+    file: u16,
+    aliases: &Aliases,
+    only: Option<std::collections::HashSet<String>>,
+) -> Result<PersonsRead> {
+    let mut out = PersonsRead { only, ..PersonsRead::default() };
+    read_persons_into(&mut out, &Input::File(path.to_path_buf()), file, aliases)?;
+    Ok(out)
+}
+
 /// [`read_persons`] from a file or an in-memory Arrow table.
 pub fn read_persons_input(input: &Input, file: u16, aliases: &Aliases) -> Result<PersonsRead> {
-    tune_allocator();
     let mut out = PersonsRead::default();
+    read_persons_into(&mut out, input, file, aliases)?;
+    Ok(out)
+}
+
+fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &Aliases) -> Result<()> {
+    tune_allocator();
     let source = input.name();
     match input {
         Input::File(path) if is_parquet(path) => {
             for (g, first, _) in parquet_row_groups(path, PERSONS)? {
-                read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(&mut out, b, file, first, &source, aliases))?;
+                read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(out, b, file, first, &source, aliases))?;
             }
         }
         Input::File(path) => read_csv(path, PERSONS, 64 * 1024, |b| {
-            read_person_batch(&mut out, &b, file, aliases);
+            read_person_batch(out, &b, file, aliases);
             Ok(())
         })?,
         Input::Arrow { batches, .. } => {
             let mut first = 1u64;
             for b in batches {
-                read_person_arrow(&mut out, b, file, first, &source, aliases)?;
+                read_person_arrow(out, b, file, first, &source, aliases)?;
                 first += b.num_rows() as u64;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
