@@ -146,7 +146,8 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
     let person = &loaded.persons.table.persons[psn as usize];
     let mut steps: Vec<Step> = Vec::new();
     let mut settled = vec![Settlement::EMPTY; claims.len()];
-    let years = engine::settle_person(t, person, claims, &loaded.prepared.policy_of, policies, &mut settled, &mut Tracer::on(&mut steps));
+    let years =
+        engine::settle_person(t, person, claims, &loaded.prepared.policy_of, policies, &mut settled, None, &mut Tracer::on(&mut steps));
     // Only the target's year when one settlement is explained.
     let target_year = target_claim.map(|ci| time::year_of(t.claims[ci as usize].setl_time));
     let mut out = Trace {

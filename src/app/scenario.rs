@@ -191,7 +191,7 @@ pub fn totals(loaded: &Loaded, policies: &PolicySet) -> SweepPoint {
             buf.resize(claims.len(), Settlement::EMPTY);
             let psn = t.claims[claims[0] as usize].psn;
             let years =
-                engine::settle_person(t, &persons.persons[psn as usize], claims, &prep.policy_of, policies, buf, &mut Tracer::off());
+                engine::settle_person(t, &persons.persons[psn as usize], claims, &prep.policy_of, policies, buf, None, &mut Tracer::off());
             let mut p = SweepPoint::default();
             for y in &years {
                 p.add(y);

@@ -114,23 +114,10 @@ pub struct Carry {
 }
 
 /// Settles one person's claims (`claims` in D-06 order) into `out` (one settlement per claim,
-/// same order); returns the person-years. Pure and deterministic.
-pub fn settle_person(
-    table: &ClaimTable,
-    person: &Person,
-    claims: &[u32],
-    policy_of: &[u16],
-    policies: &PolicySet,
-    out: &mut [Settlement],
-    t: &mut Tracer,
-) -> Vec<PersonYear> {
-    settle_person_from(table, person, claims, policy_of, policies, out, None, t)
-}
-
-/// [`settle_person`] continuing from a settled history (`carry`, see [`Carry`]); with `None`
-/// every year starts empty.
+/// same order), continuing from a settled history (`carry`, see [`Carry`]; with `None` every
+/// year starts empty); returns the person-years. Pure and deterministic.
 #[allow(clippy::too_many_arguments)]
-pub fn settle_person_from(
+pub fn settle_person(
     table: &ClaimTable,
     person: &Person,
     claims: &[u32],
@@ -373,7 +360,7 @@ pub fn settle_all_from(
         let claims = &prepared.order[range.clone()];
         let psn = table.claims[claims[0] as usize].psn;
         let person = &persons.persons[psn as usize];
-        let y = settle_person_from(table, person, claims, &prepared.policy_of, policies, out, carry, &mut Tracer::off());
+        let y = settle_person(table, person, claims, &prepared.policy_of, policies, out, carry, &mut Tracer::off());
         progress(claims.len() as u64);
         y
     };

@@ -249,8 +249,7 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
         let mut out = vec![crate::model::Settlement::EMPTY; claims.len()];
         let mut carry = Carry::default();
         // A reversal's original is in the same person-year (S-22): positions are local.
-        let py =
-            engine::settle_person_from(&r.table, person, claims, &policy_of, &r.policies, &mut out, Some(&mut carry), &mut Tracer::off());
+        let py = engine::settle_person(&r.table, person, claims, &policy_of, &r.policies, &mut out, Some(&mut carry), &mut Tracer::off());
         for (k, &ci) in claims.iter().enumerate() {
             let id = r.table.strings.get(r.table.claims[ci as usize].setl_id);
             if out[k] != r.settled.sorted[ci as usize] {
