@@ -16,8 +16,8 @@ def settle(
 ) -> Dict[str, Any]: ...
 def scenario(
     claims: Sequence[Any], claims_names: Sequence[str], persons: Any, persons_name: str,
-    scenarios: Sequence[str], policies: Sequence[str], sets: Sequence[str],
-) -> List[Tuple[str, str, Dict[str, Any]]]: ...
+    scenarios: Sequence[str], policies: Sequence[str], sets: Sequence[str], sweep: Optional[str] = None,
+) -> Tuple[List[Tuple[str, str, Dict[str, Any]]], Dict[str, pa.Table]]: ...
 def explain(
     claims: Sequence[Any], claims_names: Sequence[str], persons: Any, persons_name: str,
     setl_id: Optional[str], psn_no: Optional[str], policies: Sequence[str], sets: Sequence[str],

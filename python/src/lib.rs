@@ -68,7 +68,10 @@ fn settle<'py>(
     outputs(py, o)
 }
 
+/// The runs (name, description, outputs), baseline first, and the comparison tables by file
+/// stem, as `medsettle scenario --full [--sweep]`.
 #[pyfunction]
+#[pyo3(signature = (claims, claims_names, persons, persons_name, scenarios, policies, sets, sweep=None))]
 #[allow(clippy::too_many_arguments)]
 fn scenario<'py>(
     py: Python<'py>,
@@ -79,21 +82,19 @@ fn scenario<'py>(
     scenarios: Vec<PathBuf>,
     policies: Vec<String>,
     sets: Vec<String>,
-) -> PyResult<Bound<'py, PyList>> {
+    sweep: Option<String>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let (claims, persons) = inputs(&claims, &claims_names, &persons, &persons_name)?;
-    let all = py
-        .detach(|| -> anyhow::Result<Vec<(String, String, Outputs)>> {
-            let run = Run::new(&claims, &persons, &policies, &sets)?;
-            let mut all = vec![("baseline".to_string(), String::new(), run.outputs(true)?)];
-            all.extend(run.scenarios(&scenarios)?.into_iter().map(|(s, o)| (s.name, s.description, o)));
-            Ok(all)
-        })
-        .map_err(err)?;
-    let out = PyList::empty(py);
-    for (name, description, o) in all {
-        out.append((name, description, outputs(py, o)?))?;
+    let s = py.detach(|| app::scenario(&claims, &persons, &policies, &sets, &scenarios, sweep.as_deref())).map_err(err)?;
+    let runs = PyList::empty(py);
+    for r in s.runs {
+        runs.append((r.name, r.description, outputs(py, r.outputs)?))?;
     }
-    Ok(out)
+    let tables = PyDict::new(py);
+    for (name, t) in s.tables {
+        tables.set_item(name, table(py, t)?)?;
+    }
+    Ok((runs, tables))
 }
 
 #[pyfunction]
