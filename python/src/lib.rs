@@ -2,7 +2,7 @@
 //! objects and [`medsettle::app`]. Arrow data crosses by the Arrow C data interface (no copy);
 //! the engine runs with the GIL released. The Python API (typing, docs) is in `medsettle/`.
 
-use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table as PaTable};
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table as PaTable, ToPyArrow};
 use medsettle::app::settle::{self as app, Input, Outputs, Run, Table};
 use medsettle::policy::LoadedPolicy;
 use pyo3::exceptions::PyException;
@@ -151,6 +151,16 @@ fn income<'py>(
     Ok((table(py, fund)?, table(py, rejects)?))
 }
 
+/// The schemas of the settle outputs by name (settlements, person_years, fund_report, rejects).
+#[pyfunction]
+fn output_schemas(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, schema) in app::output_schemas().map_err(err)? {
+        d.set_item(name, schema.as_ref().to_pyarrow(py)?)?;
+    }
+    Ok(d)
+}
+
 fn policy_json(lp: &LoadedPolicy) -> anyhow::Result<String> {
     let mut v = serde_json::to_value(&lp.policy)?;
     if let Some(m) = v.as_object_mut() {
@@ -183,6 +193,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scenario, m)?)?;
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(income, m)?)?;
+    m.add_function(wrap_pyfunction!(output_schemas, m)?)?;
     m.add_function(wrap_pyfunction!(policies, m)?)?;
     m.add_function(wrap_pyfunction!(policy, m)?)?;
     Ok(())

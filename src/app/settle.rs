@@ -132,6 +132,34 @@ pub fn income(persons: &Input, years: &[i32], policy_specs: &[String], sets: &[S
     Ok((fund_table(&fr, &policies)?, reject_batch(&p.rejects, &|_| name.clone())?))
 }
 
+/// The schemas of the settle outputs ([`Outputs`]' tables), by name: what executors that
+/// settle in parts (Spark) return.
+pub fn output_schemas() -> Result<Vec<(&'static str, SchemaRef)>> {
+    let none = |_: usize, _: &mut Vec<Val>| {};
+    Ok(vec![
+        ("settlements", arrow_table(SETTLEMENT_COLUMNS, 0, &none)?.0),
+        ("person_years", arrow_table(PERSON_YEAR_COLUMNS, 0, &none)?.0),
+        ("fund_report", fund_schema()),
+        ("rejects", arrow_table(REJECT_COLUMNS, 0, &none)?.0),
+    ])
+}
+
+fn fund_schema() -> SchemaRef {
+    let types = [
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Decimal128(18, 2),
+    ];
+    Arc::new(Schema::new(FUND_REPORT_COLUMNS.iter().zip(types).map(|(c, t)| Field::new(*c, t, *c == "hosp_lv")).collect::<Vec<_>>()))
+}
+
 fn fund_table(fr: &FundReport, policies: &PolicySet) -> Result<Table> {
     let n = fr.len();
     let text = || StringBuilder::with_capacity(n, n * 12);
@@ -152,20 +180,7 @@ fn fund_table(fr: &FundReport, policies: &PolicySet) -> Result<Table> {
         count.append_value(l.count as i64);
         amount.append_value(l.amount.fen() as i128);
     }
-    let types = [
-        DataType::Int64,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Int64,
-        DataType::Utf8,
-        DataType::Int64,
-        DataType::Decimal128(18, 2),
-    ];
-    let schema =
-        Arc::new(Schema::new(FUND_REPORT_COLUMNS.iter().zip(types).map(|(c, t)| Field::new(*c, t, *c == "hosp_lv")).collect::<Vec<_>>()));
+    let schema = fund_schema();
     let cols: Vec<ArrayRef> = vec![
         Arc::new(year.finish()),
         Arc::new(policy.finish()),
