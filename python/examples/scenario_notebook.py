@@ -49,7 +49,10 @@ sc = medsettle.scenario(claims, persons, [repo / "sample-data" / "scenarios" / "
 base = pl.from_arrow(sc.baseline.person_years)
 what_if = pl.from_arrow(sc.scenarios["level3-rate-75"].person_years)
 print(sc.descriptions["level3-rate-75"])
-print(pl.from_arrow(sc.comparison).filter(pl.col("difference") != 0))
+# The budget impact per year, fund and benefit, as comparison.csv (computed by the engine)
+print(pl.from_arrow(sc.comparison).filter(pl.col("difference") != 0).select("year", "flow", "fund", "benefit", "baseline", "reform", "difference", "percent"))
+# Winners and losers: person-years in five bands of final-burden change, overall
+print(pl.from_arrow(sc.winners_losers).filter(pl.col("group") == "all"))
 
 # %% [markdown]
 # ## Who pays less? Final burden by category, baseline against scenario

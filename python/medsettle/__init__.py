@@ -112,16 +112,32 @@ class Explanation:
 
 @dataclass(frozen=True)
 class ScenarioResult:
-    """The baseline and each scenario settled on the same claims."""
+    """The baseline and each scenario settled on the same claims, and their comparison as
+    ``medsettle scenario`` writes it (every table computed by the engine, with the CSV files'
+    column names; money as ``decimal128(18, 2)``, ratios as ``float64``, empty cells null)."""
 
     baseline: Result
     #: by scenario name, in the order given
     scenarios: Dict[str, Result]
     #: by scenario name
     descriptions: Dict[str, str]
-    #: ``comparison.csv``: scenario, year, policy_id, fund, baseline, scenario_amount (the
-    #: CSV's second ``scenario`` column), difference
-    comparison: pa.Table
+    #: ``comparison.csv``, the budget impact: scenario, year, policy_id, flow, fund, benefit,
+    #: baseline, reform, difference, percent (``difference / baseline``; null where the
+    #: baseline is 0)
+    comparison: Optional[pa.Table]
+    #: ``balance_change.csv``: income, expenditure and balance per scenario, year and fund
+    balance_change: Optional[pa.Table]
+    #: ``winners_losers.csv``: person-years in the five bands of final-burden change, overall
+    #: (``group`` = ``all``) and by psn_type, assistance, district, age_band and decile
+    winners_losers: Optional[pa.Table]
+    #: ``deciles.csv``: burden and average change per decile of baseline burden
+    deciles: Optional[pa.Table]
+    #: ``largest_changes.csv``: the 10 largest gains and losses (person-years)
+    largest_changes: Optional[pa.Table]
+    #: ``persons_delta.csv``: every person-year whose final burden changes
+    persons_delta: Optional[pa.Table]
+    #: ``cost_curve.csv`` of a sweep: fund spending and burden per value of the swept key
+    cost_curve: Optional[pa.Table] = None
 
 
 def _input(obj: TableLike) -> Any:
@@ -191,63 +207,45 @@ def settle(
     return _result(_native.settle(objs, names, p, pname, specs, sets, True))
 
 
-_FUNDS = ["hifp", "hifob", "hifmi", "maf", "maf_tilt", "psn_part"]
-
-
-def _totals(person_years: pa.Table) -> Dict[tuple, Any]:
-    cols = {f: f"{f}_pay" if f != "psn_part" else "psn_part_amt" for f in _FUNDS}
-    g = person_years.group_by(["year", "policy_id"]).aggregate([(c, "sum") for c in cols.values()])
-    out: Dict[tuple, Any] = {}
-    for row in g.to_pylist():
-        for f, c in cols.items():
-            out[(row["year"], row["policy_id"], f)] = row[f"{c}_sum"]
-    return out
-
-
-def _comparison(baseline: Result, scenarios: Dict[str, Result]) -> pa.Table:
-    from decimal import Decimal
-
-    base = _totals(baseline.person_years)
-    rows = []
-    for name, r in scenarios.items():
-        for key, v in sorted(_totals(r.person_years).items()):
-            b = base.get(key, Decimal("0.00"))
-            rows.append(
-                {"scenario": name, "year": key[0], "policy_id": key[1], "fund": key[2], "baseline": b, "scenario_amount": v, "difference": v - b}
-            )
-    money = pa.decimal128(18, 2)
-    schema = pa.schema(
-        [("scenario", pa.string()), ("year", pa.int64()), ("policy_id", pa.string()), ("fund", pa.string()),
-         ("baseline", money), ("scenario_amount", money), ("difference", money)]
-    )
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 def scenario(
     claims: Inputs,
     persons: TableLike,
-    scenarios: Sequence[Union[str, os.PathLike]],
+    scenarios: Sequence[Union[str, os.PathLike]] = (),
     policies: Optional[Sequence[str]] = None,
     set: Optional[Sequence[str]] = None,
+    sweep: Optional[str] = None,
 ) -> ScenarioResult:
-    """Settle under the baseline policies and under each what-if scenario, as
-    ``medsettle scenario --full``.
+    """Settle under the baseline policies and under each what-if scenario, and compare, as
+    ``medsettle scenario --full [--sweep]``.
 
     Args:
         scenarios: scenario files (TOML: ``name``, ``description``, ``[[change]]``).
         policies, set: the baseline, as for :func:`settle`.
+        sweep: ``KEY=FROM..TO:STEP`` (``--sweep``): one kernel run per value, summed into
+            :attr:`ScenarioResult.cost_curve`. With a sweep alone (no scenario files) only
+            the baseline and the cost curve are filled in.
+
+    Example::
+
+        s = medsettle.scenario("claims.csv", "persons.csv", ["level3-rate-75.toml"])
+        s.comparison.to_pandas()                       # budget impact
+        s.winners_losers.filter(pc.field("group") == "all")
     """
     objs, names, p, pname = _inputs(claims, persons)
     specs, sets = _specs(policies, set)
     files = [os.fspath(s) for s in ([scenarios] if isinstance(scenarios, (str, os.PathLike)) else scenarios)]
-    runs = _native.scenario(objs, names, p, pname, files, specs, sets)
-    baseline = _result(runs[0][2])
-    results = {name: _result(d) for name, _, d in runs[1:]}
+    runs, tables = _native.scenario(objs, names, p, pname, files, specs, sets, sweep)
     return ScenarioResult(
-        baseline=baseline,
-        scenarios=results,
+        baseline=_result(runs[0][2]),
+        scenarios={name: _result(d) for name, _, d in runs[1:]},
         descriptions={name: desc for name, desc, _ in runs[1:]},
-        comparison=_comparison(baseline, results),
+        comparison=tables.get("comparison"),
+        balance_change=tables.get("balance_change"),
+        winners_losers=tables.get("winners_losers"),
+        deciles=tables.get("deciles"),
+        largest_changes=tables.get("largest_changes"),
+        persons_delta=tables.get("persons_delta"),
+        cost_curve=tables.get("cost_curve"),
     )
 
 

@@ -40,34 +40,16 @@ __all__ = ["SparkResult", "settle", "with_line_numbers"]
 LINE = _native.LINE_COLUMN
 _P = "__p_"  # prefix of the person columns in the joined rows
 
-_MONEY = pa.decimal128(18, 2)
 # The union row that carries every output of a partition: `kind` says which table a row
 # belongs to; the other tables' columns are null in it.
+# The output tables' columns come from the engine (the command line's own column lists).
+_SCHEMAS = _native.output_schemas()
 _TABLES: Dict[str, List[tuple]] = {
-    "s": [
-        ("setl_id", pa.string()), ("psn_no", pa.string()), ("mdtrt_id", pa.string()),
-        ("setl_time", pa.timestamp("us")), ("year", pa.int64()), ("policy_id", pa.string()),
-        ("benefit", pa.string()), ("medfee_sumamt", _MONEY), ("inscp_scp_amt", _MONEY),
-        ("act_pay_dedc", _MONEY), ("hifp_pay", _MONEY), ("hifob_pay", _MONEY), ("hifmi_pay", _MONEY),
-        ("maf_pay", _MONEY), ("fund_pay_sumamt", _MONEY), ("psn_part_amt", _MONEY),
-        ("status", pa.string()), ("reason", pa.string()),
-    ],
-    "y": [
-        ("psn_no", pa.string()), ("year", pa.int64()), ("policy_id", pa.string()), ("claims", pa.int64()),
-        ("admissions", pa.int64()), ("medfee_sumamt", _MONEY), ("inscp_scp_amt", _MONEY),
-        ("hifp_pay", _MONEY), ("hifob_pay", _MONEY), ("hifmi_pay", _MONEY), ("maf_pay", _MONEY),
-        ("maf_tilt_pay", _MONEY), ("psn_part_amt", _MONEY), ("act_pay_dedc", _MONEY),
-        ("psn_type", pa.string()), ("assistance", pa.string()), ("final_burden", _MONEY),
-    ],
-    "f": [
-        ("year", pa.int64()), ("policy_id", pa.string()), ("flow", pa.string()), ("fund", pa.string()),
-        ("benefit", pa.string()), ("category", pa.string()), ("hosp_lv", pa.int64()), ("item", pa.string()),
-        ("count", pa.int64()), ("amount", _MONEY),
-    ],
-    "r": [("source_file", pa.string()), ("row", pa.int64()), ("setl_id", pa.string()), ("reason", pa.string())],
-    # the settlement years of a partition's claims (fund income is due for them)
-    "c": [("year", pa.int64())],
+    kind: [(f.name, f.type) for f in _SCHEMAS[name]]
+    for kind, name in [("s", "settlements"), ("y", "person_years"), ("f", "fund_report"), ("r", "rejects")]
 }
+# the settlement years of a partition's claims (fund income is due for them)
+_TABLES["c"] = [("year", pa.int64())]
 _UNION = pa.schema([("kind", pa.string())] + [(f"{k}__{n}", t) for k, cols in _TABLES.items() for n, t in cols])
 
 

@@ -2,7 +2,7 @@
 //! objects and [`medsettle::app`]. Arrow data crosses by the Arrow C data interface (no copy);
 //! the engine runs with the GIL released. The Python API (typing, docs) is in `medsettle/`.
 
-use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table as PaTable};
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table as PaTable, ToPyArrow};
 use medsettle::app::settle::{self as app, Input, Outputs, Run, Table};
 use medsettle::policy::LoadedPolicy;
 use pyo3::exceptions::PyException;
@@ -68,7 +68,10 @@ fn settle<'py>(
     outputs(py, o)
 }
 
+/// The runs (name, description, outputs), baseline first, and the comparison tables by file
+/// stem, as `medsettle scenario --full [--sweep]`.
 #[pyfunction]
+#[pyo3(signature = (claims, claims_names, persons, persons_name, scenarios, policies, sets, sweep=None))]
 #[allow(clippy::too_many_arguments)]
 fn scenario<'py>(
     py: Python<'py>,
@@ -79,21 +82,19 @@ fn scenario<'py>(
     scenarios: Vec<PathBuf>,
     policies: Vec<String>,
     sets: Vec<String>,
-) -> PyResult<Bound<'py, PyList>> {
+    sweep: Option<String>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let (claims, persons) = inputs(&claims, &claims_names, &persons, &persons_name)?;
-    let all = py
-        .detach(|| -> anyhow::Result<Vec<(String, String, Outputs)>> {
-            let run = Run::new(&claims, &persons, &policies, &sets)?;
-            let mut all = vec![("baseline".to_string(), String::new(), run.outputs(true)?)];
-            all.extend(run.scenarios(&scenarios)?.into_iter().map(|(s, o)| (s.name, s.description, o)));
-            Ok(all)
-        })
-        .map_err(err)?;
-    let out = PyList::empty(py);
-    for (name, description, o) in all {
-        out.append((name, description, outputs(py, o)?))?;
+    let s = py.detach(|| app::scenario(&claims, &persons, &policies, &sets, &scenarios, sweep.as_deref())).map_err(err)?;
+    let runs = PyList::empty(py);
+    for r in s.runs {
+        runs.append((r.name, r.description, outputs(py, r.outputs)?))?;
     }
-    Ok(out)
+    let tables = PyDict::new(py);
+    for (name, t) in s.tables {
+        tables.set_item(name, table(py, t)?)?;
+    }
+    Ok((runs, tables))
 }
 
 #[pyfunction]
@@ -150,6 +151,16 @@ fn income<'py>(
     Ok((table(py, fund)?, table(py, rejects)?))
 }
 
+/// The schemas of the settle outputs by name (settlements, person_years, fund_report, rejects).
+#[pyfunction]
+fn output_schemas(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, schema) in app::output_schemas().map_err(err)? {
+        d.set_item(name, schema.as_ref().to_pyarrow(py)?)?;
+    }
+    Ok(d)
+}
+
 fn policy_json(lp: &LoadedPolicy) -> anyhow::Result<String> {
     let mut v = serde_json::to_value(&lp.policy)?;
     if let Some(m) = v.as_object_mut() {
@@ -182,6 +193,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scenario, m)?)?;
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(income, m)?)?;
+    m.add_function(wrap_pyfunction!(output_schemas, m)?)?;
     m.add_function(wrap_pyfunction!(policies, m)?)?;
     m.add_function(wrap_pyfunction!(policy, m)?)?;
     Ok(())

@@ -152,29 +152,77 @@ def test_explain_steps(sample):
         assert e.rejected is not None and rej[0]["reason"] in e.rejected and not e.steps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="comparison.csv changed to scenario,year,policy_id,flow,fund,benefit,baseline,reform,"
-    "difference,percent (issue 13); the package still builds the old 7-column comparison in "
-    "Python (_comparison) instead of returning app::scenario's table",
-)
+def machine_cells(t: pa.Table) -> dict[str, list[str]]:
+    """Each column as the CLI writes it to CSV: money with two decimals, ratios with six,
+    an empty cell for null."""
+    def cell(v: object) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.6f}"
+        return str(v)
+
+    return {n: [cell(v) for v in t.column(n).to_pylist()] for n in t.column_names}
+
+
+def assert_same_as_csv(t: pa.Table, path: Path) -> None:
+    """Cell by cell against a CLI CSV file read as text (same names, same order)."""
+    expected = strings(path)
+    assert t.column_names == expected.column_names, (t.column_names, expected.column_names)
+    assert t.num_rows == expected.num_rows, (path.name, t.num_rows, expected.num_rows)
+    mine = machine_cells(t)
+    for name in t.column_names:
+        x, y = mine[name], expected.column(name).to_pylist()
+        if x != y:
+            i = next(i for i, (u, v) in enumerate(zip(x, y)) if u != v)
+            raise AssertionError(f"{path.name}: column {name} differs first at row {i}: {x[i]!r} != {y[i]!r}")
+
+
+COMPARISON_FILES = ["comparison", "balance_change", "winners_losers", "deciles", "largest_changes", "persons_delta"]
+
+
 def test_scenario_matches_cli(sample, tmp_path):
     claims, persons = sample
     scen = REPO / "sample-data" / "scenarios"
     files = sorted(scen.glob("*.toml"))[:2]
-    assert files
+    assert len(files) == 2
     out = tmp_path / "sc"
     r = run_cli("scenario", "--claims", claims, "--persons", persons, "--scenario", *files, "--out", out, "--full", "--format", "parquet")
     assert r.returncode == 0, r.stderr
     s = medsettle.scenario(claims, persons, files)
     compare_with_cli(s.baseline, out / "baseline")
+    assert len(s.scenarios) == 2
     for name, res in s.scenarios.items():
         compare_with_cli(res, out / name)
-    # comparison.csv names two columns `scenario`; the table calls the second `scenario_amount`.
-    cmp = pcsv.read_csv(out / "comparison.csv", read_options=pcsv.ReadOptions(column_names=s.comparison.column_names, skip_rows=1),
-                        convert_options=pcsv.ConvertOptions(column_types={f.name: f.type for f in s.comparison.schema}))
-    assert cmp.num_rows > 0
-    assert_tables_equal(s.comparison, cmp)
+    assert s.comparison.column_names == [
+        "scenario", "year", "policy_id", "flow", "fund", "benefit", "baseline", "reform", "difference", "percent",
+    ]
+    for stem in COMPARISON_FILES:
+        assert_same_as_csv(getattr(s, stem), out / f"{stem}.csv")
+    assert s.cost_curve is None
+    # Typed: money is exact, the difference is reform − baseline on every row.
+    assert s.comparison.schema.field("difference").type == pa.decimal128(18, 2)
+    for row in s.comparison.to_pylist():
+        assert row["difference"] == row["reform"] - row["baseline"]
+    # Each person-year is in exactly one band: the bands of the `all` row add up.
+    for row in s.winners_losers.filter(pa.compute.equal(s.winners_losers["group"], "all")).to_pylist():
+        bands = ["lose_over_5pct", "lose_upto_5pct", "no_change", "gain_upto_5pct", "gain_over_5pct"]
+        assert sum(row[b] for b in bands) == row["person_years"] == s.baseline.person_years.num_rows
+
+
+def test_sweep_matches_cli(sample, tmp_path):
+    claims, persons = sample
+    sweep = "inpatient.cap=300000..500000:100000"
+    r = run_cli("scenario", "--claims", claims, "--persons", persons, "--sweep", sweep, "--out", tmp_path / "sw")
+    assert r.returncode == 0, r.stderr
+    s = medsettle.scenario(claims, persons, sweep=sweep)
+    assert_same_as_csv(s.cost_curve, tmp_path / "sw" / "cost_curve.csv")
+    # 300000, 400000, 500000: three points
+    assert s.cost_curve["value"].to_pylist() == ["300000", "400000", "500000"]
+    assert s.comparison is None and not s.scenarios
+    assert_tables_equal(s.baseline.person_years, medsettle.settle(claims, persons).person_years)
+    with pytest.raises(medsettle.MedsettleError, match="expected KEY=FROM..TO:STEP"):
+        medsettle.scenario(claims, persons, sweep="inpatient.cap")
 
 
 def test_policies():

@@ -162,44 +162,53 @@ pub fn sweep_scenario(key: &str, value: &str) -> Result<Scenario> {
     })
 }
 
-/// One kernel run per value. Each run keeps only its totals: persons are settled in parallel
-/// into a per-thread buffer and folded into fund and burden sums, so neither the time nor the
-/// memory of a point includes the full settlement table, and memory does not grow with the
-/// number of points.
+/// One kernel run per value, all in one pass over the persons: each person's claims are
+/// settled under every value in turn while they are in cache, and each run keeps only its
+/// totals (folded per thread), so neither the time nor the memory of a point includes the
+/// full settlement table, and memory does not grow with the number of points.
 pub fn run_sweep(loaded: &Loaded, base: &PolicySet, sweep: &Sweep) -> Result<Vec<SweepPoint>> {
     let sets: Vec<PolicySet> =
         sweep.values.iter().map(|v| sweep_scenario(&sweep.key, v).and_then(|sc| scenario_policies(base, &sc))).collect::<Result<_>>()?;
-    let pb = progress::bar(sets.len() as u64, "sweeping");
-    let mut points = Vec::with_capacity(sets.len());
-    for (v, ps) in sweep.values.iter().zip(&sets) {
-        points.push(SweepPoint { value: v.clone(), ..totals(loaded, ps) });
-        pb.inc(1);
-    }
+    let pb = progress::bar(loaded.prepared.order.len() as u64, "sweeping");
+    let points = totals_each(loaded, &sets, &|k| pb.inc(k));
     pb.finish_and_clear();
-    Ok(points)
+    Ok(sweep.values.iter().zip(points).map(|(v, p)| SweepPoint { value: v.clone(), ..p }).collect())
 }
 
 /// The fund and burden totals of one kernel run over everything loaded.
 pub fn totals(loaded: &Loaded, policies: &PolicySet) -> SweepPoint {
+    totals_each(loaded, std::slice::from_ref(policies), &|_| {}).pop().unwrap_or_default()
+}
+
+/// The totals of one kernel run per policy set (`sets[k]` → element k), in one pass over the
+/// persons; `progress` gets the number of claims done.
+pub fn totals_each(loaded: &Loaded, sets: &[PolicySet], progress: &(dyn Fn(u64) + Sync)) -> Vec<SweepPoint> {
     let (t, persons, prep) = (&loaded.claims.table, &loaded.persons.table, &loaded.prepared);
+    let zero = || vec![SweepPoint::default(); sets.len()];
     prep.persons
         .par_iter()
         .with_min_len(64)
-        .map_init(Vec::new, |buf: &mut Vec<Settlement>, range| {
-            let claims = &prep.order[range.clone()];
-            buf.clear();
-            buf.resize(claims.len(), Settlement::EMPTY);
-            let psn = t.claims[claims[0] as usize].psn;
-            let years =
-                engine::settle_person(t, &persons.persons[psn as usize], claims, &prep.policy_of, policies, buf, None, &mut Tracer::off());
-            let mut p = SweepPoint::default();
-            for y in &years {
-                p.add(y);
+        .fold(
+            || (zero(), Vec::new()),
+            |(mut acc, mut buf): (Vec<SweepPoint>, Vec<Settlement>), range| {
+                let claims = &prep.order[range.clone()];
+                buf.clear();
+                buf.resize(claims.len(), Settlement::EMPTY);
+                let person = &persons.persons[t.claims[claims[0] as usize].psn as usize];
+                for (p, policies) in acc.iter_mut().zip(sets) {
+                    for y in &engine::settle_person(t, person, claims, &prep.policy_of, policies, &mut buf, None, &mut Tracer::off()) {
+                        p.add(y);
+                    }
+                }
+                progress(claims.len() as u64);
+                (acc, buf)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(zero, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                x.merge(y);
             }
-            p
-        })
-        .reduce(SweepPoint::default, |mut a, b| {
-            a.merge(&b);
             a
         })
 }

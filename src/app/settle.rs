@@ -2,6 +2,7 @@
 //! outputs are Arrow tables with the columns and types of the Parquet outputs
 //! (CONTRACT.md §4). Validation, settlement and aggregation are the command line's own.
 
+use crate::app::scenario::{self as app_scenario, Sweep};
 use crate::engine::{self, Settled, Step, Tracer};
 use crate::io::read::{self, RejectRow};
 use crate::io::write::{ColType, Val, arrow_table};
@@ -9,12 +10,16 @@ use crate::model::Settlement;
 use crate::pipeline::{self, FileInfo, Loaded};
 use crate::policy::PolicySet;
 use crate::policy::overrides::Scenario;
+use crate::report;
+use crate::report::doc::{self, Cell};
 use crate::report::fund::{self, FUND_REPORT_COLUMNS, FundReport};
+use crate::report::i18n::Lang;
 use crate::report::markdown::Counts;
 use crate::report::tables::{self, PERSON_YEAR_COLUMNS, SETTLEMENT_COLUMNS};
-use anyhow::{Context, Result, bail};
-use arrow::array::{ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder};
+use anyhow::{Context, Result, anyhow, bail};
+use arrow::array::{ArrayRef, Decimal128Builder, Float64Builder, Int64Builder, NullArray, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,18 +92,6 @@ impl Run {
     pub fn outputs(&self, income: bool) -> Result<Outputs> {
         outputs(&self.loaded, &self.policies, &self.settled, income)
     }
-
-    /// The outputs of each scenario file: the same claims settled under the run's policies
-    /// with the scenario's overrides (as `medsettle scenario --full`).
-    pub fn scenarios(&self, files: &[PathBuf]) -> Result<Vec<(Scenario, Outputs)>> {
-        scenario_policies(&self.policies, files)?
-            .into_iter()
-            .map(|(sc, ps)| {
-                let settled = pipeline::settle(&self.loaded, &ps);
-                Ok((sc, outputs(&self.loaded, &ps, &settled, true)?))
-            })
-            .collect()
-    }
 }
 
 fn outputs(l: &Loaded, policies: &PolicySet, settled: &Settled, income: bool) -> Result<Outputs> {
@@ -140,6 +133,34 @@ pub fn income(persons: &Input, years: &[i32], policy_specs: &[String], sets: &[S
     Ok((fund_table(&fr, &policies)?, reject_batch(&p.rejects, &|_| name.clone())?))
 }
 
+/// The schemas of the settle outputs ([`Outputs`]' tables), by name: what executors that
+/// settle in parts (Spark) return.
+pub fn output_schemas() -> Result<Vec<(&'static str, SchemaRef)>> {
+    let none = |_: usize, _: &mut Vec<Val>| {};
+    Ok(vec![
+        ("settlements", arrow_table(SETTLEMENT_COLUMNS, 0, &none)?.0),
+        ("person_years", arrow_table(PERSON_YEAR_COLUMNS, 0, &none)?.0),
+        ("fund_report", fund_schema()),
+        ("rejects", arrow_table(REJECT_COLUMNS, 0, &none)?.0),
+    ])
+}
+
+fn fund_schema() -> SchemaRef {
+    let types = [
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Decimal128(18, 2),
+    ];
+    Arc::new(Schema::new(FUND_REPORT_COLUMNS.iter().zip(types).map(|(c, t)| Field::new(*c, t, *c == "hosp_lv")).collect::<Vec<_>>()))
+}
+
 fn fund_table(fr: &FundReport, policies: &PolicySet) -> Result<Table> {
     let n = fr.len();
     let text = || StringBuilder::with_capacity(n, n * 12);
@@ -160,20 +181,7 @@ fn fund_table(fr: &FundReport, policies: &PolicySet) -> Result<Table> {
         count.append_value(l.count as i64);
         amount.append_value(l.amount.fen() as i128);
     }
-    let types = [
-        DataType::Int64,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::Int64,
-        DataType::Utf8,
-        DataType::Int64,
-        DataType::Decimal128(18, 2),
-    ];
-    let schema =
-        Arc::new(Schema::new(FUND_REPORT_COLUMNS.iter().zip(types).map(|(c, t)| Field::new(*c, t, *c == "hosp_lv")).collect::<Vec<_>>()));
+    let schema = fund_schema();
     let cols: Vec<ArrayRef> = vec![
         Arc::new(year.finish()),
         Arc::new(policy.finish()),
@@ -290,4 +298,176 @@ pub fn scenario_policies(base: &PolicySet, files: &[PathBuf]) -> Result<Vec<(Sce
             Ok((s, ps))
         })
         .collect()
+}
+
+/// One settled run of a scenario comparison.
+pub struct ScenarioRun {
+    /// `baseline` or the scenario's name
+    pub name: String,
+    pub description: String,
+    pub outputs: Outputs,
+}
+
+/// What `medsettle scenario --full` writes, as tables.
+pub struct ScenarioOutputs {
+    /// the baseline, then each scenario in the order given (the baseline alone with a sweep
+    /// alone)
+    pub runs: Vec<ScenarioRun>,
+    /// the comparison files by stem, in the command's order: `comparison`, `balance_change`,
+    /// `winners_losers`, `deciles`, `largest_changes`, `persons_delta` (when scenarios were
+    /// given) and `cost_curve` (with a sweep)
+    pub tables: Vec<(&'static str, Table)>,
+}
+
+/// The baseline and each scenario file settled over the same input and compared (and the
+/// sweep's cost curve), as `medsettle scenario --full [--sweep]` computes them.
+pub fn scenario(
+    claims: &[Input],
+    persons: &Input,
+    policy_specs: &[String],
+    sets: &[String],
+    files: &[PathBuf],
+    sweep: Option<&str>,
+) -> Result<ScenarioOutputs> {
+    let base = PolicySet::assemble(policy_specs, sets)?;
+    let (scenarios, sets): (Vec<Scenario>, Vec<PolicySet>) = scenario_policies(&base, files)?.into_iter().unzip();
+    let sweep: Option<Sweep> = sweep.map(str::parse).transpose()?;
+    if scenarios.is_empty() && sweep.is_none() {
+        bail!("give scenario files or a sweep");
+    }
+    let loaded = load(claims, persons, &base)?;
+    let runs = RefCell::new(Vec::new());
+    let mut tables = Vec::new();
+    if !scenarios.is_empty() {
+        let each = |name: &str, ps: &PolicySet, s: &Settled| -> Result<()> {
+            let description = scenarios.iter().find(|sc| sc.name == name).map(|sc| sc.description.clone()).unwrap_or_default();
+            runs.borrow_mut().push(ScenarioRun { name: name.to_string(), description, outputs: outputs(&loaded, ps, s, true)? });
+            Ok(())
+        };
+        let c = app_scenario::compare(&loaded, &base, &scenarios, &sets, Lang::default(), &each)?;
+        for t in c.comparison.tables() {
+            tables.push((t.name, doc_table(t)?));
+        }
+        let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+        let row = report::scenario::persons_delta_row(&c.delta, &names, &loaded.persons.table);
+        let (schema, batches) = arrow_table(report::scenario::PERSONS_DELTA_COLUMNS, c.delta.len(), &row)?;
+        tables.push(("persons_delta", Table { schema, batches }));
+    } else {
+        // a sweep alone: the baseline's outputs still come back
+        let settled = pipeline::settle(&loaded, &base);
+        let outputs = outputs(&loaded, &base, &settled, true)?;
+        runs.borrow_mut().push(ScenarioRun { name: "baseline".into(), description: String::new(), outputs });
+    }
+    if let Some(sw) = &sweep {
+        let points = app_scenario::run_sweep(&loaded, &base, sw)?;
+        let (t, _) = report::scenario::cost_curve(&sw.key, &points, Lang::default());
+        tables.push((t.name, doc_table(&t)?));
+    }
+    Ok(ScenarioOutputs { runs: runs.into_inner(), tables })
+}
+
+/// A report table as Arrow with its machine column names: money as decimal128(18, 2), counts
+/// and years as int64, ratios as float64, codes and text as strings; an empty cell is a null.
+/// The type of a column comes from its cells (a column with none but empty ones is null-typed).
+pub fn doc_table(t: &doc::Table) -> Result<Table> {
+    let mut fields = Vec::with_capacity(t.columns.len());
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(t.columns.len());
+    for (j, c) in t.columns.iter().enumerate() {
+        let cells = || t.rows.iter().map(move |r| r.get(j).unwrap_or(&Cell::Empty));
+        let kind = cells().find(|x| !matches!(x, Cell::Empty)).cloned().unwrap_or(Cell::Empty);
+        let wrong = |x: &Cell| anyhow!("table {}: column {} mixes {kind:?} and {x:?}", t.name, c.key);
+        let array: ArrayRef = match kind {
+            Cell::Text(_) | Cell::Code(_) => {
+                let mut b = StringBuilder::new();
+                for x in cells() {
+                    match x {
+                        Cell::Text(s) | Cell::Code(s) => b.append_value(s),
+                        Cell::Empty => b.append_null(),
+                        x => return Err(wrong(x)),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Cell::Int(_) | Cell::Year(_) => {
+                let mut b = Int64Builder::with_capacity(t.rows.len());
+                for x in cells() {
+                    match x {
+                        Cell::Int(i) => b.append_value(*i),
+                        Cell::Year(y) => b.append_value(*y as i64),
+                        Cell::Empty => b.append_null(),
+                        x => return Err(wrong(x)),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Cell::Money(_) => {
+                let mut b = Decimal128Builder::with_capacity(t.rows.len());
+                for x in cells() {
+                    match x {
+                        Cell::Money(m) => b.append_value(m.fen() as i128),
+                        Cell::Empty => b.append_null(),
+                        x => return Err(wrong(x)),
+                    }
+                }
+                Arc::new(b.finish().with_precision_and_scale(18, 2)?)
+            }
+            Cell::Ratio(_) => {
+                let mut b = Float64Builder::with_capacity(t.rows.len());
+                for x in cells() {
+                    match x {
+                        Cell::Ratio(r) => b.append_option(*r),
+                        Cell::Empty => b.append_null(),
+                        x => return Err(wrong(x)),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Cell::Empty => Arc::new(NullArray::new(t.rows.len())),
+        };
+        fields.push(Field::new(c.key, array.data_type().clone(), true));
+        cols.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    Ok(Table { schema: schema.clone(), batches: vec![RecordBatch::try_new(schema, cols)?] })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Money;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
+
+    #[test]
+    fn report_tables_become_typed_arrow_with_nulls_for_empty_cells() {
+        let mut t = doc::Table::new(
+            "t",
+            "t",
+            vec![
+                ("name", String::new()),
+                ("year", String::new()),
+                ("amount", String::new()),
+                ("pct", String::new()),
+                ("none", String::new()),
+            ],
+        );
+        t.rows.push(vec![Cell::text("a,b"), Cell::Year(2026), Cell::Money(Money::from_fen(12_345)), Cell::Ratio(Some(0.125)), Cell::Empty]);
+        t.rows.push(vec![Cell::Empty, Cell::Int(7), Cell::Money(Money::from_fen(-5)), Cell::Ratio(None), Cell::Empty]);
+        let a = doc_table(&t).unwrap();
+        let b = &a.batches[0];
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.column(0).as_string::<i32>().value(0), "a,b");
+        assert!(b.column(0).is_null(1));
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().values().to_vec(), vec![2026, 7]);
+        // 123.45 and −0.05 as decimal128(18, 2): 12345 and −5 hundredths
+        assert_eq!(b.column(2).data_type(), &DataType::Decimal128(18, 2));
+        assert_eq!(b.column(2).as_primitive::<Decimal128Type>().values().to_vec(), vec![12_345, -5]);
+        assert_eq!(b.column(3).as_primitive::<Float64Type>().value(0), 0.125);
+        assert!(b.column(3).is_null(1));
+        assert_eq!(b.column(4).data_type(), &DataType::Null);
+        // a column mixing money and text is an error naming the table and column
+        t.rows.push(vec![Cell::Empty, Cell::Int(1), Cell::text("x"), Cell::Ratio(None), Cell::Empty]);
+        let e = doc_table(&t).unwrap_err().to_string();
+        assert!(e.contains("table t: column amount"), "{e}");
+    }
 }

@@ -12,7 +12,7 @@ use crate::report::doc::Table;
 use crate::report::i18n::Lang;
 use crate::report::scenario::Comparison;
 use crate::report::{self, html, markdown, xlsx};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -76,14 +76,9 @@ fn write_doc_tables(out: &mut OutputDir, tables: &[&Table]) -> Result<()> {
 pub fn run(a: &ScenarioArgs) -> Result<i32> {
     let start = Instant::now();
     let base = PolicySet::assemble(&a.policies, &a.sets)?;
-    let scenarios: Vec<Scenario> = a.scenarios.iter().map(|p| Scenario::load(p)).collect::<Result<_>>()?;
-    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-    names.sort();
-    if names.windows(2).any(|w| w[0] == w[1]) || names.contains(&"baseline") {
-        bail!("scenario names must be distinct and not `baseline`");
-    }
+    let (scenarios, sets): (Vec<Scenario>, Vec<PolicySet>) =
+        crate::app::settle::scenario_policies(&base, &a.scenarios)?.into_iter().unzip();
     let sweep: Option<Sweep> = a.sweep.as_deref().map(str::parse).transpose()?;
-    let sets: Vec<PolicySet> = scenarios.iter().map(|s| scenario::scenario_policies(&base, s)).collect::<Result<_>>()?;
     let loaded = pipeline::load(&a.claims, &a.persons, &base)?;
     let persons = &loaded.persons.table;
     let baseline_ids = base.policies.iter().map(|p| p.policy.id.as_str()).collect::<Vec<_>>().join(", ");

@@ -503,30 +503,31 @@ pub fn funds(y: &PersonYear) -> Money {
     y.hifp_pay + y.hifob_pay + y.hifmi_pay + y.maf_pay + y.maf_tilt_pay
 }
 
-/// persons_delta.csv: every person-year whose final burden changes.
-pub fn write_persons_delta<'a>(
-    out: &mut OutputDir,
+/// The columns of persons_delta.csv: every person-year whose final burden changes.
+pub const PERSONS_DELTA_COLUMNS: &[(&str, ColType)] = &[
+    ("scenario", ColType::Text),
+    ("psn_no", ColType::Text),
+    ("year", ColType::Int),
+    ("psn_type", ColType::Text),
+    ("baseline_funds", ColType::Money),
+    ("scenario_funds", ColType::Money),
+    ("funds_difference", ColType::Money),
+    ("baseline_burden", ColType::Money),
+    ("scenario_burden", ColType::Money),
+    ("burden_difference", ColType::Money),
+];
+
+/// Row `i` of persons_delta ([`PERSONS_DELTA_COLUMNS`]); `names[k]` is scenario k's name.
+pub fn persons_delta_row<'a>(
     rows: &'a [DeltaRow],
-    scenarios: &'a [Scenario],
+    names: &'a [String],
     persons: &'a PersonTable,
-) -> Result<()> {
-    let cols: &[(&str, ColType)] = &[
-        ("scenario", ColType::Text),
-        ("psn_no", ColType::Text),
-        ("year", ColType::Int),
-        ("psn_type", ColType::Text),
-        ("baseline_funds", ColType::Money),
-        ("scenario_funds", ColType::Money),
-        ("funds_difference", ColType::Money),
-        ("baseline_burden", ColType::Money),
-        ("scenario_burden", ColType::Money),
-        ("burden_difference", ColType::Money),
-    ];
-    let row = |i: usize, v: &mut Vec<Val<'a>>| {
+) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
+    move |i: usize, v: &mut Vec<Val<'a>>| {
         let (k, psn, year, bf, sf, bb, sb) = rows[i];
         let p = &persons.persons[psn as usize];
         v.extend([
-            Val::Text(&scenarios[k].name),
+            Val::Text(&names[k]),
             Val::Text(&p.psn_no),
             Val::Int(year as i64),
             Val::Text(p.psn_type.as_str()),
@@ -537,8 +538,13 @@ pub fn write_persons_delta<'a>(
             Val::Money(sb),
             Val::Money(sb - bb),
         ]);
-    };
-    write_table(out, "persons_delta", Format::Csv, cols, rows.len(), &row, &|_| {})
+    }
+}
+
+/// Writes persons_delta.csv.
+pub fn write_persons_delta(out: &mut OutputDir, rows: &[DeltaRow], scenarios: &[Scenario], persons: &PersonTable) -> Result<()> {
+    let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    write_table(out, "persons_delta", Format::Csv, PERSONS_DELTA_COLUMNS, rows.len(), &persons_delta_row(rows, &names, persons), &|_| {})
 }
 
 /// Column keys must be unique in every machine table (comparison.csv had two `scenario`).
