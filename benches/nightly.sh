@@ -24,21 +24,14 @@ DATA=bench-data/large-$PERSONS-$YEAR-$SEED
 WORK=bench-data/nightly-$PERSONS-$YEAR-$SEED
 mkdir -p "$WORK"
 
-if [ ! -x /usr/bin/time ]; then
-  apt-get install -y time >/dev/null 2>&1 || { echo "nightly.sh needs GNU time at /usr/bin/time" >&2; exit 1; }
-fi
-echo "== cargo build --release"
-cargo build --release --locked
-BIN=target/release/medsettle
+# shellcheck source=benches/common.sh
+. benches/common.sh
+needs_time nightly.sh
+release_build
 if [ ! -f "$DATA/claims.parquet" ]; then
   "$BIN" generate --persons "$PERSONS" --year "$YEAR" --seed "$SEED" --out "$DATA" --format parquet
 fi
-VENV=bench-data/venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import duckdb" 2>/dev/null; then
-  echo "== installing duckdb $DUCKDB_VERSION into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "duckdb==$DUCKDB_VERSION"
-fi
+duckdb_venv "$DUCKDB_VERSION"
 
 measure() { # label, command... → "label wall_s peak_kib"
   local label=$1; shift
@@ -53,7 +46,7 @@ measure() { # label, command... → "label wall_s peak_kib"
 
 if [ ! -f "$WORK/days.parquet" ] || [ ! -f "$WORK/night.parquet" ]; then
   echo "== split at day $SPLIT_DAY"
-  "$VENV/bin/python" - "$DATA/claims.parquet" "$WORK" "$SPLIT_DAY" "$YEAR" <<'EOF'
+  "$PY" - "$DATA/claims.parquet" "$WORK" "$SPLIT_DAY" "$YEAR" <<'EOF'
 import sys, duckdb
 src, work, day, year = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 con = duckdb.connect()

@@ -30,13 +30,10 @@ DATA=bench-data/large-$PERSONS-$YEAR-$SEED
 WORK=bench-data/peer-out
 mkdir -p "$WORK"
 
-if [ ! -x /usr/bin/time ]; then
-  apt-get install -y time >/dev/null 2>&1 || { echo "peer.sh needs GNU time at /usr/bin/time" >&2; exit 1; }
-fi
-
-echo "== cargo build --release"
-cargo build --release --locked
-BIN=target/release/medsettle
+# shellcheck source=benches/common.sh
+. benches/common.sh
+needs_time peer.sh
+release_build
 
 case "$INPUT" in
   parquet) CLAIMS=$DATA/claims.parquet; PERSONS_FILE=$DATA/persons.parquet; READ=read_parquet ;;
@@ -49,13 +46,7 @@ if [ ! -f "$CLAIMS" ] || [ ! -f "$PERSONS_FILE" ]; then
 fi
 ls -l "$DATA"
 
-VENV=bench-data/venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import duckdb" 2>/dev/null; then
-  echo "== installing duckdb $DUCKDB_VERSION into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "duckdb==$DUCKDB_VERSION"
-fi
-PY=$VENV/bin/python
+duckdb_venv "$DUCKDB_VERSION"
 
 # The SQL approximation. Resident-style: per person-year running in-scope total, a 600 deductible
 # per claim, 80% above it, the fund share capped at 350,000 per person-year.
