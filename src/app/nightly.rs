@@ -103,7 +103,14 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     if a.strict {
         let rejects = loaded.reject_rows();
         if let Some(first) = rejects.first() {
-            bail!("--strict: {} row(s) rejected, nothing written or stored; first: line {}: {}", rejects.len(), first.line, first.reason());
+            bail!(
+                "--strict: {} row(s) rejected, nothing written or stored; first: {} line {} setl_id {}: {}",
+                rejects.len(),
+                loaded.file_name(first.file),
+                first.line,
+                first.setl_id,
+                first.reason()
+            );
         }
     }
     let t = &loaded.claims.table;
