@@ -49,6 +49,8 @@ pub struct Run {
 pub struct Prior {
     pub history: History,
     pub originals: HashMap<String, (Settlement, Contribution)>,
+    /// psn_no → its stored person-years (policy_id, YearState record), for the carries.
+    pub years: HashMap<String, Vec<(String, Vec<u8>)>>,
 }
 
 fn named(path: &Path) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
@@ -304,10 +306,11 @@ impl Tx<'_> {
                 ids.push(t.strings.get(c.init_setl_id));
             }
         }
+        // In key order: the lookups then walk the B-tree's leaves forwards (a cold night reads
+        // the file nearly in order instead of at random).
+        ids.sort_unstable();
+        ids.dedup();
         for id in ids {
-            if prior.history.claims.contains_key(id) {
-                continue;
-            }
             let row: Option<StoredRow> = by_id
                 .query_row(params![id], |r| {
                     Ok(StoredRow {
@@ -344,24 +347,25 @@ impl Tx<'_> {
                 prior.originals.insert(id.to_string(), (s, d.contribution));
             }
         }
-        let mut latest = self
+        // Each person's stored years, in psn_no order (the key): the latest claim for the
+        // checks, the year states for the kernel (kept for `carries`).
+        let mut years = self
             .tx
-            .prepare_cached("SELECT last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 ORDER BY year DESC LIMIT 1")
+            .prepare_cached("SELECT policy_id, state, last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 ORDER BY year")
             .map_err(self.e())?;
-        let mut seen = vec![false; persons.table.persons.len()];
-        for c in &t.claims {
-            let p = c.psn as usize;
-            if seen.get(p).copied().unwrap_or(true) {
-                continue;
-            }
-            seen[p] = true;
-            let psn_no = &persons.table.persons[p].psn_no;
-            let row: Option<(String, String)> =
-                latest.query_row(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(self.e())?;
-            if let Some((ts, id)) = row {
-                let ts = time::parse_datetime(&ts).map_err(|m| anyhow::anyhow!("state person {psn_no}: last_setl_time {m}"))?;
-                prior.history.latest.insert(psn_no.clone(), (ts, id));
-            }
+        let mut named: Vec<&str> = t.claims.iter().map(|c| persons.table.persons[c.psn as usize].psn_no.as_str()).collect();
+        named.sort_unstable();
+        named.dedup();
+        for psn_no in named {
+            let rows: Vec<(String, Vec<u8>, String, String)> = years
+                .query_map(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(self.e())?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(self.e())?;
+            let Some((_, _, ts, id)) = rows.last() else { continue };
+            let ts = time::parse_datetime(ts).map_err(|m| anyhow::anyhow!("state person {psn_no}: last_setl_time {m}"))?;
+            prior.history.latest.insert(psn_no.to_string(), (ts, id.clone()));
+            prior.years.insert(psn_no.to_string(), rows.into_iter().map(|(p, b, _, _)| (p, b)).collect());
         }
         Ok(prior)
     }
@@ -376,8 +380,6 @@ impl Tx<'_> {
         runs: &[Vec<u32>],
         prior: &Prior,
     ) -> Result<Vec<Carry>> {
-        let empty = self.is_empty()?;
-        let mut st = self.tx.prepare_cached("SELECT policy_id, state FROM person_years WHERE psn_no = ?1").map_err(self.e())?;
         let mut out = Vec::with_capacity(runs.len());
         for claims in runs {
             let mut carry = Carry::default();
@@ -385,16 +387,11 @@ impl Tx<'_> {
                 out.push(carry);
                 continue;
             };
-            if !empty {
-                let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
-                let rows: Vec<(String, Vec<u8>)> = st
-                    .query_map(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(self.e())?
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(self.e())?;
+            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
+            if let Some(rows) = prior.years.get(psn_no) {
                 for (policy_id, blob) in rows {
-                    let mut y: YearState = decode(&blob, "person-year")?;
-                    let idx = index_of(policies, &policy_id).with_context(|| {
+                    let mut y: YearState = decode(blob, "person-year")?;
+                    let idx = index_of(policies, policy_id).with_context(|| {
                         format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
                     })?;
                     y.policy = idx;
