@@ -116,6 +116,23 @@ impl Loaded {
         all
     }
 
+    /// `--strict`: an error naming the first rejected row when any row was rejected (`what`
+    /// says what was not done).
+    pub fn refuse_rejects(&self, what: &str) -> Result<()> {
+        let rejects = self.reject_rows();
+        match rejects.first() {
+            None => Ok(()),
+            Some(first) => bail!(
+                "--strict: {} row(s) rejected, {what}; first: {} line {} setl_id {}: {}",
+                rejects.len(),
+                self.file_name(first.file),
+                first.line,
+                first.setl_id,
+                first.reason()
+            ),
+        }
+    }
+
     /// Claim rows rejected (not persons rows).
     pub fn claim_rejects(&self) -> u64 {
         (self.claims.rejects.len() + self.prepared.rejects.len()) as u64

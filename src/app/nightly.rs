@@ -101,23 +101,11 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         );
     }
     if a.strict {
-        let rejects = loaded.reject_rows();
-        if let Some(first) = rejects.first() {
-            bail!(
-                "--strict: {} row(s) rejected, nothing written or stored; first: {} line {} setl_id {}: {}",
-                rejects.len(),
-                loaded.file_name(first.file),
-                first.line,
-                first.setl_id,
-                first.reason()
-            );
-        }
+        loaded.refuse_rejects("nothing written or stored")?;
     }
     let t = &loaded.claims.table;
-    let runs: Vec<Vec<u32>> = loaded.prepared.persons.iter().map(|r| loaded.prepared.order[r.clone()].to_vec()).collect();
     let mut timer = pipeline::Timer::new();
-    let mut carries = tx.carries(t, &loaded.persons.table, &policies, &runs, &prior)?;
-    drop(runs);
+    let mut carries = tx.carries(t, &loaded.persons.table, &policies, &loaded.prepared, &prior)?;
     timer.mark("load carried state");
     let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
     timer.mark("settle");

@@ -4,7 +4,7 @@ use crate::io::write::Format;
 use crate::pipeline;
 use crate::policy::PolicySet;
 use crate::report::i18n::Lang;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -81,17 +81,7 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
     let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
     if a.strict {
-        let rejects = loaded.reject_rows();
-        if let Some(first) = rejects.first() {
-            bail!(
-                "--strict: {} row(s) rejected, nothing written; first: {} line {} setl_id {}: {}",
-                rejects.len(),
-                loaded.file_name(first.file),
-                first.line,
-                first.setl_id,
-                first.reason()
-            );
-        }
+        loaded.refuse_rejects("nothing written")?;
     }
     let settled = pipeline::settle(&loaded, &policies);
     let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;

@@ -370,18 +370,19 @@ impl Tx<'_> {
         Ok(prior)
     }
 
-    /// One [`Carry`] per person of the run (`persons_of`: the person index of each), with the
+    /// One [`Carry`] per person of the run (`prepared.persons`), with the
     /// stored year states and the originals their reversals cancel.
     pub fn carries(
         &self,
         table: &ClaimTable,
         persons: &PersonTable,
         policies: &PolicySet,
-        runs: &[Vec<u32>],
+        prepared: &crate::engine::Prepared,
         prior: &Prior,
     ) -> Result<Vec<Carry>> {
-        let mut out = Vec::with_capacity(runs.len());
-        for claims in runs {
+        let mut out = Vec::with_capacity(prepared.persons.len());
+        for range in &prepared.persons {
+            let claims = &prepared.order[range.clone()];
             let mut carry = Carry::default();
             let Some(&first) = claims.first() else {
                 out.push(carry);
