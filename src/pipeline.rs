@@ -6,11 +6,13 @@ use crate::intake::History;
 use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
 use crate::io::write::{Format, OutputDir};
 use crate::model::Status;
+use crate::model::{PersonTable, PersonYear};
 use crate::policy::PolicySet;
 use crate::progress;
-use crate::report::fund;
+use crate::report::fund::{self, FundReport};
 use crate::report::i18n::Lang;
 use crate::report::markdown::{self, Counts, ReportInput};
+use crate::report::settlement::ByMonth;
 use crate::report::tables;
 use crate::report::{html, settlement, xlsx};
 use anyhow::{Context, Result, bail};
@@ -91,6 +93,11 @@ pub struct StateRun {
 }
 
 impl Loaded {
+    /// Input file names by index (claims files first, then the persons file).
+    pub fn file_names(&self) -> Vec<String> {
+        self.claim_files.iter().chain([&self.persons_file]).map(|p| p.display().to_string()).collect()
+    }
+
     /// Input file name by index (claims files first, then the persons file).
     pub fn file_name(&self, i: u16) -> String {
         let i = i as usize;
@@ -119,23 +126,28 @@ impl Loaded {
     /// `--strict`: an error naming the first rejected row when any row was rejected (`what`
     /// says what was not done).
     pub fn refuse_rejects(&self, what: &str) -> Result<()> {
-        let rejects = self.reject_rows();
-        match rejects.first() {
-            None => Ok(()),
-            Some(first) => bail!(
-                "--strict: {} row(s) rejected, {what}; first: {} line {} setl_id {}: {}",
-                rejects.len(),
-                self.file_name(first.file),
-                first.line,
-                first.setl_id,
-                first.reason()
-            ),
-        }
+        refuse_rows(&self.reject_rows(), &|i| self.file_name(i), what)
     }
 
     /// Claim rows rejected (not persons rows).
     pub fn claim_rejects(&self) -> u64 {
         (self.claims.rejects.len() + self.prepared.rejects.len()) as u64
+    }
+}
+
+/// `--strict`: an error naming the first of `rejects` (in file and line order; `name` gives
+/// a file's name by index) when there is one (`what` says what was not done).
+pub fn refuse_rows(rejects: &[RejectRow], name: &dyn Fn(u16) -> String, what: &str) -> Result<()> {
+    match rejects.first() {
+        None => Ok(()),
+        Some(first) => bail!(
+            "--strict: {} row(s) rejected, {what}; first: {} line {} setl_id {}: {}",
+            rejects.len(),
+            name(first.file),
+            first.line,
+            first.setl_id,
+            first.reason()
+        ),
     }
 }
 
@@ -291,7 +303,6 @@ pub fn write_outputs_into(
     lang: Lang,
 ) -> Result<Counts> {
     let mut timer = Timer::new();
-    let dir = out.dir().join(sub.unwrap_or(""));
     out.set_prefix(sub);
     let out = &mut *out;
     let t = &loaded.claims.table;
@@ -300,7 +311,7 @@ pub fn write_outputs_into(
     let pb = progress::bar(rows.len() as u64, "writing");
     // The fund report is computed while the tables are written: writing is bound by the
     // writer thread (the kernel's copy into the page cache), which leaves the pool idle.
-    let (written, (fr, missing_base)) = rayon::join(
+    let (written, (fund, missing_base)) = rayon::join(
         || -> Result<()> {
             tables::write_settlements(out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
             pb.finish_and_clear();
@@ -314,42 +325,110 @@ pub fn write_outputs_into(
     );
     written?;
     timer.mark("write tables, fund report");
-    out.write_file("fund_report.csv", fund::to_csv(&fr, policies)?.as_bytes())?;
+    let mut totals = Totals {
+        counts: counts(loaded, settled),
+        fund,
+        missing_base,
+        by_month: ByMonth::of(t, settled),
+        not_covered: BTreeMap::new(),
+        rejects: loaded.reject_rows(),
+    };
+    totals.add_reasons(settled);
+    let run = RunInfo {
+        loaded_files: &loaded.files,
+        file_names: loaded.file_names(),
+        state: loaded.state.as_ref(),
+        persons,
+        years: &settled.person_years,
+    };
+    write_rest(out, sub, format, &run, policies, &totals, command, title, lang)
+}
 
-    let rejects = loaded.reject_rows();
+/// What the fund report, the rejects, the human reports and the manifest of a run are made
+/// of, summed while its settlements are written (in one piece, or a part at a time).
+#[derive(Default)]
+pub struct Totals {
+    pub counts: Counts,
+    /// expenditure and income
+    pub fund: FundReport,
+    /// person-years left out of the income for a missing contribution base
+    pub missing_base: u64,
+    pub by_month: ByMonth,
+    /// not-covered claims by reason
+    pub not_covered: BTreeMap<String, u64>,
+    /// every rejected row, in file and line order
+    pub rejects: Vec<RejectRow>,
+}
+
+impl Totals {
+    /// Counts the not-covered reasons of `settled`.
+    pub fn add_reasons(&mut self, settled: &Settled) {
+        for s in &settled.sorted {
+            if let Some(r) = s.reason {
+                *self.not_covered.entry(r.to_string()).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// The run's inputs and person-years, as the reports and the manifest name them.
+pub struct RunInfo<'a> {
+    pub loaded_files: &'a [FileInfo],
+    /// input file names by index (claims files, then the persons file)
+    pub file_names: Vec<String>,
+    pub state: Option<&'a StateRun>,
+    pub persons: &'a PersonTable,
+    pub years: &'a [PersonYear],
+}
+
+/// Writes everything but the two tables: `fund_report.csv`, `rejects.csv`, the human reports
+/// and `manifest.json` (under `sub/` when given); returns the counts.
+#[allow(clippy::too_many_arguments)]
+pub fn write_rest(
+    out: &mut OutputDir,
+    sub: Option<&str>,
+    format: Format,
+    run: &RunInfo,
+    policies: &PolicySet,
+    totals: &Totals,
+    command: &str,
+    title: &str,
+    lang: Lang,
+) -> Result<Counts> {
+    let mut timer = Timer::new();
+    let dir = out.dir().join(sub.unwrap_or(""));
+    out.set_prefix(sub);
+    out.write_file("fund_report.csv", fund::to_csv(&totals.fund, policies)?.as_bytes())?;
+
     let mut w = out.create("rejects.csv")?;
     {
         let named = |e: csv::Error| anyhow::anyhow!("cannot write {}: {e}", dir.join("rejects.csv").display());
         let mut cw = csv::Writer::from_writer(&mut w);
         cw.write_record(["source_file", "row", "setl_id", "reason"]).map_err(named)?;
-        for r in &rejects {
-            cw.write_record([loaded.file_name(r.file), r.line.to_string(), r.setl_id.clone(), r.reason()]).map_err(named)?;
+        let name = |i: u16| run.file_names.get(i as usize).map(String::as_str).unwrap_or("");
+        for r in &totals.rejects {
+            cw.write_record([name(r.file), r.line.to_string().as_str(), r.setl_id.as_str(), r.reason().as_str()]).map_err(named)?;
         }
         cw.flush().map_err(|e| named(e.into()))?;
     }
     w.finish()?;
 
-    let counts = counts(loaded, settled);
+    let counts = totals.counts;
     let mut reject_codes: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &rejects {
+    for r in &totals.rejects {
         *reject_codes.entry(r.code.to_string()).or_default() += 1;
-    }
-    let mut not_covered_reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for s in &settled.sorted {
-        if let Some(r) = s.reason {
-            *not_covered_reasons.entry(r.to_string()).or_default() += 1;
-        }
     }
     let input = ReportInput {
         title,
         counts,
-        fund: &fr,
+        fund: &totals.fund,
         policies,
-        persons,
-        years: &settled.person_years,
+        persons: run.persons,
+        years: run.years,
+        by_month: &totals.by_month,
         reject_codes,
-        not_covered_reasons,
-        missing_contribution_base: missing_base,
+        not_covered_reasons: totals.not_covered.clone(),
+        missing_contribution_base: totals.missing_base,
     };
     out.write_file("report.md", markdown::render(&input).as_bytes())?;
     let mut manifest = Manifest {
@@ -357,7 +436,7 @@ pub fn write_outputs_into(
         version: env!("CARGO_PKG_VERSION"),
         command,
         format: format.ext(),
-        inputs: &loaded.files,
+        inputs: run.loaded_files,
         policies: policies
             .policies
             .iter()
@@ -371,7 +450,7 @@ pub fn write_outputs_into(
             .collect(),
         counts,
         reconciles: counts.reconciles(),
-        state: loaded.state.as_ref(),
+        state: run.state,
         outputs: Vec::new(),
     };
     // The human reports show the manifest without the outputs (which include the reports).
@@ -379,7 +458,7 @@ pub fn write_outputs_into(
     if let Some(o) = shown.as_object_mut() {
         o.remove("outputs");
     }
-    let doc = settlement::document(&input, t, settled, &shown, lang);
+    let doc = settlement::document(&input, &shown, lang);
     out.write_file("report.html", html::render(&doc).as_bytes())?;
     out.write_file("report.xlsx", &xlsx::render(&doc)?)?;
     timer.mark("rejects, reports");

@@ -166,6 +166,25 @@ fn data_lines(bytes: &[u8]) -> u64 {
     bytes.split(|&b| b == b'\n').skip(1).filter(|l| !l.is_empty() && *l != b"\r").count() as u64
 }
 
+/// Every file of two output folders, byte for byte.
+fn same_files(a: &Path, b: &Path) -> Result<(), String> {
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    let (na, nb) = (names(a), names(b));
+    if na != nb {
+        return Err(format!("files {na:?} vs {nb:?}"));
+    }
+    for n in &na {
+        if std::fs::read(a.join(n)).unwrap() != std::fs::read(b.join(n)).unwrap() {
+            return Err(format!("{n} differs"));
+        }
+    }
+    Ok(())
+}
+
 fn run_case(c: &Case, dir: &Path) -> Result<(), String> {
     let (claims_path, expected_read) = if let Some(cols) = &c.parquet {
         let p = dir.join(c.claims_name.as_deref().unwrap_or("claims.parquet"));
@@ -190,21 +209,42 @@ fn run_case(c: &Case, dir: &Path) -> Result<(), String> {
     let persons_path = dir.join("persons.csv");
     std::fs::write(&persons_path, &persons).unwrap();
     let out = dir.join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
-        .arg("settle")
-        .arg("--claims")
-        .arg(&claims_path)
-        .arg("--persons")
-        .arg(&persons_path)
-        .arg("--out")
-        .arg(&out)
-        .args(&c.args)
-        .output()
-        .unwrap();
+    let settle = |out: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medsettle"))
+            .arg("settle")
+            .arg("--claims")
+            .arg(&claims_path)
+            .arg("--persons")
+            .arg(&persons_path)
+            .arg("--out")
+            .arg(out)
+            .args(&c.args)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = settle(&out, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     let code = run.status.code().unwrap_or(-1);
     if code != c.exit {
         return Err(format!("exit {code}, expected {}; stderr: {stderr}", c.exit));
+    }
+    // The same case spilled to disk in many partitions (a limit far below the input) must
+    // end the same way, with the same output files byte for byte.
+    let spilled_out = dir.join("out-spilled");
+    let spilled = settle(&spilled_out, &["--memory-limit", "1KiB"]);
+    let spilled_err = String::from_utf8_lossy(&spilled.stderr);
+    if spilled.status.code() != Some(code) {
+        return Err(format!("spilled: exit {:?}, in memory {code}; stderr: {spilled_err}", spilled.status.code()));
+    }
+    if code == 0 || code == 4 {
+        if let Err(e) = same_files(&out, &spilled_out) {
+            return Err(format!("spilled outputs differ from the in-memory ones: {e}"));
+        }
+    } else if let Some(e) = &c.error
+        && !spilled_err.contains(e.as_str())
+    {
+        return Err(format!("spilled: stderr lacks {e:?}: {spilled_err}"));
     }
     if stderr.contains("panicked") {
         return Err(format!("panic: {stderr}"));

@@ -5,6 +5,7 @@
 
 pub mod explain;
 pub mod nightly;
+pub mod partitioned;
 pub mod replay;
 pub mod scenario;
 pub mod settle;

@@ -1,5 +1,6 @@
 //! `medsettle settle`: settle every claim and write the outputs (CONTRACT.md §3–4).
 
+use crate::app::partitioned;
 use crate::io::write::Format;
 use crate::pipeline;
 use crate::policy::PolicySet;
@@ -58,6 +59,15 @@ pub struct SettleArgs {
     /// settled claims in the state (recorded in its journal).
     #[arg(long, requires = "state")]
     pub allow_policy_change: bool,
+    /// Memory the run may use, e.g. 6GiB (default: half of this machine's memory). Claims
+    /// estimated beyond it are spilled to disk in partitions by person and settled a partition
+    /// at a time; the outputs are the same byte for byte. Not used with --state.
+    #[arg(long, value_name = "SIZE", value_parser = crate::app::partitioned::parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Folder for the spill files of a run beyond --memory-limit (default: beside the output,
+    /// inside its staging folder); removed when the run ends.
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
 }
 
 fn reject_rate(s: &str) -> std::result::Result<f64, String> {
@@ -79,6 +89,23 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     }
     let start = Instant::now();
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
+    let limit = a.memory_limit.unwrap_or_else(partitioned::default_memory_limit);
+    let need = partitioned::estimate_bytes(&a.claims);
+    if need > limit {
+        let job = partitioned::Job {
+            claims: &a.claims,
+            persons: &a.persons,
+            policies: &policies,
+            out: &a.out,
+            format: a.format,
+            lang: a.lang,
+            strict: a.strict,
+            spill_dir: a.spill_dir.as_deref(),
+            partitions: partitioned::partitions_for(need, limit),
+        };
+        let c = partitioned::run(&job, "settle")?;
+        return Ok(finish(a, &c, "", start));
+    }
     let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
     if a.strict {
         loaded.refuse_rejects("nothing written")?;

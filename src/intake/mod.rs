@@ -19,7 +19,7 @@ pub use cell::Cell;
 pub use columns::{CLAIMS, Column, Kind, PERSONS};
 pub use reject::{Refusal, RejectCode, RejectRow};
 pub use rows::{Aliases, ClaimIntake, ClaimsRead, Part, PersonsRead, aliases_of, read_person_arrow, read_person_batch};
-pub use whole::{History, PriorClaim, prepare, prepare_after};
+pub use whole::{CrossPartition, History, PriorClaim, id_hash, prepare, prepare_after, prepare_part, refused_alone};
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the
 /// batch was built for ([`CLAIMS`] or [`PERSONS`]).

@@ -85,7 +85,9 @@ struct SetlIndex {
     by_hash: Vec<(u64, u32)>,
 }
 
-fn id_hash(s: &str) -> u64 {
+/// A setl_id's (or psn_no's) hash: the same on every run and machine (partitions of a
+/// spilled run are chosen by it).
+pub fn id_hash(s: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     // SipHash with fixed zero keys: deterministic across runs and machines.
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -161,38 +163,91 @@ pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicyS
     prepare_after(table, persons, policies, &History::default())
 }
 
+/// What a claim's own person and policy say (S-23): the policy it settles under, or why not.
+fn claim_policy(c: &Claim, persons: &PersonTable, policies: &PolicySet) -> Result<u16, (RejectCode, String)> {
+    let p = &persons.persons[c.psn as usize];
+    if let Some(msg) = persons.invalid.get(&c.psn) {
+        return Err((RejectCode::PersonSchemeMismatch, msg.clone()));
+    }
+    let year = time::year_of(c.setl_time);
+    match policies.select(p.region(), p.insutype, year) {
+        None => Err((
+            RejectCode::NoPolicy,
+            format!(
+                "no {} policy for {} in {year}: built-in policies cover resident 2024–2026 and employee 2024; pass --policy FILE for other years",
+                if p.insutype == crate::model::Scheme::Resident { "resident" } else { "employee" },
+                p.region()
+            ),
+        )),
+        Some(i) if !policies.get(i).settles => {
+            let pol = policies.get(i);
+            Err((RejectCode::NoBenefitRules, pol.no_benefit_reason.clone().unwrap_or_else(|| format!("{} has no benefit rules", pol.id))))
+        }
+        Some(i) => Ok(i),
+    }
+}
+
+/// S-27: rare_fund_pay must not exceed the share the basic fund leaves on the claim.
+fn rare_refusal(table: &ClaimTable, c: &Claim, persons: &PersonTable, policies: &PolicySet, policy: u16) -> Option<(RejectCode, String)> {
+    if c.reversal || !c.rare_fund_pay.is_positive() {
+        return None;
+    }
+    let share = crate::engine::rare_share(table, c, persons, policies.get(policy));
+    (c.rare_fund_pay > share).then(|| {
+        (
+            RejectCode::RareFundPayExceedsShare,
+            format!(
+                "rare_fund_pay {} is more than the in-catalogue share left after the basic fund (preselfpay + inscp − hifp = {share}, RULES.md S-27)",
+                c.rare_fund_pay
+            ),
+        )
+    })
+}
+
+/// Whether the claim is refused by the checks that need only the claim and its person (S-23,
+/// S-27): a spilled run records this for the cross-partition checks ([`CrossPartition`]).
+pub fn refused_alone(table: &ClaimTable, c: &Claim, persons: &PersonTable, policies: &PolicySet) -> bool {
+    match claim_policy(c, persons, policies) {
+        Err(_) => true,
+        Ok(p) => rare_refusal(table, c, persons, policies, p).is_some(),
+    }
+}
+
+/// The message of a duplicate setl_id (S-24), naming the first row.
+fn duplicate_message(id: &str, first_file: u16, first_line: u32) -> String {
+    format!("setl_id {id} already appears at line {first_line} (file #{}); the first row is kept", first_file + 1)
+}
+
+/// What the whole-input checks of one partition of a spilled run (`--memory-limit`) cannot
+/// see from its own claims: repetitions of a setl_id whose first row is in another partition,
+/// and reversals whose original (the first row with their init_setl_id) is in another
+/// partition, i.e. belongs to another person. Claim indices are the partition's.
+#[derive(Debug, Default)]
+pub struct CrossPartition {
+    /// claim → (file, line) of the first row with its setl_id
+    pub duplicates: HashMap<u32, (u16, u32)>,
+    /// reversal → its refusal
+    pub reversals: HashMap<u32, (RejectCode, String)>,
+}
+
 /// [`prepare`] for a run that continues a state (`history`): a setl_id settled before is a
 /// duplicate, a claim not later than its person's latest settled one is `late_claim`, and a
 /// reversal may cancel a claim settled before (its `original` becomes [`PRIOR_ORIGINAL`]).
 pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet, history: &History) -> Prepared {
+    prepare_part(table, persons, policies, history, &CrossPartition::default())
+}
+
+/// [`prepare_after`] for one partition of a spilled run, with what the other partitions say.
+pub fn prepare_part(
+    table: &mut ClaimTable,
+    persons: &PersonTable,
+    policies: &PolicySet,
+    history: &History,
+    cross: &CrossPartition,
+) -> Prepared {
     let n = table.claims.len();
     // Persons and policies (S-23).
-    let checked: Vec<Result<u16, (RejectCode, String)>> = table
-        .claims
-        .par_iter()
-        .map(|c| {
-            let p = &persons.persons[c.psn as usize];
-            if let Some(msg) = persons.invalid.get(&c.psn) {
-                return Err((RejectCode::PersonSchemeMismatch, msg.clone()));
-            }
-            let year = time::year_of(c.setl_time);
-            match policies.select(p.region(), p.insutype, year) {
-                None => Err((
-                    RejectCode::NoPolicy,
-                    format!(
-                        "no {} policy for {} in {year}: built-in policies cover resident 2024–2026 and employee 2024; pass --policy FILE for other years",
-                        if p.insutype == crate::model::Scheme::Resident { "resident" } else { "employee" },
-                        p.region()
-                    ),
-                )),
-                Some(i) if !policies.get(i).settles => {
-                    let pol = policies.get(i);
-                    Err((RejectCode::NoBenefitRules, pol.no_benefit_reason.clone().unwrap_or_else(|| format!("{} has no benefit rules", pol.id))))
-                }
-                Some(i) => Ok(i),
-            }
-        })
-        .collect();
+    let checked: Vec<Result<u16, (RejectCode, String)>> = table.claims.par_iter().map(|c| claim_policy(c, persons, policies)).collect();
     let mut policy_of = vec![NO_POLICY; n];
     let mut rejects = Vec::new();
     for (i, r) in checked.into_iter().enumerate() {
@@ -203,32 +258,27 @@ pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &P
     }
     // S-27: rare_fund_pay must not exceed the share the basic fund leaves on the claim.
     for (i, c) in table.claims.iter().enumerate() {
-        if c.reversal || !c.rare_fund_pay.is_positive() || policy_of[i] == NO_POLICY {
+        if policy_of[i] == NO_POLICY {
             continue;
         }
-        let share = crate::engine::rare_share(table, c, persons, policies.get(policy_of[i]));
-        if c.rare_fund_pay > share {
-            rejects.push(Reject {
-                claim: i as u32,
-                code: RejectCode::RareFundPayExceedsShare,
-                message: format!(
-                    "rare_fund_pay {} is more than the in-catalogue share left after the basic fund (preselfpay + inscp − hifp = {share}, RULES.md S-27)",
-                    c.rare_fund_pay
-                ),
-            });
+        if let Some((code, message)) = rare_refusal(table, c, persons, policies, policy_of[i]) {
+            rejects.push(Reject { claim: i as u32, code, message });
             policy_of[i] = NO_POLICY;
         }
     }
     // Duplicate setl_id: the first row is kept (S-24).
     let ids = SetlIndex::build(table);
-    for (i, f) in ids.duplicates(table) {
+    let mut dups: Vec<(u32, u16, u32)> = ids
+        .duplicates(table)
+        .into_iter()
+        .filter(|(i, _)| !cross.duplicates.contains_key(i))
+        .map(|(i, f)| (i, table.claims[f as usize].file, table.claims[f as usize].line))
+        .collect();
+    dups.extend(cross.duplicates.iter().map(|(&i, &(file, line))| (i, file, line)));
+    dups.sort_unstable();
+    for (i, file, line) in dups {
         let id = table.strings.get(table.claims[i as usize].setl_id);
-        let fc = &table.claims[f as usize];
-        rejects.push(Reject {
-            claim: i,
-            code: RejectCode::DuplicateSetlId,
-            message: format!("setl_id {id} already appears at line {} (file #{}); the first row is kept", fc.line, fc.file + 1),
-        });
+        rejects.push(Reject { claim: i, code: RejectCode::DuplicateSetlId, message: duplicate_message(id, file, line) });
         policy_of[i as usize] = NO_POLICY;
     }
     if !history.claims.is_empty() || !history.latest.is_empty() {
@@ -302,6 +352,9 @@ pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &P
                 }
                 taken_prior.insert(init, ri);
                 return Ok(PRIOR_ORIGINAL);
+            }
+            if let Some(refusal) = cross.reversals.get(&ri) {
+                return Err(refusal.clone());
             }
             let oi = ids
                 .first(table, init)

@@ -40,8 +40,34 @@ pub fn read_claim_inputs(
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ClaimsRead> {
-    tune_allocator();
     let mut out = ClaimsRead::default();
+    let mut table = std::mem::take(&mut out.table);
+    let mut rejects = Vec::new();
+    out.rows = stream_claim_inputs(inputs, persons, aliases, progress, &mut |parts: Vec<Part>, reserve: usize| {
+        let _ = table.claims.try_reserve(reserve);
+        for (t, r) in parts {
+            table.append(t);
+            rejects.extend(r);
+        }
+        Ok(())
+    })?;
+    out.table = table;
+    out.rejects = rejects;
+    Ok(out)
+}
+
+/// The checked claims of the inputs as they are read, a few batches at a time, in file then
+/// row order: `sink` gets each run of parts (and a hint of how many claims the file holds, 0
+/// when unknown); the rows read per file are returned. Nothing holds the whole input.
+pub fn stream_claim_inputs(
+    inputs: &[Input],
+    persons: &PersonsRead,
+    aliases: &Aliases,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
+) -> Result<Vec<u64>> {
+    tune_allocator();
+    let mut out_rows = Vec::with_capacity(inputs.len());
     let intake = ClaimIntake::new(persons, aliases);
     let intake = &intake;
     for (fi, input) in inputs.iter().enumerate() {
@@ -54,10 +80,10 @@ pub fn read_claim_inputs(
             Input::Arrow { batches, .. } => {
                 for b in batches {
                     progress(b.num_rows() as u64);
-                    out.add(intake.arrow(b, file, rows + 1, source)?);
+                    sink(intake.arrow(b, file, rows + 1, source)?, 0)?;
                     rows += b.num_rows() as u64;
                 }
-                out.rows.push(rows);
+                out_rows.push(rows);
                 continue;
             }
         };
@@ -71,10 +97,10 @@ pub fn read_claim_inputs(
             // is no error (the rows are counted as decoded, below).
             let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let _ = out.table.claims.try_reserve(usize::try_from(declared.min(bytes)).unwrap_or(0));
+            let mut reserve = usize::try_from(declared.min(bytes)).unwrap_or(0);
             // Row groups decode in parallel, a window at a time, joined in file order.
             for window in groups.chunks(rayon::current_num_threads().max(2)) {
-                let (decoded, ()) = rayon::join(
+                let (decoded, appended) = rayon::join(
                     || -> Result<Vec<Part>> {
                         let parts: Vec<Result<Vec<Part>>> = window
                             .par_iter()
@@ -104,8 +130,9 @@ pub fn read_claim_inputs(
                         }
                         Ok(all)
                     },
-                    || out.add(std::mem::take(&mut pending)),
+                    || sink(std::mem::take(&mut pending), std::mem::take(&mut reserve)),
                 );
+                appended?;
                 pending = decoded?;
                 rows += window.iter().map(|g| g.2).sum::<u64>();
             }
@@ -123,16 +150,17 @@ pub fn read_claim_inputs(
                 for b in rx {
                     rows += b.len() as u64;
                     progress(b.len() as u64);
-                    let (parts, ()) = rayon::join(|| intake.rows(&b, file), || out.add(std::mem::take(&mut pending)));
+                    let (parts, appended) = rayon::join(|| intake.rows(&b, file), || sink(std::mem::take(&mut pending), 0));
+                    appended?;
                     pending = parts;
                 }
                 parser.join().map_err(|_| anyhow::anyhow!("{source}: the CSV reader thread failed"))?
             })?;
         }
-        out.add(pending);
-        out.rows.push(rows);
+        sink(pending, 0)?;
+        out_rows.push(rows);
     }
-    Ok(out)
+    Ok(out_rows)
 }
 
 /// The persons file (CSV or Parquet).

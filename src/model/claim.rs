@@ -6,7 +6,7 @@ use super::strings::{StrId, Strings};
 use super::time::Timestamp;
 
 /// The amounts the national platform recorded for a settlement (`replay` compares them).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recorded {
     pub hifp_pay: Option<Money>,
     pub hifob_pay: Option<Money>,
@@ -15,8 +15,9 @@ pub struct Recorded {
     pub psn_part_amt: Option<Money>,
 }
 
-/// One settlement row after validation. Plain data, no IO.
-#[derive(Clone, Debug)]
+/// One settlement row after validation. Plain data, no IO. (Serialized only into the spill
+/// files of a run, with its strings beside it: the ids are its table's.)
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
     pub setl_id: StrId,
     pub mdtrt_id: StrId,

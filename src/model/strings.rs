@@ -2,7 +2,7 @@
 //! buffer and one offset per string instead of a heap allocation each.
 
 /// Index of a string in a [`Strings`] arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 pub struct StrId(pub u32);
 
 impl StrId {

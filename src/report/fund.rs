@@ -43,7 +43,22 @@ fn add(m: &mut HashMap<Key, Line>, k: Key, amount: Money) {
 
 /// Expenditure from settled and reversal rows, plus tilted assistance per person-year.
 pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
-    let years = &settled.person_years;
+    let mut report = claim_expenditure(table, persons, settled);
+    add_tilted(&settled.person_years, persons, &mut report);
+    report
+}
+
+/// Adds the lines of `other` to `into` (reports of parts of a run).
+pub fn merge(into: &mut FundReport, other: FundReport) {
+    for (k, l) in other {
+        let e = into.entry(k).or_default();
+        e.count += l.count;
+        e.amount += l.amount;
+    }
+}
+
+/// Expenditure from the settled and reversal rows of `settled` alone.
+pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
     let m = settled
         .claim
         .par_iter()
@@ -93,7 +108,11 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
             }
             a
         });
-    let mut report: FundReport = m.into_iter().collect();
+    m.into_iter().collect()
+}
+
+/// Adds the year-end tilted assistance of the person-years (S-19).
+pub fn add_tilted(years: &[crate::model::PersonYear], persons: &PersonTable, report: &mut FundReport) {
     for y in years.iter().filter(|y| !y.maf_tilt_pay.is_zero()) {
         let cat = persons.persons[y.psn as usize].psn_type;
         let l = report
@@ -111,7 +130,6 @@ pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled)
         l.count += 1;
         l.amount += y.maf_tilt_pay;
     }
-    report
 }
 
 fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut FundReport) {

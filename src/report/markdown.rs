@@ -41,6 +41,8 @@ pub struct ReportInput<'a> {
     pub policies: &'a PolicySet,
     pub persons: &'a PersonTable,
     pub years: &'a [PersonYear],
+    /// fund expenditure by settlement month
+    pub by_month: &'a super::settlement::ByMonth,
     pub reject_codes: BTreeMap<String, u64>,
     pub not_covered_reasons: BTreeMap<String, u64>,
     pub missing_contribution_base: u64,

@@ -97,27 +97,43 @@ fn multi_year<V>(by: &BTreeMap<(i32, &str), V>) -> bool {
     ys.any(|y| Some(y) != first)
 }
 
-/// Expenditure by settlement month (claims only; tilted assistance is year-end).
-fn expenditure_by_month(claims: &ClaimTable, settled: &Settled, l: Lang) -> Section {
-    let mut by: BTreeMap<(i32, u32), ([Money; 5], i64)> = BTreeMap::new();
-    for (ci, s) in settled.iter() {
-        if s.status == Status::NotCovered {
-            continue;
+/// Fund expenditure of the claims by settlement month: (year, month) → (hifp, hifob, hifmi,
+/// maf, maf_tilt = 0; claims). Summed over the settled claims a part at a time ([`ByMonth::add`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ByMonth(BTreeMap<(i32, u32), ([Money; 5], i64)>);
+
+impl ByMonth {
+    /// Adds the settled claims of `claims` (not-covered ones pay nothing and are left out).
+    pub fn add(&mut self, claims: &ClaimTable, settled: &Settled) {
+        for (ci, s) in settled.iter() {
+            if s.status == Status::NotCovered {
+                continue;
+            }
+            let (y, m, _) = time::civil_from_days(time::date_of(claims.claims[ci].setl_time));
+            let e = self.0.entry((y, m)).or_default();
+            for (j, v) in [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay].into_iter().enumerate() {
+                e.0[j] += v;
+            }
+            e.1 += 1;
         }
-        let (y, m, _) = time::civil_from_days(time::date_of(claims.claims[ci].setl_time));
-        let e = by.entry((y, m)).or_default();
-        for (j, v) in [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay].into_iter().enumerate() {
-            e.0[j] += v;
-        }
-        e.1 += 1;
     }
+    pub fn of(claims: &ClaimTable, settled: &Settled) -> ByMonth {
+        let mut b = ByMonth::default();
+        b.add(claims, settled);
+        b
+    }
+}
+
+/// Expenditure by settlement month (claims only; tilted assistance is year-end).
+fn expenditure_by_month(by: &ByMonth, l: Lang) -> Section {
+    let by = &by.0;
     let mut t = Table::new(
         "expenditure_by_month",
         l.pick("各基金支出（按结算月份）", "Fund expenditure by month"),
         fund_columns(l, vec![("month", l.pick("月份", "month").into())]),
     );
     t.columns.push(super::doc::Column { key: "claims", head: l.pick("结算笔数", "claims").into() });
-    for ((y, m), (v, n)) in &by {
+    for ((y, m), (v, n)) in by {
         let mut row = vec![Cell::text(format!("{y}-{m:02}"))];
         row.extend(fund_cells(v));
         row.push(Cell::Int(*n));
@@ -564,7 +580,7 @@ fn manifest(m: &serde_json::Value, l: Lang) -> Section {
 }
 
 /// The settlement report document.
-pub fn document(r: &ReportInput, claims: &ClaimTable, settled: &Settled, manifest_json: &serde_json::Value, lang: Lang) -> Doc {
+pub fn document(r: &ReportInput, manifest_json: &serde_json::Value, lang: Lang) -> Doc {
     let l = lang;
     let years: std::collections::BTreeSet<i32> = r.years.iter().map(|y| y.year).collect();
     let ids: Vec<&str> = r.policies.policies.iter().map(|p| p.policy.id.as_str()).collect();
@@ -585,7 +601,7 @@ pub fn document(r: &ReportInput, claims: &ClaimTable, settled: &Settled, manifes
         sections: vec![
             overview(r, l),
             expenditure_by_benefit(r, l),
-            expenditure_by_month(claims, settled, l),
+            expenditure_by_month(r.by_month, l),
             balance(r, l),
             limits(r, l),
             burden(r, l),

@@ -4,7 +4,7 @@
 
 use super::doc::{Cell, Doc, Table, yuan};
 use anyhow::{Context, Result};
-use rust_xlsxwriter::{Format, FormatBorder, Url, Workbook, Worksheet};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatBorder, Url, Workbook, Worksheet};
 
 struct Formats {
     head: Format,
@@ -111,6 +111,9 @@ fn sheet(wb: &mut Workbook, t: &Table, f: &Formats, d: &Doc) -> Result<()> {
 pub fn render(d: &Doc) -> Result<Vec<u8>> {
     let f = formats();
     let mut wb = Workbook::new();
+    // A fixed creation time (the zip epoch): the same run gives the same bytes; the run's
+    // time is in the file system and its manifest's inputs, not in the report.
+    wb.set_properties(&DocProperties::new().set_creation_datetime(&ExcelDateTime::from_ymd(1980, 1, 1)?));
     let tables: Vec<&Table> = d.tables().collect();
     {
         let ws = wb.add_worksheet();

@@ -1,0 +1,564 @@
+//! A settle run larger than its memory limit (`settle --memory-limit`, CONTRACT.md §6): the
+//! claims are checked as they are read and spilled to disk in partitions by a hash of psn_no,
+//! each partition is ordered (D-06) and settled on its own, and the settlements are merged
+//! back into input order while they are written. The outputs are byte for byte those of the
+//! same run in memory.
+//!
+//! What one partition cannot see is settled before the partitions run, from a second spill
+//! keyed by setl_id (S-24, S-22): a setl_id whose first row is in another partition, and a
+//! reversal whose original (the first row with its init_setl_id) is in another partition —
+//! another person — get the verdicts the whole input would give them ([`CrossPartition`]).
+//!
+//! Memory: the persons, the person-years and one partition at a time; the claims never all at
+//! once. Disk: the partitions once (zstd), then their settlements once.
+
+use crate::engine::{self, Settled};
+use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
+use crate::io::read::{self, Input, PersonsRead, RejectRow};
+use crate::io::spill::{RecordReader, RecordWriter, SpillDir, frame};
+use crate::io::write::{Format, OutputDir, TableWriter};
+use crate::model::{Claim, ClaimTable, PersonYear, Settlement, StrId, time};
+use crate::pipeline::{self, FileInfo, RunInfo, Timer, Totals};
+use crate::policy::PolicySet;
+use crate::progress;
+use crate::report::fund;
+use crate::report::i18n::Lang;
+use crate::report::markdown::Counts;
+use crate::report::tables::{self, SETTLEMENT_COLUMNS};
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, BinaryHeap};
+use std::path::{Path, PathBuf};
+
+/// Bytes of memory a claim takes in an in-memory run, all phases included (measured: 3.26 GiB
+/// peak for 10,359,404 claims, Parquet in and out).
+pub const BYTES_PER_CLAIM: u64 = 340;
+/// A CSV claims file takes about this many times its size in memory (1.3 GB of CSV for the
+/// same 10.36M claims).
+pub const CSV_MEMORY_FACTOR: u64 = 3;
+/// At most this many partitions (open spill files).
+const MAX_PARTITIONS: usize = 256;
+/// Key buckets for the cross-partition checks.
+const MAX_KEY_BUCKETS: usize = 64;
+/// Settlements merged and written a piece at a time.
+const MERGE_ROWS: usize = 1 << 18;
+
+/// The memory an in-memory run of these claims files would take (an estimate: Parquet from
+/// the row counts in its metadata, CSV from the file size).
+pub fn estimate_bytes(claims: &[PathBuf]) -> u64 {
+    claims
+        .iter()
+        .map(|p| {
+            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            if crate::io::source::is_parquet(p) {
+                match crate::io::source::parquet_row_groups(p, crate::intake::CLAIMS) {
+                    Ok(groups) => groups.iter().fold(0u64, |a, g| a.saturating_add(g.2)).saturating_mul(BYTES_PER_CLAIM),
+                    Err(_) => size.saturating_mul(CSV_MEMORY_FACTOR),
+                }
+            } else {
+                size.saturating_mul(CSV_MEMORY_FACTOR)
+            }
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Half of this machine's memory (the default `--memory-limit`); 8 GiB when unknown.
+pub fn default_memory_limit() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|kib| kib * 1024)
+    });
+    total.map(|t| t / 2).unwrap_or(8 << 30)
+}
+
+/// How many partitions a run of `need` estimated bytes takes under `limit`: each partition
+/// gets a third of the limit (the persons, the person-years and the writers share the rest).
+pub fn partitions_for(need: u64, limit: u64) -> usize {
+    let per = (limit / 3).max(1);
+    (need.div_ceil(per) as usize).clamp(2, MAX_PARTITIONS)
+}
+
+/// Parses a size: bytes, or a number with K/M/G/T (powers of 1024; `KiB`, `KB`, `k` alike).
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("`{s}` is not a size (e.g. 6GiB, 512MiB, 1048576)")),
+    };
+    let bad = || format!("`{s}` is not a size (e.g. 6GiB, 512MiB, 1048576)");
+    let v = match num.split_once('.') {
+        None => num.parse::<u64>().map_err(|_| bad())?.checked_mul(1u64 << shift).ok_or_else(bad)?,
+        // a fraction of a unit, e.g. 1.5GiB: exact in integers (at most 6 decimals)
+        Some((w, f)) if f.len() <= 6 && !f.is_empty() => {
+            let whole = w.parse::<u64>().map_err(|_| bad())?;
+            let frac = f.parse::<u64>().map_err(|_| bad())?;
+            let scale = 10u64.pow(f.len() as u32);
+            whole.checked_mul(1u64 << shift).ok_or_else(bad)? + ((frac as u128 * (1u128 << shift)) / scale as u128) as u64
+        }
+        Some(_) => return Err(bad()),
+    };
+    if v == 0 {
+        return Err(format!("`{s}`: the memory limit must be more than 0"));
+    }
+    Ok(v)
+}
+
+/// What is settled, and how.
+pub struct Job<'a> {
+    pub claims: &'a [PathBuf],
+    pub persons: &'a Path,
+    pub policies: &'a PolicySet,
+    pub out: &'a Path,
+    pub format: Format,
+    pub lang: Lang,
+    pub strict: bool,
+    /// where the spill folder goes (default: the output's staging folder)
+    pub spill_dir: Option<&'a Path>,
+    pub partitions: usize,
+}
+
+/// A claim in a partition's spill file: its position among all claims read, its text ids
+/// (None = absent) and the claim.
+type SpilledClaim<'a> = (u64, [Option<&'a str>; 3], Claim);
+/// A settled claim in a partition's settlement file.
+type SpilledSettlement<'a> = (u64, [Option<&'a str>; 3], Claim, Settlement);
+
+/// The key spill (by setl_id bucket): every claim's setl_id, and every reversal's lookup of
+/// its original.
+#[derive(Serialize, Deserialize)]
+enum KeyRecord<'a> {
+    Id { setl_id: &'a str, pos: u64, part: u32, file: u16, line: u32, reversal: bool, refused: bool },
+    Lookup { init: &'a str, pos: u64, part: u32 },
+}
+
+/// A cross-partition verdict for the claim at `pos` of partition `part`.
+#[derive(Clone, Debug)]
+enum Verdict {
+    Duplicate { file: u16, line: u32 },
+    Reversal(RejectCode, String),
+}
+
+fn strs<'a>(t: &'a ClaimTable, c: &Claim) -> [Option<&'a str>; 3] {
+    [c.setl_id, c.mdtrt_id, c.init_setl_id].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
+}
+
+/// Puts a spilled claim (its ids and record) into `t`.
+fn push_claim(t: &mut ClaimTable, s: [Option<&str>; 3], mut c: Claim) {
+    let mut id = |s: Option<&str>| s.map(|s| t.strings.push(s)).unwrap_or(StrId::NONE);
+    c.setl_id = id(s[0]);
+    c.mdtrt_id = id(s[1]);
+    c.init_setl_id = id(s[2]);
+    t.claims.push(c);
+}
+
+/// Runs the job; returns the counts (the outputs are committed).
+pub fn run(job: &Job, command: &str) -> Result<Counts> {
+    let mut timer = Timer::new();
+    let policies = job.policies;
+    let mut out = OutputDir::new(job.out)?;
+    let spill_parent = job.spill_dir.map(Path::to_path_buf).unwrap_or_else(|| out.staging().to_path_buf());
+    let spill = SpillDir::new(&spill_parent, &format!(".medsettle-spill-{}", std::process::id()))?;
+    let parts = job.partitions.max(1);
+    let buckets = parts.min(MAX_KEY_BUCKETS);
+
+    let persons_index = u16::try_from(job.claims.len()).context("too many input files")?;
+    let aliases = read::aliases_of(policies);
+    let persons = read::read_persons(job.persons, persons_index, &aliases)?;
+    timer.mark("read persons");
+    let part_of: Vec<u32> = persons.table.persons.par_iter().map(|p| (id_hash(&p.psn_no) % parts as u64) as u32).collect();
+
+    // 1. Read, check and spill: claims by person partition, keys by setl_id bucket.
+    let mut claim_files = (0..parts).map(|p| RecordWriter::create(&spill.file(&format!("claims-{p}")))).collect::<Result<Vec<_>>>()?;
+    let mut key_files = (0..buckets).map(|q| RecordWriter::create(&spill.file(&format!("keys-{q}")))).collect::<Result<Vec<_>>>()?;
+    let mut read_rejects: Vec<RejectRow> = Vec::new();
+    let mut claim_years: BTreeSet<i32> = BTreeSet::new();
+    let mut next_pos = 0u64;
+    let inputs: Vec<Input> = job.claims.iter().map(|p| Input::File(p.clone())).collect();
+    let pb = progress::spinner("reading and spilling");
+    let rows = {
+        let ctx = SpillCtx { persons: &persons, policies, part_of: &part_of, parts, buckets };
+        let mut sink = |batch: Vec<Part>, _reserve: usize| -> Result<()> {
+            let mut bases = Vec::with_capacity(batch.len());
+            for (t, _) in &batch {
+                bases.push(next_pos);
+                next_pos += t.claims.len() as u64;
+            }
+            let encoded: Vec<Encoded> =
+                batch.par_iter().zip(bases.par_iter()).map(|((t, _), &base)| ctx.encode(t, base)).collect::<Result<_>>()?;
+            for ((_, rejects), e) in batch.into_iter().zip(encoded) {
+                read_rejects.extend(rejects);
+                claim_years.extend(e.years);
+                for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
+                    if n > 0 {
+                        claim_files[p].put_framed(&bytes, n)?;
+                    }
+                }
+                for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
+                    if n > 0 {
+                        key_files[q].put_framed(&bytes, n)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| pb.inc(n), &mut sink)?
+    };
+    pb.finish_and_clear();
+    let spilled: Vec<u64> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;
+    for k in key_files {
+        k.finish()?;
+    }
+    timer.mark("read, check, spill");
+
+    // 2. Cross-partition checks, a setl_id bucket at a time.
+    let mut verdicts: Vec<(u32, u64, Verdict)> = Vec::new();
+    for q in 0..buckets {
+        verdicts.extend(cross_checks(&spill.file(&format!("keys-{q}")))?);
+        let _ = std::fs::remove_file(spill.file(&format!("keys-{q}")));
+    }
+    verdicts.sort_by_key(|v| (v.0, v.1));
+    timer.mark("cross-partition checks");
+
+    // 3. Each partition: order, settle, spill its settlements in input order.
+    let mut years: Vec<PersonYear> = Vec::new();
+    let mut part_rejects: Vec<RejectRow> = Vec::new();
+    let pb = progress::bar(next_pos, "settling partitions");
+    let mut v_at = 0;
+    for (p, &n) in spilled.iter().enumerate() {
+        let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
+        let mine = &verdicts[v_at..v_end];
+        v_at = v_end;
+        let path = spill.file(&format!("claims-{p}"));
+        let (settled_here, rejects) = settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")))?;
+        let _ = std::fs::remove_file(&path);
+        pb.inc(n);
+        years.extend(settled_here);
+        part_rejects.extend(rejects);
+    }
+    pb.finish_and_clear();
+    let spill_bytes_note = spill.bytes();
+    timer.mark("settle partitions");
+
+    // 4. Merge the settlements into input order while writing them; sum the totals.
+    let mut totals = Totals::default();
+    let mut fr = fund::FundReport::new();
+    let (mut settled_n, mut not_covered, mut reversal) = (0u64, 0u64, 0u64);
+    {
+        let mut w = TableWriter::new(&mut out, "settlements", job.format, SETTLEMENT_COLUMNS)?;
+        let mut merge = Merge::open(&spill, parts)?;
+        let pb = progress::bar(next_pos - part_rejects.len() as u64, "writing");
+        while let Some((table, settled)) = merge.next_piece(MERGE_ROWS)? {
+            let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
+            let row = tables::settlement_row(&table, &persons.table, policies, &settled, &rows);
+            let (written, part_fund) =
+                rayon::join(|| w.write(rows.len(), &row, &|k| pb.inc(k)), || fund::claim_expenditure(&table, &persons.table, &settled));
+            written?;
+            fund::merge(&mut fr, part_fund);
+            totals.by_month.add(&table, &settled);
+            totals.add_reasons(&settled);
+            for s in &settled.sorted {
+                match s.status {
+                    crate::model::Status::Settled => settled_n += 1,
+                    crate::model::Status::NotCovered => not_covered += 1,
+                    crate::model::Status::Reversal => reversal += 1,
+                }
+            }
+        }
+        w.finish(&|k| pb.inc(k))?;
+        pb.finish_and_clear();
+    }
+    drop(spill);
+    timer.mark("merge, write settlements");
+    let p = &persons.table.persons;
+    years.par_sort_unstable_by(|a, b| p[a.psn as usize].psn_no.cmp(&p[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+    tables::write_person_years(&mut out, job.format, &persons.table, policies, &years)?;
+    fund::add_tilted(&years, &persons.table, &mut fr);
+    totals.missing_base = fund::income_for_years(&persons.table, policies, &claim_years, &mut fr);
+    totals.fund = fr;
+    timer.mark("person-years, fund report");
+
+    let mut rejects = read_rejects;
+    rejects.extend(part_rejects);
+    let claim_rejected = rejects.len() as u64;
+    rejects.extend(persons.rejects.iter().cloned());
+    rejects.sort_by_key(|r| (r.file, r.line));
+    let file_names: Vec<String> = job.claims.iter().map(|p| p.display().to_string()).chain([job.persons.display().to_string()]).collect();
+    if job.strict {
+        pipeline::refuse_rows(&rejects, &|i| file_names.get(i as usize).cloned().unwrap_or_default(), "nothing written")?;
+    }
+    totals.rejects = rejects;
+    totals.counts = Counts {
+        read: rows.iter().sum(),
+        settled: settled_n,
+        not_covered,
+        reversal,
+        rejected: claim_rejected,
+        persons_read: persons.rows,
+        persons_rejected: persons.rejects.len() as u64,
+        person_years: years.len() as u64,
+    };
+    let files = hash_inputs(job.claims, &rows, job.persons, persons.rows)?;
+    let info = RunInfo { loaded_files: &files, file_names, state: None, persons: &persons.table, years: &years };
+    let counts = pipeline::write_rest(&mut out, None, job.format, &info, policies, &totals, command, "Settlement report", job.lang)?;
+    out.commit()?;
+    timer.mark("reports, commit");
+    if std::env::var_os("MEDSETTLE_TIMINGS").is_some() {
+        eprintln!("spill: {parts} partitions, {} MiB of settlements spilled at the peak", spill_bytes_note >> 20);
+    }
+    Ok(counts)
+}
+
+/// The inputs as the manifest records them (size, SHA-256, rows).
+fn hash_inputs(claims: &[PathBuf], rows: &[u64], persons: &Path, persons_rows: u64) -> Result<Vec<FileInfo>> {
+    let mut files: Vec<FileInfo> = claims
+        .par_iter()
+        .zip(rows.par_iter())
+        .map(|(p, &rows)| pipeline::sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
+        .collect::<Result<_>>()?;
+    let (bytes, sha256) = pipeline::sha256_file(persons)?;
+    files.push(FileInfo { path: persons.display().to_string(), bytes, sha256, rows: persons_rows });
+    Ok(files)
+}
+
+struct SpillCtx<'a> {
+    persons: &'a PersonsRead,
+    policies: &'a PolicySet,
+    part_of: &'a [u32],
+    parts: usize,
+    buckets: usize,
+}
+
+/// A piece of claims encoded for the spill files: (framed bytes, records) per partition and
+/// per key bucket, and the settlement years seen.
+struct Encoded {
+    claims: Vec<(Vec<u8>, u64)>,
+    keys: Vec<(Vec<u8>, u64)>,
+    years: BTreeSet<i32>,
+}
+
+impl SpillCtx<'_> {
+    fn encode(&self, t: &ClaimTable, base: u64) -> Result<Encoded> {
+        let mut e =
+            Encoded { claims: vec![(Vec::new(), 0); self.parts], keys: vec![(Vec::new(), 0); self.buckets], years: BTreeSet::new() };
+        for (k, c) in t.claims.iter().enumerate() {
+            let pos = base + k as u64;
+            let part = self.part_of[c.psn as usize];
+            let s = strs(t, c);
+            let slot = &mut e.claims[part as usize];
+            frame(&mut slot.0, &(pos, s, c))?;
+            slot.1 += 1;
+            e.years.insert(time::year_of(c.setl_time));
+            let setl_id = s[0].unwrap_or("");
+            let refused = refused_alone(t, c, &self.persons.table, self.policies);
+            let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
+            frame(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, file: c.file, line: c.line, reversal: c.reversal, refused })?;
+            slot.1 += 1;
+            if c.reversal {
+                let init = s[2].unwrap_or("");
+                let slot = &mut e.keys[(id_hash(init) % self.buckets as u64) as usize];
+                frame(&mut slot.0, &KeyRecord::Lookup { init, pos, part })?;
+                slot.1 += 1;
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// The verdicts of one setl_id bucket: every repetition of a setl_id in another partition than
+/// its first row, and every reversal whose original's first row is in another partition.
+fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
+    struct Id {
+        setl_id: String,
+        pos: u64,
+        part: u32,
+        file: u16,
+        line: u32,
+        reversal: bool,
+        refused: bool,
+    }
+    let mut ids: Vec<Id> = Vec::new();
+    let mut lookups: Vec<(String, u64, u32)> = Vec::new();
+    let mut r = RecordReader::open(path)?;
+    while let Some(b) = r.next_bytes()? {
+        match postcard::from_bytes::<KeyRecord>(b).with_context(|| format!("a damaged record in {}", path.display()))? {
+            KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
+                ids.push(Id { setl_id: setl_id.to_string(), pos, part, file, line, reversal, refused })
+            }
+            KeyRecord::Lookup { init, pos, part } => lookups.push((init.to_string(), pos, part)),
+        }
+    }
+    ids.par_sort_unstable_by(|a, b| a.setl_id.cmp(&b.setl_id).then(a.pos.cmp(&b.pos)));
+    let mut out = Vec::new();
+    // Repetitions: the first row (lowest position) is kept; one in its own partition is found
+    // there, one elsewhere gets the first row's place from here.
+    let mut start = 0;
+    while start < ids.len() {
+        let end = start + ids[start..].partition_point(|i| i.setl_id == ids[start].setl_id);
+        let first = &ids[start];
+        for d in &ids[start + 1..end] {
+            if d.part != first.part {
+                out.push((d.part, d.pos, Verdict::Duplicate { file: first.file, line: first.line }));
+            }
+        }
+        start = end;
+    }
+    for (init, pos, part) in lookups {
+        let at = ids.partition_point(|i| i.setl_id.as_str() < init.as_str());
+        let Some(o) = ids.get(at).filter(|i| i.setl_id == init) else { continue };
+        if o.part == part {
+            continue;
+        }
+        // The same refusals, in the same order, as the whole input's check (S-22): the
+        // original is another person's unless it is a reversal or was refused itself.
+        let v = if o.reversal {
+            Verdict::Reversal(RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal"))
+        } else if o.refused {
+            Verdict::Reversal(RejectCode::ReversalUnknownOriginal, format!("the original {init} was rejected; fix it first"))
+        } else {
+            Verdict::Reversal(RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person"))
+        };
+        out.push((part, pos, v));
+    }
+    Ok(out)
+}
+
+/// Reads one partition, checks what needs the whole partition, settles it and spills its
+/// settlements (input order) to `settled_path`; returns its person-years and rejected rows.
+fn settle_partition(
+    path: &Path,
+    n: u64,
+    verdicts: &[(u32, u64, Verdict)],
+    persons: &PersonsRead,
+    policies: &PolicySet,
+    settled_path: &Path,
+) -> Result<(Vec<PersonYear>, Vec<RejectRow>)> {
+    let mut table = ClaimTable::default();
+    table.claims.reserve(usize::try_from(n).unwrap_or(0));
+    let mut pos: Vec<u64> = Vec::with_capacity(table.claims.capacity());
+    let mut r = RecordReader::open(path)?;
+    while let Some(b) = r.next_bytes()? {
+        let (p, s, c): SpilledClaim = postcard::from_bytes(b).with_context(|| format!("a damaged record in {}", path.display()))?;
+        pos.push(p);
+        push_claim(&mut table, s, c);
+    }
+    if pos.len() as u64 != n {
+        bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
+    }
+    let mut cross = CrossPartition::default();
+    for (_, p, v) in verdicts {
+        let Ok(i) = pos.binary_search(p) else { bail!("internal: a verdict for a claim not in its partition") };
+        match v {
+            Verdict::Duplicate { file, line } => {
+                cross.duplicates.insert(i as u32, (*file, *line));
+            }
+            Verdict::Reversal(code, msg) => {
+                cross.reversals.insert(i as u32, (*code, msg.clone()));
+            }
+        }
+    }
+    let prepared = prepare_part(&mut table, &persons.table, policies, &History::default(), &cross);
+    let settled = engine::settle_all(&table, &persons.table, &prepared, policies, &|_| {});
+    let rejects: Vec<RejectRow> = prepared
+        .rejects
+        .iter()
+        .map(|r| {
+            let c = &table.claims[r.claim as usize];
+            RejectRow { file: c.file, line: c.line as u64, setl_id: table.setl_id(c).to_string(), code: r.code, message: r.message.clone() }
+        })
+        .collect();
+    let mut w = RecordWriter::create(settled_path)?;
+    let mut buf = Vec::new();
+    for i in settled.input_order() {
+        let c = &table.claims[i as usize];
+        let Some(s) = settled.get(i as usize) else { continue };
+        let rec: (u64, [Option<&str>; 3], &Claim, &Settlement) = (pos[i as usize], strs(&table, c), c, s);
+        frame(&mut buf, &rec)?;
+        if buf.len() >= 1 << 20 {
+            w.put_framed(&buf, 0)?;
+            buf.clear();
+        }
+    }
+    w.put_framed(&buf, 0)?;
+    w.finish()?;
+    Ok((settled.person_years, rejects))
+}
+
+/// The partitions' settlement files merged by input position.
+struct Merge {
+    readers: Vec<RecordReader>,
+    /// the next record of each reader, undecoded (its position leads it)
+    heads: Vec<Vec<u8>>,
+    heap: BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
+}
+
+impl Merge {
+    fn open(spill: &SpillDir, parts: usize) -> Result<Merge> {
+        let mut m = Merge { readers: Vec::with_capacity(parts), heads: vec![Vec::new(); parts], heap: BinaryHeap::new() };
+        for p in 0..parts {
+            m.readers.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
+            m.advance(p)?;
+        }
+        Ok(m)
+    }
+    /// Reads reader `p`'s next record into its head and queues it by position.
+    fn advance(&mut self, p: usize) -> Result<()> {
+        if let Some(b) = self.readers[p].next_bytes()? {
+            let (pos, _) = postcard::take_from_bytes::<u64>(b).context("a damaged record in a settlement spill file")?;
+            self.heads[p].clear();
+            self.heads[p].extend_from_slice(b);
+            self.heap.push(std::cmp::Reverse((pos, p)));
+        }
+        Ok(())
+    }
+    /// The next `max` settlements in input order, as a table and its settlements.
+    fn next_piece(&mut self, max: usize) -> Result<Option<(ClaimTable, Settled)>> {
+        let mut table = ClaimTable::default();
+        let mut sorted = Vec::new();
+        while sorted.len() < max {
+            let Some(std::cmp::Reverse((_, p))) = self.heap.pop() else { break };
+            let (_, s, c, st): SpilledSettlement =
+                postcard::from_bytes(&self.heads[p]).context("a damaged record in a settlement spill file")?;
+            push_claim(&mut table, s, c);
+            sorted.push(st);
+            self.advance(p)?;
+        }
+        if sorted.is_empty() {
+            return Ok(None);
+        }
+        let n = sorted.len() as u32;
+        Ok(Some((table, Settled { claim: (0..n).collect(), sorted, pos: (0..n).collect(), person_years: Vec::new() })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("6GiB"), Ok(6 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        // 1.5 GiB = 1 GiB + 512 MiB
+        assert_eq!(parse_size("1.5G"), Ok((1 << 30) + (512 << 20)));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("6 parsecs").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn partitions_follow_the_limit() {
+        // 34 GB estimated under 6 GiB: a third (2 GiB) per partition → 16 partitions
+        assert_eq!(partitions_for(34_000_000_000, 6 << 30), 16);
+        assert_eq!(partitions_for(1, 6 << 30), 2);
+        assert_eq!(partitions_for(u64::MAX, 1), MAX_PARTITIONS);
+    }
+}

@@ -1,0 +1,147 @@
+//! `settle --memory-limit`: a run spilled to disk in partitions by person gives the outputs of
+//! the same run in memory, byte for byte — also when the whole-input checks (duplicate
+//! setl_ids, reversal pairs) cross partitions.
+
+use std::path::Path;
+use std::process::Command;
+
+fn medsettle(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_medsettle")).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "panic: {err}");
+    out
+}
+
+/// Every file of two output folders, byte for byte.
+fn assert_same_files(a: &Path, b: &Path) {
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(a), names(b), "{} and {} hold other files", a.display(), b.display());
+    for n in names(a) {
+        let (x, y) = (std::fs::read(a.join(&n)).unwrap(), std::fs::read(b.join(&n)).unwrap());
+        assert!(x == y, "{n} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+/// Settles in memory and under each limit; every spilled set equals the in-memory one.
+fn settle_both_ways(claims: &Path, persons: &Path, dir: &Path, format: &str, limits: &[&str]) {
+    let mem = dir.join(format!("mem-{format}"));
+    let c = claims.to_str().unwrap();
+    let p = persons.to_str().unwrap();
+    let base = ["settle", "--claims", c, "--persons", p, "--format", format, "--max-reject-rate", "1", "--memory-limit", "16GiB"];
+    let run = medsettle(&[&base[..], &["--out", mem.to_str().unwrap()]].concat());
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    for limit in limits {
+        let out = dir.join(format!("spill-{format}-{limit}"));
+        let mut args = base.to_vec();
+        args.pop();
+        args.extend([limit, "--out", out.to_str().unwrap()]);
+        let spill_dir = dir.join("spill-here");
+        args.extend(["--spill-dir", spill_dir.to_str().unwrap()]);
+        let run = Command::new(env!("CARGO_BIN_EXE_medsettle")).args(&args).env("MEDSETTLE_TIMINGS", "1").output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{err}");
+        assert!(err.contains("partitions"), "the run under {limit} did not spill: {err}");
+        assert_same_files(&mem, &out);
+        // The spill folder is removed at the end of the run.
+        let left: Vec<_> = std::fs::read_dir(&spill_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "spill files left: {left:?}");
+    }
+}
+
+#[test]
+fn the_sample_spilled_equals_the_sample_in_memory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["csv", "parquet"] {
+        settle_both_ways(&root.join("claims.csv"), &root.join("persons.csv"), tmp.path(), format, &["1KiB", "100KiB"]);
+    }
+}
+
+/// A generated year with rows whose checks cross partitions: repeated setl_ids of other
+/// persons, reversals of another person's claim, of another person's reversal and of another
+/// person's refused claim, and a row the reader refuses.
+#[test]
+fn checks_across_partitions_give_the_in_memory_verdicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let generated = medsettle(&["generate", "--persons", "400", "--year", "2024", "--seed", "11", "--out", data.to_str().unwrap()]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let claims_path = data.join("claims.csv");
+    let mut rdr = csv::Reader::from_path(&claims_path).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let (sid, psn, flag, init, time) = (col("setl_id"), col("psn_no"), col("refd_setl_flag"), col("init_setl_id"), col("setl_time"));
+    let original = rows.iter().find(|r| &r[flag] == "0").unwrap().clone();
+    let a_reversal = rows.iter().find(|r| &r[flag] == "1").expect("the generated year has reversals").clone();
+    let mut others = rows.iter().map(|r| r[psn].to_string()).filter(|p| *p != original[psn] && *p != a_reversal[psn]);
+    let (y, z) = (others.next().unwrap(), others.find(|p| *p != rows[0][psn]).unwrap());
+    let with = |r: &csv::StringRecord, changes: &[(usize, &str)]| -> Vec<String> {
+        let mut v: Vec<String> = r.iter().map(str::to_string).collect();
+        for (i, s) in changes {
+            v[*i] = s.to_string();
+        }
+        v
+    };
+    let negated = |r: &csv::StringRecord, changes: &[(usize, &str)]| -> Vec<String> {
+        let mut v = with(r, changes);
+        for c in ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"] {
+            let x = &v[col(c)];
+            v[col(c)] = match x.strip_prefix('-') {
+                Some(p) => p.to_string(),
+                None => format!("-{x}"),
+            };
+        }
+        v
+    };
+    let late = "2024-12-30 10:00:00";
+    let mut extra: Vec<Vec<String>> = vec![
+        // the same setl_id under two other persons: both duplicates of the first row
+        with(&original, &[(psn, &y), (time, late)]),
+        with(&original, &[(psn, &z), (time, late)]),
+        // the same person's own repetition
+        with(&original, &[(time, late)]),
+        // a reversal of another person's claim
+        negated(&original, &[(sid, "SXREV0001"), (psn, &y), (flag, "1"), (init, &original[sid]), (time, late)]),
+        // a reversal of another person's reversal (amounts ≤ 0, as on every reversal row)
+        with(&a_reversal, &[(sid, "SXREV0002"), (psn, &z), (flag, "1"), (init, &a_reversal[sid]), (time, late)]),
+        // a claim no policy settles (2031), its reversal by another person and its repetition
+        with(&original, &[(sid, "SXNOPOL01"), (time, "2031-03-01 09:00:00")]),
+        negated(&original, &[(sid, "SXREV0003"), (psn, &y), (flag, "1"), (init, "SXNOPOL01"), (time, late)]),
+        with(&original, &[(sid, "SXNOPOL01"), (psn, &z), (time, late)]),
+    ];
+    // and a row the reader refuses (a stray quote)
+    let mut bad = with(&original, &[(sid, "SXBAD0001")]);
+    bad[col("mdtrt_id")] = "M\"1".into();
+    extra.push(bad);
+    let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Never).from_path(&claims_path).unwrap();
+    w.write_record(&h).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    for r in &extra {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+
+    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "csv", &["1KiB", "64KiB", "1MiB"]);
+    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "parquet", &["1KiB"]);
+
+    // The verdicts are there (the comparison above is not between two empty sets).
+    let rejects = std::fs::read_to_string(tmp.path().join("mem-csv/rejects.csv")).unwrap();
+    for (code, count) in [
+        ("duplicate_setl_id", 4),
+        ("reversal_person_mismatch", 1),
+        ("reversal_unknown_original: init_setl_id", 1),
+        ("reversal_unknown_original: the original SXNOPOL01 was rejected", 1),
+        ("no_policy", 1),
+    ] {
+        assert_eq!(rejects.matches(code).count(), count, "{code} in\n{rejects}");
+    }
+    assert!(rejects.lines().count() >= 10, "{rejects}");
+}
