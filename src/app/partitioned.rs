@@ -15,7 +15,7 @@
 use crate::engine::{self, Settled};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
-use crate::io::spill::{RecordReader, RecordWriter, SpillDir, frame};
+use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::{Claim, ClaimTable, PersonYear, Settlement, StrId, time};
 use crate::pipeline::{self, FileInfo, RunInfo, Timer, Totals};
@@ -197,12 +197,12 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                 claim_years.extend(e.years);
                 for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
                     if n > 0 {
-                        claim_files[p].put_framed(&bytes, n)?;
+                        claim_files[p].put_compressed(&bytes, n)?;
                     }
                 }
                 for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
                     if n > 0 {
-                        key_files[q].put_framed(&bytes, n)?;
+                        key_files[q].put_compressed(&bytes, n)?;
                     }
                 }
             }
@@ -218,11 +218,18 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     timer.mark("read, check, spill");
 
     // 2. Cross-partition checks, a setl_id bucket at a time.
-    let mut verdicts: Vec<(u32, u64, Verdict)> = Vec::new();
-    for q in 0..buckets {
-        verdicts.extend(cross_checks(&spill.file(&format!("keys-{q}")))?);
-        let _ = std::fs::remove_file(spill.file(&format!("keys-{q}")));
-    }
+    // Two buckets at a time: each holds 1/buckets of the keys in memory.
+    let per_bucket: Vec<Vec<(u32, u64, Verdict)>> = (0..buckets)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|q| {
+            let path = spill.file(&format!("keys-{q}"));
+            let v = cross_checks(&path)?;
+            let _ = std::fs::remove_file(&path);
+            Ok(v)
+        })
+        .collect::<Result<_>>()?;
+    let mut verdicts: Vec<(u32, u64, Verdict)> = per_bucket.into_iter().flatten().collect();
     verdicts.sort_by_key(|v| (v.0, v.1));
     timer.mark("cross-partition checks");
 
@@ -254,12 +261,17 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let mut w = TableWriter::new(&mut out, "settlements", job.format, SETTLEMENT_COLUMNS)?;
         let mut merge = Merge::open(&spill, parts)?;
         let pb = progress::bar(next_pos - part_rejects.len() as u64, "writing");
-        while let Some((table, settled)) = merge.next_piece(MERGE_ROWS)? {
+        // The next piece is merged while the current one is written.
+        let mut piece = merge.next_piece(MERGE_ROWS)?;
+        while let Some((table, settled)) = piece {
             let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
             let row = tables::settlement_row(&table, &persons.table, policies, &settled, &rows);
-            let (written, part_fund) =
-                rayon::join(|| w.write(rows.len(), &row, &|k| pb.inc(k)), || fund::claim_expenditure(&table, &persons.table, &settled));
+            let ((written, part_fund), next) = rayon::join(
+                || rayon::join(|| w.write(rows.len(), &row, &|k| pb.inc(k)), || fund::claim_expenditure(&table, &persons.table, &settled)),
+                || merge.next_piece(MERGE_ROWS),
+            );
             written?;
+            piece = next?;
             fund::merge(&mut fr, part_fund);
             totals.by_month.add(&table, &settled);
             totals.add_reasons(&settled);
@@ -335,8 +347,8 @@ struct SpillCtx<'a> {
     buckets: usize,
 }
 
-/// A piece of claims encoded for the spill files: (framed bytes, records) per partition and
-/// per key bucket, and the settlement years seen.
+/// A piece of claims encoded for the spill files: (compressed frame, records) per partition
+/// and per key bucket, and the settlement years seen.
 struct Encoded {
     claims: Vec<(Vec<u8>, u64)>,
     keys: Vec<(Vec<u8>, u64)>,
@@ -367,6 +379,11 @@ impl SpillCtx<'_> {
                 slot.1 += 1;
             }
         }
+        for (bytes, n) in e.claims.iter_mut().chain(e.keys.iter_mut()) {
+            if *n > 0 {
+                *bytes = compress(bytes)?;
+            }
+        }
         Ok(e)
     }
 }
@@ -374,8 +391,21 @@ impl SpillCtx<'_> {
 /// The verdicts of one setl_id bucket: every repetition of a setl_id in another partition than
 /// its first row, and every reversal whose original's first row is in another partition.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
-    struct Id {
-        setl_id: String,
+    // The bucket's records, decoded in place (the ids borrow the buffer).
+    let mut r = RecordReader::open(path)?;
+    let (mut buf, mut ends) = (Vec::new(), Vec::new());
+    r.next_chunk(usize::MAX, &mut buf, &mut ends)?;
+    let damaged = || format!("a damaged record in {}", path.display());
+    let records: Vec<KeyRecord> = ends
+        .par_iter()
+        .enumerate()
+        .map(|(k, &end)| {
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            postcard::from_bytes::<KeyRecord>(&buf[start..end]).with_context(damaged)
+        })
+        .collect::<Result<_>>()?;
+    struct Id<'a> {
+        setl_id: &'a str,
         pos: u64,
         part: u32,
         file: u16,
@@ -383,18 +413,17 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         reversal: bool,
         refused: bool,
     }
-    let mut ids: Vec<Id> = Vec::new();
-    let mut lookups: Vec<(String, u64, u32)> = Vec::new();
-    let mut r = RecordReader::open(path)?;
-    while let Some(b) = r.next_bytes()? {
-        match postcard::from_bytes::<KeyRecord>(b).with_context(|| format!("a damaged record in {}", path.display()))? {
+    let mut ids: Vec<Id> = Vec::with_capacity(records.len());
+    let mut lookups: Vec<(&str, u64, u32)> = Vec::new();
+    for rec in records {
+        match rec {
             KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
-                ids.push(Id { setl_id: setl_id.to_string(), pos, part, file, line, reversal, refused })
+                ids.push(Id { setl_id, pos, part, file, line, reversal, refused })
             }
-            KeyRecord::Lookup { init, pos, part } => lookups.push((init.to_string(), pos, part)),
+            KeyRecord::Lookup { init, pos, part } => lookups.push((init, pos, part)),
         }
     }
-    ids.par_sort_unstable_by(|a, b| a.setl_id.cmp(&b.setl_id).then(a.pos.cmp(&b.pos)));
+    ids.par_sort_unstable_by(|a, b| a.setl_id.cmp(b.setl_id).then(a.pos.cmp(&b.pos)));
     let mut out = Vec::new();
     // Repetitions: the first row (lowest position) is kept; one in its own partition is found
     // there, one elsewhere gets the first row's place from here.
@@ -410,7 +439,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         start = end;
     }
     for (init, pos, part) in lookups {
-        let at = ids.partition_point(|i| i.setl_id.as_str() < init.as_str());
+        let at = ids.partition_point(|i| i.setl_id < init);
         let Some(o) = ids.get(at).filter(|i| i.setl_id == init) else { continue };
         if o.part == part {
             continue;
@@ -442,11 +471,41 @@ fn settle_partition(
     let mut table = ClaimTable::default();
     table.claims.reserve(usize::try_from(n).unwrap_or(0));
     let mut pos: Vec<u64> = Vec::with_capacity(table.claims.capacity());
+    // Chunks of records are read (and decompressed) in order and decoded in parallel.
     let mut r = RecordReader::open(path)?;
-    while let Some(b) = r.next_bytes()? {
-        let (p, s, c): SpilledClaim = postcard::from_bytes(b).with_context(|| format!("a damaged record in {}", path.display()))?;
-        pos.push(p);
-        push_claim(&mut table, s, c);
+    let damaged = || format!("a damaged record in {}", path.display());
+    let window = rayon::current_num_threads().max(2) * 2;
+    loop {
+        let mut chunks: Vec<(Vec<u8>, Vec<usize>)> = Vec::with_capacity(window);
+        for _ in 0..window {
+            let (mut buf, mut ends) = (Vec::new(), Vec::new());
+            if !r.next_chunk(1 << 14, &mut buf, &mut ends)? {
+                break;
+            }
+            chunks.push((buf, ends));
+        }
+        if chunks.is_empty() {
+            break;
+        }
+        let decoded: Vec<(ClaimTable, Vec<u64>)> = chunks
+            .par_iter()
+            .map(|(buf, ends)| {
+                let mut t = ClaimTable::default();
+                let mut ps = Vec::with_capacity(ends.len());
+                let mut start = 0;
+                for &end in ends {
+                    let (p, s, c): SpilledClaim = postcard::from_bytes(&buf[start..end]).with_context(damaged)?;
+                    ps.push(p);
+                    push_claim(&mut t, s, c);
+                    start = end;
+                }
+                Ok((t, ps))
+            })
+            .collect::<Result<_>>()?;
+        for (t, ps) in decoded {
+            table.append(t);
+            pos.extend(ps);
+        }
     }
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
@@ -473,19 +532,25 @@ fn settle_partition(
             RejectRow { file: c.file, line: c.line as u64, setl_id: table.setl_id(c).to_string(), code: r.code, message: r.message.clone() }
         })
         .collect();
+    // Encoded and compressed in parallel, in pieces of input order; written in order.
+    let order = settled.input_order();
+    let frames: Vec<(Vec<u8>, u64)> = order
+        .par_chunks(1 << 13)
+        .map(|piece| {
+            let mut buf = Vec::new();
+            for &i in piece {
+                let c = &table.claims[i as usize];
+                let Some(s) = settled.get(i as usize) else { continue };
+                let rec: (u64, [Option<&str>; 3], &Claim, &Settlement) = (pos[i as usize], strs(&table, c), c, s);
+                frame(&mut buf, &rec)?;
+            }
+            Ok((compress(&buf)?, piece.len() as u64))
+        })
+        .collect::<Result<_>>()?;
     let mut w = RecordWriter::create(settled_path)?;
-    let mut buf = Vec::new();
-    for i in settled.input_order() {
-        let c = &table.claims[i as usize];
-        let Some(s) = settled.get(i as usize) else { continue };
-        let rec: (u64, [Option<&str>; 3], &Claim, &Settlement) = (pos[i as usize], strs(&table, c), c, s);
-        frame(&mut buf, &rec)?;
-        if buf.len() >= 1 << 20 {
-            w.put_framed(&buf, 0)?;
-            buf.clear();
-        }
+    for (f, k) in &frames {
+        w.put_compressed(f, *k)?;
     }
-    w.put_framed(&buf, 0)?;
     w.finish()?;
     Ok((settled.person_years, rejects))
 }

@@ -1,7 +1,8 @@
 //! Spill files of a run larger than its memory limit (`settle --memory-limit`): a folder of
 //! record files on local disk, removed when the run ends. A record is one postcard-encoded
-//! value (the kernel's own types), framed by its length; a file is one zstd stream (level 1:
-//! about a third of the raw size at several hundred MB/s per core).
+//! value (the kernel's own types), framed by its length; a file is a sequence of zstd frames
+//! (level 1), each compressed by whoever encoded its records — in parallel — and read back
+//! as one stream.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -47,22 +48,33 @@ impl Drop for SpillDir {
 
 /// Writes records to a spill file.
 pub struct RecordWriter {
-    enc: zstd::stream::write::Encoder<'static, BufWriter<File>>,
+    w: BufWriter<File>,
     path: PathBuf,
     records: u64,
+}
+
+/// Compresses framed records (see [`frame`]) into one zstd frame for [`RecordWriter::put_compressed`].
+pub fn compress(framed: &[u8]) -> Result<Vec<u8>> {
+    Ok(zstd::bulk::compress(framed, 1)?)
 }
 
 impl RecordWriter {
     pub fn create(path: &Path) -> Result<RecordWriter> {
         let f = File::create(path).with_context(|| format!("cannot create the spill file {}", path.display()))?;
-        let enc = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 16, f), 1)?;
-        Ok(RecordWriter { enc, path: path.to_path_buf(), records: 0 })
+        Ok(RecordWriter { w: BufWriter::with_capacity(1 << 16, f), path: path.to_path_buf(), records: 0 })
     }
-    /// Appends records already framed by [`frame`].
-    pub fn put_framed(&mut self, bytes: &[u8], records: u64) -> Result<()> {
-        self.enc.write_all(bytes).with_context(|| format!("cannot write the spill file {}", self.path.display()))?;
+    /// Appends `records` records compressed by [`compress`].
+    pub fn put_compressed(&mut self, frame: &[u8], records: u64) -> Result<()> {
+        self.w.write_all(frame).with_context(|| format!("cannot write the spill file {}", self.path.display()))?;
         self.records += records;
         Ok(())
+    }
+    /// Appends records framed by [`frame`] (compressed here).
+    pub fn put_framed(&mut self, bytes: &[u8], records: u64) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.put_compressed(&compress(bytes)?, records)
     }
     /// Appends one record.
     pub fn put<T: Serialize>(&mut self, value: &T) -> Result<()> {
@@ -70,11 +82,10 @@ impl RecordWriter {
         frame(&mut buf, value)?;
         self.put_framed(&buf, 1)
     }
-    /// Ends the stream; returns the number of records.
+    /// Ends the file; returns the number of records.
     pub fn finish(self) -> Result<u64> {
         let path = self.path;
-        let w = self.enc.finish().with_context(|| format!("cannot write the spill file {}", path.display()))?;
-        w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write the spill file {}", path.display()))?;
+        self.w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write the spill file {}", path.display()))?;
         Ok(self.records)
     }
 }
@@ -92,7 +103,8 @@ pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
 
 /// Reads the records of a spill file in order.
 pub struct RecordReader {
-    dec: zstd::stream::read::Decoder<'static, BufReader<File>>,
+    /// `None` for a file without records (no zstd frame at all)
+    dec: Option<zstd::stream::read::Decoder<'static, BufReader<File>>>,
     path: PathBuf,
     buf: Vec<u8>,
 }
@@ -100,15 +112,17 @@ pub struct RecordReader {
 impl RecordReader {
     pub fn open(path: &Path) -> Result<RecordReader> {
         let f = File::open(path).with_context(|| format!("cannot open the spill file {}", path.display()))?;
-        let dec = zstd::stream::read::Decoder::new(f)?;
+        let empty = f.metadata().with_context(|| format!("cannot open the spill file {}", path.display()))?.len() == 0;
+        let dec = if empty { None } else { Some(zstd::stream::read::Decoder::new(f)?) };
         Ok(RecordReader { dec, path: path.to_path_buf(), buf: Vec::new() })
     }
     /// The next record's bytes, `None` at the end.
     pub fn next_bytes(&mut self) -> Result<Option<&[u8]>> {
+        let Some(dec) = self.dec.as_mut() else { return Ok(None) };
         let mut len = [0u8; 4];
         let mut got = 0;
         while got < 4 {
-            let k = self.dec.read(&mut len[got..]).with_context(|| format!("cannot read the spill file {}", self.path.display()))?;
+            let k = dec.read(&mut len[got..]).with_context(|| format!("cannot read the spill file {}", self.path.display()))?;
             if k == 0 {
                 if got == 0 {
                     return Ok(None);
@@ -119,9 +133,26 @@ impl RecordReader {
         }
         let n = u32::from_le_bytes(len) as usize;
         self.buf.resize(n, 0);
-        self.dec.read_exact(&mut self.buf).with_context(|| format!("the spill file {} ends inside a record", self.path.display()))?;
+        dec.read_exact(&mut self.buf).with_context(|| format!("the spill file {} ends inside a record", self.path.display()))?;
         Ok(Some(&self.buf))
     }
+    /// Up to `max` next records' bytes, concatenated into `buf` (cleared first), with the end
+    /// of each in `ends`; false at the end of the file.
+    pub fn next_chunk(&mut self, max: usize, buf: &mut Vec<u8>, ends: &mut Vec<usize>) -> Result<bool> {
+        buf.clear();
+        ends.clear();
+        while ends.len() < max {
+            match self.next_bytes()? {
+                None => break,
+                Some(b) => {
+                    buf.extend_from_slice(b);
+                    ends.push(buf.len());
+                }
+            }
+        }
+        Ok(!ends.is_empty())
+    }
+
     /// The next record, decoded; `None` at the end.
     pub fn next_record<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
         let path = self.path.clone();
@@ -142,20 +173,27 @@ mod tests {
         let dir = SpillDir::new(parent.path(), "spill")?;
         let mut w = RecordWriter::create(&dir.file("a"))?;
         let mut framed = Vec::new();
+        // one record per zstd frame, then frames of many records
         for i in 0..1000u64 {
-            if i % 2 == 0 {
+            if i < 10 {
                 w.put(&(i, format!("S{i}")))?;
             } else {
                 frame(&mut framed, &(i, format!("S{i}")))?;
-                w.put_framed(&std::mem::take(&mut framed), 1)?;
+                if i % 97 == 0 {
+                    w.put_compressed(&compress(&std::mem::take(&mut framed))?, 97)?;
+                }
             }
         }
-        assert_eq!(w.finish()?, 1000);
+        w.put_framed(&framed, 0)?;
+        w.finish()?;
         let mut r = RecordReader::open(&dir.file("a"))?;
         for i in 0..1000u64 {
             assert_eq!(r.next_record::<(u64, String)>()?, Some((i, format!("S{i}"))));
         }
         assert_eq!(r.next_record::<(u64, String)>()?, None);
+        // a file without records
+        RecordWriter::create(&dir.file("b"))?.finish()?;
+        assert_eq!(RecordReader::open(&dir.file("b"))?.next_record::<u64>()?, None);
         let path = dir.path().to_path_buf();
         drop(dir);
         assert!(!path.exists(), "the spill folder is removed with its files");
