@@ -176,8 +176,8 @@ pub fn load_after(
     let only = if named_persons_only { read::claim_psn_nos(claim_files) } else { None };
     let persons = read::read_persons_only(persons_file, persons_index, &aliases, only)?;
     timer.mark("read persons");
-    let pb = progress::spinner("reading");
-    let claims = read::read_claims(claim_files, &persons, &aliases, &|n| pb.inc(n))?;
+    let pb = progress::reading(claim_files, "reading");
+    let claims = read::read_claims(claim_files, &persons, &aliases, &|n| progress::grow(&pb, n))?;
     pb.finish_and_clear();
     timer.mark("read claims");
     let mut claims = claims;

@@ -20,6 +20,26 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// A bar for reading the claims files: its length is the rows of the Parquet files (their
+/// metadata) plus an estimate for the CSV files (their size over the mean length of their
+/// first lines); it grows if the estimate was short. A spinner when nothing is known.
+pub fn reading(files: &[std::path::PathBuf], what: &str) -> ProgressBar {
+    match crate::io::source::expected_rows(files) {
+        Some(n) if n > 0 => bar(n, what),
+        _ => spinner(what),
+    }
+}
+
+/// Advances `pb` by `n`, lengthening it when an estimated length was short.
+pub fn grow(pb: &ProgressBar, n: u64) {
+    pb.inc(n);
+    if let Some(len) = pb.length()
+        && pb.position() > len
+    {
+        pb.set_length(pb.position());
+    }
+}
+
 /// A spinner for work of unknown length.
 pub fn spinner(what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {

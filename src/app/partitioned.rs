@@ -51,13 +51,9 @@ pub fn estimate_bytes(claims: &[PathBuf]) -> u64 {
         .iter()
         .map(|p| {
             let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            if crate::io::source::is_parquet(p) {
-                match crate::io::source::parquet_row_groups(p, crate::intake::CLAIMS) {
-                    Ok(groups) => groups.iter().fold(0u64, |a, g| a.saturating_add(g.2)).saturating_mul(BYTES_PER_CLAIM),
-                    Err(_) => size.saturating_mul(CSV_MEMORY_FACTOR),
-                }
-            } else {
-                size.saturating_mul(CSV_MEMORY_FACTOR)
+            match crate::io::source::expected_rows(std::slice::from_ref(p)) {
+                Some(rows) if crate::io::source::is_parquet(p) => rows.saturating_mul(BYTES_PER_CLAIM),
+                _ => size.saturating_mul(CSV_MEMORY_FACTOR),
             }
         })
         .fold(0u64, u64::saturating_add)
@@ -181,7 +177,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut claim_years: BTreeSet<i32> = BTreeSet::new();
     let mut next_pos = 0u64;
     let inputs: Vec<Input> = job.claims.iter().map(|p| Input::File(p.clone())).collect();
-    let pb = progress::spinner("reading and spilling");
+    let pb = progress::reading(job.claims, "reading and spilling");
     let rows = {
         let ctx = SpillCtx { persons: &persons, policies, part_of: &part_of, parts, buckets };
         let mut sink = |batch: Vec<Part>, _reserve: usize| -> Result<()> {
@@ -208,13 +204,15 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             }
             Ok(())
         };
-        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| pb.inc(n), &mut sink)?
+        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), &mut sink)?
     };
     pb.finish_and_clear();
     let spilled: Vec<u64> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;
     for k in key_files {
         k.finish()?;
     }
+    let spilled_bytes = spill.bytes();
+    let mut peak_bytes = spilled_bytes;
     timer.mark("read, check, spill");
 
     // 2. Cross-partition checks, a setl_id bucket at a time.
@@ -246,11 +244,11 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let (settled_here, rejects) = settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")))?;
         let _ = std::fs::remove_file(&path);
         pb.inc(n);
+        peak_bytes = peak_bytes.max(spill.bytes());
         years.extend(settled_here);
         part_rejects.extend(rejects);
     }
     pb.finish_and_clear();
-    let spill_bytes_note = spill.bytes();
     timer.mark("settle partitions");
 
     // 4. Merge the settlements into input order while writing them; sum the totals.
@@ -322,7 +320,11 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     out.commit()?;
     timer.mark("reports, commit");
     if std::env::var_os("MEDSETTLE_TIMINGS").is_some() {
-        eprintln!("spill: {parts} partitions, {} MiB of settlements spilled at the peak", spill_bytes_note >> 20);
+        eprintln!(
+            "spill: {parts} partitions; {} MiB written by the read, {} MiB on disk at the peak",
+            spilled_bytes >> 20,
+            peak_bytes >> 20
+        );
     }
     Ok(counts)
 }

@@ -10,7 +10,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
 use std::io::{BufRead, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Keeps freed memory in the process instead of handing it back to the kernel (glibc only).
@@ -320,4 +320,26 @@ mod tests {
         assert!(split(r#"a,"open,b"#).unwrap_err().contains("not closed"));
         assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote"));
     }
+}
+
+/// The rows the claims files hold, for progress bars: exact for Parquet (the metadata), an
+/// estimate for CSV (the file size over the mean length of its first 256 KiB of lines).
+/// `None` when a file cannot be looked at.
+pub fn expected_rows(files: &[PathBuf]) -> Option<u64> {
+    let mut total = 0u64;
+    for f in files {
+        let size = std::fs::metadata(f).ok()?.len();
+        if is_parquet(f) {
+            let groups = parquet_row_groups(f, crate::intake::CLAIMS).ok()?;
+            total = total.saturating_add(groups.iter().fold(0u64, |a, g| a.saturating_add(g.2)));
+        } else {
+            let mut head = Vec::with_capacity(1 << 18);
+            std::fs::File::open(f).ok()?.take(1 << 18).read_to_end(&mut head).ok()?;
+            let lines = head.iter().filter(|&&b| b == b'\n').count() as u64;
+            if lines > 1 {
+                total = total.saturating_add(size * (lines - 1) / head.len() as u64);
+            }
+        }
+    }
+    Some(total)
 }

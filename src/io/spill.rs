@@ -104,7 +104,9 @@ pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
 /// Reads the records of a spill file in order.
 pub struct RecordReader {
     /// `None` for a file without records (no zstd frame at all)
-    dec: Option<zstd::stream::read::Decoder<'static, BufReader<File>>>,
+    /// (buffered: records are read a few bytes at a time, and each read of the decoder
+    /// itself is a call into zstd)
+    dec: Option<BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>>,
     path: PathBuf,
     buf: Vec<u8>,
 }
@@ -113,7 +115,7 @@ impl RecordReader {
     pub fn open(path: &Path) -> Result<RecordReader> {
         let f = File::open(path).with_context(|| format!("cannot open the spill file {}", path.display()))?;
         let empty = f.metadata().with_context(|| format!("cannot open the spill file {}", path.display()))?.len() == 0;
-        let dec = if empty { None } else { Some(zstd::stream::read::Decoder::new(f)?) };
+        let dec = if empty { None } else { Some(BufReader::with_capacity(1 << 18, zstd::stream::read::Decoder::new(f)?)) };
         Ok(RecordReader { dec, path: path.to_path_buf(), buf: Vec::new() })
     }
     /// The next record's bytes, `None` at the end.
