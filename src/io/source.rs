@@ -301,27 +301,6 @@ fn read_group(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn split(s: &str) -> Result<Vec<String>, String> {
-        let mut r = csv::ByteRecord::new();
-        split_line(s.as_bytes(), &mut r, &mut Vec::new())?;
-        Ok(r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
-    }
-
-    #[test]
-    fn lines_split_like_csv_but_never_span_lines() {
-        assert_eq!(split("a,b,,c,").unwrap(), ["a", "b", "", "c", ""]);
-        assert_eq!(split(r#""x, y","say ""hi""",z"#).unwrap(), ["x, y", r#"say "hi""#, "z"]);
-        assert_eq!(split(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
-        assert_eq!(split("").unwrap(), [""]);
-        assert!(split(r#"a,"open,b"#).unwrap_err().contains("not closed"));
-        assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote"));
-    }
-}
-
 /// The rows the claims files hold, for progress bars: exact for Parquet (the metadata), an
 /// estimate for CSV (the file size over the mean length of its first 256 KiB of lines).
 /// `None` when a file cannot be looked at.
@@ -342,4 +321,25 @@ pub fn expected_rows(files: &[PathBuf]) -> Option<u64> {
         }
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str) -> Result<Vec<String>, String> {
+        let mut r = csv::ByteRecord::new();
+        split_line(s.as_bytes(), &mut r, &mut Vec::new())?;
+        Ok(r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+    }
+
+    #[test]
+    fn lines_split_like_csv_but_never_span_lines() {
+        assert_eq!(split("a,b,,c,").unwrap(), ["a", "b", "", "c", ""]);
+        assert_eq!(split(r#""x, y","say ""hi""",z"#).unwrap(), ["x, y", r#"say "hi""#, "z"]);
+        assert_eq!(split(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
+        assert_eq!(split("").unwrap(), [""]);
+        assert!(split(r#"a,"open,b"#).unwrap_err().contains("not closed"));
+        assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote"));
+    }
 }
