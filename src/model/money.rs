@@ -169,28 +169,34 @@ impl fmt::Display for Money {
     }
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, o: Money) -> Money {
-        Money(self.0 + o.0)
-    }
+/// `+`, `-`, `+=`, `-=` of an amount newtype on its integer.
+macro_rules! additive {
+    ($t:ident) => {
+        impl Add for $t {
+            type Output = $t;
+            fn add(self, o: $t) -> $t {
+                $t(self.0 + o.0)
+            }
+        }
+        impl Sub for $t {
+            type Output = $t;
+            fn sub(self, o: $t) -> $t {
+                $t(self.0 - o.0)
+            }
+        }
+        impl AddAssign for $t {
+            fn add_assign(&mut self, o: $t) {
+                self.0 += o.0;
+            }
+        }
+        impl SubAssign for $t {
+            fn sub_assign(&mut self, o: $t) {
+                self.0 -= o.0;
+            }
+        }
+    };
 }
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, o: Money) -> Money {
-        Money(self.0 - o.0)
-    }
-}
-impl AddAssign for Money {
-    fn add_assign(&mut self, o: Money) {
-        self.0 += o.0;
-    }
-}
-impl SubAssign for Money {
-    fn sub_assign(&mut self, o: Money) {
-        self.0 -= o.0;
-    }
-}
+additive!(Money);
 impl Neg for Money {
     type Output = Money;
     fn neg(self) -> Money {
@@ -332,28 +338,7 @@ impl Fixed {
     }
 }
 
-impl Add for Fixed {
-    type Output = Fixed;
-    fn add(self, o: Fixed) -> Fixed {
-        Fixed(self.0 + o.0)
-    }
-}
-impl Sub for Fixed {
-    type Output = Fixed;
-    fn sub(self, o: Fixed) -> Fixed {
-        Fixed(self.0 - o.0)
-    }
-}
-impl AddAssign for Fixed {
-    fn add_assign(&mut self, o: Fixed) {
-        self.0 += o.0;
-    }
-}
-impl SubAssign for Fixed {
-    fn sub_assign(&mut self, o: Fixed) {
-        self.0 -= o.0;
-    }
-}
+additive!(Fixed);
 
 #[cfg(test)]
 mod tests {
