@@ -186,6 +186,9 @@ fn check_rejects_broken_files_naming_the_path() {
         &["inpatient.bands.0.rate.adult.2", "not a fraction"],
     );
     check_broken("dual_channel = 0.60", "dual_channel = 1.5", &["drugs.dual_channel", "not a fraction"]);
+    // more decimals than the settlement's fixed point holds (as a TOML float and as text)
+    check_broken("dual_channel = 0.60", "dual_channel = 0.6000000001", &["drugs.dual_channel", "more than 9 decimals"]);
+    check_broken("dual_channel = 0.60", "dual_channel = \"0.6000000001\"", &["drugs.dual_channel", "more than 9 decimals"]);
     // three levels or one value
     check_broken(
         "deductible = { adult = [400, 600, 1000],",
@@ -232,6 +235,19 @@ fn check_rejects_broken_files_naming_the_path() {
     check_broken("cap = 350000", "cap = = 3", &["TOML", "line"]);
     // several problems are all reported
     check_broken("[[outpatient.bands.all]]\nupto = 1500", "[[outpatient.bands.all]]\nupto = 150", &["outpatient.bands.all.1.upto"]);
+}
+
+/// Nine decimals are the most a rate may have; trailing zeros beyond them change nothing.
+#[test]
+fn check_accepts_rates_of_nine_decimals() {
+    let text = builtin_text("changzhou-resident-2026");
+    let d = tempfile::tempdir().unwrap();
+    for rate in ["0.600000001", "\"0.6000000000000\""] {
+        let file = d.path().join("nine.toml");
+        std::fs::write(&file, text.replacen("dual_channel = 0.60", &format!("dual_channel = {rate}"), 1)).unwrap();
+        let o = medsettle(&["policy", "check", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{rate}: {}", stderr(&o));
+    }
 }
 
 #[test]

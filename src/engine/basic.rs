@@ -6,9 +6,9 @@ use super::bands::{Span, split};
 use super::classify::offsite_class;
 use super::state::{Admission, Contribution, YearState};
 use super::trace::{Detail, Tracer};
-use crate::model::{Benefit, Claim, Disease, Exact, Money, Offsite, Person, Rate, time};
+use crate::model::money::{Fixed, Fraction};
+use crate::model::{Benefit, Claim, Disease, Money, Offsite, Person, Rate, RoundingMode, time};
 use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
-use rust_decimal::Decimal;
 
 /// The claim being settled, with what the layers need to know about it.
 #[derive(Clone, Copy)]
@@ -32,15 +32,15 @@ pub struct BasicPay {
 
 impl Ctx<'_> {
     /// S-17: points off every basic and large-amount rate for the claim's out-of-area situation.
-    fn points(&self) -> Rate {
-        let Some(o) = &self.policy.offsite else { return Decimal::ZERO };
-        match self.claim.offsite {
-            Offsite::Local | Offsite::NonDesignated => Decimal::ZERO,
+    fn points(&self) -> Fraction {
+        let Some(o) = &self.policy.offsite else { return Fraction::ZERO };
+        Fraction::of(match self.claim.offsite {
+            Offsite::Local | Offsite::NonDesignated => return Fraction::ZERO,
             Offsite::Resident => o.points.resident.0,
             Offsite::Referral => o.points.referral.0,
             Offsite::Emergency => o.points.emergency.0,
             Offsite::Unreferred => o.points.unreferred.0,
-        }
+        })
     }
     /// The policy key of the out-of-area points taken off (`None` when local).
     fn points_key(&self) -> Option<String> {
@@ -54,21 +54,22 @@ impl Ctx<'_> {
         self.policy.offsite.as_ref().map(|_| format!("offsite.points.{kind}"))
     }
     /// A step's record of a rate after out-of-area points: the rate, the points and its keys.
-    fn rate_detail(&self, d: Detail, rate: Rate, key: String) -> Detail {
-        let d = d.value("rate", rate.normalize()).param(key);
+    fn rate_detail(&self, d: Detail, rate: Fraction, key: String) -> Detail {
+        let d = d.value("rate", rate.to_decimal().normalize()).param(key);
         match self.points_key() {
-            Some(k) => d.value("offsite_points", self.points().normalize()).param(k),
+            Some(k) => d.value("offsite_points", self.points().to_decimal().normalize()).param(k),
             None => d,
         }
     }
-    fn adjusted(&self, rate: Rate) -> Rate {
-        (rate - self.points()).max(Decimal::ZERO)
+    /// A policy rate after out-of-area points, floored at 0 (S-17).
+    fn adjusted(&self, rate: Rate) -> Fraction {
+        Fraction::of(rate).less(self.points())
     }
-    fn round(&self, x: Exact) -> Money {
-        self.policy.rounding.mode.round(x)
+    fn round(&self, x: Fixed) -> Money {
+        x.round(self.policy.rounding.mode)
     }
     fn inpatient_rate(&self, band: &crate::policy::InpatientBand) -> Rate {
-        band.rate.get(self.group).map(|l| l.at(self.claim.hosp_lv).0).unwrap_or(Decimal::ZERO)
+        band.rate.get(self.group).map(|l| l.at(self.claim.hosp_lv).0).unwrap_or(Rate::ZERO)
     }
     /// S-10: the outpatient column of the claim.
     fn column(&self) -> Column {
@@ -89,22 +90,22 @@ impl Ctx<'_> {
     }
 }
 
-fn pct(r: Rate) -> String {
-    format!("{}%", (r * Decimal::ONE_HUNDRED).normalize())
+fn pct(r: Fraction) -> String {
+    format!("{}%", r.percent())
 }
 
 /// Pays the paying part of a segment on the inpatient axis by the inpatient brackets
 /// (D-22): returns exact (hifp, hifob).
-fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
-    let Some(inp) = &ctx.policy.inpatient else { return (Decimal::ZERO, Decimal::ZERO) };
-    let mut hifp = Decimal::ZERO;
-    let mut hifob = Decimal::ZERO;
+fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Fixed, Fixed) {
+    let Some(inp) = &ctx.policy.inpatient else { return (Fixed::ZERO, Fixed::ZERO) };
+    let mut hifp = Fixed::ZERO;
+    let mut hifob = Fixed::ZERO;
     for (i, (band, part)) in inp.bands.iter().zip(split(pay, inp.bands.iter().map(|b| b.upto.map(|a| a.0)))).enumerate() {
         if part.is_empty() {
             continue;
         }
         let rate = ctx.adjusted(ctx.inpatient_rate(band));
-        let x = part.len().times(rate);
+        let x = part.len().share(rate);
         match band.fund {
             Fund::Hifp => hifp += x,
             Fund::Hifob => hifob += x,
@@ -117,7 +118,7 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
                     pct(rate),
                     part.lo,
                     part.hi,
-                    x.round_dp(4).normalize(),
+                    x.shown(),
                     match band.fund {
                         Fund::Hifp => "统筹 hifp",
                         Fund::Hifob => "大额 hifob",
@@ -135,7 +136,7 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Exact, Exact) {
                         Fund::Hifp => "hifp_exact",
                         Fund::Hifob => "hifob_exact",
                     },
-                    x.round_dp(4).normalize(),
+                    x.shown(),
                 )
                 .param(format!("inpatient.bands[{i}].upto"))
         });
@@ -206,11 +207,11 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
 }
 
 /// D-10: applies the annual cap to an exact hifp; returns the limited amount.
-fn apply_cap(ctx: &Ctx, st: &YearState, hifp: Exact, t: &mut Tracer) -> Exact {
+fn apply_cap(ctx: &Ctx, st: &YearState, hifp: Fixed, t: &mut Tracer) -> Fixed {
     let Some(inp) = &ctx.policy.inpatient else { return hifp };
     let (Some(cap), CapBasis::FundPaid) = (inp.cap, inp.cap_basis) else { return hifp };
-    let room = (cap.0 - st.cap_paid).max0().exact();
-    if hifp > room {
+    let room = (cap.0 - st.cap_paid).max0();
+    if hifp > room.fixed() {
         t.detail("basic", || {
             Detail::new(
                 format!("annual cap {}: {} paid so far, room {} → hifp limited to {}", cap.0, st.cap_paid, room, room),
@@ -218,13 +219,13 @@ fn apply_cap(ctx: &Ctx, st: &YearState, hifp: Exact, t: &mut Tracer) -> Exact {
             )
             .value("cap", cap.0)
             .value("cap_paid_before", st.cap_paid)
-            .value("room", room.normalize())
-            .value("hifp_before_cap", hifp.round_dp(4).normalize())
-            .value("hifp_exact", room.normalize())
+            .value("room", room.exact().normalize())
+            .value("hifp_before_cap", hifp.shown())
+            .value("hifp_exact", room.exact().normalize())
             .param("inpatient.cap")
             .param("inpatient.cap_basis")
         });
-        room
+        room.fixed()
     } else {
         hifp
     }
@@ -251,19 +252,20 @@ fn inpatient<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mu
     // D-11: a maternity admission is topped up to the floor share of inscp (no out-of-area
     // points off the floor, S-17).
     if ctx.benefit == Benefit::Maternity
-        && let Some((floor, source)) = ctx.policy.maternity.as_ref().and_then(|m| m.floor_rate.map(|r| (r.0, m.source.clone())))
-        && hifp < inscp.times(floor)
+        && let Some((floor, source)) =
+            ctx.policy.maternity.as_ref().and_then(|m| m.floor_rate.map(|r| (Fraction::of(r.0), m.source.clone())))
+        && hifp < inscp.share(floor)
     {
-        let min = inscp.times(floor);
+        let min = inscp.share(floor);
         t.detail("basic", || {
             Detail::new(
-                format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.round_dp(4).normalize(), pct(floor), inscp, min.normalize()),
+                format!("maternity top-up: {} < {} × {} → hifp = {}", hifp.shown(), pct(floor), inscp, min.to_decimal().normalize()),
                 source,
             )
-            .value("hifp_before", hifp.round_dp(4).normalize())
+            .value("hifp_before", hifp.shown())
             .value("inscp_scp_amt", inscp)
-            .value("floor_rate", floor.normalize())
-            .value("hifp_exact", min.normalize())
+            .value("floor_rate", floor.to_decimal().normalize())
+            .value("hifp_exact", min.to_decimal().normalize())
             .param("maternity.floor_rate")
         });
         hifp = min;
@@ -296,7 +298,7 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
     let seg = Span::at(st.inpatient_axis, inscp);
     let pay = cap_clip(ctx, Span::new(seg.lo + ded, seg.hi));
     // The (part, rate) pieces of the paying segment, for the overflow quotient (S-29).
-    let pieces = || -> Vec<(Money, Rate)> {
+    let pieces = || -> Vec<(Money, Fraction)> {
         match rule.rate {
             SpecialRate::Inpatient => match &ctx.policy.inpatient {
                 Some(inp) => inp
@@ -314,15 +316,15 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
         SpecialRate::Inpatient => inpatient_brackets(ctx, pay, t),
         SpecialRate::Fixed(r) => {
             let rate = ctx.adjusted(r);
-            let x = pay.len().times(rate);
+            let x = pay.len().share(rate);
             t.detail("basic", || {
-                let dt = Detail::new(format!("{} ({}) × {} = {}", pay.len(), d, pct(rate), x.round_dp(4).normalize()), source.clone())
+                let dt = Detail::new(format!("{} ({}) × {} = {}", pay.len(), d, pct(rate), x.shown()), source.clone())
                     .value("cumulative_from", pay.lo)
                     .value("cumulative_to", pay.hi)
                     .value("amount", pay.len());
-                ctx.rate_detail(dt, rate, format!("special.diseases.{d}.rate")).value("hifp_exact", x.round_dp(4).normalize())
+                ctx.rate_detail(dt, rate, format!("special.diseases.{d}.rate")).value("hifp_exact", x.shown())
             });
-            (x, Decimal::ZERO)
+            (x, Fixed::ZERO)
         }
     };
     let mut overflow = Money::ZERO;
@@ -335,23 +337,23 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
     if let Some(limit) = limit {
         let room = (limit - st.special_paid[d.index()]).max0();
         // Payment runs up the axis: the lower (hifp) brackets use the room first (S-15).
-        if hifp + hifob > room.exact() {
+        if hifp + hifob > room.fixed() {
             let first_year = rule.first_year_limit.is_some_and(|f| f.0 == limit) && ctx.person.transplant_date.is_some();
             t.detail("basic", || {
                 Detail::new(format!("{d} annual limit {limit}: {} paid so far, room {room}", st.special_paid[d.index()]), source.clone())
                     .value("limit", limit)
                     .value("paid_before", st.special_paid[d.index()])
                     .value("room", room)
-                    .value("funds_before_limit", (hifp + hifob).round_dp(4).normalize())
+                    .value("funds_before_limit", (hifp + hifob).shown())
                     .param(format!("special.diseases.{d}.{}", if first_year { "first_year_limit" } else { "limit" }))
             });
         }
-        if sp.fall_through && hifp + hifob > room.exact() {
+        if sp.fall_through && hifp + hifob > room.fixed() {
             // S-29: the cost the limit leaves unpaid, from the exact quotient room ÷ rate.
-            overflow = ctx.round(pay.len().exact() - covered_cost(&pieces(), room.exact())).max0();
+            overflow = uncovered(pay.len(), &pieces(), room.fixed(), ctx.policy.rounding.mode).max0();
         }
-        hifp = hifp.min(room.exact());
-        hifob = hifob.min(room.exact() - hifp);
+        hifp = hifp.min(room.fixed());
+        hifob = hifob.min(room.fixed() - hifp);
         room_after_hifp = Some(room);
     }
     let hifp_exact = apply_cap(ctx, st, hifp, t);
@@ -372,21 +374,24 @@ fn special<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &mut 
     BasicPay { hifp: sp_hifp, hifob: sp_hifob, act_pay_dedc: ded }
 }
 
-/// S-14 / S-29: the part of a paying segment (`pieces` of cost at a rate, in axis order) whose
-/// payment fits in `room`, exactly (no rounding): pieces paid in full, then room ÷ rate.
-fn covered_cost(pieces: &[(Money, Rate)], room: Exact) -> Exact {
+/// S-14 / S-29: the part of `total` (a paying segment whose `pieces` of cost at a rate lie in
+/// axis order) whose payment does not fit in `room`, rounded once: the cost beyond the pieces
+/// paid in full and the exact quotient room left ÷ rate of the first that does not fit.
+pub(crate) fn uncovered(total: Money, pieces: &[(Money, Fraction)], room: Fixed, mode: RoundingMode) -> Money {
     let mut left = room;
-    let mut covered = Decimal::ZERO;
+    let mut covered = Money::ZERO;
     for &(len, rate) in pieces {
-        let pay = len.times(rate);
+        let pay = len.share(rate);
         if pay <= left {
-            covered += len.exact();
+            covered += len;
             left -= pay;
         } else {
-            return covered + left / rate;
+            // total − covered − left ÷ rate = ((total − covered) × rate − left) ÷ rate; pay > left
+            // ≥ 0 here, so the rate is not 0.
+            return ((total - covered).share(rate) - left).per(rate, mode);
         }
     }
-    covered
+    total - covered
 }
 
 /// S-14 / S-29: `overflow` in-scope cost of a chronic or special claim settles as general
@@ -400,14 +405,14 @@ fn fall_through(
     what: &str,
     source: &str,
     t: &mut Tracer,
-) -> (Exact, Exact, Money) {
+) -> (Fixed, Fixed, Money) {
     t.detail("basic", || {
         Detail::new(format!("{overflow} beyond the {what} falls through to general outpatient"), source.to_string())
             .value("overflow", overflow)
             .param(if what.starts_with("chronic") { "chronic.fall_through" } else { "special.fall_through" })
     });
     if ctx.policy.outpatient.is_none() {
-        return (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
+        return (Fixed::ZERO, Fixed::ZERO, Money::ZERO);
     }
     c.outpatient_axis = overflow;
     outpatient_scale(ctx, st, overflow, ctx.column(), false, t)
@@ -416,9 +421,9 @@ fn fall_through(
 /// The general-outpatient scale on a segment of `amount` at the current outpatient axis
 /// (RULES.md §4.2, §8.2, S-12, S-13, S-15, S-16). Returns exact (hifp, hifob) and the
 /// deductible part.
-fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, pharmacy: bool, t: &mut Tracer) -> (Exact, Exact, Money) {
-    let Some(op) = &ctx.policy.outpatient else { return (Decimal::ZERO, Decimal::ZERO, Money::ZERO) };
-    let Some(bands) = op.bands.get(ctx.group) else { return (Decimal::ZERO, Decimal::ZERO, Money::ZERO) };
+fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, pharmacy: bool, t: &mut Tracer) -> (Fixed, Fixed, Money) {
+    let Some(op) = &ctx.policy.outpatient else { return (Fixed::ZERO, Fixed::ZERO, Money::ZERO) };
+    let Some(bands) = op.bands.get(ctx.group) else { return (Fixed::ZERO, Fixed::ZERO, Money::ZERO) };
     let seg = Span::at(st.outpatient_axis, amount);
     // S-13: the head of the claim that lies within the year's first N of pharmacy cost.
     let pharmacy_head = |b: &OutpatientBand| -> Option<Span> {
@@ -434,7 +439,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         Offsite::Unreferred => ctx.policy.offsite.as_ref().and_then(|o| o.unreferred_outpatient_counted_upto.map(|a| a.0)),
         _ => None,
     };
-    let (mut hifp, mut hifob, mut dedc) = (Decimal::ZERO, Decimal::ZERO, Money::ZERO);
+    let (mut hifp, mut hifob, mut dedc) = (Fixed::ZERO, Fixed::ZERO, Money::ZERO);
     let table = format!("outpatient.bands.{}", op.bands.key(ctx.group));
     for (i, (band, part)) in bands.iter().zip(split(seg, bands.iter().map(|b| b.upto.map(|a| a.0)))).enumerate() {
         if part.is_empty() {
@@ -468,7 +473,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
             paid = paid.below(upto);
         }
         let rate = ctx.adjusted(band.rate_for(column));
-        let x = paid.len().times(rate);
+        let x = paid.len().share(rate);
         // the band's own column rate, else its one rate
         let column_key = match column {
             Column::Primary if band.primary.is_some() => "primary",
@@ -498,7 +503,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
                 part.hi,
                 pct(rate),
                 column,
-                x.round_dp(4).normalize()
+                x.shown()
             ))
             .value("paid_part", paid.len());
             let d = match (pharmacy_head(band), band.pharmacy_cost_limit) {
@@ -513,7 +518,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
                 Fund::Hifp => "hifp_exact",
                 Fund::Hifob => "hifob_exact",
             };
-            ctx.rate_detail(d, rate, rate_key.clone()).value(fund, x.round_dp(4).normalize())
+            ctx.rate_detail(d, rate, rate_key.clone()).value(fund, x.shown())
         });
     }
     (hifp, hifob, dedc)
@@ -536,7 +541,7 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     let Some(ch) = &ctx.policy.chronic else { return BasicPay::default() };
     let inscp = ctx.claim.inscp_scp_amt;
     let rates = ch.rates.get(ctx.group);
-    let base_rate = rates.map(|r| if ctx.claim.primary_care { r.primary.0 } else { r.other.0 }).unwrap_or(Decimal::ZERO);
+    let base_rate = rates.map(|r| if ctx.claim.primary_care { r.primary.0 } else { r.other.0 }).unwrap_or(Rate::ZERO);
     let rate = ctx.adjusted(base_rate);
     // The annual limit by the person's approved diseases (tumour rows where the policy has them).
     let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().copied().filter(|d| ch.diseases.contains(d)).collect();
@@ -549,18 +554,18 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     });
     let limit = limit.unwrap_or(Money::ZERO);
     let room = (limit - st.chronic_used).max0();
-    // Exact chronic payment and the in-scope cost the limit covers (S-14: from the exact
-    // quotient, so no cent lost to rounding falls through).
-    let (exact, covered) = match ch.limit_basis {
+    // Exact chronic payment and the in-scope cost the limit does not cover (S-14: from the
+    // exact quotient, so no cent lost to rounding falls through).
+    let (exact, beyond) = match ch.limit_basis {
         LimitBasis::EligibleCost => {
             let counted = inscp.min(room).max0();
             c.chronic_used = counted;
-            (counted.times(rate), counted.exact())
+            (counted.share(rate), inscp - counted)
         }
         LimitBasis::FundPaid => {
-            let exact = inscp.times(rate).min(room.exact());
+            let exact = inscp.share(rate).min(room.fixed());
             c.chronic_used = ctx.round(exact);
-            (exact, covered_cost(&[(inscp, rate)], room.exact()))
+            (exact, uncovered(inscp, &[(inscp, rate)], room.fixed(), ctx.policy.rounding.mode))
         }
     };
     let hifp = ctx.round(exact);
@@ -593,11 +598,11 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
         .param(format!("chronic.limits.{}.{limit_key}", ch.limits.key(ctx.group)))
         .param("chronic.limit_basis");
         let rate_key = format!("chronic.rates.{}.{}", ch.rates.key(ctx.group), if ctx.claim.primary_care { "primary" } else { "other" });
-        ctx.rate_detail(d, rate, rate_key).value("hifp_exact", exact.round_dp(4).normalize()).value("hifp_pay", hifp)
+        ctx.rate_detail(d, rate, rate_key).value("hifp_exact", exact.shown()).value("hifp_pay", hifp)
     });
     // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim;
     // each fund is rounded once on the claim (S-01).
-    let overflow = if ch.fall_through { ctx.round(inscp.exact() - covered).max0() } else { Money::ZERO };
+    let overflow = if ch.fall_through { beyond.max0() } else { Money::ZERO };
     if overflow.is_positive() {
         let (p, o, dedc) = fall_through(ctx, st, overflow, c, "chronic limit", "RULES.md D-23, S-14", t);
         return BasicPay { hifp: ctx.round(exact + p), hifob: ctx.round(o), act_pay_dedc: dedc };
@@ -606,8 +611,8 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
 }
 
 /// The drug rate of a med_type 15 claim after out-of-area points (RULES.md §4.5, §8.2, S-17).
-fn drug_rate(ctx: &Ctx) -> Rate {
-    let Some(dr) = &ctx.policy.drugs else { return Decimal::ZERO };
+fn drug_rate(ctx: &Ctx) -> Fraction {
+    let Some(dr) = &ctx.policy.drugs else { return Fraction::ZERO };
     ctx.adjusted(if ctx.benefit == Benefit::RareDrug { dr.rare.0 } else { dr.dual_channel.0 })
 }
 
@@ -616,7 +621,7 @@ fn drug_rate(ctx: &Ctx) -> Rate {
 /// drug payment depends on no accumulator; inside it, this is the share before the cap (the
 /// cap can only raise it).
 pub fn drug_share(ctx: &Ctx) -> Money {
-    let hifp = ctx.round(ctx.claim.inscp_scp_amt.times(drug_rate(ctx)));
+    let hifp = ctx.round(ctx.claim.inscp_scp_amt.share(drug_rate(ctx)));
     ctx.claim.preselfpay_amt + ctx.claim.inscp_scp_amt - hifp
 }
 
@@ -625,12 +630,11 @@ fn drugs(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Bas
     let Some(dr) = &ctx.policy.drugs else { return BasicPay::default() };
     let inscp = ctx.claim.inscp_scp_amt;
     let rate = drug_rate(ctx);
-    let mut hifp = inscp.times(rate);
+    let mut hifp = inscp.share(rate);
     t.detail("basic", || {
-        let d = Detail::new(format!("{} × {} = {}", inscp, pct(rate), hifp.round_dp(4).normalize()), dr.source.clone())
-            .value("inscp_scp_amt", inscp);
+        let d = Detail::new(format!("{} × {} = {}", inscp, pct(rate), hifp.shown()), dr.source.clone()).value("inscp_scp_amt", inscp);
         let key = if ctx.benefit == Benefit::RareDrug { "drugs.rare" } else { "drugs.dual_channel" };
-        ctx.rate_detail(d, rate, key.into()).value("hifp_exact", hifp.round_dp(4).normalize()).param("drugs.inside_cap")
+        ctx.rate_detail(d, rate, key.into()).value("hifp_exact", hifp.shown()).param("drugs.inside_cap")
     });
     if ctx.drugs_inside_cap() {
         hifp = apply_cap(ctx, st, hifp, t);
@@ -650,15 +654,15 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
     let Some((bi, band)) = p.bands.iter().enumerate().find(|(_, b)| b.max_age.is_none_or(|m| age <= m)) else { return BasicPay::default() };
     let rate = ctx.adjusted(band.rate.0);
     let room = (band.limit.0 - st.pku_paid).max0();
-    let x = ctx.claim.inscp_scp_amt.times(rate);
+    let x = ctx.claim.inscp_scp_amt.share(rate);
     // S-09: 2024/2025 limit eligible cost (医疗费用支付限额), 2026 the fund payment.
     let (hifp, used) = match p.limit_basis {
         LimitBasis::EligibleCost => {
             let counted = ctx.claim.inscp_scp_amt.min(room).max0();
-            (ctx.round(counted.times(rate)), counted)
+            (ctx.round(counted.share(rate)), counted)
         }
         LimitBasis::FundPaid => {
-            let hifp = ctx.round(x.min(room.exact()));
+            let hifp = ctx.round(x.min(room.fixed()));
             (hifp, hifp)
         }
     };
@@ -668,7 +672,7 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
                 "PKU age {age}: {} × {} = {}, annual limit {} ({:?}) with {} used → {}",
                 ctx.claim.inscp_scp_amt,
                 pct(rate),
-                x.round_dp(4).normalize(),
+                x.shown(),
                 band.limit.0,
                 p.limit_basis,
                 st.pku_paid,
@@ -683,7 +687,7 @@ fn pku(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> Basic
         .value("room", room)
         .param(format!("pku.bands[{bi}].limit"))
         .param("pku.limit_basis");
-        ctx.rate_detail(d, rate, format!("pku.bands[{bi}].rate")).value("hifp_exact", x.round_dp(4).normalize()).value("hifp_pay", hifp)
+        ctx.rate_detail(d, rate, format!("pku.bands[{bi}].rate")).value("hifp_exact", x.shown()).value("hifp_pay", hifp)
     });
     c.pku_paid = used;
     BasicPay { hifp, hifob: Money::ZERO, act_pay_dedc: Money::ZERO }
@@ -697,12 +701,12 @@ pub fn settle<'a>(ctx: &Ctx<'a>, st: &mut YearState, c: &mut Contribution, t: &m
                 format!(
                     "out of area ({}): {} points off every basic rate ({} rules)",
                     ctx.claim.offsite,
-                    (ctx.points() * Decimal::ONE_HUNDRED).normalize(),
+                    ctx.points().percent(),
                     offsite_class(ctx.benefit)
                 ),
                 ctx.policy.offsite.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
             )
-            .value("offsite_points", ctx.points().normalize());
+            .value("offsite_points", ctx.points().to_decimal().normalize());
             match ctx.points_key() {
                 Some(k) => d.param(k),
                 None => d,

@@ -4,9 +4,9 @@ use super::bands::{Span, split};
 use super::basic::Ctx;
 use super::state::{Contribution, YearState};
 use super::trace::{Detail, Tracer};
+use crate::model::money::{Fixed, Fraction};
 use crate::model::{Assistance, Money, Person};
 use crate::policy::{Policy, PoorCap};
-use rust_decimal::Decimal;
 
 /// S-20: the person-year's catastrophic cap (with the 2026 incentives); `None` = no cap.
 pub fn cap_of(policy: &Policy, person: &Person) -> Option<Money> {
@@ -40,29 +40,30 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     let poor = ctx.person.assistance != Assistance::None;
     let table = if poor { &cat.poor } else { &cat.general };
     let seg = Span::at(st.cat_base, base);
-    let mut exact = Decimal::ZERO;
+    let mut exact = Fixed::ZERO;
     // (piece start, piece end on the cumulative base, rate, exact amount) for explain
-    let mut pieces: Vec<(Money, Option<Money>, Decimal, Decimal)> = Vec::new();
+    let mut pieces: Vec<(Money, Option<Money>, Fraction, Fixed)> = Vec::new();
     for (b, part) in table.iter().zip(split(seg, table.iter().map(|b| b.upto.map(|a| a.0)))) {
         if !part.is_empty() {
-            let piece = part.len().times(b.rate.0);
+            let rate = Fraction::of(b.rate.0);
+            let piece = part.len().share(rate);
             exact += piece;
             if t.enabled() {
-                pieces.push((part.lo, Some(part.hi), b.rate.0, piece));
+                pieces.push((part.lo, Some(part.hi), rate, piece));
             }
         }
     }
     let cap = cap_of(ctx.policy, ctx.person);
     if let Some(cap) = cap {
-        exact = exact.min((cap - st.cat_paid).max0().exact());
+        exact = exact.min((cap - st.cat_paid).max0().fixed());
     }
-    let hifmi = ctx.policy.rounding.mode.round(exact);
+    let hifmi = exact.round(ctx.policy.rounding.mode);
     t.detail("catastrophic", || {
         let band = |lo: Money, hi: Option<Money>| hi.map(|h| format!("({lo}, {h}]")).unwrap_or_else(|| format!("above {lo}"));
         let shown: Vec<String> = pieces
             .iter()
             .map(|(lo, hi, rate, piece)| {
-                format!("band {} at {}%: {}", band(*lo, *hi), (rate * Decimal::ONE_HUNDRED).normalize(), piece.round_dp(4).normalize())
+                format!("band {} at {}%: {}", band(*lo, *hi), rate.percent(), piece.shown())
             })
             .collect();
         let cap_text = match cap {
@@ -99,8 +100,8 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
             d = d
                 .value(format!("band.{i}.from"), lo)
                 .value(format!("band.{i}.to"), hi.map(|h| h.to_string()).unwrap_or_default())
-                .value(format!("band.{i}.rate"), rate.normalize())
-                .value(format!("band.{i}.amount"), piece.round_dp(4).normalize());
+                .value(format!("band.{i}.rate"), rate.to_decimal().normalize())
+                .value(format!("band.{i}.amount"), piece.shown());
         }
         if let Some(c) = cap {
             let (base_cap, zero, loyalty) = cap_parts(ctx.policy, ctx.person);

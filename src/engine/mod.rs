@@ -12,6 +12,8 @@ pub mod bands;
 pub mod basic;
 pub mod catastrophic;
 pub mod classify;
+#[cfg(test)]
+mod exactness;
 pub mod state;
 pub mod trace;
 

@@ -2,9 +2,13 @@
 //!
 //! Every amount the product reads or writes has exactly two decimals (CONTRACT.md), and every
 //! fund amount is rounded to 0.01 once per claim (RULES.md D-01), so amounts at rest are whole
-//! fen and add exactly as integers. Where a rule multiplies by a rate the product is computed as
-//! an exact `rust_decimal::Decimal` ([`Exact`]), limited against caps in that exact form, and only
-//! then rounded back to fen with the policy's rounding mode (S-01). No floating point anywhere.
+//! fen and add exactly as integers. Where a rule multiplies by a rate the kernel computes the
+//! product in exact integer fixed point: the rate as billionths ([`Fraction`]), the product as
+//! billionths of a fen in an `i128` ([`Fixed`]); it is limited against caps in that exact form,
+//! and only then rounded back to fen with the policy's rounding mode (S-01). Outside the kernel
+//! (policy text, reports) the same quantities are exact `rust_decimal::Decimal`s ([`Exact`],
+//! [`Rate`]), which also serve as the reference the fixed point is tested against. No floating
+//! point anywhere.
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -12,10 +16,11 @@ use std::fmt;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 
-/// An exact intermediate amount in yuan (before D-01 rounding).
+/// An exact amount in yuan as a decimal (reports; the kernel uses [`Fixed`]).
 pub type Exact = Decimal;
 
-/// A rate as an exact fraction (0.90 = 90%).
+/// A rate as a policy holds it, an exact decimal fraction (0.90 = 90%); the kernel takes it as
+/// a [`Fraction`].
 pub type Rate = Decimal;
 
 /// An amount of CNY in fen.
@@ -52,9 +57,17 @@ impl Money {
     pub fn exact(self) -> Exact {
         Decimal::new(self.0, 2)
     }
-    /// `self × rate`, exact.
+    /// `self × rate`, exact, as a decimal (reports; the kernel uses [`Money::share`]).
     pub fn times(self, rate: Rate) -> Exact {
         self.exact() * rate
+    }
+    /// The amount in the kernel's fixed point.
+    pub fn fixed(self) -> Fixed {
+        Fixed(self.0 as i128 * RATE_ONE as i128)
+    }
+    /// `self × rate`, exact, in the kernel's fixed point (one integer multiplication).
+    pub fn share(self, rate: Fraction) -> Fixed {
+        Fixed(self.0 as i128 * rate.0 as i128)
     }
     /// An exact decimal that must already be whole fen (policy values, parsed input).
     pub fn from_exact_fen(d: Decimal) -> Option<Money> {
@@ -156,28 +169,34 @@ impl fmt::Display for Money {
     }
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, o: Money) -> Money {
-        Money(self.0 + o.0)
-    }
+/// `+`, `-`, `+=`, `-=` of an amount newtype on its integer.
+macro_rules! additive {
+    ($t:ident) => {
+        impl Add for $t {
+            type Output = $t;
+            fn add(self, o: $t) -> $t {
+                $t(self.0 + o.0)
+            }
+        }
+        impl Sub for $t {
+            type Output = $t;
+            fn sub(self, o: $t) -> $t {
+                $t(self.0 - o.0)
+            }
+        }
+        impl AddAssign for $t {
+            fn add_assign(&mut self, o: $t) {
+                self.0 += o.0;
+            }
+        }
+        impl SubAssign for $t {
+            fn sub_assign(&mut self, o: $t) {
+                self.0 -= o.0;
+            }
+        }
+    };
 }
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, o: Money) -> Money {
-        Money(self.0 - o.0)
-    }
-}
-impl AddAssign for Money {
-    fn add_assign(&mut self, o: Money) {
-        self.0 += o.0;
-    }
-}
-impl SubAssign for Money {
-    fn sub_assign(&mut self, o: Money) {
-        self.0 -= o.0;
-    }
-}
+additive!(Money);
 impl Neg for Money {
     type Output = Money;
     fn neg(self) -> Money {
@@ -209,7 +228,117 @@ impl RoundingMode {
         let r = x.round_dp_with_strategy(2, strategy);
         Money::from_exact_fen(r).unwrap_or(Money::MAX)
     }
+
+    /// `n ÷ d` fen rounded to a whole fen by this mode, exactly in integers (the fixed-point
+    /// twin of [`RoundingMode::round`]; beyond an `i64` of fen, [`Money::MAX`] as there).
+    fn round_quotient(self, n: i128, d: i128) -> Money {
+        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
+        let (q, r) = (n / d, n % d);
+        let twice = r.unsigned_abs() * 2;
+        let d = d.unsigned_abs();
+        let away = match self {
+            RoundingMode::HalfAwayFromZero => twice >= d,
+            RoundingMode::HalfEven => twice > d || (twice == d && q % 2 != 0),
+        };
+        let q = if away { q + n.signum() } else { q };
+        i64::try_from(q).map(Money).unwrap_or(Money::MAX)
+    }
 }
+
+/// Decimals of a rate the kernel computes with exactly: rates are held as whole billionths
+/// ([`Fraction`]); a policy rate with more decimals is refused when the policy is read.
+pub const RATE_DECIMALS: u32 = 9;
+/// 1 in [`Fraction`] units (and 1 fen in [`Fixed`] units).
+const RATE_ONE: i64 = 1_000_000_000;
+
+/// A rate in the kernel's fixed point: an exact count of billionths (0.85 = 850,000,000).
+/// Policies hold rates as decimals ([`Rate`]); the kernel takes them in this form so that
+/// every rate product is one integer multiplication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fraction(i64);
+
+impl Fraction {
+    pub const ZERO: Fraction = Fraction(0);
+
+    /// The exact fixed-point form of a decimal rate; `None` when it has more than
+    /// [`RATE_DECIMALS`] decimals (trailing zeros aside) or lies outside ±9.2 × 10⁹.
+    pub fn from_decimal(d: Decimal) -> Option<Fraction> {
+        let (mut m, mut scale) = (d.mantissa(), d.scale());
+        while scale > RATE_DECIMALS && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        if scale > RATE_DECIMALS {
+            return None;
+        }
+        m.checked_mul(10i128.pow(RATE_DECIMALS - scale)).and_then(|v| i64::try_from(v).ok()).map(Fraction)
+    }
+
+    /// A policy rate in fixed point. Reading a policy refuses rates [`Fraction::from_decimal`]
+    /// cannot hold (`RateValue`), so this is exact for every rate a policy carries; anything
+    /// else (a policy built in code) is rounded to [`RATE_DECIMALS`] decimals, half to even.
+    pub fn of(d: Decimal) -> Fraction {
+        Fraction::from_decimal(d).or_else(|| Fraction::from_decimal(d.round_dp(RATE_DECIMALS))).unwrap_or(if d.is_sign_negative() {
+            Fraction(-RATE_ONE)
+        } else {
+            Fraction(RATE_ONE)
+        })
+    }
+
+    /// The rate as an exact decimal (for explain and reports).
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, RATE_DECIMALS)
+    }
+    /// The rate in percent as explain shows it (`85`, `12.5`).
+    pub fn percent(self) -> Decimal {
+        (self.to_decimal() * Decimal::ONE_HUNDRED).normalize()
+    }
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+    /// `self − points`, floored at 0 (S-17).
+    pub fn less(self, points: Fraction) -> Fraction {
+        Fraction((self.0 - points.0).max(0))
+    }
+}
+
+/// An exact intermediate amount in the kernel's fixed point, before D-01 rounding: a count of
+/// billionths of a fen, so a fen amount times a [`Fraction`] is exact in it. An `i128` holds
+/// any product of an `i64` fen amount and a rate up to ±9.2 × 10⁹ with room for sums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fixed(i128);
+
+impl Fixed {
+    pub const ZERO: Fixed = Fixed(0);
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+    /// Rounded to fen once with the policy's rounding mode (D-01, S-01).
+    pub fn round(self, mode: RoundingMode) -> Money {
+        mode.round_quotient(self.0, RATE_ONE as i128)
+    }
+    /// `self ÷ rate` in fen, from the exact quotient, rounded once (S-14: the cost a payment
+    /// of `self` at `rate` covers). A zero rate covers without end: [`Money::MAX`].
+    pub fn per(self, rate: Fraction, mode: RoundingMode) -> Money {
+        if rate.0 == 0 {
+            return Money::MAX;
+        }
+        // (units × 10⁻⁹ fen) ÷ (r × 10⁻⁹) = units ÷ r fen
+        mode.round_quotient(self.0, rate.0 as i128)
+    }
+    /// The amount in yuan as an exact decimal (for explain); beyond 7.9 × 10¹⁷ yuan, which no
+    /// real amount reaches, the largest decimal of its sign.
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::try_from_i128_with_scale(self.0, RATE_DECIMALS + 2).unwrap_or(if self.0 < 0 { Decimal::MIN } else { Decimal::MAX })
+    }
+    /// As explain shows an exact amount: at most four decimals, no trailing zeros.
+    pub fn shown(self) -> Decimal {
+        self.to_decimal().round_dp(4).normalize()
+    }
+}
+
+additive!(Fixed);
 
 #[cfg(test)]
 mod tests {

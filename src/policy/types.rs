@@ -6,6 +6,7 @@
 //! code. Parameters that RULES.md §10 marks as decisions with an alternative reading are plain
 //! fields here, so `--set` and scenario files can switch them.
 
+use crate::model::money::{Fraction, RATE_DECIMALS};
 use crate::model::{Benefit, Disease, District, Money, PsnType, Rate, RoundingMode};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
@@ -75,7 +76,7 @@ impl Serialize for Amount {
     }
 }
 
-/// A rate as a fraction in [0, 1].
+/// A rate as a fraction in [0, 1], with at most [`RATE_DECIMALS`] decimals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct RateValue(pub Rate);
 
@@ -84,6 +85,13 @@ impl<'de> Deserialize<'de> for RateValue {
         let n = Num::deserialize(d)?;
         if n.0 < Decimal::ZERO || n.0 > Decimal::ONE {
             return Err(de::Error::custom(format!("rate {} is not a fraction between 0 and 1 (write 0.85 for 85%)", n.0)));
+        }
+        // The kernel computes rate products exactly in fixed point (`money::Fraction`).
+        if Fraction::from_decimal(n.0).is_none() {
+            return Err(de::Error::custom(format!(
+                "rate {} has more than {RATE_DECIMALS} decimals (the settlement computes rates exactly to {RATE_DECIMALS} decimals)",
+                n.0
+            )));
         }
         Ok(RateValue(n.0))
     }

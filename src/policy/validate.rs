@@ -2,8 +2,9 @@
 //! the problem (the same paths `--set` takes: `inpatient.bands.1.upto`).
 //!
 //! What serde already enforces when the file is read: the sections and keys of the format
-//! (unknown keys are errors), a `source` on every section, rates as fractions in [0, 1],
-//! amounts ≥ 0 with at most two decimals, three values for a per-level list.
+//! (unknown keys are errors), a `source` on every section, rates as fractions in [0, 1] with at
+//! most nine decimals (`RATE_DECIMALS`), amounts ≥ 0 with at most two decimals, three values
+//! for a per-level list.
 
 use super::types::*;
 use crate::model::{Benefit, Disease, DiseaseKind, District, Money, PsnType};
