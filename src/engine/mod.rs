@@ -15,6 +15,7 @@ pub mod classify;
 #[cfg(test)]
 mod exactness;
 pub mod state;
+pub mod stream;
 pub mod trace;
 
 pub use crate::intake::whole::{Prepared, Reject};
@@ -163,13 +164,16 @@ pub fn settle_person(
 
         if claim.reversal && claim.original != NO_ORIGINAL {
             // S-22: the exact negation of the original; its contribution leaves every accumulator.
-            let (orig, contrib) = if claim.original == PRIOR_ORIGINAL {
-                let prior = carry.as_deref().and_then(|c| c.originals.get(table.strings.get(claim.init_setl_id)));
-                let Some(&(o, c)) = prior else { continue };
-                (o, c)
-            } else {
-                let Some(&op) = position.get(&claim.original) else { continue };
-                (out[op], contributions[op])
+            // The original is settled in this call, or (nightly state, an earlier batch of a
+            // stream) in the carried history, by setl_id.
+            let here = if claim.original == PRIOR_ORIGINAL { None } else { position.get(&claim.original).copied() };
+            let (orig, contrib) = match here {
+                Some(op) => (out[op], contributions[op]),
+                None => {
+                    let prior = carry.as_deref().and_then(|c| c.originals.get(table.strings.get(claim.init_setl_id)));
+                    let Some(&(o, c)) = prior else { continue };
+                    (o, c)
+                }
             };
             st.apply(&contrib, -1);
             let r = orig.negated();
