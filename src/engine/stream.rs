@@ -93,7 +93,7 @@ impl<'a> StreamSettler<'a> {
             })
             .collect();
         // The first and the last person, carried.
-        let mut carried = |k: usize, o: Option<Open>, slices: &mut Vec<&mut [Settlement]>| -> Open {
+        let carried = |k: usize, o: Option<Open>, slices: &mut Vec<&mut [Settlement]>| -> Open {
             let r = &runs[k];
             let psn = psn_of(r);
             let mut o = o.unwrap_or_else(|| Open { psn, carry: Carry::default(), years: BTreeMap::new() });
