@@ -24,7 +24,7 @@ use crate::progress;
 use crate::report::fund;
 use crate::report::i18n::Lang;
 use crate::report::markdown::Counts;
-use crate::report::tables::{self, SETTLEMENT_COLUMNS};
+use crate::report::tables::{self, PERSON_YEAR_COLUMNS, SETTLEMENT_COLUMNS};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -252,48 +252,8 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     timer.mark("settle partitions");
 
     // 4. Merge the settlements into input order while writing them; sum the totals.
-    let mut totals = Totals::default();
-    let mut fr = fund::FundReport::new();
-    let (mut settled_n, mut not_covered, mut reversal) = (0u64, 0u64, 0u64);
-    {
-        let mut w = TableWriter::new(&mut out, "settlements", job.format, SETTLEMENT_COLUMNS)?;
-        let mut merge = Merge::open(&spill, parts)?;
-        let pb = progress::bar(next_pos - part_rejects.len() as u64, "writing");
-        // The next piece is merged while the current one is written.
-        let mut piece = merge.next_piece(MERGE_ROWS)?;
-        while let Some((table, settled)) = piece {
-            let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
-            let row = tables::settlement_row(&table, &persons.table, policies, &settled, &rows);
-            let ((written, part_fund), next) = rayon::join(
-                || rayon::join(|| w.write(rows.len(), &row, &|k| pb.inc(k)), || fund::claim_expenditure(&table, &persons.table, &settled)),
-                || merge.next_piece(MERGE_ROWS),
-            );
-            written?;
-            piece = next?;
-            fund::merge(&mut fr, part_fund);
-            totals.by_month.add(&table, &settled);
-            totals.add_reasons(&settled);
-            for s in &settled.sorted {
-                match s.status {
-                    crate::model::Status::Settled => settled_n += 1,
-                    crate::model::Status::NotCovered => not_covered += 1,
-                    crate::model::Status::Reversal => reversal += 1,
-                }
-            }
-        }
-        w.finish(&|k| pb.inc(k))?;
-        pb.finish_and_clear();
-    }
-    drop(spill);
-    timer.mark("merge, write settlements");
-    let p = &persons.table.persons;
-    years.par_sort_unstable_by(|a, b| p[a.psn as usize].psn_no.cmp(&p[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
-    tables::write_person_years(&mut out, job.format, &persons.table, policies, &years)?;
-    fund::add_tilted(&years, &persons.table, &mut fr);
-    totals.missing_base = fund::income_for_years(&persons.table, policies, &claim_years, &mut fr);
-    totals.fund = fr;
-    timer.mark("person-years, fund report");
-
+    // Every reject is known now (read, partitions, persons): --strict stops before writing.
+    let read_rejected = read_rejects.len() as u64;
     let mut rejects = read_rejects;
     rejects.extend(part_rejects);
     let claim_rejected = rejects.len() as u64;
@@ -303,6 +263,66 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     if job.strict {
         pipeline::refuse_rows(&rejects, &|i| file_names.get(i as usize).cloned().unwrap_or_default(), "nothing written")?;
     }
+
+    // 4. Merge the settlements into input order while writing them and summing the totals;
+    // meanwhile the person-years are ordered and written.
+    let mut totals = Totals::default();
+    let mut fr = fund::FundReport::new();
+    let (mut settled_n, mut not_covered, mut reversal) = (0u64, 0u64, 0u64);
+    let mut w = TableWriter::new(&mut out, "settlements", job.format, SETTLEMENT_COLUMNS)?;
+    let mut yw = TableWriter::new(&mut out, "person_years", job.format, PERSON_YEAR_COLUMNS)?;
+    let (merged, years_written) = rayon::join(
+        || -> Result<()> {
+            let mut merge = Merge::open(&spill, parts)?;
+            let pb = progress::bar((next_pos + read_rejected).saturating_sub(claim_rejected), "writing");
+            // The next piece is merged while the current one is written.
+            let mut piece = merge.next_piece(MERGE_ROWS)?;
+            while let Some((table, settled)) = piece {
+                let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
+                let row = tables::settlement_row(&table, &persons.table, policies, &settled, &rows);
+                let ((written, part_fund), next) = rayon::join(
+                    || {
+                        rayon::join(
+                            || w.write(rows.len(), &row, &|k| pb.inc(k)),
+                            || fund::claim_expenditure(&table, &persons.table, &settled),
+                        )
+                    },
+                    || merge.next_piece(MERGE_ROWS),
+                );
+                written?;
+                piece = next?;
+                fund::merge(&mut fr, part_fund);
+                totals.by_month.add(&table, &settled);
+                totals.add_reasons(&settled);
+                for s in &settled.sorted {
+                    match s.status {
+                        crate::model::Status::Settled => settled_n += 1,
+                        crate::model::Status::NotCovered => not_covered += 1,
+                        crate::model::Status::Reversal => reversal += 1,
+                    }
+                }
+            }
+            w.finish(&|k| pb.inc(k))?;
+            pb.finish_and_clear();
+            Ok(())
+        },
+        || -> Result<()> {
+            let p = &persons.table.persons;
+            years.par_sort_unstable_by(|a, b| p[a.psn as usize].psn_no.cmp(&p[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+            let row = tables::person_year_row(&persons.table, policies, &years);
+            yw.write(years.len(), &row, &|_| {})?;
+            yw.finish(&|_| {})
+        },
+    );
+    merged?;
+    years_written?;
+    drop(spill);
+    timer.mark("merge, write settlements");
+    fund::add_tilted(&years, &persons.table, &mut fr);
+    totals.missing_base = fund::income_for_years(&persons.table, policies, &claim_years, &mut fr);
+    totals.fund = fr;
+    timer.mark("person-years, fund report");
+
     totals.rejects = rejects;
     totals.counts = Counts {
         read: rows.iter().sum(),
