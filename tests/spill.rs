@@ -144,4 +144,27 @@ fn checks_across_partitions_give_the_in_memory_verdicts() {
         assert_eq!(rejects.matches(code).count(), count, "{code} in\n{rejects}");
     }
     assert!(rejects.lines().count() >= 10, "{rejects}");
+
+    // --strict refuses the same way, naming the same first reject, and writes nothing.
+    let strict = |limit: &str, out: &str| {
+        let out = tmp.path().join(out);
+        let run = medsettle(&[
+            "settle",
+            "--claims",
+            claims_path.to_str().unwrap(),
+            "--persons",
+            data.join("persons.csv").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--strict",
+            "--memory-limit",
+            limit,
+        ]);
+        assert_eq!(run.status.code(), Some(1));
+        assert!(!out.exists(), "a refused run wrote {}", out.display());
+        String::from_utf8_lossy(&run.stderr).lines().find(|l| l.contains("--strict")).unwrap_or_default().to_string()
+    };
+    let in_memory = strict("16GiB", "strict-mem");
+    assert!(in_memory.contains("row(s) rejected, nothing written; first:"), "{in_memory}");
+    assert_eq!(strict("1KiB", "strict-spill"), in_memory);
 }
