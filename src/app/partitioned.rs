@@ -427,6 +427,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         })
         .collect::<Result<_>>()?;
     struct Id<'a> {
+        /// `id_hash(setl_id)`: the sort key, so that strings are compared only on equal hashes
+        hash: u64,
         setl_id: &'a str,
         pos: u64,
         part: u32,
@@ -440,18 +442,19 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     for rec in records {
         match rec {
             KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
-                ids.push(Id { setl_id, pos, part, file, line, reversal, refused })
+                ids.push(Id { hash: 0, setl_id, pos, part, file, line, reversal, refused })
             }
             KeyRecord::Lookup { init, pos, part } => lookups.push((init, pos, part)),
         }
     }
-    ids.par_sort_unstable_by(|a, b| a.setl_id.cmp(b.setl_id).then(a.pos.cmp(&b.pos)));
+    ids.par_iter_mut().for_each(|i| i.hash = id_hash(i.setl_id));
+    ids.par_sort_unstable_by(|a, b| (a.hash, a.setl_id, a.pos).cmp(&(b.hash, b.setl_id, b.pos)));
     let mut out = Vec::new();
     // Repetitions: the first row (lowest position) is kept; one in its own partition is found
     // there, one elsewhere gets the first row's place from here.
     let mut start = 0;
     while start < ids.len() {
-        let end = start + ids[start..].partition_point(|i| i.setl_id == ids[start].setl_id);
+        let end = start + ids[start..].partition_point(|i| (i.hash, i.setl_id) == (ids[start].hash, ids[start].setl_id));
         let first = &ids[start];
         for d in &ids[start + 1..end] {
             if d.part != first.part {
@@ -461,7 +464,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         start = end;
     }
     for (init, pos, part) in lookups {
-        let at = ids.partition_point(|i| i.setl_id < init);
+        let h = id_hash(init);
+        let at = ids.partition_point(|i| (i.hash, i.setl_id) < (h, init));
         let Some(o) = ids.get(at).filter(|i| i.setl_id == init) else { continue };
         if o.part == part {
             continue;
