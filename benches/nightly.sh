@@ -61,7 +61,7 @@ EOF
 fi
 
 P="$DATA/persons.parquet"
-rm -rf "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm" "$WORK/batch" "$WORK/build" "$WORK/night"
+rm -rf "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm" "$WORK"/state.db.build-* "$WORK/batch" "$WORK/build" "$WORK/night"
 echo "== measure (uptime: $(uptime | sed 's/.*load/load/'))"
 measure batch "$BIN" settle --claims "$WORK/days.parquet" --persons "$P" --out "$WORK/batch" --format parquet --max-reject-rate 1
 measure build "$BIN" settle --state "$WORK/state.db" --claims "$WORK/days.parquet" --persons "$P" --out "$WORK/build" --format parquet --max-reject-rate 1

@@ -377,6 +377,71 @@ fn a_kill_at_any_moment_leaves_state_and_outputs_at_one_night() {
     }
 }
 
+/// The files beside the state whose names start with `state.db.build-` (a first run's new file).
+fn build_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.db.build-"))
+        .collect()
+}
+
+#[test]
+fn a_kill_during_the_first_run_leaves_an_empty_state_or_the_whole_night() {
+    // The first run writes the state into a new file and renames it into place.
+    let t = TwoNights::new();
+    let persons = sample().join("persons.csv");
+    let n1 = t.write("n1.csv", &t.first);
+    let (db, out) = (t.path("state.db"), t.path("out"));
+    let reference = {
+        let d = tempfile::tempdir().unwrap();
+        ok(&mut night(&d.path().join("state.db"), &n1, &persons, &d.path().join("o")));
+        let files = build_files(d.path());
+        assert!(files.is_empty(), "{files:?}");
+        // Built in WAL mode for the nights after it.
+        let c = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
+        assert_eq!(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
+        drop(c);
+        snapshot(d.path(), &d.path().join("state.db"), &d.path().join("o")).0
+    };
+    let mut kills: Vec<(Option<&str>, u64)> = vec![(Some("state-before-commit"), 0), (Some("state-after-commit"), 0)];
+    for ms in [5u64, 20, 40, 60, 80, 100, 130, 160, 200] {
+        kills.push((None, ms));
+    }
+    for (point, ms) in kills {
+        let mut c = night(&db, &n1, &persons, &out);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(p) = point {
+            c.env("MEDSETTLE_FAULT_ABORT_AT", p);
+            let _ = c.status().unwrap();
+        } else {
+            let mut child = c.spawn().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if point == Some("state-before-commit") {
+            // Killed with the new file complete but not renamed: the state is still empty.
+            let show = run(bin().args(["state", "show"]).arg(&db));
+            assert!(String::from_utf8_lossy(&show.stdout).contains("runs: 0"), "{}", String::from_utf8_lossy(&show.stdout));
+        }
+        let o = run(&mut night(&db, &n1, &persons, &out));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() || err.contains("already applied"), "{point:?} {ms} ms: {err}");
+        let files = build_files(t.dir.path());
+        assert!(files.is_empty(), "{point:?} {ms} ms: {files:?} left");
+        let (state_now, outputs) = snapshot(t.dir.path(), &db, &out);
+        assert_eq!(state_now, reference, "{point:?} {ms} ms: the state is not at night 1");
+        assert_eq!(outputs, "outputs of run 1", "{point:?} {ms} ms");
+        let v = run(bin().args(["state", "verify"]).arg(&db));
+        assert!(v.status.success(), "{point:?} {ms} ms: {}", String::from_utf8_lossy(&v.stdout));
+        for f in ["state.db", "state.db-wal", "state.db-shm"] {
+            let _ = std::fs::remove_file(t.path(f));
+        }
+    }
+}
+
 #[test]
 fn a_parquet_night_reads_only_its_persons_and_equals_the_batch() {
     // Parquet claims: the night reads the psn_no column first and checks only those persons.

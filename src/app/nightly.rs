@@ -13,6 +13,7 @@ use crate::engine::{self, Contribution};
 use crate::io::write::OutputDir;
 use crate::pipeline::{self, StateRun};
 use crate::policy::PolicySet;
+use crate::report::markdown::Counts;
 use crate::state::{self, NewRun, Run, Store, Tx};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -116,21 +117,80 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let run_id = tx.next_run_id()?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
-    let counts =
-        pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
-    out.seal()?;
-    timer.mark("seal outputs");
     let inputs_json = serde_json::to_string(&loaded.files)?;
-    let refs = tx.put_policies(&policies, run_id)?;
-    let new_run = NewRun { input_key: &key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
-    tx.put_run(&new_run, run_id, t, &loaded.persons.table, &policies, &refs, &settled, &contributions, &carries)?;
-    timer.mark("store the run");
-    crate::io::write::fault_point("state-before-commit");
-    tx.commit()?;
+    let night =
+        Night { a, loaded: &loaded, policies: &policies, settled: &settled, contributions: &contributions, carries: &carries, run_id };
+    let (input_key, policy_change) = (key.as_str(), policy_change);
+    let (counts, store) = if run_id == 1 {
+        // The first run: a new file renamed into place over the empty state (state::Build).
+        let mut build = state::Build::start(&store_path)?;
+        let btx = build.begin()?;
+        let counts = night.store_and_write(&btx, &mut out)?;
+        btx.put_journal(
+            &NewRun { input_key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts },
+            run_id,
+            &policies,
+        )?;
+        btx.commit()?;
+        build.finish()?;
+        timer.mark("store the run, write outputs");
+        crate::io::write::fault_point("state-before-commit");
+        build.publish()?;
+        // The empty state's lock is held until the new file is in place; closed before the
+        // new file is opened.
+        drop(tx);
+        drop(store);
+        (counts, Store::open(&store_path)?)
+    } else {
+        let counts = night.store_and_write(&tx, &mut out)?;
+        tx.put_journal(
+            &NewRun { input_key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts },
+            run_id,
+            &policies,
+        )?;
+        timer.mark("store the run, write outputs");
+        crate::io::write::fault_point("state-before-commit");
+        tx.commit()?;
+        (counts, store)
+    };
     timer.mark("commit state");
     crate::io::write::fault_point("state-after-commit");
     out.commit()?;
     store.outputs_committed(run_id)?;
     timer.mark("switch outputs in");
     Ok(crate::cmd::settle::finish(a, &counts, &format!("run {run_id} of {}: ", store_path.display()), start))
+}
+
+/// A settled night on its way into the state and the output folder.
+struct Night<'a> {
+    a: &'a SettleArgs,
+    loaded: &'a pipeline::Loaded,
+    policies: &'a PolicySet,
+    settled: &'a engine::Settled,
+    contributions: &'a [Contribution],
+    carries: &'a [engine::Carry],
+    run_id: i64,
+}
+
+impl Night<'_> {
+    /// Writes the outputs and seals them in their staging folder on a second thread while
+    /// this one stores the run's rows; returns the outputs' counts (for the journal).
+    fn store_and_write(&self, tx: &Tx, out: &mut OutputDir) -> Result<Counts> {
+        let Night { a, loaded, policies, settled, contributions, carries, run_id } = *self;
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| -> Result<Counts> {
+                let counts =
+                    pipeline::write_outputs_into(out, None, a.format, loaded, policies, settled, "settle", "Settlement report", a.lang)?;
+                out.seal()?;
+                Ok(counts)
+            });
+            let t = &loaded.claims.table;
+            let stored = tx
+                .put_policies(policies, run_id)
+                .and_then(|refs| tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries));
+            let counts = writer.join().map_err(|_| anyhow::anyhow!("internal: the output writer stopped"))??;
+            stored?;
+            Ok(counts)
+        })
+    }
 }
