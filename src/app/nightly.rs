@@ -83,15 +83,35 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let mut timer = pipeline::Timer::new();
     let mut store = Store::open(db)?;
     let store_path = store.path().to_path_buf();
-    let tx = store.begin()?;
-    roll_forward(&tx, &store_path)?;
-    let (policies, policy_change) = choose_policies(&tx, a)?;
+    // First the journal and the policies (a transaction of their own) ...
+    let (policies, policy_change, run_id) = {
+        let tx = store.begin()?;
+        roll_forward(&tx, &store_path)?;
+        let (policies, policy_change) = choose_policies(&tx, a)?;
+        let run_id = tx.next_run_id()?;
+        tx.commit()?;
+        (policies, policy_change, run_id)
+    };
+    // ... then the previous nights' pages go from the write-ahead log into the database file
+    // while the inputs are read, and the run's transaction starts after that.
+    let checkpoint = std::thread::spawn({
+        let path = store_path.clone();
+        move || state::checkpoint(&path)
+    });
     timer.mark("open state, policies");
     let mut prior = state::Prior::default();
+    let mut opened = None;
     let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, true, |claims, persons| {
+        checkpoint.join().map_err(|_| anyhow::anyhow!("internal: the checkpoint of {} stopped", store_path.display()))??;
+        let tx = store.begin()?;
+        if tx.next_run_id()? != run_id {
+            bail!("state {} was changed by another run while this one read its inputs; run it again", store_path.display());
+        }
         prior = tx.prior(claims, persons, &policies)?;
+        opened = Some(tx);
         Ok(std::mem::take(&mut prior.history))
     })?;
+    let tx = opened.context("internal: the state was not opened")?;
     let key = state::input_key(&loaded.files[..a.claims.len()]);
     if let Some((run_id, at)) = tx.applied(&key)? {
         bail!(
@@ -114,7 +134,6 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     if contributions.len() != settled.sorted.len() {
         bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
     }
-    let run_id = tx.next_run_id()?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
     let inputs_json = serde_json::to_string(&loaded.files)?;

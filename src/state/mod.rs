@@ -97,6 +97,11 @@ impl Store {
         let conn = Connection::open(path).map_err(named(path))?;
         let mut store = Store { conn, path: path.to_path_buf(), inode: 0 };
         store.setup(true)?;
+        // A run leaves its pages in the write-ahead log (synced at its commit); the next run
+        // copies them into the database file while it reads its inputs ([`checkpoint`]).
+        let e = named(path);
+        store.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(&e)?;
+        store.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(&e)?;
         Ok(store)
     }
 
@@ -276,6 +281,20 @@ impl Drop for Build {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Copies the pages of the runs committed to the state's write-ahead log into its database
+/// file (a PASSIVE checkpoint on a connection of its own; the database file is synced before
+/// the log may be reused). A run's transaction that starts after it writes its pages from the
+/// start of the log again.
+pub fn checkpoint(path: &Path) -> Result<()> {
+    let e = named(path);
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(&e)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&e)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(&e)?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(&e)?;
+    Ok(())
 }
 
 fn runs(conn: &Connection, path: &Path) -> Result<Vec<Run>> {
