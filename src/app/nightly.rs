@@ -137,19 +137,23 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
     let inputs_json = serde_json::to_string(&loaded.files)?;
-    let night =
-        Night { a, loaded: &loaded, policies: &policies, settled: &settled, contributions: &contributions, carries: &carries, run_id };
-    let (input_key, policy_change) = (key.as_str(), policy_change);
+    let night = Night {
+        a,
+        loaded: &loaded,
+        policies: &policies,
+        settled: &settled,
+        contributions: &contributions,
+        carries: &carries,
+        run_id,
+        input_key: &key,
+        inputs_json: &inputs_json,
+        policy_change,
+    };
     let (counts, store) = if run_id == 1 {
         // The first run: a new file renamed into place over the empty state (state::Build).
         let mut build = state::Build::start(&store_path)?;
         let btx = build.begin()?;
         let counts = night.store_and_write(&btx, &mut out)?;
-        btx.put_journal(
-            &NewRun { input_key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts },
-            run_id,
-            &policies,
-        )?;
         btx.commit()?;
         build.finish()?;
         timer.mark("store the run, write outputs");
@@ -162,11 +166,6 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         (counts, Store::open(&store_path)?)
     } else {
         let counts = night.store_and_write(&tx, &mut out)?;
-        tx.put_journal(
-            &NewRun { input_key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts },
-            run_id,
-            &policies,
-        )?;
         timer.mark("store the run, write outputs");
         crate::io::write::fault_point("state-before-commit");
         tx.commit()?;
@@ -189,14 +188,17 @@ struct Night<'a> {
     contributions: &'a [Contribution],
     carries: &'a [engine::Carry],
     run_id: i64,
+    input_key: &'a str,
+    inputs_json: &'a str,
+    policy_change: bool,
 }
 
 impl Night<'_> {
     /// Writes the outputs and seals them in their staging folder on a second thread while
-    /// this one stores the run's rows; returns the outputs' counts (for the journal).
+    /// this one stores the run's rows; then its journal entry with the outputs' counts.
     fn store_and_write(&self, tx: &Tx, out: &mut OutputDir) -> Result<Counts> {
-        let Night { a, loaded, policies, settled, contributions, carries, run_id } = *self;
-        std::thread::scope(|s| {
+        let Night { a, loaded, policies, settled, contributions, carries, run_id, input_key, inputs_json, policy_change } = *self;
+        let counts = std::thread::scope(|s| {
             let writer = s.spawn(|| -> Result<Counts> {
                 let counts =
                     pipeline::write_outputs_into(out, None, a.format, loaded, policies, settled, "settle", "Settlement report", a.lang)?;
@@ -209,7 +211,10 @@ impl Night<'_> {
                 .and_then(|refs| tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries));
             let counts = writer.join().map_err(|_| anyhow::anyhow!("internal: the output writer stopped"))??;
             stored?;
-            Ok(counts)
-        })
+            Ok::<_, anyhow::Error>(counts)
+        })?;
+        let run = NewRun { input_key, inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
+        tx.put_journal(&run, run_id, policies)?;
+        Ok(counts)
     }
 }
