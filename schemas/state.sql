@@ -4,6 +4,8 @@
 -- Money is INTEGER fen (1 yuan = 100); times are TEXT 'YYYY-MM-DD HH:MM:SS', Asia/Shanghai wall
 -- clock (they sort as text). The BLOB columns hold the kernel's own records (postcard encoding,
 -- versioned by `meta.schema_version`); every amount in them is also in a readable column.
+-- The file is in WAL mode: a `state.db-wal` beside it may hold the latest night's pages (copy
+-- both, or `sqlite3 state.db .backup`). The first run writes it as a new file, `claims_by_run` last.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,   -- schema_version, created_at, tool_version

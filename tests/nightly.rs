@@ -318,6 +318,27 @@ fn snapshot(dir: &Path, db: &Path, out: &Path) -> (String, String) {
     (exported, format!("outputs of run {run_id}"))
 }
 
+/// Kills at the two commit points, then after the given milliseconds.
+fn kills(ms: &[u64]) -> Vec<(Option<&'static str>, u64)> {
+    let mut k = vec![(Some("state-before-commit"), 0), (Some("state-after-commit"), 0)];
+    k.extend(ms.iter().map(|&m| (None, m)));
+    k
+}
+
+/// Runs `c`, aborted at the fault point or killed after `ms` milliseconds.
+fn interrupt(mut c: Command, point: Option<&str>, ms: u64) {
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    if let Some(p) = point {
+        c.env("MEDSETTLE_FAULT_ABORT_AT", p);
+        let _ = c.status().unwrap();
+    } else {
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 #[test]
 fn a_kill_at_any_moment_leaves_state_and_outputs_at_one_night() {
     let t = TwoNights::new();
@@ -340,22 +361,8 @@ fn a_kill_at_any_moment_leaves_state_and_outputs_at_one_night() {
     ok(&mut night(&db, &n1, &persons, &out));
 
     // Kills at the two commit points, then at random moments of the run.
-    let mut kills: Vec<(Option<&str>, u64)> = vec![(Some("state-before-commit"), 0), (Some("state-after-commit"), 0)];
-    for ms in [5u64, 20, 40, 60, 80, 100, 130, 160, 200, 260] {
-        kills.push((None, ms));
-    }
-    for (point, ms) in kills {
-        let mut c = night(&db, &n2, &persons, &out);
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        if let Some(p) = point {
-            c.env("MEDSETTLE_FAULT_ABORT_AT", p);
-            let _ = c.status().unwrap();
-        } else {
-            let mut child = c.spawn().unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    for (point, ms) in kills(&[5, 20, 40, 60, 80, 100, 130, 160, 200, 260]) {
+        interrupt(night(&db, &n2, &persons, &out), point, ms);
         // Whatever happened, the next use of the state finishes or forgets the night:
         // re-running it either completes or says it was applied; then state and outputs
         // are both at night 2, equal to the reference.
@@ -374,6 +381,57 @@ fn a_kill_at_any_moment_leaves_state_and_outputs_at_one_night() {
         let _ = std::fs::remove_file(t.path("state.db-shm"));
         ok(&mut night(&db, &n1, &persons, &out));
         assert_eq!(snapshot(t.dir.path(), &db, &out).0, after_one);
+    }
+}
+
+/// The files beside the state whose names start with `state.db.build-` (a first run's new file).
+fn build_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.db.build-"))
+        .collect()
+}
+
+#[test]
+fn a_kill_during_the_first_run_leaves_an_empty_state_or_the_whole_night() {
+    // The first run writes the state into a new file and renames it into place.
+    let t = TwoNights::new();
+    let persons = sample().join("persons.csv");
+    let n1 = t.write("n1.csv", &t.first);
+    let (db, out) = (t.path("state.db"), t.path("out"));
+    let reference = {
+        let d = tempfile::tempdir().unwrap();
+        ok(&mut night(&d.path().join("state.db"), &n1, &persons, &d.path().join("o")));
+        let files = build_files(d.path());
+        assert!(files.is_empty(), "{files:?}");
+        // Built in WAL mode for the nights after it.
+        let c = rusqlite::Connection::open(d.path().join("state.db")).unwrap();
+        assert_eq!(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
+        drop(c);
+        snapshot(d.path(), &d.path().join("state.db"), &d.path().join("o")).0
+    };
+    for (point, ms) in kills(&[5, 20, 40, 60, 80, 100, 130, 160, 200]) {
+        interrupt(night(&db, &n1, &persons, &out), point, ms);
+        if point == Some("state-before-commit") {
+            // Killed with the new file complete but not renamed: the state is still empty.
+            let show = run(bin().args(["state", "show"]).arg(&db));
+            assert!(String::from_utf8_lossy(&show.stdout).contains("runs: 0"), "{}", String::from_utf8_lossy(&show.stdout));
+        }
+        let o = run(&mut night(&db, &n1, &persons, &out));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() || err.contains("already applied"), "{point:?} {ms} ms: {err}");
+        let files = build_files(t.dir.path());
+        assert!(files.is_empty(), "{point:?} {ms} ms: {files:?} left");
+        let (state_now, outputs) = snapshot(t.dir.path(), &db, &out);
+        assert_eq!(state_now, reference, "{point:?} {ms} ms: the state is not at night 1");
+        assert_eq!(outputs, "outputs of run 1", "{point:?} {ms} ms");
+        let v = run(bin().args(["state", "verify"]).arg(&db));
+        assert!(v.status.success(), "{point:?} {ms} ms: {}", String::from_utf8_lossy(&v.stdout));
+        for f in ["state.db", "state.db-wal", "state.db-shm"] {
+            let _ = std::fs::remove_file(t.path(f));
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::engine::{self, Contribution};
 use crate::io::write::OutputDir;
 use crate::pipeline::{self, StateRun};
 use crate::policy::PolicySet;
+use crate::report::markdown::Counts;
 use crate::state::{self, NewRun, Run, Store, Tx};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -82,15 +83,35 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let mut timer = pipeline::Timer::new();
     let mut store = Store::open(db)?;
     let store_path = store.path().to_path_buf();
-    let tx = store.begin()?;
-    roll_forward(&tx, &store_path)?;
-    let (policies, policy_change) = choose_policies(&tx, a)?;
+    // First the journal and the policies (a transaction of their own) ...
+    let (policies, policy_change, run_id) = {
+        let tx = store.begin()?;
+        roll_forward(&tx, &store_path)?;
+        let (policies, policy_change) = choose_policies(&tx, a)?;
+        let run_id = tx.next_run_id()?;
+        tx.commit()?;
+        (policies, policy_change, run_id)
+    };
+    // ... then the previous nights' pages go from the write-ahead log into the database file
+    // while the inputs are read, and the run's transaction starts after that.
+    let checkpoint = std::thread::spawn({
+        let path = store_path.clone();
+        move || state::checkpoint(&path)
+    });
     timer.mark("open state, policies");
     let mut prior = state::Prior::default();
+    let mut opened = None;
     let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, true, |claims, persons| {
+        checkpoint.join().map_err(|_| anyhow::anyhow!("internal: the checkpoint of {} stopped", store_path.display()))??;
+        let tx = store.begin()?;
+        if tx.next_run_id()? != run_id {
+            bail!("state {} was changed by another run while this one read its inputs; run it again", store_path.display());
+        }
         prior = tx.prior(claims, persons, &policies)?;
+        opened = Some(tx);
         Ok(std::mem::take(&mut prior.history))
     })?;
+    let tx = opened.context("internal: the state was not opened")?;
     let key = state::input_key(&loaded.files[..a.claims.len()]);
     if let Some((run_id, at)) = tx.applied(&key)? {
         bail!(
@@ -113,24 +134,87 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     if contributions.len() != settled.sorted.len() {
         bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
     }
-    let run_id = tx.next_run_id()?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
-    let counts =
-        pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
-    out.seal()?;
-    timer.mark("seal outputs");
     let inputs_json = serde_json::to_string(&loaded.files)?;
-    let refs = tx.put_policies(&policies, run_id)?;
-    let new_run = NewRun { input_key: &key, inputs_json: &inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
-    tx.put_run(&new_run, run_id, t, &loaded.persons.table, &policies, &refs, &settled, &contributions, &carries)?;
-    timer.mark("store the run");
-    crate::io::write::fault_point("state-before-commit");
-    tx.commit()?;
+    let night = Night {
+        a,
+        loaded: &loaded,
+        policies: &policies,
+        settled: &settled,
+        contributions: &contributions,
+        carries: &carries,
+        run_id,
+        input_key: &key,
+        inputs_json: &inputs_json,
+        policy_change,
+    };
+    let (counts, store) = if run_id == 1 {
+        // The first run: a new file renamed into place over the empty state (state::Build).
+        let mut build = state::Build::start(&store_path)?;
+        let btx = build.begin()?;
+        let counts = night.store_and_write(&btx, &mut out)?;
+        btx.commit()?;
+        build.finish()?;
+        timer.mark("store the run, write outputs");
+        crate::io::write::fault_point("state-before-commit");
+        build.publish()?;
+        // The empty state's lock is held until the new file is in place; closed before the
+        // new file is opened.
+        drop(tx);
+        drop(store);
+        (counts, Store::open(&store_path)?)
+    } else {
+        let counts = night.store_and_write(&tx, &mut out)?;
+        timer.mark("store the run, write outputs");
+        crate::io::write::fault_point("state-before-commit");
+        tx.commit()?;
+        (counts, store)
+    };
     timer.mark("commit state");
     crate::io::write::fault_point("state-after-commit");
     out.commit()?;
     store.outputs_committed(run_id)?;
     timer.mark("switch outputs in");
     Ok(crate::cmd::settle::finish(a, &counts, &format!("run {run_id} of {}: ", store_path.display()), start))
+}
+
+/// A settled night on its way into the state and the output folder.
+struct Night<'a> {
+    a: &'a SettleArgs,
+    loaded: &'a pipeline::Loaded,
+    policies: &'a PolicySet,
+    settled: &'a engine::Settled,
+    contributions: &'a [Contribution],
+    carries: &'a [engine::Carry],
+    run_id: i64,
+    input_key: &'a str,
+    inputs_json: &'a str,
+    policy_change: bool,
+}
+
+impl Night<'_> {
+    /// Writes the outputs and seals them in their staging folder on a second thread while
+    /// this one stores the run's rows; then its journal entry with the outputs' counts.
+    fn store_and_write(&self, tx: &Tx, out: &mut OutputDir) -> Result<Counts> {
+        let Night { a, loaded, policies, settled, contributions, carries, run_id, input_key, inputs_json, policy_change } = *self;
+        let counts = std::thread::scope(|s| {
+            let writer = s.spawn(|| -> Result<Counts> {
+                let counts =
+                    pipeline::write_outputs_into(out, None, a.format, loaded, policies, settled, "settle", "Settlement report", a.lang)?;
+                out.seal()?;
+                Ok(counts)
+            });
+            let t = &loaded.claims.table;
+            let stored = tx
+                .put_policies(policies, run_id)
+                .and_then(|refs| tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries));
+            let counts = writer.join().map_err(|_| anyhow::anyhow!("internal: the output writer stopped"))??;
+            stored?;
+            Ok::<_, anyhow::Error>(counts)
+        })?;
+        let run = NewRun { input_key, inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
+        tx.put_journal(&run, run_id, policies)?;
+        Ok(counts)
+    }
 }

@@ -25,6 +25,14 @@ pub const SCHEMA_VERSION: &str = "1";
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The file's inode when opened: a run that waited for the lock refuses a state that a
+    /// first run replaced meanwhile ([`Build::publish`]).
+    inode: u64,
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
 }
 
 /// A journal entry (`runs`).
@@ -57,6 +65,16 @@ fn named(path: &Path) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("state {}: {e}", path.display())
 }
 
+/// The tables of `schemas/state.sql` and the `meta` rows of a new state.
+fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_at', ?2), ('tool_version', ?3)",
+        params![SCHEMA_VERSION, utc_now(), env!("CARGO_PKG_VERSION")],
+    )?;
+    Ok(())
+}
+
 /// Now as `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -77,8 +95,13 @@ impl Store {
     /// Opens (creating it when missing) the state database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(named(path))?;
-        let store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store { conn, path: path.to_path_buf(), inode: 0 };
         store.setup(true)?;
+        // A run leaves its pages in the write-ahead log (synced at its commit); the next run
+        // copies them into the database file while it reads its inputs ([`checkpoint`]).
+        let e = named(path);
+        store.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(&e)?;
+        store.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(&e)?;
         Ok(store)
     }
 
@@ -88,12 +111,13 @@ impl Store {
             bail!("{} is not a medsettle state (no such file)", path.display());
         }
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(named(path))?;
-        let store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store { conn, path: path.to_path_buf(), inode: 0 };
         store.setup(false)?;
         Ok(store)
     }
 
-    fn setup(&self, create: bool) -> Result<()> {
+    fn setup(&mut self, create: bool) -> Result<()> {
+        self.inode = inode(&self.path);
         let e = named(&self.path);
         self.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&e)?;
         self.conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
@@ -109,13 +133,10 @@ impl Store {
             if tables > 0 || !create {
                 bail!("{} is an SQLite database but not a medsettle state", self.path.display());
             }
-            self.conn.execute_batch(SCHEMA).map_err(&e)?;
-            self.conn
-                .execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_at', ?2), ('tool_version', ?3)",
-                    params![SCHEMA_VERSION, utc_now(), env!("CARGO_PKG_VERSION")],
-                )
-                .map_err(&e)?;
+            // One transaction: a kill leaves either no tables or a complete empty state.
+            let tx = self.conn.unchecked_transaction().map_err(&e)?;
+            create_schema(&tx).map_err(&e)?;
+            tx.commit().map_err(&e)?;
         }
         let v: Option<String> =
             self.conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional().map_err(&e)?;
@@ -125,6 +146,13 @@ impl Store {
                 self.path.display(),
                 v.unwrap_or_default()
             );
+        }
+        // A state that holds runs is written in WAL mode (a night's pages are appended to the
+        // log once instead of journalled and then written); a state built by this version is
+        // in WAL mode already, one built before is switched here.
+        let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(&e)?;
+        if mode != "wal" && self.conn.query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0)).map_err(&e)? > 0 {
+            self.conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
         }
         Ok(())
     }
@@ -140,6 +168,9 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| anyhow::anyhow!("state {} is in use by another run ({e})", self.path.display()))?;
+        if inode(&self.path) != self.inode {
+            bail!("state {} was built by another run while this one waited for it; run again", self.path.display());
+        }
         Ok(Tx { tx, path: &self.path })
     }
 
@@ -158,6 +189,112 @@ impl Store {
         self.conn.execute("UPDATE runs SET outputs_committed = 1 WHERE run_id = ?1", params![run_id]).map_err(named(&self.path))?;
         Ok(())
     }
+}
+
+/// The first run of a state is written into a new file next to it and renamed into place:
+/// with nothing to roll back, the file is written without a journal and without syncs, its
+/// rows in key order and the `claims_by_run` index made once at the end; one fsync and the
+/// rename are the commit point (a kill before it leaves the previous, empty state).
+pub struct Build {
+    conn: Option<Connection>,
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl Build {
+    /// Starts the new file `DB.build-PID` (leftovers of killed builds are removed: the caller
+    /// holds the state's lock, so no other build is running).
+    pub fn start(target: &Path) -> Result<Build> {
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = format!("{name}.build-");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let tmp = dir.join(format!("{prefix}{}", std::process::id()));
+        let build = Build { conn: Some(Connection::open(&tmp).map_err(named(&tmp))?), tmp, target: target.to_path_buf() };
+        {
+            let conn = build.conn()?;
+            let e = named(&build.tmp);
+            for (pragma, value) in
+                [("journal_mode", "OFF"), ("synchronous", "OFF"), ("locking_mode", "EXCLUSIVE"), ("temp_store", "MEMORY")]
+            {
+                conn.pragma_update(None, pragma, value).map_err(&e)?;
+            }
+            conn.pragma_update(None, "cache_size", -262_144).map_err(&e)?;
+            create_schema(conn).map_err(&e)?;
+            conn.execute_batch("DROP INDEX claims_by_run").map_err(&e)?;
+        }
+        Ok(build)
+    }
+
+    fn conn(&self) -> Result<&Connection> {
+        self.conn.as_ref().context("internal: the state build is finished")
+    }
+
+    /// The transaction that fills the new file (named after the state in messages).
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        let conn = self.conn.as_mut().context("internal: the state build is finished")?;
+        let tx = conn.transaction().map_err(named(&self.tmp))?;
+        Ok(Tx { tx, path: &self.target })
+    }
+
+    /// Makes the index, switches the file to WAL mode (the nights after it) and syncs it.
+    pub fn finish(&mut self) -> Result<()> {
+        let e = named(&self.tmp);
+        let conn = self.conn()?;
+        conn.execute_batch(SCHEMA).map_err(&e)?;
+        conn.pragma_update(None, "locking_mode", "NORMAL").map_err(&e)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+        if let Some(conn) = self.conn.take() {
+            conn.close().map_err(|(_, err)| e(err))?;
+        }
+        std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", self.tmp.display()))?;
+        Ok(())
+    }
+
+    /// The commit point: the new file replaces the state.
+    pub fn publish(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.target)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.target.display()))?;
+        self.tmp = PathBuf::new();
+        let dir = match self.target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync folder {}", dir.display()))
+    }
+}
+
+impl Drop for Build {
+    /// A build that failed leaves no file behind.
+    fn drop(&mut self) {
+        drop(self.conn.take());
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Copies the pages of the runs committed to the state's write-ahead log into its database
+/// file (a PASSIVE checkpoint on a connection of its own; the database file is synced before
+/// the log may be reused). A run's transaction that starts after it writes its pages from the
+/// start of the log again.
+pub fn checkpoint(path: &Path) -> Result<()> {
+    let e = named(path);
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(&e)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&e)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(&e)?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(&e)?;
+    Ok(())
 }
 
 fn runs(conn: &Connection, path: &Path) -> Result<Vec<Run>> {
@@ -446,22 +583,8 @@ impl Tx<'_> {
         Ok(refs)
     }
 
-    /// Writes the run: its journal entry, every settled claim with what it added to the
-    /// running totals, the reversed originals, and the touched person-years.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put_run(
-        &self,
-        run: &NewRun,
-        run_id: i64,
-        table: &ClaimTable,
-        persons: &PersonTable,
-        policies: &PolicySet,
-        refs: &[i64],
-        settled: &Settled,
-        contributions: &[Contribution],
-        carries: &[Carry],
-    ) -> Result<()> {
-        let e = self.e();
+    /// Writes the run's journal entry (`runs`).
+    pub fn put_journal(&self, run: &NewRun, run_id: i64, policies: &PolicySet) -> Result<()> {
         let c = &run.counts;
         self.tx
             .execute(
@@ -485,7 +608,25 @@ impl Tx<'_> {
                     c.rejected as i64
                 ],
             )
-            .map_err(&e)?;
+            .map_err(self.e())?;
+        Ok(())
+    }
+
+    /// Writes the run's rows: every settled claim with what it added to the running totals,
+    /// the reversed originals, and the touched person-years.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_rows(
+        &self,
+        run_id: i64,
+        table: &ClaimTable,
+        persons: &PersonTable,
+        policies: &PolicySet,
+        refs: &[i64],
+        settled: &Settled,
+        contributions: &[Contribution],
+        carries: &[Carry],
+    ) -> Result<()> {
+        let e = self.e();
         let mut ins = self
             .tx
             .prepare_cached(
@@ -503,23 +644,25 @@ impl Tx<'_> {
         rows.par_sort_unstable_by(|a, b| {
             table.strings.get(table.claims[a.1 as usize].setl_id).cmp(table.strings.get(table.claims[b.1 as usize].setl_id))
         });
-        for (seq, ci) in rows {
+        let encode_claim = |&(_, ci): &(usize, u32)| -> Result<(String, Vec<u8>)> {
+            let cl = &table.claims[ci as usize];
+            let pos = settled.pos[ci as usize] as usize;
+            let detail = Detail { input: ClaimInput::of(table, cl), settlement: settled.sorted[pos], contribution: contributions[pos] };
+            Ok((time::format_datetime(cl.setl_time), encode(&detail)?))
+        };
+        pipelined(&rows, encode_claim, |&(seq, ci), (setl_time, detail)| {
             let cl = &table.claims[ci as usize];
             let pos = settled.pos[ci as usize] as usize;
             let s = &settled.sorted[pos];
-            let contribution = contributions[pos];
-            let input = ClaimInput::of(table, cl);
-            let detail = encode(&Detail { input, settlement: *s, contribution })?;
-            let policy = &policies.get(s.policy).id;
             ins.execute(params![
                 table.strings.get(cl.setl_id),
                 persons.persons[cl.psn as usize].psn_no,
                 run_id,
                 seq as i64,
-                time::format_datetime(cl.setl_time),
+                setl_time,
                 s.year,
                 refs[s.policy as usize],
-                policy,
+                policies.get(s.policy).id,
                 s.benefit.as_str(),
                 s.status.as_str(),
                 s.reason.map(|r| r.as_str()).unwrap_or(""),
@@ -532,12 +675,13 @@ impl Tx<'_> {
                 s.maf_pay.fen(),
                 s.psn_part_amt.fen(),
                 s.oth_pay.fen(),
-                contribution.cap_paid.fen(),
+                contributions[pos].cap_paid.fen(),
                 table.strings.get(cl.init_setl_id),
                 detail
             ])
             .map_err(&e)?;
-        }
+            Ok(())
+        })?;
         for (ci, _) in settled.iter().filter(|(_, s)| s.status == crate::model::Status::Reversal) {
             let cl = &table.claims[ci];
             rev.execute(params![table.strings.get(cl.setl_id), table.strings.get(cl.init_setl_id)]).map_err(&e)?;
@@ -566,9 +710,13 @@ impl Tx<'_> {
             .map_err(&e)?;
         let mut prev =
             self.tx.prepare_cached("SELECT last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 AND year = ?2").map_err(&e)?;
-        for y in &settled.person_years {
+        let encode_year = |y: &crate::model::PersonYear| -> Result<(&YearState, Vec<u8>, Vec<u8>)> {
             let p = &persons.persons[y.psn as usize];
             let Some(st) = states.get(&(y.psn, y.year)) else { bail!("internal: no state for {} in {}", p.psn_no, y.year) };
+            Ok((st, encode(p)?, encode(*st)?))
+        };
+        pipelined(&settled.person_years, encode_year, |y, (st, person, state)| {
+            let p = &persons.persons[y.psn as usize];
             let (last_time, last_id) = match last.get(&(y.psn, y.year)) {
                 Some(&ci) => {
                     let cl = &table.claims[ci as usize];
@@ -599,11 +747,12 @@ impl Tx<'_> {
                 last_time,
                 last_id,
                 run_id,
-                encode(p)?,
-                encode(*st)?
+                person,
+                state
             ])
             .map_err(&e)?;
-        }
+            Ok(())
+        })?;
         timer.mark("store person-years");
         Ok(())
     }
@@ -611,6 +760,42 @@ impl Tx<'_> {
     pub fn commit(self) -> Result<()> {
         self.tx.commit().map_err(named(self.path))
     }
+}
+
+/// Runs `insert` over `items` in order on this thread (SQLite writes from one thread) while a
+/// second thread encodes the next chunks with `encode` on the rayon pool.
+fn pipelined<T: Sync, R: Send>(
+    items: &[T],
+    encode: impl Fn(&T) -> Result<R> + Sync,
+    mut insert: impl FnMut(&T, R) -> Result<()>,
+) -> Result<()> {
+    const CHUNK: usize = 8192;
+    let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<R>>>(4);
+    let encode = &encode;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for chunk in items.chunks(CHUNK) {
+                let encoded: Result<Vec<R>> = chunk.par_iter().map(encode).collect();
+                let failed = encoded.is_err();
+                // A closed channel: the inserting side stopped at an error.
+                if send.send(encoded).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut inserted = || -> Result<()> {
+            for (chunk, encoded) in items.chunks(CHUNK).zip(receive.iter()) {
+                for (item, r) in chunk.iter().zip(encoded?) {
+                    insert(item, r)?;
+                }
+            }
+            Ok(())
+        };
+        let result = inserted();
+        // Unblocks the encoding thread if the inserts stopped early.
+        drop(receive);
+        result
+    })
 }
 
 /// SHA-256 over the claims files' SHA-256s in order: the key that refuses an input applied twice.
