@@ -215,8 +215,8 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut peak_bytes = spilled_bytes;
     timer.mark("read, check, spill");
 
-    // 2. Cross-partition checks, a setl_id bucket at a time.
-    // Two buckets at a time: each holds 1/buckets of the keys in memory.
+    // 2. Cross-partition checks by setl_id bucket, two buckets at a time (each holds 1/buckets
+    // of the keys in memory).
     let per_bucket: Vec<Vec<(u32, u64, Verdict)>> = (0..buckets)
         .into_par_iter()
         .with_max_len(1)
@@ -251,7 +251,6 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     pb.finish_and_clear();
     timer.mark("settle partitions");
 
-    // 4. Merge the settlements into input order while writing them; sum the totals.
     // Every reject is known now (read, partitions, persons): --strict stops before writing.
     let read_rejected = read_rejects.len() as u64;
     let mut rejects = read_rejects;
