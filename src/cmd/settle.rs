@@ -14,7 +14,8 @@ pub const EXAMPLE: &str = "Example:
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out/
   medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out out-en/ \\
       --set inpatient.cap_basis=eligible_cost --format parquet --lang en
-  medsettle settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/";
+  medsettle settle --state state.db --claims sample-data/claims.csv --persons sample-data/persons.csv --out night/
+  medsettle settle --claims sample-data/claims.csv --persons sample-data/persons.csv --out spilled/ --memory-limit 64KiB";
 
 /// Settle every claim with the built-in (or given) policies.
 #[derive(Args, Debug)]
