@@ -1,11 +1,11 @@
 //! The settle pipeline shared by `settle`, `scenario`, `replay` and `explain`:
 //! read → validate → order → settle (parallel) → aggregate → write.
 
-use crate::engine::{self, Prepared, Settled};
+use crate::engine::{self, Prepared, Reject, Settled};
 use crate::intake::History;
 use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
 use crate::io::write::{Format, OutputDir};
-use crate::model::Status;
+use crate::model::ClaimTable;
 use crate::model::{PersonTable, PersonYear};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -108,16 +108,7 @@ impl Loaded {
     pub fn reject_rows(&self) -> Vec<RejectRow> {
         let t = &self.claims.table;
         let mut all: Vec<RejectRow> = self.claims.rejects.clone();
-        all.extend(self.prepared.rejects.iter().map(|r| {
-            let c = &t.claims[r.claim as usize];
-            RejectRow {
-                file: c.file,
-                line: c.line as u64,
-                setl_id: t.strings.get(c.setl_id).to_string(),
-                code: r.code,
-                message: r.message.clone(),
-            }
-        }));
+        all.extend(self.prepared.rejects.iter().map(|r| reject_row(t, r)));
         all.extend(self.persons.rejects.iter().cloned());
         all.sort_by_key(|r| (r.file, r.line));
         all
@@ -185,13 +176,7 @@ pub fn load_after(
     timer.mark("history");
     let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history);
     timer.mark("prepare");
-    let mut files: Vec<FileInfo> = claim_files
-        .par_iter()
-        .zip(claims.rows.par_iter())
-        .map(|(p, &rows)| sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
-        .collect::<Result<_>>()?;
-    let (bytes, sha256) = sha256_file(persons_file)?;
-    files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons.rows });
+    let files = hash_inputs(claim_files, &claims.rows, persons_file, persons.rows)?;
     timer.mark("hash inputs");
     Ok((
         Loaded {
@@ -228,14 +213,26 @@ pub fn counts(loaded: &Loaded, settled: &Settled) -> Counts {
         person_years: settled.person_years.len() as u64,
         ..Counts::default()
     };
-    for s in &settled.sorted {
-        match s.status {
-            Status::Settled => c.settled += 1,
-            Status::NotCovered => c.not_covered += 1,
-            Status::Reversal => c.reversal += 1,
-        }
-    }
+    c.add_statuses(settled);
     c
+}
+
+/// A whole-input refusal (of a claim of `table`) as a row of `rejects.csv`.
+pub fn reject_row(table: &ClaimTable, r: &Reject) -> RejectRow {
+    let c = &table.claims[r.claim as usize];
+    RejectRow { file: c.file, line: c.line as u64, setl_id: table.setl_id(c).to_string(), code: r.code, message: r.message.clone() }
+}
+
+/// The inputs as the manifest records them (size, SHA-256, rows), hashed in parallel.
+pub fn hash_inputs(claim_files: &[PathBuf], rows: &[u64], persons_file: &Path, persons_rows: u64) -> Result<Vec<FileInfo>> {
+    let mut files: Vec<FileInfo> = claim_files
+        .par_iter()
+        .zip(rows.par_iter())
+        .map(|(p, &rows)| sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
+        .collect::<Result<_>>()?;
+    let (bytes, sha256) = sha256_file(persons_file)?;
+    files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons_rows });
+    Ok(files)
 }
 
 #[derive(Serialize)]

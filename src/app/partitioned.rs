@@ -18,7 +18,7 @@ use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::{Claim, ClaimTable, PersonYear, Settlement, StrId, time};
-use crate::pipeline::{self, FileInfo, RunInfo, Timer, Totals};
+use crate::pipeline::{self, RunInfo, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
 use crate::report::fund;
@@ -267,7 +267,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     // meanwhile the person-years are ordered and written.
     let mut totals = Totals::default();
     let mut fr = fund::FundReport::new();
-    let (mut settled_n, mut not_covered, mut reversal) = (0u64, 0u64, 0u64);
+    let mut statuses = Counts::default();
     let mut w = TableWriter::new(&mut out, "settlements", job.format, SETTLEMENT_COLUMNS)?;
     let mut yw = TableWriter::new(&mut out, "person_years", job.format, PERSON_YEAR_COLUMNS)?;
     let (merged, years_written) = rayon::join(
@@ -293,13 +293,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                 fund::merge(&mut fr, part_fund);
                 totals.by_month.add(&table, &settled);
                 totals.add_reasons(&settled);
-                for s in &settled.sorted {
-                    match s.status {
-                        crate::model::Status::Settled => settled_n += 1,
-                        crate::model::Status::NotCovered => not_covered += 1,
-                        crate::model::Status::Reversal => reversal += 1,
-                    }
-                }
+                statuses.add_statuses(&settled);
             }
             w.finish(&|k| pb.inc(k))?;
             pb.finish_and_clear();
@@ -325,15 +319,15 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     totals.rejects = rejects;
     totals.counts = Counts {
         read: rows.iter().sum(),
-        settled: settled_n,
-        not_covered,
-        reversal,
+        settled: statuses.settled,
+        not_covered: statuses.not_covered,
+        reversal: statuses.reversal,
         rejected: claim_rejected,
         persons_read: persons.rows,
         persons_rejected: persons.rejects.len() as u64,
         person_years: years.len() as u64,
     };
-    let files = hash_inputs(job.claims, &rows, job.persons, persons.rows)?;
+    let files = pipeline::hash_inputs(job.claims, &rows, job.persons, persons.rows)?;
     let info = RunInfo { loaded_files: &files, file_names, state: None, persons: &persons.table, years: &years };
     let counts = pipeline::write_rest(&mut out, None, job.format, &info, policies, &totals, command, "Settlement report", job.lang)?;
     out.commit()?;
@@ -346,18 +340,6 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         );
     }
     Ok(counts)
-}
-
-/// The inputs as the manifest records them (size, SHA-256, rows).
-fn hash_inputs(claims: &[PathBuf], rows: &[u64], persons: &Path, persons_rows: u64) -> Result<Vec<FileInfo>> {
-    let mut files: Vec<FileInfo> = claims
-        .par_iter()
-        .zip(rows.par_iter())
-        .map(|(p, &rows)| pipeline::sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
-        .collect::<Result<_>>()?;
-    let (bytes, sha256) = pipeline::sha256_file(persons)?;
-    files.push(FileInfo { path: persons.display().to_string(), bytes, sha256, rows: persons_rows });
-    Ok(files)
 }
 
 struct SpillCtx<'a> {
@@ -549,14 +531,7 @@ fn settle_partition(
     }
     let prepared = prepare_part(&mut table, &persons.table, policies, &History::default(), &cross);
     let settled = engine::settle_all(&table, &persons.table, &prepared, policies, &|_| {});
-    let rejects: Vec<RejectRow> = prepared
-        .rejects
-        .iter()
-        .map(|r| {
-            let c = &table.claims[r.claim as usize];
-            RejectRow { file: c.file, line: c.line as u64, setl_id: table.setl_id(c).to_string(), code: r.code, message: r.message.clone() }
-        })
-        .collect();
+    let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(&table, r)).collect();
     // Encoded and compressed in parallel, in pieces of input order; written in order.
     let order = settled.input_order();
     let frames: Vec<(Vec<u8>, u64)> = order

@@ -21,6 +21,16 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts the settlements of `settled` by status (settled, not covered, reversal).
+    pub fn add_statuses(&mut self, settled: &crate::engine::Settled) {
+        for s in &settled.sorted {
+            match s.status {
+                crate::model::Status::Settled => self.settled += 1,
+                crate::model::Status::NotCovered => self.not_covered += 1,
+                crate::model::Status::Reversal => self.reversal += 1,
+            }
+        }
+    }
     pub fn reconciles(&self) -> bool {
         self.read == self.settled + self.not_covered + self.reversal + self.rejected
     }
