@@ -2,6 +2,7 @@
 //! the committed output folder, spill files.
 //! The IO never knows a rule.
 
+pub mod csv_read;
 pub mod read;
 pub mod source;
 pub mod spill;

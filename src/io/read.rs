@@ -1,7 +1,8 @@
 //! Reading the input files into intake (CONTRACT.md §1–2): CSV batches and Parquet record
 //! batches go to the same row rules ([`crate::intake`]); this module only walks the files.
 
-use super::source::{CsvBatch, is_parquet, parquet_row_groups, read_csv, read_parquet_group, tune_allocator};
+use super::csv_read::{read_csv, read_csv_windows};
+use super::source::{is_parquet, parquet_row_groups, read_parquet_group, tune_allocator};
 use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, PERSONS, Part, read_person_arrow, read_person_batch};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
@@ -137,24 +138,21 @@ pub fn stream_claim_inputs(
                 rows += window.iter().map(|g| g.2).sum::<u64>();
             }
         } else {
-            // The CSV text is split on its own thread while the previous batch is checked.
-            std::thread::scope(|s| -> Result<()> {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<CsvBatch>(1);
-                let parser = s.spawn(move || {
-                    read_csv(path, CLAIMS, 64 * 1024, |b| {
-                        // A closed channel means the checker stopped; nothing more to do.
-                        let _ = tx.send(b);
-                        Ok(())
-                    })
-                });
-                for b in rx {
-                    rows += b.len() as u64;
-                    progress(b.len() as u64);
-                    let (parts, appended) = rayon::join(|| intake.rows(&b, file), || sink(std::mem::take(&mut pending), 0));
-                    appended?;
-                    pending = parts;
-                }
-                parser.join().map_err(|_| anyhow::anyhow!("{source}: the CSV reader thread failed"))?
+            // The CSV text is read on its own thread; each window of chunks is split and
+            // checked in parallel while the previous one is appended.
+            // A hint only, from the mean length of the first lines (0 when unknown).
+            let mut reserve = super::source::expected_rows(std::slice::from_ref(path)).and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+            read_csv_windows(path, CLAIMS, |batches| {
+                let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
+                rows += n;
+                progress(n);
+                let (parts, appended) = rayon::join(
+                    || batches.par_iter().flat_map_iter(|b| intake.rows(b, file)).collect::<Vec<Part>>(),
+                    || sink(std::mem::take(&mut pending), std::mem::take(&mut reserve)),
+                );
+                appended?;
+                pending = parts;
+                Ok(())
             })?;
         }
         sink(pending, 0)?;
@@ -220,7 +218,7 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
                 read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(out, b, file, first, &source, aliases))?;
             }
         }
-        Input::File(path) => read_csv(path, PERSONS, 64 * 1024, |b| {
+        Input::File(path) => read_csv(path, PERSONS, |b| {
             read_person_batch(out, &b, file, aliases);
             Ok(())
         })?,

@@ -1,17 +1,15 @@
-//! Input files as batches of rows: CSV text lines ([`CsvBatch`]) and Parquet record batches
-//! (handed to intake as Arrow). Only the format lives here; every rule is in
-//! [`crate::intake`].
+//! Parquet input files as record batches (handed to intake as Arrow), the inputs' format and
+//! expected size. CSV text is in [`super::csv_read`]. Only the format lives here; every rule
+//! is in [`crate::intake`].
 
 use crate::intake::columns::{Column, map_header};
-use crate::intake::{Batch, Cell, Refusal, RejectCode};
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Keeps freed memory in the process instead of handing it back to the kernel (glibc only).
 ///
@@ -47,188 +45,6 @@ pub fn tune_allocator() {
 /// The input's format, from the file name.
 pub fn is_parquet(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
-}
-
-/// Refuses what is plainly not a UTF-8 CSV file, saying what it is and what to do.
-fn sniff_csv(path: &Path, head: &[u8]) -> Result<()> {
-    let p = path.display();
-    if head.is_empty() {
-        bail!("{p} is empty; a CSV input needs at least its header row");
-    }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        bail!("{p} is gzip-compressed; decompress it first (gunzip -k {p})");
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        bail!("{p} is zstd-compressed; decompress it first (zstd -d {p})");
-    }
-    if head.starts_with(b"PK\x03\x04") {
-        bail!("{p} is a zip archive (or an Excel workbook); export the sheet as CSV UTF-8");
-    }
-    if head.starts_with(b"PAR1") {
-        bail!("{p} is a Parquet file; name it with the .parquet extension");
-    }
-    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) || head.iter().take(64).any(|&b| b == 0) {
-        bail!("{p} is UTF-16 text (or has NUL bytes); re-encode it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8");
-    }
-    Ok(())
-}
-
-/// Splits one physical CSV line into fields. A field that opens with `"` must close on the
-/// same line: a record never spans lines, so one stray quote cannot swallow the lines after it.
-fn split_line(line: &[u8], rec: &mut csv::ByteRecord, field: &mut Vec<u8>) -> Result<(), String> {
-    rec.clear();
-    let mut i = 0;
-    loop {
-        if line.get(i) == Some(&b'"') {
-            let open = i;
-            field.clear();
-            i += 1;
-            loop {
-                match line[i..].iter().position(|&b| b == b'"') {
-                    None => {
-                        return Err(format!("the quote opened at byte {} of field {} is not closed on this line", open + 1, rec.len() + 1));
-                    }
-                    Some(k) => {
-                        field.extend_from_slice(&line[i..i + k]);
-                        i += k + 1;
-                        if line.get(i) == Some(&b'"') {
-                            field.push(b'"');
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            rec.push_field(field);
-            match line.get(i) {
-                None => return Ok(()),
-                Some(b',') => i += 1,
-                Some(_) => return Err(format!("text follows the closing quote of field {}", rec.len())),
-            }
-        } else {
-            let end = line[i..].iter().position(|&b| b == b',').map_or(line.len(), |k| i + k);
-            rec.push_field(&line[i..end]);
-            if end == line.len() {
-                return Ok(());
-            }
-            i = end + 1;
-        }
-    }
-}
-
-pub struct CsvBatch {
-    records: Vec<csv::ByteRecord>,
-    lines: Vec<u64>,
-    /// rows refused while splitting (broken quotes), by row
-    broken: Vec<(usize, String)>,
-    map: Arc<Vec<Option<usize>>>,
-    header: Arc<Vec<String>>,
-}
-
-impl Batch for CsvBatch {
-    fn len(&self) -> usize {
-        self.records.len()
-    }
-    fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        match self.map[col].and_then(|i| self.records[row].get(i)) {
-            Some(b) => std::str::from_utf8(b).map(Cell::Text).unwrap_or(Cell::Null),
-            None => Cell::Null,
-        }
-    }
-    fn line(&self, row: usize) -> u64 {
-        self.lines[row]
-    }
-    fn row_error(&self, row: usize) -> Option<Refusal> {
-        if !self.broken.is_empty()
-            && let Ok(k) = self.broken.binary_search_by_key(&row, |b| b.0)
-        {
-            return Some((RejectCode::BrokenQuote, self.broken[k].1.clone()));
-        }
-        let r = &self.records[row];
-        if r.len() != self.header.len() {
-            return Some((RejectCode::WrongFieldCount, format!("the line has {} fields, the header has {}", r.len(), self.header.len())));
-        }
-        if std::str::from_utf8(r.as_slice()).is_err() {
-            let col = r.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
-            return Some((
-                RejectCode::BadEncoding,
-                format!(
-                    "column {}: the bytes are not UTF-8 (GBK/GB18030, as spreadsheets save Chinese text, looks like this); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8",
-                    self.header[col]
-                ),
-            ));
-        }
-        None
-    }
-}
-
-/// Reads a CSV file in batches of `batch_rows` data lines, calling `f` for each. Every
-/// physical line after the header is a row (empty lines are skipped), so the rows read always
-/// equal a plain line count.
-pub fn read_csv(path: &Path, cols: &[Column], batch_rows: usize, mut f: impl FnMut(CsvBatch) -> Result<()>) -> Result<()> {
-    let p = path.display();
-    let mut file = File::open(path).with_context(|| format!("cannot open {p}"))?;
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]).with_context(|| format!("cannot read {p}"))? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    sniff_csv(path, &head[..n])?;
-    let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
-    let mut rdr = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::with_capacity(1024);
-    rdr.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {p}"))?;
-    let line = buf.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&buf);
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut rec = csv::ByteRecord::new();
-    let mut field = Vec::new();
-    split_line(line, &mut rec, &mut field).map_err(|e| anyhow::anyhow!("{p}: the header row (line 1): {e}"))?;
-    let header: Vec<String> = rec.iter().map(|h| std::str::from_utf8(h).map(str::to_string)).collect::<Result<_, _>>().map_err(|_| {
-        anyhow::anyhow!("{p}: the header row is not UTF-8 (GBK?); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8")
-    })?;
-    let map = Arc::new(map_header(&p.to_string(), &header, cols)?);
-    let header = Arc::new(header);
-    let mut line_no = 1u64;
-    loop {
-        let mut b = CsvBatch {
-            records: Vec::with_capacity(batch_rows),
-            lines: Vec::with_capacity(batch_rows),
-            broken: Vec::new(),
-            map: map.clone(),
-            header: header.clone(),
-        };
-        let mut eof = false;
-        while b.records.len() < batch_rows {
-            buf.clear();
-            if rdr.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {p} after line {line_no}"))? == 0 {
-                eof = true;
-                break;
-            }
-            line_no += 1;
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            let mut rec = csv::ByteRecord::new();
-            if let Err(e) = split_line(line, &mut rec, &mut field) {
-                b.broken.push((b.records.len(), e));
-            }
-            b.records.push(rec);
-            b.lines.push(line_no);
-        }
-        if !b.records.is_empty() {
-            f(b)?;
-        }
-        if eof {
-            return Ok(());
-        }
-    }
 }
 
 /// Row groups of a Parquet file with their first record numbers and row counts; checks the
@@ -321,25 +137,4 @@ pub fn expected_rows(files: &[PathBuf]) -> Option<u64> {
         }
     }
     Some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn split(s: &str) -> Result<Vec<String>, String> {
-        let mut r = csv::ByteRecord::new();
-        split_line(s.as_bytes(), &mut r, &mut Vec::new())?;
-        Ok(r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
-    }
-
-    #[test]
-    fn lines_split_like_csv_but_never_span_lines() {
-        assert_eq!(split("a,b,,c,").unwrap(), ["a", "b", "", "c", ""]);
-        assert_eq!(split(r#""x, y","say ""hi""",z"#).unwrap(), ["x, y", r#"say "hi""#, "z"]);
-        assert_eq!(split(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
-        assert_eq!(split("").unwrap(), [""]);
-        assert!(split(r#"a,"open,b"#).unwrap_err().contains("not closed"));
-        assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote"));
-    }
 }

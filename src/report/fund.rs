@@ -100,15 +100,18 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
             }
             m
         })
-        .reduce(HashMap::new, |mut a, b| {
-            for (k, l) in b {
-                let e = a.entry(k).or_default();
-                e.count += l.count;
-                e.amount += l.amount;
-            }
-            a
-        });
+        .reduce(HashMap::new, merge_lines);
     m.into_iter().collect()
+}
+
+/// The lines of `b` added to those of `a` (partial sums from parallel folds).
+fn merge_lines(mut a: HashMap<Key, Line>, b: HashMap<Key, Line>) -> HashMap<Key, Line> {
+    for (k, l) in b {
+        let e = a.entry(k).or_default();
+        e.count += l.count;
+        e.amount += l.amount;
+    }
+    a
 }
 
 /// Adds the year-end tilted assistance of the person-years (S-19).
@@ -132,7 +135,7 @@ pub fn add_tilted(years: &[crate::model::PersonYear], persons: &PersonTable, rep
     }
 }
 
-fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut FundReport) {
+fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut HashMap<Key, Line>) {
     let Some(c) = f.resident.get(&p.psn_type) else { return };
     let gov_pays = p.assistance != Assistance::None && f.assistance_personal_paid_by_government;
     let personal_item = if gov_pays { "government_paid_personal" } else { "personal" };
@@ -170,16 +173,18 @@ pub fn claim_years(table: &ClaimTable) -> BTreeSet<i32> {
 
 /// [`income`] for the given years (when the claims are settled elsewhere, e.g. in parts).
 pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTreeSet<i32>, out: &mut FundReport) -> u64 {
-    let mut missing_base = 0;
-    for (i, p) in persons.persons.iter().enumerate() {
+    // Per person in parallel, into hash maps (a BTreeMap entry per person compares its
+    // text keys over and over), merged into the report's order at the end.
+    let person = |m: &mut HashMap<Key, Line>, i: usize, p: &crate::model::Person| -> u64 {
+        let mut missing_base = 0;
         if persons.invalid.contains_key(&(i as u32)) {
-            continue;
+            return 0;
         }
         for &year in years {
             let Some(pi) = policies.select(p.region(), p.insutype, year) else { continue };
             let Some(f) = &policies.get(pi).financing else { continue };
             match p.insutype {
-                Scheme::Resident => resident_income(f, p, year, pi, out),
+                Scheme::Resident => resident_income(f, p, year, pi, m),
                 Scheme::Employee => {
                     let Some(e) = &f.employee else { continue };
                     // Contributions come from employers and in-service / flexible workers
@@ -200,7 +205,7 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
                     for (item, rate) in rates {
                         // 12 monthly contributions, each rounded to the fen.
                         let monthly = policies.get(pi).rounding.mode.round(base.times(rate));
-                        let l = out
+                        let l = m
                             .entry(Key {
                                 year,
                                 policy: pi,
@@ -219,7 +224,22 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
                 }
             }
         }
-    }
+        missing_base
+    };
+    let (m, missing_base) = persons
+        .persons
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .fold(
+            || (HashMap::new(), 0u64),
+            |(mut m, n), (i, p)| {
+                let k = person(&mut m, i, p);
+                (m, n + k)
+            },
+        )
+        .reduce(|| (HashMap::new(), 0), |(a, x), (b, y)| (merge_lines(a, b), x + y));
+    merge(out, m.into_iter().collect());
     missing_base
 }
 
