@@ -4,14 +4,14 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use medsettle::engine;
-use medsettle::generate::{self, Generated, Options};
 use medsettle::io::read;
 use medsettle::io::write::Format;
 use medsettle::policy::PolicySet;
+use medsettle::synth::{self, Generated, Options};
 use std::time::Duration;
 
 fn data(policies: &PolicySet) -> Generated {
-    generate::generate(&Options { persons: 20_000, years: vec![2024], seed: 1 }, policies).expect("generate")
+    synth::generate(&Options { persons: 20_000, years: vec![2024], seed: 1 }, policies).expect("generate")
 }
 
 fn kernel(c: &mut Criterion) {
@@ -40,7 +40,7 @@ fn readers(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(10)).throughput(Throughput::Elements(n));
     for format in [Format::Csv, Format::Parquet] {
         let sub = dir.path().join(format.ext());
-        generate::write(&g, &sub, format, &|_| {}).expect("write");
+        synth::write(&g, &sub, format, &|_| {}).expect("write");
         let persons = read::read_persons(&sub.join(format!("persons.{}", format.ext())), 1, &aliases).expect("persons");
         let claims = [sub.join(format!("claims.{}", format.ext()))];
         group.bench_function(format!("read_claims {} (20k persons)", format.ext()), |b| {

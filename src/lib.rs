@@ -7,7 +7,6 @@
 pub mod app;
 pub mod cmd;
 pub mod engine;
-pub mod generate;
 pub mod intake;
 pub mod io;
 pub mod model;
@@ -16,3 +15,4 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod state;
+pub mod synth;

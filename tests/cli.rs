@@ -292,7 +292,7 @@ fn typed_parquet_rejects_exactly_what_csv_rejects() {
         ],
     ];
     // The layout `medsettle generate` writes (typed columns, the reader's fast path).
-    const COLS: &[(&str, ColType)] = medsettle::generate::CLAIM_FILE_COLUMNS;
+    const COLS: &[(&str, ColType)] = medsettle::synth::CLAIM_FILE_COLUMNS;
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     write(dir, "persons.csv", PERSONS);

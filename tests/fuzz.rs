@@ -5,7 +5,7 @@
 //! CSV, `read` equals the non-empty lines after the header.
 
 use medsettle::policy::PolicySet;
-use medsettle::{generate, io::write::Format, pipeline};
+use medsettle::{io::write::Format, pipeline, synth};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -35,8 +35,8 @@ fn parquet_base() -> &'static (Vec<u8>, PathBuf) {
     static B: OnceLock<(Vec<u8>, PathBuf)> = OnceLock::new();
     B.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("medsettle-fuzz-{}", std::process::id()));
-        let g = generate::generate(&generate::Options { persons: 12, years: vec![2024], seed: 4 }, policies()).unwrap();
-        generate::write(&g, &dir, Format::Parquet, &|_| {}).unwrap();
+        let g = synth::generate(&synth::Options { persons: 12, years: vec![2024], seed: 4 }, policies()).unwrap();
+        synth::write(&g, &dir, Format::Parquet, &|_| {}).unwrap();
         (std::fs::read(dir.join("claims.parquet")).unwrap(), dir.join("persons.parquet"))
     })
 }

@@ -1,11 +1,11 @@
 //! `medsettle generate`: the same seed gives the same files on any thread count, the files
 //! read back as exactly the generated tables, and `settle` accepts every generated claim.
 
-use medsettle::generate::{self, Options};
 use medsettle::io::write::Format;
 use medsettle::model::Status;
 use medsettle::pipeline;
 use medsettle::policy::PolicySet;
+use medsettle::synth::{self, Options};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -41,11 +41,11 @@ fn same_seed_same_files_on_one_and_two_threads() {
 #[test]
 fn generated_files_read_back_as_the_generated_tables() {
     let policies = PolicySet::assemble(&[], &[]).unwrap();
-    let g = generate::generate(&Options { persons: 400, years: vec![2024, 2026], seed: 3 }, &policies).unwrap();
+    let g = synth::generate(&Options { persons: 400, years: vec![2024, 2026], seed: 3 }, &policies).unwrap();
     let d = tempfile::tempdir().unwrap();
     for format in [Format::Csv, Format::Parquet] {
         let dir = d.path().join(format.ext());
-        generate::write(&g, &dir, format, &|_| {}).unwrap();
+        synth::write(&g, &dir, format, &|_| {}).unwrap();
         let ext = format.ext();
         let loaded = pipeline::load(&[dir.join(format!("claims.{ext}"))], &dir.join(format!("persons.{ext}")), &policies).unwrap();
         assert!(loaded.reject_rows().is_empty(), "{ext}: {:?}", loaded.reject_rows().first());

@@ -4,8 +4,9 @@
 
 use crate::app::scenario::{self as app_scenario, Sweep};
 use crate::engine::{self, Settled, Step, Tracer};
+use crate::io::parquet::write::arrow_table;
 use crate::io::read::{self, RejectRow};
-use crate::io::write::{ColType, Val, arrow_table};
+use crate::io::write::{ColType, Val};
 use crate::model::Settlement;
 use crate::pipeline::{self, FileInfo, Loaded};
 use crate::policy::PolicySet;

@@ -1,10 +1,10 @@
 //! `medsettle generate`: realistic synthetic persons and claims (the model is in
-//! [`crate::generate`]).
+//! [`crate::synth`]).
 
-use crate::generate::{self, Options};
 use crate::io::write::Format;
 use crate::policy::PolicySet;
 use crate::progress;
+use crate::synth::{self, Options};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -54,17 +54,17 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
     let sum = if a.recorded == 0 {
         // Streamed: generated and written a window of persons at a time, in flat memory.
         let pb = progress::bar(a.persons, "generating");
-        let sum = generate::generate_to(&o, &policies, &a.out, a.format, &|k| pb.inc(k))?;
+        let sum = synth::generate_to(&o, &policies, &a.out, a.format, &|k| pb.inc(k))?;
         pb.finish_and_clear();
         sum
     } else {
         // Recorded amounts come from settling the whole set: built in memory.
-        let mut g = generate::generate(&o, &policies)?;
-        generate::attach_recorded(&mut g, &policies, a.recorded);
+        let mut g = synth::generate(&o, &policies)?;
+        synth::attach_recorded(&mut g, &policies, a.recorded);
         let pb = progress::bar(g.claims.claims.len() as u64, "writing");
-        generate::write(&g, &a.out, a.format, &|k| pb.inc(k))?;
+        synth::write(&g, &a.out, a.format, &|k| pb.inc(k))?;
         pb.finish_and_clear();
-        generate::Summary {
+        synth::Summary {
             persons: g.persons.persons.len() as u64,
             claims: g.claims.claims.len() as u64,
             reversals: g.reversals() as u64,

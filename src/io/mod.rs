@@ -1,8 +1,11 @@
-//! Files in and out: CSV and Parquet readers (the rules are in [`crate::intake`]), writers,
-//! the committed output folder, spill files.
+//! Files in and out, one folder per format with its reader and writer ([`csv`], [`parquet`]);
+//! the claims and persons inputs walked through intake ([`read`]); the tables and the
+//! committed output folder ([`write`]); spill files ([`spill`]). The rules are in
+//! [`crate::intake`].
 //! The IO never knows a rule.
 
-pub mod csv_read;
+pub mod csv;
+pub mod parquet;
 pub mod read;
 pub mod source;
 pub mod spill;

@@ -1,8 +1,9 @@
 //! Reading the input files into intake (CONTRACT.md §1–2): CSV batches and Parquet record
 //! batches go to the same row rules ([`crate::intake`]); this module only walks the files.
 
-use super::csv_read::{read_csv, read_csv_windows};
-use super::source::{is_parquet, parquet_row_groups, read_parquet_group, tune_allocator};
+use super::csv::read::{read_csv, read_csv_windows};
+use super::parquet::read::{parquet_row_groups, read_parquet_group};
+use super::source::{is_parquet, tune_allocator};
 use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, PERSONS, Part, read_person_arrow, read_person_batch};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};

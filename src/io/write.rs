@@ -9,16 +9,8 @@
 //! leaves either the old set or the new one in place, plus at most a staging folder that the
 //! next run removes. `manifest.json` lists every file of the set with its SHA-256.
 
-use crate::model::money::push_u64;
-use crate::model::{Money, time};
+use crate::model::Money;
 use anyhow::{Context, Result, bail};
-use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -145,7 +137,7 @@ impl Write for HashedFile {
 impl HashedFile {
     /// Switches to direct IO (when the platform and file system allow it) for a large file;
     /// call before anything is written.
-    fn go_direct(&mut self) {
+    pub(crate) fn go_direct(&mut self) {
         if self.bytes == 0 && self.direct.is_none() {
             self.direct = Direct::open(&self.path);
         }
@@ -178,16 +170,16 @@ impl HashedFile {
     }
     /// Writes bytes that the caller hashes itself, in the same order, on another thread
     /// (see [`HashedFile::take_hasher`]).
-    fn write_all_unhashed(&mut self, buf: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write_all_unhashed(&mut self, buf: &[u8]) -> std::io::Result<()> {
         fault_budget(buf.len())?;
         self.put(buf)?;
         self.bytes += buf.len() as u64;
         Ok(())
     }
-    fn take_hasher(&mut self) -> Sha256 {
+    pub(crate) fn take_hasher(&mut self) -> Sha256 {
         std::mem::take(&mut self.hasher)
     }
-    fn put_hasher(&mut self, h: Sha256) {
+    pub(crate) fn put_hasher(&mut self, h: Sha256) {
         self.hasher = h;
     }
 }
@@ -214,7 +206,7 @@ impl HashedFile {
 /// every write, flush and fsync error with the file's name; a file never finished fails the
 /// commit.
 pub struct OutFile {
-    w: BufWriter<HashedFile>,
+    pub(crate) w: BufWriter<HashedFile>,
     /// the file's final path, for messages
     name: PathBuf,
 }
@@ -564,133 +556,7 @@ pub enum Val<'a> {
     Null,
 }
 
-fn csv_text(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-        out.push(b'"');
-        for b in s.bytes() {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(s.as_bytes());
-    }
-}
-
-fn push_i64(v: i64, out: &mut Vec<u8>) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    push_u64(v.unsigned_abs(), out);
-}
-
-fn csv_row(vals: &[Val], out: &mut Vec<u8>) {
-    for (i, v) in vals.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match *v {
-            Val::Text(s) => csv_text(s, out),
-            Val::Int(n) => push_i64(n, out),
-            Val::Money(m) => m.write_to(out),
-            Val::DateTime(ts) => time::write_datetime(ts, out),
-            Val::Date(d) => out.extend_from_slice(time::format_date(d).as_bytes()),
-            Val::Null => {}
-        }
-    }
-    out.push(b'\n');
-}
-
-fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
-    Arc::new(Schema::new(
-        cols.iter()
-            .map(|(n, t)| {
-                let dt = match t {
-                    ColType::Text => DataType::Utf8,
-                    ColType::Int => DataType::Int64,
-                    ColType::Money | ColType::OptMoney => DataType::Decimal128(18, 2),
-                    ColType::DateTime => DataType::Timestamp(TimeUnit::Microsecond, None),
-                    ColType::Date | ColType::OptDate => DataType::Date32,
-                };
-                Field::new(*n, dt, matches!(t, ColType::OptMoney | ColType::OptDate))
-            })
-            .collect::<Vec<_>>(),
-    ))
-}
-
-type RowFn<'a> = dyn Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a;
-
-fn arrow_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
-    enum B {
-        T(StringBuilder),
-        I(Int64Builder),
-        M(Decimal128Builder),
-        D(TimestampMicrosecondBuilder),
-        Day(Date32Builder),
-    }
-    let n = rows.len();
-    let mut builders: Vec<B> = types
-        .iter()
-        .map(|t| match t {
-            ColType::Text => B::T(StringBuilder::with_capacity(n, n * 16)),
-            ColType::Int => B::I(Int64Builder::with_capacity(n)),
-            ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
-            ColType::DateTime => B::D(TimestampMicrosecondBuilder::with_capacity(n)),
-            ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
-        })
-        .collect();
-    let mut vals = Vec::with_capacity(types.len());
-    for i in rows {
-        vals.clear();
-        row(i, &mut vals);
-        for (b, v) in builders.iter_mut().zip(&vals) {
-            match (b, v) {
-                (B::T(b), Val::Text(s)) => b.append_value(s),
-                (B::I(b), Val::Int(x)) => b.append_value(*x),
-                (B::M(b), Val::Money(m)) => b.append_value(m.fen() as i128),
-                (B::D(b), Val::DateTime(ts)) => b.append_value(ts * 1_000_000),
-                (B::Day(b), Val::Date(d)) => b.append_value(*d),
-                (B::M(b), Val::Null) => b.append_null(),
-                (B::Day(b), Val::Null) => b.append_null(),
-                (B::T(b), other) => b.append_value(format!("{other:?}")),
-                (B::I(b), _) => b.append_value(0),
-                (B::M(b), _) => b.append_value(0),
-                (B::D(b), _) => b.append_value(0),
-                (B::Day(b), _) => b.append_value(0),
-            }
-        }
-    }
-    let arrays: Vec<ArrayRef> = builders
-        .into_iter()
-        .map(|b| -> Result<ArrayRef> {
-            Ok(match b {
-                B::T(mut b) => Arc::new(b.finish()),
-                B::I(mut b) => Arc::new(b.finish()),
-                B::M(mut b) => Arc::new(b.finish().with_precision_and_scale(18, 2)?),
-                B::D(mut b) => Arc::new(b.finish()),
-                B::Day(mut b) => Arc::new(b.finish()),
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
-}
-
-/// A table of `n` rows, `row(i)` giving the cells of row i, as Arrow record batches with the
-/// column types of the Parquet output (built in parallel, in row order).
-pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
-    const CHUNK: usize = 1 << 16;
-    let schema = arrow_schema(cols);
-    let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
-    let batches: Vec<RecordBatch> = (0..n)
-        .step_by(CHUNK)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|s| arrow_batch(&schema, &types, s..(s + CHUNK).min(n), row))
-        .collect::<Result<_>>()?;
-    Ok((schema, batches))
-}
+pub type RowFn<'a> = dyn Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a;
 
 /// Writes a table of `n` rows, `row(i)` giving the cells of row i, as CSV or Parquet
 /// (money as Decimal128(18,2), datetimes as timestamps). Rows are formatted in parallel.
@@ -717,6 +583,9 @@ pub struct TableWriter {
     sink: Sink,
 }
 
+use super::csv::write::CsvSink;
+use super::parquet::write::ParquetSink;
+
 enum Sink {
     Csv(CsvSink),
     Parquet(Box<ParquetSink>),
@@ -726,10 +595,6 @@ enum Sink {
 const WINDOW: usize = 1 << 20;
 /// Rows per Arrow batch handed to the Parquet column encoders.
 const CHUNK: usize = 1 << 15;
-/// CSV: rows formatted per window (smaller windows keep the buffers in flight small) and per
-/// parallel piece.
-const CSV_WINDOW: usize = 1 << 18;
-const CSV_CHUNK: usize = 1 << 14;
 
 impl TableWriter {
     /// Creates `{name}.{csv,parquet}` in `out` with the columns `cols`.
@@ -757,240 +622,6 @@ impl TableWriter {
             Sink::Csv(s) => s.finish(),
             Sink::Parquet(s) => s.finish(progress),
         }
-    }
-}
-
-/// CSV rows are formatted in parallel a window at a time while a writer thread writes the
-/// previous window and a hasher thread hashes the one before; the buffers go round
-/// (format → write → hash → format), so the first windows' memory is reused.
-struct CsvSink {
-    name: PathBuf,
-    full_tx: Option<std::sync::mpsc::SyncSender<Vec<Vec<u8>>>>,
-    empty_rx: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
-    writer: Option<std::thread::JoinHandle<std::io::Result<OutFile>>>,
-    hashing: Option<std::thread::JoinHandle<Sha256>>,
-}
-
-impl CsvSink {
-    fn new(mut w: OutFile, cols: &[(&str, ColType)]) -> Result<CsvSink> {
-        let header: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
-        w.put(header.join(",").as_bytes())?;
-        w.put(b"\n")?;
-        w.flush().with_context(|| format!("cannot write {}", w.name().display()))?;
-        let name = w.name().to_path_buf();
-        let mut hasher = w.w.get_mut().take_hasher();
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
-        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
-        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
-        let writer = std::thread::spawn(move || -> std::io::Result<OutFile> {
-            for bufs in full_rx {
-                for b in &bufs {
-                    w.w.get_mut().write_all_unhashed(b)?;
-                }
-                if hash_tx.send(bufs).is_err() {
-                    break;
-                }
-            }
-            Ok(w)
-        });
-        let hashing = std::thread::spawn(move || {
-            for bufs in hash_rx {
-                for b in &bufs {
-                    hasher.update(b);
-                }
-                // The formatter may have stopped already; then the buffers are dropped.
-                let _ = empty_tx.send(bufs);
-            }
-            hasher
-        });
-        Ok(CsvSink { name, full_tx: Some(full_tx), empty_rx, writer: Some(writer), hashing: Some(hashing) })
-    }
-
-    fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        for start in (0..n).step_by(CSV_WINDOW) {
-            let end = (start + CSV_WINDOW).min(n);
-            let starts: Vec<usize> = (start..end).step_by(CSV_CHUNK).collect();
-            let mut bufs = self.empty_rx.try_recv().unwrap_or_default();
-            bufs.resize_with(starts.len(), Vec::new);
-            bufs.par_iter_mut().zip(starts).for_each(|(buf, s)| {
-                buf.clear();
-                let mut vals = Vec::new();
-                for i in s..(s + CSV_CHUNK).min(end) {
-                    vals.clear();
-                    row(i, &mut vals);
-                    csv_row(&vals, buf);
-                }
-            });
-            let sent = self.full_tx.as_ref().is_some_and(|tx| tx.send(bufs).is_ok());
-            if !sent {
-                // The writer stopped on an error: joining it gives the message.
-                self.join()?;
-                bail!("cannot write {}: the writer stopped", self.name.display());
-            }
-            progress((end - start) as u64);
-        }
-        Ok(())
-    }
-
-    /// Stops the threads and returns the file with its hasher back in place.
-    fn join(&mut self) -> Result<OutFile> {
-        drop(self.full_tx.take());
-        let shown = self.name.display();
-        let writer = self.writer.take().ok_or_else(|| anyhow::anyhow!("cannot write {shown}: the writer has stopped"))?;
-        let joined = writer.join().map_err(|_| anyhow::anyhow!("the writer thread of {shown} failed"))?;
-        let mut w = joined.with_context(|| format!("cannot write {shown}"))?;
-        let hashing = self.hashing.take().ok_or_else(|| anyhow::anyhow!("cannot write {shown}: the hasher has stopped"))?;
-        let hasher = hashing.join().map_err(|_| anyhow::anyhow!("the hashing thread of {shown} failed"))?;
-        w.w.get_mut().put_hasher(hasher);
-        Ok(w)
-    }
-
-    fn finish(mut self) -> Result<()> {
-        self.join()?.finish()
-    }
-}
-
-impl Drop for CsvSink {
-    fn drop(&mut self) {
-        // An unfinished table (an error elsewhere): stop the threads; the file is never
-        // finished, so the set is not committed.
-        drop(self.full_tx.take());
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
-        if let Some(h) = self.hashing.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Parquet: rows become Arrow batches of `chunk` rows as they come, and each batch goes at
-/// once into the row group's column encoders (one per column, in parallel); every `window`
-/// rows close one row group. Memory is the encoded (compressed) row group and a few batches.
-struct ParquetSink {
-    schema: Arc<Schema>,
-    types: Vec<ColType>,
-    shown: PathBuf,
-    writer: parquet::file::writer::SerializedFileWriter<OutFile>,
-    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
-    /// the open row group's column encoders and its number
-    columns: Option<Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>>,
-    row_group: usize,
-    /// rows encoded into the open row group
-    group_rows: usize,
-    /// the start of the next batch (fewer than `chunk` rows)
-    partial: Option<RecordBatch>,
-    window: usize,
-    chunk: usize,
-}
-
-/// Batches built at once per step (in parallel) before they are encoded.
-const BATCHES_PER_STEP: usize = 8;
-
-impl ParquetSink {
-    fn new(w: OutFile, cols: &[(&str, ColType)], window: usize, chunk: usize) -> Result<ParquetSink> {
-        let schema = arrow_schema(cols);
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(window))
-            .build();
-        // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
-        // its lower-level halves then let every row group's columns be encoded in parallel,
-        // one column writer per column on rayon (a serial ArrowWriter::write encodes one
-        // column after another on one core).
-        let shown = w.name().to_path_buf();
-        let (writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(props))
-            .and_then(|w| w.into_serialized_writer())
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
-        let types = cols.iter().map(|c| c.1).collect();
-        Ok(ParquetSink { schema, types, shown, writer, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
-    }
-
-    fn named(&self, e: parquet::errors::ParquetError) -> anyhow::Error {
-        anyhow::anyhow!("cannot write {}: {e}", self.shown.display())
-    }
-
-    fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        let chunk = self.chunk;
-        let mut s = 0;
-        // First complete the short batch left by the previous piece, so that batches start at
-        // multiples of `chunk` within the row group whatever pieces the rows come in.
-        if let Some(p) = self.partial.take() {
-            let e = (chunk - p.num_rows()).min(n);
-            let more = arrow_batch(&self.schema, &self.types, 0..e, row)?;
-            let b = arrow::compute::concat_batches(&self.schema, [&p, &more])?;
-            s = e;
-            if b.num_rows() < chunk {
-                self.partial = Some(b);
-                return Ok(());
-            }
-            self.encode(&[b], progress)?;
-        }
-        while n - s >= chunk {
-            // Whole batches, at most to the end of the row group.
-            let k = ((n - s) / chunk).min(BATCHES_PER_STEP).min((self.window - self.group_rows) / chunk).max(1);
-            let (schema, types) = (&self.schema, &self.types);
-            let batches: Vec<RecordBatch> = (0..k)
-                .into_par_iter()
-                .map(|j| arrow_batch(schema, types, s + j * chunk..s + (j + 1) * chunk, row))
-                .collect::<Result<_>>()?;
-            self.encode(&batches, progress)?;
-            s += k * chunk;
-        }
-        if s < n {
-            self.partial = Some(arrow_batch(&self.schema, &self.types, s..n, row)?);
-        }
-        Ok(())
-    }
-
-    /// Encodes batches into the open row group (opening one if needed); closes it when full.
-    fn encode(&mut self, batches: &[RecordBatch], progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        if self.columns.is_none() {
-            self.columns = Some(self.factory.create_column_writers(self.row_group).map_err(|e| self.named(e))?);
-        }
-        let schema = &self.schema;
-        let encoded = match self.columns.as_mut() {
-            Some(cols) => cols.par_iter_mut().enumerate().try_for_each(|(i, cw)| -> parquet::errors::Result<()> {
-                for b in batches {
-                    for leaf in compute_leaves(schema.field(i), b.column(i))? {
-                        cw.write(&leaf)?;
-                    }
-                }
-                Ok(())
-            }),
-            None => Ok(()),
-        };
-        encoded.map_err(|e| self.named(e))?;
-        self.group_rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        if self.group_rows >= self.window {
-            self.close_row_group(progress)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the open row group to the file.
-    fn close_row_group(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        let Some(cols) = self.columns.take() else { return Ok(()) };
-        let chunks: Vec<ArrowColumnChunk> =
-            cols.into_par_iter().map(|cw| cw.close()).collect::<parquet::errors::Result<_>>().map_err(|e| self.named(e))?;
-        let mut rg = self.writer.next_row_group().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
-        for c in chunks {
-            c.append_to_row_group(&mut rg).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
-        }
-        rg.close().map_err(|e| self.named(e))?;
-        self.row_group += 1;
-        progress(self.group_rows as u64);
-        self.group_rows = 0;
-        Ok(())
-    }
-
-    fn finish(mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        if let Some(p) = self.partial.take() {
-            self.encode(&[p], progress)?;
-        }
-        self.close_row_group(progress)?;
-        let shown = self.shown;
-        self.writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?.finish()
     }
 }
 

@@ -1,0 +1,230 @@
+//! Parquet output: rows become Arrow batches, each row group's columns encoded in parallel.
+
+use crate::io::write::{ColType, OutFile, RowFn, Val};
+use anyhow::Result;
+use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        cols.iter()
+            .map(|(n, t)| {
+                let dt = match t {
+                    ColType::Text => DataType::Utf8,
+                    ColType::Int => DataType::Int64,
+                    ColType::Money | ColType::OptMoney => DataType::Decimal128(18, 2),
+                    ColType::DateTime => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    ColType::Date | ColType::OptDate => DataType::Date32,
+                };
+                Field::new(*n, dt, matches!(t, ColType::OptMoney | ColType::OptDate))
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn arrow_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
+    enum B {
+        T(StringBuilder),
+        I(Int64Builder),
+        M(Decimal128Builder),
+        D(TimestampMicrosecondBuilder),
+        Day(Date32Builder),
+    }
+    let n = rows.len();
+    let mut builders: Vec<B> = types
+        .iter()
+        .map(|t| match t {
+            ColType::Text => B::T(StringBuilder::with_capacity(n, n * 16)),
+            ColType::Int => B::I(Int64Builder::with_capacity(n)),
+            ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
+            ColType::DateTime => B::D(TimestampMicrosecondBuilder::with_capacity(n)),
+            ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
+        })
+        .collect();
+    let mut vals = Vec::with_capacity(types.len());
+    for i in rows {
+        vals.clear();
+        row(i, &mut vals);
+        for (b, v) in builders.iter_mut().zip(&vals) {
+            match (b, v) {
+                (B::T(b), Val::Text(s)) => b.append_value(s),
+                (B::I(b), Val::Int(x)) => b.append_value(*x),
+                (B::M(b), Val::Money(m)) => b.append_value(m.fen() as i128),
+                (B::D(b), Val::DateTime(ts)) => b.append_value(ts * 1_000_000),
+                (B::Day(b), Val::Date(d)) => b.append_value(*d),
+                (B::M(b), Val::Null) => b.append_null(),
+                (B::Day(b), Val::Null) => b.append_null(),
+                (B::T(b), other) => b.append_value(format!("{other:?}")),
+                (B::I(b), _) => b.append_value(0),
+                (B::M(b), _) => b.append_value(0),
+                (B::D(b), _) => b.append_value(0),
+                (B::Day(b), _) => b.append_value(0),
+            }
+        }
+    }
+    let arrays: Vec<ArrayRef> = builders
+        .into_iter()
+        .map(|b| -> Result<ArrayRef> {
+            Ok(match b {
+                B::T(mut b) => Arc::new(b.finish()),
+                B::I(mut b) => Arc::new(b.finish()),
+                B::M(mut b) => Arc::new(b.finish().with_precision_and_scale(18, 2)?),
+                B::D(mut b) => Arc::new(b.finish()),
+                B::Day(mut b) => Arc::new(b.finish()),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+}
+
+/// A table of `n` rows, `row(i)` giving the cells of row i, as Arrow record batches with the
+/// column types of the Parquet output (built in parallel, in row order).
+pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    const CHUNK: usize = 1 << 16;
+    let schema = arrow_schema(cols);
+    let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
+    let batches: Vec<RecordBatch> = (0..n)
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|s| arrow_batch(&schema, &types, s..(s + CHUNK).min(n), row))
+        .collect::<Result<_>>()?;
+    Ok((schema, batches))
+}
+
+/// Parquet: rows become Arrow batches of `chunk` rows as they come, and each batch goes at
+/// once into the row group's column encoders (one per column, in parallel); every `window`
+/// rows close one row group. Memory is the encoded (compressed) row group and a few batches.
+pub(crate) struct ParquetSink {
+    schema: Arc<Schema>,
+    types: Vec<ColType>,
+    shown: PathBuf,
+    writer: parquet::file::writer::SerializedFileWriter<OutFile>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    /// the open row group's column encoders and its number
+    columns: Option<Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>>,
+    row_group: usize,
+    /// rows encoded into the open row group
+    group_rows: usize,
+    /// the start of the next batch (fewer than `chunk` rows)
+    partial: Option<RecordBatch>,
+    window: usize,
+    chunk: usize,
+}
+
+/// Batches built at once per step (in parallel) before they are encoded.
+const BATCHES_PER_STEP: usize = 8;
+
+impl ParquetSink {
+    pub(crate) fn new(w: OutFile, cols: &[(&str, ColType)], window: usize, chunk: usize) -> Result<ParquetSink> {
+        let schema = arrow_schema(cols);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_max_row_group_row_count(Some(window))
+            .build();
+        // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
+        // its lower-level halves then let every row group's columns be encoded in parallel,
+        // one column writer per column on rayon (a serial ArrowWriter::write encodes one
+        // column after another on one core).
+        let shown = w.name().to_path_buf();
+        let (writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(props))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
+        let types = cols.iter().map(|c| c.1).collect();
+        Ok(ParquetSink { schema, types, shown, writer, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
+    }
+
+    fn named(&self, e: parquet::errors::ParquetError) -> anyhow::Error {
+        anyhow::anyhow!("cannot write {}: {e}", self.shown.display())
+    }
+
+    pub(crate) fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        let chunk = self.chunk;
+        let mut s = 0;
+        // First complete the short batch left by the previous piece, so that batches start at
+        // multiples of `chunk` within the row group whatever pieces the rows come in.
+        if let Some(p) = self.partial.take() {
+            let e = (chunk - p.num_rows()).min(n);
+            let more = arrow_batch(&self.schema, &self.types, 0..e, row)?;
+            let b = arrow::compute::concat_batches(&self.schema, [&p, &more])?;
+            s = e;
+            if b.num_rows() < chunk {
+                self.partial = Some(b);
+                return Ok(());
+            }
+            self.encode(&[b], progress)?;
+        }
+        while n - s >= chunk {
+            // Whole batches, at most to the end of the row group.
+            let k = ((n - s) / chunk).min(BATCHES_PER_STEP).min((self.window - self.group_rows) / chunk).max(1);
+            let (schema, types) = (&self.schema, &self.types);
+            let batches: Vec<RecordBatch> = (0..k)
+                .into_par_iter()
+                .map(|j| arrow_batch(schema, types, s + j * chunk..s + (j + 1) * chunk, row))
+                .collect::<Result<_>>()?;
+            self.encode(&batches, progress)?;
+            s += k * chunk;
+        }
+        if s < n {
+            self.partial = Some(arrow_batch(&self.schema, &self.types, s..n, row)?);
+        }
+        Ok(())
+    }
+
+    /// Encodes batches into the open row group (opening one if needed); closes it when full.
+    fn encode(&mut self, batches: &[RecordBatch], progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        if self.columns.is_none() {
+            self.columns = Some(self.factory.create_column_writers(self.row_group).map_err(|e| self.named(e))?);
+        }
+        let schema = &self.schema;
+        let encoded = match self.columns.as_mut() {
+            Some(cols) => cols.par_iter_mut().enumerate().try_for_each(|(i, cw)| -> parquet::errors::Result<()> {
+                for b in batches {
+                    for leaf in compute_leaves(schema.field(i), b.column(i))? {
+                        cw.write(&leaf)?;
+                    }
+                }
+                Ok(())
+            }),
+            None => Ok(()),
+        };
+        encoded.map_err(|e| self.named(e))?;
+        self.group_rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        if self.group_rows >= self.window {
+            self.close_row_group(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open row group to the file.
+    fn close_row_group(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        let Some(cols) = self.columns.take() else { return Ok(()) };
+        let chunks: Vec<ArrowColumnChunk> =
+            cols.into_par_iter().map(|cw| cw.close()).collect::<parquet::errors::Result<_>>().map_err(|e| self.named(e))?;
+        let mut rg = self.writer.next_row_group().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
+        }
+        rg.close().map_err(|e| self.named(e))?;
+        self.row_group += 1;
+        progress(self.group_rows as u64);
+        self.group_rows = 0;
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        if let Some(p) = self.partial.take() {
+            self.encode(&[p], progress)?;
+        }
+        self.close_row_group(progress)?;
+        let shown = self.shown;
+        self.writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?.finish()
+    }
+}
