@@ -519,7 +519,14 @@ impl<'a> PersonIndex<'a> {
         let mut ix =
             PersonIndex { slots: vec![Slot { key: [0; KEY], idx: u32::MAX }; n], shift: 64 - n.trailing_zeros(), long: HashMap::new() };
         let mask = n - 1;
-        for (k, &v) in &persons.index {
+        // In the persons' order (the map's own order jumps around memory); the persons are
+        // the map's entries, one each, except in tables built some other way.
+        let in_order: Box<dyn Iterator<Item = (&'a str, u32)>> = if persons.persons.len() == persons.index.len() {
+            Box::new(persons.persons.iter().enumerate().map(|(i, p)| (p.psn_no.as_str(), i as u32)))
+        } else {
+            Box::new(persons.index.iter().map(|(k, &v)| (k.as_str(), v)))
+        };
+        for (k, v) in in_order {
             match inline_key(k) {
                 Some(ik) => {
                     let mut i = (key_hash(&ik) >> ix.shift) as usize;
@@ -530,7 +537,7 @@ impl<'a> PersonIndex<'a> {
                     ix.slots[i] = Slot { key: ik, idx: v };
                 }
                 None => {
-                    ix.long.insert(k.as_str(), v);
+                    ix.long.insert(k, v);
                 }
             }
         }

@@ -5,6 +5,10 @@ use super::money::Money;
 use super::time::{Date, year_of_date};
 use std::collections::HashMap;
 
+/// psn_no → person index. A fast fixed hash: the keys are the fund's own person numbers, and
+/// SipHash's protection against chosen keys costs a tenth of reading a city's persons.
+pub type PersonIds = HashMap<String, u32, foldhash::fast::FixedState>;
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     pub psn_no: String,
@@ -43,7 +47,7 @@ impl Person {
 #[derive(Debug, Default)]
 pub struct PersonTable {
     pub persons: Vec<Person>,
-    pub index: HashMap<String, u32>,
+    pub index: PersonIds,
     /// Persons whose rows are inconsistent (psn_type vs insutype): their claims are rejected
     /// with this message (RULES.md S-23).
     pub invalid: HashMap<u32, String>,

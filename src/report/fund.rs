@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One line of the fund report.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// The hand-written `PartialEq` is the derived one with a shortcut, so equal keys still hash
+// alike.
+#[allow(clippy::derived_hash_with_manual_eq)]
+#[derive(Clone, Debug, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     pub year: i32,
     pub policy: u16,
@@ -27,6 +30,22 @@ pub struct Key {
     pub item: &'static str,
 }
 
+/// Field by field, as derived, but a text field that is the same `&'static str` is not
+/// compared byte by byte (a city's persons make millions of lookups of a few keys).
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
+        self.year == o.year
+            && self.policy == o.policy
+            && self.category == o.category
+            && self.hosp_lv == o.hosp_lv
+            && same(self.flow, o.flow)
+            && same(self.fund, o.fund)
+            && same(self.benefit, o.benefit)
+            && same(self.item, o.item)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Line {
     pub count: u64,
@@ -35,7 +54,10 @@ pub struct Line {
 
 pub type FundReport = BTreeMap<Key, Line>;
 
-fn add(m: &mut HashMap<Key, Line>, k: Key, amount: Money) {
+/// Partial sums of parallel folds: a fast fixed hash (the keys are our own).
+type Lines = HashMap<Key, Line, foldhash::fast::FixedState>;
+
+fn add(m: &mut Lines, k: Key, amount: Money) {
     let l = m.entry(k).or_default();
     l.count += 1;
     l.amount += amount;
@@ -64,7 +86,7 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
         .par_iter()
         .zip(settled.sorted.par_iter())
         .with_min_len(4096)
-        .fold(HashMap::new, |mut m, (&i, s)| {
+        .fold(Lines::default, |mut m, (&i, s)| {
             let i = i as usize;
             // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
             // payment on it (S-27) is reported.
@@ -100,12 +122,12 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
             }
             m
         })
-        .reduce(HashMap::new, merge_lines);
+        .reduce(Lines::default, merge_lines);
     m.into_iter().collect()
 }
 
 /// The lines of `b` added to those of `a` (partial sums from parallel folds).
-fn merge_lines(mut a: HashMap<Key, Line>, b: HashMap<Key, Line>) -> HashMap<Key, Line> {
+fn merge_lines(mut a: Lines, b: Lines) -> Lines {
     for (k, l) in b {
         let e = a.entry(k).or_default();
         e.count += l.count;
@@ -135,7 +157,7 @@ pub fn add_tilted(years: &[crate::model::PersonYear], persons: &PersonTable, rep
     }
 }
 
-fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut HashMap<Key, Line>) {
+fn resident_income(f: &Financing, p: &crate::model::Person, year: i32, policy: u16, out: &mut Lines) {
     let Some(c) = f.resident.get(&p.psn_type) else { return };
     let gov_pays = p.assistance != Assistance::None && f.assistance_personal_paid_by_government;
     let personal_item = if gov_pays { "government_paid_personal" } else { "personal" };
@@ -175,7 +197,7 @@ pub fn claim_years(table: &ClaimTable) -> BTreeSet<i32> {
 pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTreeSet<i32>, out: &mut FundReport) -> u64 {
     // Per person in parallel, into hash maps (a BTreeMap entry per person compares its
     // text keys over and over), merged into the report's order at the end.
-    let person = |m: &mut HashMap<Key, Line>, i: usize, p: &crate::model::Person| -> u64 {
+    let person = |m: &mut Lines, i: usize, p: &crate::model::Person| -> u64 {
         let mut missing_base = 0;
         if persons.invalid.contains_key(&(i as u32)) {
             return 0;
@@ -232,13 +254,13 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
         .enumerate()
         .with_min_len(4096)
         .fold(
-            || (HashMap::new(), 0u64),
+            || (Lines::default(), 0u64),
             |(mut m, n), (i, p)| {
                 let k = person(&mut m, i, p);
                 (m, n + k)
             },
         )
-        .reduce(|| (HashMap::new(), 0), |(a, x), (b, y)| (merge_lines(a, b), x + y));
+        .reduce(|| (Lines::default(), 0), |(a, x), (b, y)| (merge_lines(a, b), x + y));
     merge(out, m.into_iter().collect());
     missing_base
 }

@@ -111,7 +111,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
     let e = e(store);
     let (policies, refs) = all_policies(store)?;
     let by_id: HashMap<&str, u16> = policies.policies.iter().enumerate().rev().map(|(i, p)| (p.policy.id.as_str(), i as u16)).collect();
-    let mut persons = PersonTable { persons: Vec::new(), index: HashMap::new(), invalid: HashMap::new() };
+    let mut persons = PersonTable { persons: Vec::new(), index: Default::default(), invalid: HashMap::new() };
     let mut years_raw: Vec<(u32, YearState, PersonYear)> = Vec::new();
     {
         let mut st = c
