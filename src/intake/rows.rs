@@ -414,6 +414,13 @@ pub struct PersonsRead {
     pub only: Option<std::collections::HashSet<String>>,
 }
 
+/// Which rows of a batch holding the persons' psn_no column name a person of `only` (the
+/// persons a nightly run reads), by the same reading of psn_no as [`read_person_batch`].
+pub fn named_persons(batch: &RecordBatch, first_record: u64, source: &str, only: &std::collections::HashSet<String>) -> Result<Vec<bool>> {
+    let b = ArrowBatch::new(batch, &PERSONS[..1], first_record, source)?;
+    Ok((0..b.len()).map(|row| b.cell(row, 0).text().is_some_and(|t| only.contains(t.as_ref()))).collect())
+}
+
 /// Adds a batch of persons rows (in order; the first row of a psn_no wins).
 pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliases: &Aliases) {
     let only = out.only.as_ref();

@@ -2,14 +2,15 @@
 //! batches go to the same row rules ([`crate::intake`]); this module only walks the files.
 
 use super::csv::read::{read_csv, read_csv_windows};
-use super::parquet::read::{parquet_row_groups, read_parquet_group};
+use super::parquet::read::{parquet_row_groups, read_parquet_group, read_parquet_group_rows};
 use super::source::{is_parquet, tune_allocator};
-use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, PERSONS, Part, read_person_arrow, read_person_batch};
+use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, named_persons, read_person_arrow, read_person_batch};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One input table: a CSV or Parquet file, or Arrow record batches already in memory (named
 /// for messages, e.g. `claims table`). Both go through the same intake.
@@ -203,6 +204,54 @@ pub fn read_persons_only(
     Ok(out)
 }
 
+/// The persons of one row group `(group, first record, rows)` whose psn_no is in `only`:
+/// their psn_no column is decoded first, then only the rows named (a night reads the few
+/// thousand persons of its claims out of a city's million). The other rows are counted.
+fn read_named_persons(
+    out: &mut PersonsRead,
+    path: &Path,
+    (g, first, rows): (usize, u64, u64),
+    only: &std::collections::HashSet<String>,
+    file: u16,
+    aliases: &Aliases,
+) -> Result<()> {
+    use parquet::arrow::arrow_reader::RowSelector;
+    let source = path.display().to_string();
+    let key = &PERSONS[..1];
+    let mut records: Vec<i64> = Vec::new();
+    let mut runs: Vec<RowSelector> = Vec::new();
+    read_parquet_group(path, key, g, first, |b, first| {
+        for (row, take) in named_persons(b, first, &source, only)?.into_iter().enumerate() {
+            if take {
+                records.push(i64::try_from(first + row as u64)?);
+            }
+            match runs.last_mut() {
+                Some(r) if r.skip != take => r.row_count += 1,
+                _ => runs.push(if take { RowSelector::select(1) } else { RowSelector::skip(1) }),
+            }
+        }
+        Ok(())
+    })?;
+    let skipped = rows.checked_sub(records.len() as u64);
+    out.rows +=
+        skipped.with_context(|| format!("{source}: not a readable Parquet file (row group {g} declares {rows} rows but holds more)"))?;
+    if records.is_empty() {
+        return Ok(());
+    }
+    // Each batch of the selected rows carries their record numbers, for messages.
+    let mut at = 0;
+    read_parquet_group_rows(path, PERSONS, g, runs, |b| {
+        let lines: arrow::array::ArrayRef = Arc::new(arrow::array::Int64Array::from(records[at..at + b.num_rows()].to_vec()));
+        at += b.num_rows();
+        let mut fields = b.schema().fields().to_vec();
+        fields.push(Arc::new(arrow::datatypes::Field::new(LINE_COLUMN, arrow::datatypes::DataType::Int64, false)));
+        let mut cols = b.columns().to_vec();
+        cols.push(lines);
+        let b = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?;
+        read_person_arrow(out, &b, file, 0, &source, aliases)
+    })
+}
+
 /// [`read_persons`] from a file or an in-memory Arrow table.
 pub fn read_persons_input(input: &Input, file: u16, aliases: &Aliases) -> Result<PersonsRead> {
     let mut out = PersonsRead::default();
@@ -215,9 +264,16 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
     let source = input.name();
     match input {
         Input::File(path) if is_parquet(path) => {
-            for (g, first, _) in parquet_row_groups(path, PERSONS)? {
-                read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(out, b, file, first, &source, aliases))?;
+            let only = out.only.take();
+            for (g, first, rows) in parquet_row_groups(path, PERSONS)? {
+                match &only {
+                    None => {
+                        read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(out, b, file, first, &source, aliases))?
+                    }
+                    Some(only) => read_named_persons(out, path, (g, first, rows), only, file, aliases)?,
+                }
             }
+            out.only = only;
         }
         Input::File(path) => read_csv(path, PERSONS, |b| {
             read_person_batch(out, &b, file, aliases);
@@ -232,4 +288,57 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    /// A nightly run's persons read (only the named, Parquet, psn_no first) keeps, rejects and
+    /// counts exactly what the whole read does for those persons, with their record numbers.
+    #[test]
+    fn named_persons_read_only_their_rows_with_their_record_numbers() {
+        let dir = std::env::temp_dir().join(format!("medsettle-named-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("persons.parquet");
+        let good = ["310", "retired", "1956-09-02", "wujin", "none", "", "9", "0", "", "", "", "0"];
+        // P4's birth date is not a date; two row groups of 3 and 2 rows.
+        let rows: Vec<Vec<&str>> = (1..=5)
+            .map(|i| {
+                let psn = ["P1", "P2", "P3", "P4", "P5"][i - 1];
+                let mut r = vec![psn];
+                r.extend(good);
+                if psn == "P4" {
+                    r[3] = "not-a-date";
+                }
+                r
+            })
+            .collect();
+        let fields: Vec<Field> = PERSONS.iter().map(|c| Field::new(c.name, DataType::Utf8, true)).collect();
+        let cols: Vec<ArrayRef> =
+            (0..PERSONS.len()).map(|k| Arc::new(StringArray::from(rows.iter().map(|r| r[k]).collect::<Vec<_>>())) as ArrayRef).collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(3)).build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        assert_eq!(parquet_row_groups(&path, PERSONS).unwrap().len(), 2);
+
+        let aliases = Aliases::default();
+        let only: std::collections::HashSet<String> = ["P2", "P4", "P5", "P9"].iter().map(|s| s.to_string()).collect();
+        let named = read_persons_only(&path, 3, &aliases, Some(only)).unwrap();
+        let whole = read_persons_only(&path, 3, &aliases, None).unwrap();
+        assert_eq!(named.rows, 5);
+        let kept: Vec<&str> = named.table.persons.iter().map(|p| p.psn_no.as_str()).collect();
+        assert_eq!(kept, ["P2", "P5"]);
+        assert_eq!(whole.table.persons.len(), 4);
+        // the one reject, record 4, as in the whole read
+        assert_eq!(named.rejects.len(), 1);
+        assert_eq!((named.rejects[0].file, named.rejects[0].line), (3, 4));
+        assert_eq!(named.rejects[0].message, whole.rejects[0].message);
+        assert!(named.rejected.contains_key("P4"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -5,7 +5,7 @@ use crate::intake::columns::{Column, map_header};
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use std::fs::File;
 use std::path::Path;
 
@@ -53,7 +53,19 @@ pub fn read_parquet_group(
     first_record: u64,
     f: impl FnMut(&RecordBatch, u64) -> Result<()>,
 ) -> Result<()> {
-    guarded(path, || read_group(path, cols, group, first_record, f))
+    guarded(path, || read_group(path, cols, group, first_record, None, f))
+}
+
+/// [`read_parquet_group`] decoding only the rows `selection` selects (runs of rows to skip
+/// and to read, from the group's first row); `f` gets the selected rows' batches in order.
+pub fn read_parquet_group_rows(
+    path: &Path,
+    cols: &[Column],
+    group: usize,
+    selection: Vec<RowSelector>,
+    mut f: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    guarded(path, || read_group(path, cols, group, 0, Some(RowSelection::from(selection)), |b, _| f(b)))
 }
 
 fn read_group(
@@ -61,6 +73,7 @@ fn read_group(
     cols: &[Column],
     group: usize,
     first_record: u64,
+    selection: Option<RowSelection>,
     mut f: impl FnMut(&RecordBatch, u64) -> Result<()>,
 ) -> Result<()> {
     let p = path.display();
@@ -69,7 +82,11 @@ fn read_group(
     let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let wanted: Vec<usize> = map_header(&p.to_string(), &header, cols)?.into_iter().flatten().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
-    let reader = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024).build()?;
+    let mut builder = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024);
+    if let Some(s) = selection {
+        builder = builder.with_row_selection(s);
+    }
+    let reader = builder.build()?;
     let mut first = first_record;
     for batch in reader {
         let batch = batch.with_context(|| format!("{p}: cannot decode row group {group}"))?;
