@@ -61,6 +61,52 @@ pub struct Prior {
     pub years: HashMap<String, Vec<(String, Vec<u8>)>>,
 }
 
+impl Prior {
+    /// One [`Carry`] per person of the run (`prepared.persons`), with the
+    /// stored year states and the originals their reversals cancel.
+    pub fn carries(
+        &self,
+        table: &ClaimTable,
+        persons: &PersonTable,
+        policies: &PolicySet,
+        prepared: &crate::engine::Prepared,
+    ) -> Result<Vec<Carry>> {
+        let prior = self;
+        let mut out = Vec::with_capacity(prepared.persons.len());
+        for range in &prepared.persons {
+            let claims = &prepared.order[range.clone()];
+            let mut carry = Carry::default();
+            let Some(&first) = claims.first() else {
+                out.push(carry);
+                continue;
+            };
+            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
+            if let Some(rows) = prior.years.get(psn_no) {
+                for (policy_id, blob) in rows {
+                    let mut y: YearState = decode(blob, "person-year")?;
+                    let idx = index_of(policies, policy_id).with_context(|| {
+                        format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
+                    })?;
+                    y.policy = idx;
+                    y.summary.policy = idx;
+                    carry.years.push(y);
+                }
+                for &ci in claims {
+                    let c = &table.claims[ci as usize];
+                    if c.reversal && c.original == PRIOR_ORIGINAL {
+                        let init = table.strings.get(c.init_setl_id);
+                        if let Some(o) = prior.originals.get(init) {
+                            carry.originals.insert(init.to_string(), *o);
+                        }
+                    }
+                }
+            }
+            out.push(carry);
+        }
+        Ok(out)
+    }
+}
+
 fn named(path: &Path) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("state {}: {e}", path.display())
 }
@@ -171,6 +217,13 @@ impl Store {
         if inode(&self.path) != self.inode {
             bail!("state {} was built by another run while this one waited for it; run again", self.path.display());
         }
+        Ok(Tx { tx, path: &self.path })
+    }
+
+    /// A read transaction: a snapshot of the state that does not hold up a checkpoint on
+    /// another connection.
+    pub fn begin_read(&mut self) -> Result<Tx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(named(&self.path))?;
         Ok(Tx { tx, path: &self.path })
     }
 
@@ -379,6 +432,10 @@ pub struct NewRun<'a> {
 }
 
 impl Tx<'_> {
+    pub fn path(&self) -> &Path {
+        self.path
+    }
+
     fn e(&self) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
         named(self.path)
     }
@@ -505,50 +562,6 @@ impl Tx<'_> {
             prior.years.insert(psn_no.to_string(), rows.into_iter().map(|(p, b, _, _)| (p, b)).collect());
         }
         Ok(prior)
-    }
-
-    /// One [`Carry`] per person of the run (`prepared.persons`), with the
-    /// stored year states and the originals their reversals cancel.
-    pub fn carries(
-        &self,
-        table: &ClaimTable,
-        persons: &PersonTable,
-        policies: &PolicySet,
-        prepared: &crate::engine::Prepared,
-        prior: &Prior,
-    ) -> Result<Vec<Carry>> {
-        let mut out = Vec::with_capacity(prepared.persons.len());
-        for range in &prepared.persons {
-            let claims = &prepared.order[range.clone()];
-            let mut carry = Carry::default();
-            let Some(&first) = claims.first() else {
-                out.push(carry);
-                continue;
-            };
-            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
-            if let Some(rows) = prior.years.get(psn_no) {
-                for (policy_id, blob) in rows {
-                    let mut y: YearState = decode(blob, "person-year")?;
-                    let idx = index_of(policies, policy_id).with_context(|| {
-                        format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
-                    })?;
-                    y.policy = idx;
-                    y.summary.policy = idx;
-                    carry.years.push(y);
-                }
-                for &ci in claims {
-                    let c = &table.claims[ci as usize];
-                    if c.reversal && c.original == PRIOR_ORIGINAL {
-                        let init = table.strings.get(c.init_setl_id);
-                        if let Some(o) = prior.originals.get(init) {
-                            carry.originals.insert(init.to_string(), *o);
-                        }
-                    }
-                }
-            }
-            out.push(carry);
-        }
-        Ok(out)
     }
 
     /// Stores the policies of the run: a version not stored yet becomes the active one of its
