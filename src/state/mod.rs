@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub use stored::{ClaimInput, Detail};
 
 pub const SCHEMA: &str = include_str!("../../schemas/state.sql");
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// An open state database.
 pub struct Store {
@@ -246,7 +246,7 @@ impl Store {
 
 /// The first run of a state is written into a new file next to it and renamed into place:
 /// with nothing to roll back, the file is written without a journal and without syncs, its
-/// rows in key order and the `claims_by_run` index made once at the end; one fsync and the
+/// rows in key order and the `claims_by_setl_id` index made once at the end; one fsync and the
 /// rename are the commit point (a kill before it leaves the previous, empty state).
 pub struct Build {
     conn: Option<Connection>,
@@ -283,7 +283,7 @@ impl Build {
             }
             conn.pragma_update(None, "cache_size", -262_144).map_err(&e)?;
             create_schema(conn).map_err(&e)?;
-            conn.execute_batch("DROP INDEX claims_by_run").map_err(&e)?;
+            conn.execute_batch("DROP INDEX claims_by_setl_id").map_err(&e)?;
         }
         Ok(build)
     }
@@ -646,17 +646,22 @@ impl Tx<'_> {
                 "INSERT INTO claims (setl_id, psn_no, run_id, seq, setl_time, year, policy_ref, policy_id, benefit, status, reason,
                  medfee_sumamt, inscp_scp_amt, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay, cap_paid,
                  init_setl_id, reversed_by, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, ?23)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             )
             .map_err(&e)?;
         let mut rev = self.tx.prepare_cached("UPDATE claims SET reversed_by = ?1 WHERE setl_id = ?2").map_err(&e)?;
         let mut timer = crate::pipeline::Timer::new();
-        // Inserted in setl_id order (the table's key), so that the B-tree grows at its end
-        // instead of at random pages; `seq` keeps the input order.
-        let mut rows: Vec<(usize, u32)> = settled.input_order().into_iter().enumerate().collect();
-        rows.par_sort_unstable_by(|a, b| {
-            table.strings.get(table.claims[a.1 as usize].setl_id).cmp(table.strings.get(table.claims[b.1 as usize].setl_id))
-        });
+        // Appended in input order (`seq`; `claim_no` is the table's key): the run's rows fill
+        // a few new pages at the table's end.
+        let rows: Vec<(usize, u32)> = settled.input_order().into_iter().enumerate().collect();
+        // original setl_id → its reversal: an original of this run is inserted with its
+        // `reversed_by`, one of an earlier night updated after (through `claims_by_setl_id`,
+        // which the first run makes only at its end).
+        let mut reversed: HashMap<&str, &str> = settled
+            .iter()
+            .filter(|(_, s)| s.status == crate::model::Status::Reversal)
+            .map(|(ci, _)| (table.strings.get(table.claims[ci].init_setl_id), table.strings.get(table.claims[ci].setl_id)))
+            .collect();
         let encode_claim = |&(_, ci): &(usize, u32)| -> Result<(String, Vec<u8>)> {
             let cl = &table.claims[ci as usize];
             let pos = settled.pos[ci as usize] as usize;
@@ -667,8 +672,9 @@ impl Tx<'_> {
             let cl = &table.claims[ci as usize];
             let pos = settled.pos[ci as usize] as usize;
             let s = &settled.sorted[pos];
+            let setl_id = table.strings.get(cl.setl_id);
             ins.execute(params![
-                table.strings.get(cl.setl_id),
+                setl_id,
                 persons.persons[cl.psn as usize].psn_no,
                 run_id,
                 seq as i64,
@@ -690,14 +696,14 @@ impl Tx<'_> {
                 s.oth_pay.fen(),
                 contributions[pos].cap_paid.fen(),
                 table.strings.get(cl.init_setl_id),
+                reversed.remove(setl_id),
                 detail
             ])
             .map_err(&e)?;
             Ok(())
         })?;
-        for (ci, _) in settled.iter().filter(|(_, s)| s.status == crate::model::Status::Reversal) {
-            let cl = &table.claims[ci];
-            rev.execute(params![table.strings.get(cl.setl_id), table.strings.get(cl.init_setl_id)]).map_err(&e)?;
+        for (original, reversal) in reversed {
+            rev.execute(params![reversal, original]).map_err(&e)?;
         }
         timer.mark("store claims");
         // The touched person-years, with the latest claim of each.
