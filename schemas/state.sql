@@ -1,11 +1,13 @@
 -- The nightly state of `medsettle settle --state DB` (CONTRACT.md §6): an SQLite database,
--- schema version 1. Readable with the standard `sqlite3` tool, e.g.
+-- schema version 2. Readable with the standard `sqlite3` tool, e.g.
 --   sqlite3 state.db "SELECT psn_no, setl_time, setl_id FROM claims WHERE cap_paid > 0 ORDER BY setl_time"
 -- Money is INTEGER fen (1 yuan = 100); times are TEXT 'YYYY-MM-DD HH:MM:SS', Asia/Shanghai wall
 -- clock (they sort as text). The BLOB columns hold the kernel's own records (postcard encoding,
 -- versioned by `meta.schema_version`); every amount in them is also in a readable column.
 -- The file is in WAL mode: a `state.db-wal` beside it may hold the latest night's pages (copy
--- both, or `sqlite3 state.db .backup`). The first run writes it as a new file, `claims_by_run` last.
+-- both, or `sqlite3 state.db .backup`). The first run writes it as a new file, `claims_by_setl_id` last.
+-- Version 2 (version 1 states are refused): `claims` is kept in settlement order (`claim_no`), so
+-- that a night's claims are appended to a few pages instead of inserted at random places.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,   -- schema_version, created_at, tool_version
@@ -72,9 +74,11 @@ CREATE TABLE IF NOT EXISTS person_years (
     PRIMARY KEY (psn_no, year)
 ) WITHOUT ROWID;
 
--- One row per settled claim (settled, not covered or reversal), in settlement order per run.
+-- One row per settled claim (settled, not covered or reversal), in settlement order: by run,
+-- then in the run's input order (`claim_no` follows `run_id, seq`).
 CREATE TABLE IF NOT EXISTS claims (
-    setl_id       TEXT PRIMARY KEY,
+    claim_no      INTEGER PRIMARY KEY,
+    setl_id       TEXT NOT NULL,
     psn_no        TEXT NOT NULL,
     run_id        INTEGER NOT NULL,
     seq           INTEGER NOT NULL,       -- position in the run's input (settlements.csv order)
@@ -98,5 +102,5 @@ CREATE TABLE IF NOT EXISTS claims (
     init_setl_id  TEXT NOT NULL,          -- for a reversal: the original
     reversed_by   TEXT,                   -- the reversal that cancelled this claim
     detail        BLOB NOT NULL           -- the claim's inputs and its contribution (S-22)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS claims_by_run ON claims(run_id, seq);
+);
+CREATE UNIQUE INDEX IF NOT EXISTS claims_by_setl_id ON claims(setl_id);

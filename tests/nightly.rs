@@ -295,16 +295,32 @@ fn a_policy_change_mid_year_needs_permission() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
+/// Changes a state behind medsettle's back.
+fn tamper(db: &Path, sql: &str) {
+    rusqlite::Connection::open(db).unwrap().execute(sql, []).unwrap();
+}
+
 #[test]
 fn verify_finds_a_tampered_state() {
     let t = TwoNights::new();
     assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
-    let db = rusqlite::Connection::open(t.path("state.db")).unwrap();
-    db.execute("UPDATE person_years SET hifp_pay = hifp_pay + 1 WHERE psn_no = (SELECT min(psn_no) FROM person_years)", []).unwrap();
-    drop(db);
+    tamper(&t.path("state.db"), "UPDATE person_years SET hifp_pay = hifp_pay + 1 WHERE psn_no = (SELECT min(psn_no) FROM person_years)");
     let o = run(bin().args(["state", "verify"]).arg(t.path("state.db")));
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("person_years row"));
+}
+
+#[test]
+fn a_state_of_another_schema_version_is_refused_by_name() {
+    // Version 1 kept `claims` keyed by setl_id; this medsettle reads version 2 only.
+    let t = TwoNights::new();
+    assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
+    tamper(&t.path("state.db"), "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    for o in [t.night(&t.write("n2.csv", &t.second), "o2"), run(bin().args(["state", "show"]).arg(t.path("state.db")))] {
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("state schema version 1 is not 2"), "{err}");
+    }
 }
 
 /// The state's and the output folder's content: the night's settlements and the verify result.

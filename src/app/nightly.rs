@@ -93,27 +93,27 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         (policies, policy_change, run_id)
     };
     // ... then the previous nights' pages go from the write-ahead log into the database file
-    // while the inputs are read, and the run's transaction starts after that.
+    // while the inputs are read and looked up in a snapshot of the state, and the run's
+    // transaction starts after that.
     let checkpoint = std::thread::spawn({
         let path = store_path.clone();
-        move || state::checkpoint(&path)
+        move || {
+            let mut timer = pipeline::Timer::new();
+            let r = state::checkpoint(&path);
+            timer.mark("checkpoint (2nd thread)");
+            r
+        }
     });
     timer.mark("open state, policies");
     let mut prior = state::Prior::default();
-    let mut opened = None;
     let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, true, |claims, persons| {
-        checkpoint.join().map_err(|_| anyhow::anyhow!("internal: the checkpoint of {} stopped", store_path.display()))??;
-        let tx = store.begin()?;
-        if tx.next_run_id()? != run_id {
-            bail!("state {} was changed by another run while this one read its inputs; run it again", store_path.display());
-        }
-        prior = tx.prior(claims, persons, &policies)?;
-        opened = Some(tx);
+        let mut timer = pipeline::Timer::new();
+        prior = store.begin_read()?.prior(claims, persons, &policies)?;
+        timer.mark("look up the state");
         Ok(std::mem::take(&mut prior.history))
     })?;
-    let tx = opened.context("internal: the state was not opened")?;
     let key = state::input_key(&loaded.files[..a.claims.len()]);
-    if let Some((run_id, at)) = tx.applied(&key)? {
+    if let Some((run_id, at)) = store.begin_read()?.applied(&key)? {
         bail!(
             "{} already applied to {} by run {run_id} on {at}; a night is applied once (see `medsettle state show {}`)",
             a.claims.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
@@ -126,7 +126,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     }
     let t = &loaded.claims.table;
     let mut timer = pipeline::Timer::new();
-    let mut carries = tx.carries(t, &loaded.persons.table, &policies, &loaded.prepared, &prior)?;
+    let mut carries = prior.carries(t, &loaded.persons.table, &policies, &loaded.prepared)?;
     timer.mark("load carried state");
     let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
     timer.mark("settle");
@@ -151,9 +151,9 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     };
     let (counts, store) = if run_id == 1 {
         // The first run: a new file renamed into place over the empty state (state::Build).
+        let tx = begin_write(&mut store, checkpoint, run_id)?;
         let mut build = state::Build::start(&store_path)?;
-        let btx = build.begin()?;
-        let counts = night.store_and_write(&btx, &mut out)?;
+        let (counts, btx) = night.store_and_write(|| build.begin(), &mut out)?;
         btx.commit()?;
         build.finish()?;
         timer.mark("store the run, write outputs");
@@ -165,7 +165,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         drop(store);
         (counts, Store::open(&store_path)?)
     } else {
-        let counts = night.store_and_write(&tx, &mut out)?;
+        let (counts, tx) = night.store_and_write(|| begin_write(&mut store, checkpoint, run_id), &mut out)?;
         timer.mark("store the run, write outputs");
         crate::io::write::fault_point("state-before-commit");
         tx.commit()?;
@@ -177,6 +177,20 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     store.outputs_committed(run_id)?;
     timer.mark("switch outputs in");
     Ok(crate::cmd::settle::finish(a, &counts, &format!("run {run_id} of {}: ", store_path.display()), start))
+}
+
+/// The run's write transaction, started once the checkpoint of the previous nights' pages
+/// is done (its pages then go to the beginning of the write-ahead log). No run committed
+/// since this one read the state when the next run id is still its own.
+fn begin_write(store: &mut Store, checkpoint: std::thread::JoinHandle<Result<()>>, run_id: i64) -> Result<Tx<'_>> {
+    let mut timer = pipeline::Timer::new();
+    checkpoint.join().map_err(|_| anyhow::anyhow!("internal: the checkpoint of {} stopped", store.path().display()))??;
+    timer.mark("wait for the checkpoint");
+    let tx = store.begin()?;
+    if tx.next_run_id()? != run_id {
+        bail!("state {} was changed by another run while this one read its inputs; run it again", tx.path().display());
+    }
+    Ok(tx)
 }
 
 /// A settled night on its way into the state and the output folder.
@@ -195,10 +209,11 @@ struct Night<'a> {
 
 impl Night<'_> {
     /// Writes the outputs and seals them in their staging folder on a second thread while
-    /// this one stores the run's rows; then its journal entry with the outputs' counts.
-    fn store_and_write(&self, tx: &Tx, out: &mut OutputDir) -> Result<Counts> {
+    /// this one opens the state's write transaction (`begin`) and stores the run's rows; then
+    /// its journal entry with the outputs' counts. Returns the transaction, to be committed.
+    fn store_and_write<'t>(&self, begin: impl FnOnce() -> Result<Tx<'t>>, out: &mut OutputDir) -> Result<(Counts, Tx<'t>)> {
         let Night { a, loaded, policies, settled, contributions, carries, run_id, input_key, inputs_json, policy_change } = *self;
-        let counts = std::thread::scope(|s| {
+        let stored = std::thread::scope(|s| {
             let writer = s.spawn(|| -> Result<Counts> {
                 let counts =
                     pipeline::write_outputs_into(out, None, a.format, loaded, policies, settled, "settle", "Settlement report", a.lang)?;
@@ -206,15 +221,17 @@ impl Night<'_> {
                 Ok(counts)
             });
             let t = &loaded.claims.table;
-            let stored = tx
-                .put_policies(policies, run_id)
-                .and_then(|refs| tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries));
+            let stored = begin().and_then(|tx| {
+                let refs = tx.put_policies(policies, run_id)?;
+                tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries)?;
+                Ok(tx)
+            });
             let counts = writer.join().map_err(|_| anyhow::anyhow!("internal: the output writer stopped"))??;
-            stored?;
-            Ok::<_, anyhow::Error>(counts)
-        })?;
+            Ok::<_, anyhow::Error>((counts, stored?))
+        });
+        let (counts, tx) = stored?;
         let run = NewRun { input_key, inputs_json, out_dir: &a.out, staging: out.staging(), policy_change, counts };
         tx.put_journal(&run, run_id, policies)?;
-        Ok(counts)
+        Ok((counts, tx))
     }
 }

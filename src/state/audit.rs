@@ -171,9 +171,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); years_raw.len()];
     {
         let mut st = c
-            .prepare(
-                "SELECT setl_id, psn_no, init_setl_id, policy_ref, detail FROM claims WHERE ?1 IS NULL OR year = ?1 ORDER BY run_id, seq",
-            )
+            .prepare("SELECT setl_id, psn_no, init_setl_id, policy_ref, detail FROM claims WHERE ?1 IS NULL OR year = ?1 ORDER BY claim_no")
             .map_err(&e)?;
         let mut rows = st.query(params![year]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {

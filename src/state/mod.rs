@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub use stored::{ClaimInput, Detail};
 
 pub const SCHEMA: &str = include_str!("../../schemas/state.sql");
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// An open state database.
 pub struct Store {
@@ -59,6 +59,52 @@ pub struct Prior {
     pub originals: HashMap<String, (Settlement, Contribution)>,
     /// psn_no → its stored person-years (policy_id, YearState record), for the carries.
     pub years: HashMap<String, Vec<(String, Vec<u8>)>>,
+}
+
+impl Prior {
+    /// One [`Carry`] per person of the run (`prepared.persons`), with the
+    /// stored year states and the originals their reversals cancel.
+    pub fn carries(
+        &self,
+        table: &ClaimTable,
+        persons: &PersonTable,
+        policies: &PolicySet,
+        prepared: &crate::engine::Prepared,
+    ) -> Result<Vec<Carry>> {
+        let prior = self;
+        let mut out = Vec::with_capacity(prepared.persons.len());
+        for range in &prepared.persons {
+            let claims = &prepared.order[range.clone()];
+            let mut carry = Carry::default();
+            let Some(&first) = claims.first() else {
+                out.push(carry);
+                continue;
+            };
+            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
+            if let Some(rows) = prior.years.get(psn_no) {
+                for (policy_id, blob) in rows {
+                    let mut y: YearState = decode(blob, "person-year")?;
+                    let idx = index_of(policies, policy_id).with_context(|| {
+                        format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
+                    })?;
+                    y.policy = idx;
+                    y.summary.policy = idx;
+                    carry.years.push(y);
+                }
+                for &ci in claims {
+                    let c = &table.claims[ci as usize];
+                    if c.reversal && c.original == PRIOR_ORIGINAL {
+                        let init = table.strings.get(c.init_setl_id);
+                        if let Some(o) = prior.originals.get(init) {
+                            carry.originals.insert(init.to_string(), *o);
+                        }
+                    }
+                }
+            }
+            out.push(carry);
+        }
+        Ok(out)
+    }
 }
 
 fn named(path: &Path) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
@@ -174,6 +220,13 @@ impl Store {
         Ok(Tx { tx, path: &self.path })
     }
 
+    /// A read transaction: a snapshot of the state that does not hold up a checkpoint on
+    /// another connection.
+    pub fn begin_read(&mut self) -> Result<Tx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(named(&self.path))?;
+        Ok(Tx { tx, path: &self.path })
+    }
+
     /// The journal, oldest first.
     pub fn runs(&self) -> Result<Vec<Run>> {
         runs(&self.conn, &self.path)
@@ -193,7 +246,7 @@ impl Store {
 
 /// The first run of a state is written into a new file next to it and renamed into place:
 /// with nothing to roll back, the file is written without a journal and without syncs, its
-/// rows in key order and the `claims_by_run` index made once at the end; one fsync and the
+/// rows in key order and the `claims_by_setl_id` index made once at the end; one fsync and the
 /// rename are the commit point (a kill before it leaves the previous, empty state).
 pub struct Build {
     conn: Option<Connection>,
@@ -230,7 +283,7 @@ impl Build {
             }
             conn.pragma_update(None, "cache_size", -262_144).map_err(&e)?;
             create_schema(conn).map_err(&e)?;
-            conn.execute_batch("DROP INDEX claims_by_run").map_err(&e)?;
+            conn.execute_batch("DROP INDEX claims_by_setl_id").map_err(&e)?;
         }
         Ok(build)
     }
@@ -379,6 +432,10 @@ pub struct NewRun<'a> {
 }
 
 impl Tx<'_> {
+    pub fn path(&self) -> &Path {
+        self.path
+    }
+
     fn e(&self) -> impl Fn(rusqlite::Error) -> anyhow::Error + '_ {
         named(self.path)
     }
@@ -507,50 +564,6 @@ impl Tx<'_> {
         Ok(prior)
     }
 
-    /// One [`Carry`] per person of the run (`prepared.persons`), with the
-    /// stored year states and the originals their reversals cancel.
-    pub fn carries(
-        &self,
-        table: &ClaimTable,
-        persons: &PersonTable,
-        policies: &PolicySet,
-        prepared: &crate::engine::Prepared,
-        prior: &Prior,
-    ) -> Result<Vec<Carry>> {
-        let mut out = Vec::with_capacity(prepared.persons.len());
-        for range in &prepared.persons {
-            let claims = &prepared.order[range.clone()];
-            let mut carry = Carry::default();
-            let Some(&first) = claims.first() else {
-                out.push(carry);
-                continue;
-            };
-            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
-            if let Some(rows) = prior.years.get(psn_no) {
-                for (policy_id, blob) in rows {
-                    let mut y: YearState = decode(blob, "person-year")?;
-                    let idx = index_of(policies, policy_id).with_context(|| {
-                        format!("the state settled {psn_no} in {} under policy {policy_id}, which this run does not have", y.year)
-                    })?;
-                    y.policy = idx;
-                    y.summary.policy = idx;
-                    carry.years.push(y);
-                }
-                for &ci in claims {
-                    let c = &table.claims[ci as usize];
-                    if c.reversal && c.original == PRIOR_ORIGINAL {
-                        let init = table.strings.get(c.init_setl_id);
-                        if let Some(o) = prior.originals.get(init) {
-                            carry.originals.insert(init.to_string(), *o);
-                        }
-                    }
-                }
-            }
-            out.push(carry);
-        }
-        Ok(out)
-    }
-
     /// Stores the policies of the run: a version not stored yet becomes the active one of its
     /// id. Returns the policy_ref of each policy index.
     pub fn put_policies(&self, policies: &PolicySet, run_id: i64) -> Result<Vec<i64>> {
@@ -633,17 +646,22 @@ impl Tx<'_> {
                 "INSERT INTO claims (setl_id, psn_no, run_id, seq, setl_time, year, policy_ref, policy_id, benefit, status, reason,
                  medfee_sumamt, inscp_scp_amt, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay, cap_paid,
                  init_setl_id, reversed_by, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, ?23)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             )
             .map_err(&e)?;
         let mut rev = self.tx.prepare_cached("UPDATE claims SET reversed_by = ?1 WHERE setl_id = ?2").map_err(&e)?;
         let mut timer = crate::pipeline::Timer::new();
-        // Inserted in setl_id order (the table's key), so that the B-tree grows at its end
-        // instead of at random pages; `seq` keeps the input order.
-        let mut rows: Vec<(usize, u32)> = settled.input_order().into_iter().enumerate().collect();
-        rows.par_sort_unstable_by(|a, b| {
-            table.strings.get(table.claims[a.1 as usize].setl_id).cmp(table.strings.get(table.claims[b.1 as usize].setl_id))
-        });
+        // Appended in input order (`seq`; `claim_no` is the table's key): the run's rows fill
+        // a few new pages at the table's end.
+        let rows: Vec<(usize, u32)> = settled.input_order().into_iter().enumerate().collect();
+        // original setl_id → its reversal: an original of this run is inserted with its
+        // `reversed_by`, one of an earlier night updated after (through `claims_by_setl_id`,
+        // which the first run makes only at its end).
+        let mut reversed: HashMap<&str, &str> = settled
+            .iter()
+            .filter(|(_, s)| s.status == crate::model::Status::Reversal)
+            .map(|(ci, _)| (table.strings.get(table.claims[ci].init_setl_id), table.strings.get(table.claims[ci].setl_id)))
+            .collect();
         let encode_claim = |&(_, ci): &(usize, u32)| -> Result<(String, Vec<u8>)> {
             let cl = &table.claims[ci as usize];
             let pos = settled.pos[ci as usize] as usize;
@@ -654,8 +672,9 @@ impl Tx<'_> {
             let cl = &table.claims[ci as usize];
             let pos = settled.pos[ci as usize] as usize;
             let s = &settled.sorted[pos];
+            let setl_id = table.strings.get(cl.setl_id);
             ins.execute(params![
-                table.strings.get(cl.setl_id),
+                setl_id,
                 persons.persons[cl.psn as usize].psn_no,
                 run_id,
                 seq as i64,
@@ -677,14 +696,14 @@ impl Tx<'_> {
                 s.oth_pay.fen(),
                 contributions[pos].cap_paid.fen(),
                 table.strings.get(cl.init_setl_id),
+                reversed.remove(setl_id),
                 detail
             ])
             .map_err(&e)?;
             Ok(())
         })?;
-        for (ci, _) in settled.iter().filter(|(_, s)| s.status == crate::model::Status::Reversal) {
-            let cl = &table.claims[ci];
-            rev.execute(params![table.strings.get(cl.setl_id), table.strings.get(cl.init_setl_id)]).map_err(&e)?;
+        for (original, reversal) in reversed {
+            rev.execute(params![reversal, original]).map_err(&e)?;
         }
         timer.mark("store claims");
         // The touched person-years, with the latest claim of each.
