@@ -1,13 +1,16 @@
 -- The nightly state of `medsettle settle --state DB` (CONTRACT.md §6): an SQLite database,
--- schema version 2. Readable with the standard `sqlite3` tool, e.g.
---   sqlite3 state.db "SELECT psn_no, setl_time, setl_id FROM claims WHERE cap_paid > 0 ORDER BY setl_time"
+-- schema version 3. Readable with the standard `sqlite3` tool, e.g.
+--   sqlite3 state.db "SELECT psn_no, setl_time, setl_id, cap_paid FROM claims WHERE psn_no = 'P1' ORDER BY setl_time"
 -- Money is INTEGER fen (1 yuan = 100); times are TEXT 'YYYY-MM-DD HH:MM:SS', Asia/Shanghai wall
 -- clock (they sort as text). The BLOB columns hold the kernel's own records (postcard encoding,
--- versioned by `meta.schema_version`); every amount in them is also in a readable column.
+-- versioned by `meta.schema_version`); every amount in them is also in a readable column
+-- (or in the JSON the view `claims` reads; `setl_index.entries` is an index, not data).
 -- The file is in WAL mode: a `state.db-wal` beside it may hold the latest night's pages (copy
--- both, or `sqlite3 state.db .backup`). The first run writes it as a new file, `claims_by_setl_id` last.
--- Version 2 (version 1 states are refused): `claims` is kept in settlement order (`claim_no`), so
--- that a night's claims are appended to a few pages instead of inserted at random places.
+-- both, or `sqlite3 state.db .backup`). The first run writes it as a new file.
+-- Version 3 (states of versions 1 and 2 are refused): the claims are stored in packs, one row
+-- per person-year and run (`claim_packs`, read through the view `claims`), and found by
+-- setl_id through `setl_index`. Version 2 kept one row per claim with an SQL index on setl_id;
+-- building that index and those rows took most of a first run over a city-year.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,   -- schema_version, created_at, tool_version
@@ -74,33 +77,57 @@ CREATE TABLE IF NOT EXISTS person_years (
     PRIMARY KEY (psn_no, year)
 ) WITHOUT ROWID;
 
--- One row per settled claim (settled, not covered or reversal), in settlement order: by run,
--- then in the run's input order (`claim_no` follows `run_id, seq`).
-CREATE TABLE IF NOT EXISTS claims (
-    claim_no      INTEGER PRIMARY KEY,
-    setl_id       TEXT NOT NULL,
-    psn_no        TEXT NOT NULL,
-    run_id        INTEGER NOT NULL,
-    seq           INTEGER NOT NULL,       -- position in the run's input (settlements.csv order)
-    setl_time     TEXT NOT NULL,
-    year          INTEGER NOT NULL,
-    policy_ref    INTEGER NOT NULL REFERENCES policies(policy_ref),
-    policy_id     TEXT NOT NULL,
-    benefit       TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    reason        TEXT NOT NULL,
-    medfee_sumamt INTEGER NOT NULL,
-    inscp_scp_amt INTEGER NOT NULL,
-    act_pay_dedc  INTEGER NOT NULL,
-    hifp_pay      INTEGER NOT NULL,
-    hifob_pay     INTEGER NOT NULL,
-    hifmi_pay     INTEGER NOT NULL,
-    maf_pay       INTEGER NOT NULL,
-    psn_part_amt  INTEGER NOT NULL,
-    oth_pay       INTEGER NOT NULL,
-    cap_paid      INTEGER NOT NULL,       -- what this claim added to the annual cap total
-    init_setl_id  TEXT NOT NULL,          -- for a reversal: the original
-    reversed_by   TEXT,                   -- the reversal that cancelled this claim
-    detail        BLOB NOT NULL           -- the claim's inputs and its contribution (S-22)
+-- The settled claims (settled, not covered or reversal), packed: one row per person, year and
+-- run, holding that run's claims of the person-year in the run's input order. A first run over
+-- a city-year writes about a tenth as many rows as it settles claims. Read them one per claim
+-- through the view `claims` below.
+CREATE TABLE IF NOT EXISTS claim_packs (
+    pack_no   INTEGER PRIMARY KEY,        -- in settlement order: by run, then by the input position of the pack's first claim
+    psn_no    TEXT NOT NULL,
+    year      INTEGER NOT NULL,
+    run_id    INTEGER NOT NULL,
+    n_claims  INTEGER NOT NULL,
+    reversals INTEGER NOT NULL,           -- how many of them are reversals
+    claims    TEXT NOT NULL,              -- JSON: one array per claim, fields as named by the view `claims`
+                                          -- (setl_id, seq, setl_time, policy_ref, benefit, ... reversed_by)
+    detail    BLOB NOT NULL               -- the claims' inputs, settlements and contributions (S-22)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS claims_by_setl_id ON claims(setl_id);
+
+-- Where each settled setl_id is (duplicates across nights, reversals of earlier nights):
+-- a hash index kept by medsettle. hash = MurmurHash3 fmix64(FNV-1a 64(setl_id as UTF-8));
+-- bucket = its top 20 bits. A lookup reads the bucket's row and then the packs its entries
+-- name with the same hash (a pack is checked for the setl_id itself).
+CREATE TABLE IF NOT EXISTS setl_index (
+    bucket  INTEGER PRIMARY KEY,
+    entries BLOB NOT NULL                 -- (hash u64, pack_no i64) pairs, 16 bytes each, little-endian, by hash
+);
+
+-- One row per settled claim, in settlement order: by run, then in the run's input order
+-- (`seq`). A view over the packs' JSON (SQLite 3.38 or later).
+CREATE VIEW IF NOT EXISTS claims AS
+SELECT
+    p.pack_no                    AS pack_no,
+    json_extract(c.value, '$[0]')  AS setl_id,
+    p.psn_no                     AS psn_no,
+    p.run_id                     AS run_id,
+    json_extract(c.value, '$[1]')  AS seq,       -- position in the run's input (settlements.csv order)
+    json_extract(c.value, '$[2]')  AS setl_time,
+    p.year                       AS year,
+    json_extract(c.value, '$[3]')  AS policy_ref,
+    (SELECT policy_id FROM policies AS q WHERE q.policy_ref = json_extract(c.value, '$[3]')) AS policy_id,
+    json_extract(c.value, '$[4]')  AS benefit,
+    json_extract(c.value, '$[5]')  AS status,
+    json_extract(c.value, '$[6]')  AS reason,
+    json_extract(c.value, '$[7]')  AS medfee_sumamt,
+    json_extract(c.value, '$[8]')  AS inscp_scp_amt,
+    json_extract(c.value, '$[9]')  AS act_pay_dedc,
+    json_extract(c.value, '$[10]') AS hifp_pay,
+    json_extract(c.value, '$[11]') AS hifob_pay,
+    json_extract(c.value, '$[12]') AS hifmi_pay,
+    json_extract(c.value, '$[13]') AS maf_pay,
+    json_extract(c.value, '$[14]') AS psn_part_amt,
+    json_extract(c.value, '$[15]') AS oth_pay,
+    json_extract(c.value, '$[16]') AS cap_paid,   -- what this claim added to the annual cap total
+    json_extract(c.value, '$[17]') AS init_setl_id, -- for a reversal: the original
+    json_extract(c.value, '$[18]') AS reversed_by   -- the reversal that cancelled this claim
+FROM claim_packs AS p, json_each(p.claims) AS c;

@@ -270,6 +270,22 @@ fn earlier_nights_are_remembered() {
     assert!(rejects.contains("already_reversed: the original") && rejects.contains("already reversed by REV-1"), "{rejects}");
     let o = run(bin().args(["state", "verify"]).arg(t.path("state.db")));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // The view `claims` (schemas/state.sql) reads the packs one claim per row: every settled
+    // claim of both nights, the original marked with the reversal of the later night.
+    let db = rusqlite::Connection::open(t.path("state.db")).unwrap();
+    let settled_rows = |out: &str| std::fs::read_to_string(t.path(out).join("settlements.csv")).unwrap().lines().count() as i64 - 1;
+    let n: i64 = db.query_row("SELECT count(*) FROM claims", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, settled_rows("o1") + settled_rows("o2"));
+    let (by, run): (String, i64) =
+        db.query_row("SELECT reversed_by, run_id FROM claims WHERE setl_id = ?1", [&orig[sid]], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((by.as_str(), run), ("REV-1", 1));
+    let (status, policy, init_id): (String, String, String) = db
+        .query_row("SELECT status, policy_id, init_setl_id FROM claims WHERE setl_id = 'REV-1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((status.as_str(), init_id.as_str()), ("reversal", &orig[sid]));
+    assert!(!policy.is_empty());
 }
 
 #[test]
@@ -312,14 +328,14 @@ fn verify_finds_a_tampered_state() {
 
 #[test]
 fn a_state_of_another_schema_version_is_refused_by_name() {
-    // Version 1 kept `claims` keyed by setl_id; this medsettle reads version 2 only.
+    // Version 2 kept one `claims` row per claim; this medsettle reads version 3 (packs) only.
     let t = TwoNights::new();
     assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
-    tamper(&t.path("state.db"), "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    tamper(&t.path("state.db"), "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     for o in [t.night(&t.write("n2.csv", &t.second), "o2"), run(bin().args(["state", "show"]).arg(t.path("state.db")))] {
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("state schema version 1 is not 2"), "{err}");
+        assert!(err.contains("state schema version 2 is not 3"), "{err}");
     }
 }
 

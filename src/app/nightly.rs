@@ -9,7 +9,7 @@
 //! ([`roll_forward`]) before doing anything else.
 
 use crate::cmd::settle::SettleArgs;
-use crate::engine::{self, Contribution};
+use crate::engine;
 use crate::io::write::OutputDir;
 use crate::pipeline::{self, StateRun};
 use crate::policy::PolicySet;
@@ -130,10 +130,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     timer.mark("load carried state");
     let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
     timer.mark("settle");
-    let contributions: Vec<Contribution> = carries.iter_mut().flat_map(|c| std::mem::take(&mut c.contributions)).collect();
-    if contributions.len() != settled.sorted.len() {
-        bail!("internal: {} contributions for {} settlements", contributions.len(), settled.sorted.len());
-    }
+    let contributions = state::Contributions::new(&carries, settled.sorted.len())?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
     let inputs_json = serde_json::to_string(&loaded.files)?;
@@ -199,7 +196,7 @@ struct Night<'a> {
     loaded: &'a pipeline::Loaded,
     policies: &'a PolicySet,
     settled: &'a engine::Settled,
-    contributions: &'a [Contribution],
+    contributions: &'a state::Contributions<'a>,
     carries: &'a [engine::Carry],
     run_id: i64,
     input_key: &'a str,

@@ -2,11 +2,12 @@
 //! of the same claims writes) and `state verify` (settle every stored claim again from empty
 //! running totals and compare with what is stored).
 
-use super::{Detail, Store, decode, stored_policies};
+use super::{Store, StoredClaim, decode, stored_policies};
 use crate::engine::{self, Carry, Settled, Tracer, YearState};
 use crate::model::{ClaimTable, NO_ORIGINAL, Person, PersonTable, PersonYear, time};
 use crate::policy::PolicySet;
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -56,7 +57,7 @@ pub fn show(store: &Store) -> Result<String> {
     let money = |f: i64| crate::model::Money::from_fen(f).to_string();
     for [y, py, claims, hifp, hifob, hifmi, maf, tilt] in years {
         let reversals: i64 =
-            c.query_row("SELECT count(*) FROM claims WHERE year = ?1 AND status = 'reversal'", params![y], |r| r.get(0)).map_err(&e)?;
+            c.query_row("SELECT coalesce(sum(reversals), 0) FROM claim_packs WHERE year = ?1", params![y], |r| r.get(0)).map_err(&e)?;
         writeln!(
             s,
             "{y}  {py}  {claims}  {reversals}  {}  {}  {}  {}  {}",
@@ -170,27 +171,53 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
     }
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); years_raw.len()];
     {
-        let mut st = c
-            .prepare("SELECT setl_id, psn_no, init_setl_id, policy_ref, detail FROM claims WHERE ?1 IS NULL OR year = ?1 ORDER BY claim_no")
-            .map_err(&e)?;
+        // The packs in settlement order; their claims then in (run, input position) order, the
+        // order of the runs' settlements files one after another.
+        let mut st =
+            c.prepare("SELECT psn_no, run_id, detail FROM claim_packs WHERE ?1 IS NULL OR year = ?1 ORDER BY pack_no").map_err(&e)?;
         let mut rows = st.query(params![year]).map_err(&e)?;
+        // (run, position in the run's input) of each claim, as read.
+        let mut keys: Vec<(i64, u64)> = Vec::new();
         while let Some(r) = rows.next().map_err(&e)? {
-            let setl_id: String = r.get(0).map_err(&e)?;
-            let psn_no: String = r.get(1).map_err(&e)?;
-            let init: String = r.get(2).map_err(&e)?;
-            let pref: i64 = r.get(3).map_err(&e)?;
-            let d: Detail = decode(&r.get::<_, Vec<u8>>(4).map_err(&e)?, "claim")?;
-            let psn = *persons.index.get(&psn_no).with_context(|| format!("state: claim {setl_id} of {psn_no} has no person-year"))?;
-            let i = table.claims.len() as u32;
-            let claim = d.input.to_claim(&mut table, &setl_id, &init, psn, i + 2);
-            let y = time::year_of(claim.setl_time);
-            table.claims.push(claim);
-            let mut s = d.settlement;
-            s.policy = *refs.get(&pref).with_context(|| format!("state: claim {setl_id} names policy_ref {pref}, which is not stored"))?;
-            sorted.push(s);
-            contributions.push(d.contribution);
-            let k = *key_of.get(&(psn, y)).with_context(|| format!("state: claim {setl_id} has no person-year {psn_no} {y}"))?;
-            members[k].push(i);
+            let psn_no: String = r.get(0).map_err(&e)?;
+            let run_id: i64 = r.get(1).map_err(&e)?;
+            let claims: Vec<StoredClaim> = decode(&r.get::<_, Vec<u8>>(2).map_err(&e)?, "claim pack")?;
+            let psn = *persons.index.get(&psn_no).with_context(|| format!("state: claims of {psn_no} have no person-year"))?;
+            for c in claims {
+                let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
+                let i = table.claims.len() as u32;
+                let claim = d.input.to_claim(&mut table, &setl_id, &init_setl_id, psn, 0);
+                let y = time::year_of(claim.setl_time);
+                table.claims.push(claim);
+                let mut s = d.settlement;
+                s.policy = *refs
+                    .get(&policy_ref)
+                    .with_context(|| format!("state: claim {setl_id} names policy_ref {policy_ref}, which is not stored"))?;
+                sorted.push(s);
+                contributions.push(d.contribution);
+                let k = *key_of.get(&(psn, y)).with_context(|| format!("state: claim {setl_id} has no person-year {psn_no} {y}"))?;
+                members[k].push(i);
+                keys.push((run_id, seq));
+            }
+        }
+        // Into settlement order: the runs' settlements files one after another.
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+        order.par_sort_unstable_by_key(|&i| keys[i as usize]);
+        let mut moved_to = vec![0u32; order.len()];
+        for (to, &from) in order.iter().enumerate() {
+            moved_to[from as usize] = to as u32;
+        }
+        table.claims = order
+            .iter()
+            .enumerate()
+            .map(|(to, &from)| crate::model::Claim { line: to as u32 + 2, ..table.claims[from as usize].clone() })
+            .collect();
+        sorted = order.iter().map(|&from| sorted[from as usize]).collect();
+        contributions = order.iter().map(|&from| contributions[from as usize]).collect();
+        for m in &mut members {
+            for i in m.iter_mut() {
+                *i = moved_to[*i as usize];
+            }
         }
     }
     // D-06 order within each person-year; reversals point at their originals.

@@ -16,10 +16,11 @@ use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-pub use stored::{ClaimInput, Detail};
+pub use stored::{ClaimInput, Detail, StoredClaim};
+use stored::{bucket_of, decode_entries, encode_entries, pack_json, setl_hash};
 
 pub const SCHEMA: &str = include_str!("../../schemas/state.sql");
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 
 /// An open state database.
 pub struct Store {
@@ -104,6 +105,36 @@ impl Prior {
             out.push(carry);
         }
         Ok(out)
+    }
+}
+
+/// What each settlement of a run added to the running totals (by its position in
+/// `Settled::sorted`), read in place from the carries: one per person of `prepared.persons`,
+/// each holding its claims' contributions in the same order as the settlements.
+pub struct Contributions<'a> {
+    carries: &'a [Carry],
+    starts: Vec<usize>,
+}
+
+impl<'a> Contributions<'a> {
+    pub fn new(carries: &'a [Carry], settlements: usize) -> Result<Contributions<'a>> {
+        let mut starts = Vec::with_capacity(carries.len());
+        let mut n = 0;
+        for c in carries {
+            starts.push(n);
+            n += c.contributions.len();
+        }
+        if n != settlements {
+            bail!("internal: {n} contributions for {settlements} settlements");
+        }
+        Ok(Contributions { carries, starts })
+    }
+
+    pub fn get(&self, pos: usize) -> Contribution {
+        // The last carry starting at or before `pos` (carries without claims start where the
+        // next one does).
+        let k = self.starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        self.carries[k].contributions.get(pos - self.starts[k]).copied().unwrap_or_default()
     }
 }
 
@@ -283,7 +314,6 @@ impl Build {
             }
             conn.pragma_update(None, "cache_size", -262_144).map_err(&e)?;
             create_schema(conn).map_err(&e)?;
-            conn.execute_batch("DROP INDEX claims_by_setl_id").map_err(&e)?;
         }
         Ok(build)
     }
@@ -399,15 +429,27 @@ pub fn stored_policies(conn: &Connection, path: &Path, active_only: bool) -> Res
         .collect()
 }
 
-/// A stored claim as the run's checks read it.
-struct StoredRow {
-    psn_no: String,
-    setl_time: String,
-    status: String,
-    reversed_by: Option<String>,
-    run_id: i64,
-    policy_id: String,
-    detail: Vec<u8>,
+/// policy_ref → policy_id of every stored policy version.
+pub fn policy_ids(conn: &Connection, path: &Path) -> Result<HashMap<i64, String>> {
+    let e = named(path);
+    let mut st = conn.prepare_cached("SELECT policy_ref, policy_id FROM policies").map_err(&e)?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?;
+    rows.collect::<std::result::Result<_, _>>().map_err(e)
+}
+
+/// A `claim_packs` row read back: one person-year's claims of one run.
+pub struct Pack {
+    pub psn_no: String,
+    pub year: i32,
+    pub run_id: i64,
+    pub claims: Vec<StoredClaim>,
+}
+
+/// Settled setl_ids found in the state: each id's pack and position in it, and the packs read.
+#[derive(Default)]
+struct Found {
+    at: HashMap<String, (i64, usize)>,
+    packs: HashMap<i64, Pack>,
 }
 
 /// The run's write transaction on the state.
@@ -488,10 +530,6 @@ impl Tx<'_> {
             return Ok(prior);
         }
         let t = &claims.table;
-        let mut by_id = self
-            .tx
-            .prepare_cached("SELECT psn_no, setl_time, status, reversed_by, run_id, policy_id, detail FROM claims WHERE setl_id = ?1")
-            .map_err(self.e())?;
         let mut run_date = self.tx.prepare_cached("SELECT applied_at FROM runs WHERE run_id = ?1").map_err(self.e())?;
         let mut ids: Vec<&str> = Vec::new();
         for c in &t.claims {
@@ -500,45 +538,31 @@ impl Tx<'_> {
                 ids.push(t.strings.get(c.init_setl_id));
             }
         }
-        // In key order: the lookups then walk the B-tree's leaves forwards (a cold night reads
-        // the file nearly in order instead of at random).
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
-            let row: Option<StoredRow> = by_id
-                .query_row(params![id], |r| {
-                    Ok(StoredRow {
-                        psn_no: r.get(0)?,
-                        setl_time: r.get(1)?,
-                        status: r.get(2)?,
-                        reversed_by: r.get(3)?,
-                        run_id: r.get(4)?,
-                        policy_id: r.get(5)?,
-                        detail: r.get(6)?,
-                    })
-                })
-                .optional()
-                .map_err(self.e())?;
-            let Some(StoredRow { psn_no, setl_time, status, reversed_by, run_id, policy_id, detail }) = row else { continue };
-            let d: Detail = decode(&detail, "claim")?;
-            let night: String = run_date.query_row(params![run_id], |r| r.get(0)).map_err(self.e())?;
-            let setl_time = time::parse_datetime(&setl_time).map_err(|m| anyhow::anyhow!("state claim {id}: setl_time {m}"))?;
-            let reversal = status == "reversal";
+        let found = self.find(&ids)?;
+        let policy_ids = self.policy_ids()?;
+        for (id, &(pack_no, k)) in &found.at {
+            let Some(pack) = found.packs.get(&pack_no) else { bail!("internal: pack {pack_no} was not read") };
+            let c = &pack.claims[k];
+            let d = &c.detail;
+            let night: String = run_date.query_row(params![pack.run_id], |r| r.get(0)).map_err(self.e())?;
+            let reversal = d.settlement.status == crate::model::Status::Reversal;
             prior.history.claims.insert(
-                id.to_string(),
+                id.clone(),
                 PriorClaim {
-                    psn_no,
-                    setl_time,
+                    psn_no: pack.psn_no.clone(),
+                    setl_time: d.input.setl_time,
                     reversal,
-                    reversed_by,
+                    reversed_by: c.reversed_by.clone(),
                     amounts: d.input.amounts(),
-                    night: format!("{night} (run {run_id})"),
+                    night: format!("{night} (run {})", pack.run_id),
                 },
             );
             if !reversal {
                 let mut s = d.settlement;
-                s.policy = index_of(policies, &policy_id).unwrap_or(s.policy);
-                prior.originals.insert(id.to_string(), (s, d.contribution));
+                if let Some(i) = policy_ids.get(&c.policy_ref).and_then(|p| index_of(policies, p)) {
+                    s.policy = i;
+                }
+                prior.originals.insert(id.clone(), (s, d.contribution));
             }
         }
         // Each person's stored years, in psn_no order (the key): the latest claim for the
@@ -562,6 +586,44 @@ impl Tx<'_> {
             prior.years.insert(psn_no.to_string(), rows.into_iter().map(|(p, b, _, _)| (p, b)).collect());
         }
         Ok(prior)
+    }
+
+    /// Looks settled setl_ids up through `setl_index` (buckets in key order, so that a cold
+    /// night reads the index nearly in file order) and reads the packs that hold them.
+    fn find(&self, ids: &[&str]) -> Result<Found> {
+        let e = self.e();
+        let mut wanted: Vec<(i64, u64, &str)> = ids.iter().map(|id| (bucket_of(setl_hash(id)), setl_hash(id), *id)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut bucket = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
+        let mut read_pack =
+            self.tx.prepare_cached("SELECT psn_no, year, run_id, detail FROM claim_packs WHERE pack_no = ?1").map_err(&e)?;
+        let mut found = Found::default();
+        let mut entries: (i64, Vec<(u64, i64)>) = (-1, Vec::new());
+        for (b, h, id) in wanted {
+            if entries.0 != b {
+                let blob: Option<Vec<u8>> = bucket.query_row(params![b], |r| r.get(0)).optional().map_err(&e)?;
+                entries = (b, blob.map(|v| decode_entries(&v)).unwrap_or_default());
+            }
+            let from = entries.1.partition_point(|x| x.0 < h);
+            for &(_, pack_no) in entries.1[from..].iter().take_while(|x| x.0 == h) {
+                if let std::collections::hash_map::Entry::Vacant(v) = found.packs.entry(pack_no) {
+                    let (psn_no, year, run_id, detail): (String, i32, i64, Vec<u8>) =
+                        read_pack.query_row(params![pack_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(&e)?;
+                    v.insert(Pack { psn_no, year, run_id, claims: decode(&detail, "claim pack")? });
+                }
+                if let Some(k) = found.packs.get(&pack_no).and_then(|p| p.claims.iter().position(|c| c.setl_id == id)) {
+                    found.at.insert(id.to_string(), (pack_no, k));
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// policy_ref → policy_id of every stored policy version.
+    fn policy_ids(&self) -> Result<HashMap<i64, String>> {
+        policy_ids(&self.tx, self.path)
     }
 
     /// Stores the policies of the run: a version not stored yet becomes the active one of its
@@ -636,83 +698,139 @@ impl Tx<'_> {
         policies: &PolicySet,
         refs: &[i64],
         settled: &Settled,
-        contributions: &[Contribution],
+        contributions: &Contributions,
         carries: &[Carry],
     ) -> Result<()> {
         let e = self.e();
+        let fresh = self.is_empty()?;
+        let mut timer = crate::pipeline::Timer::new();
+        // original setl_id → its reversal, for the originals of this run (stored with their
+        // `reversed_by`) and of earlier nights (their packs rewritten below).
+        let mut reversed: HashMap<&str, &str, foldhash::fast::FixedState> = HashMap::default();
+        let mut earlier: Vec<(&str, &str)> = Vec::new();
+        for (ci, s) in settled.iter() {
+            let cl = &table.claims[ci];
+            if s.status == crate::model::Status::Reversal {
+                let pair = (table.strings.get(cl.init_setl_id), table.strings.get(cl.setl_id));
+                if cl.original == PRIOR_ORIGINAL {
+                    earlier.push(pair)
+                } else {
+                    reversed.insert(pair.0, pair.1);
+                }
+            }
+        }
+        // One pack per person-year, in the input order of its first claim; its claims in input
+        // order (`seq`). The packs are appended at the table's end (`pack_no` is its key).
+        let mut pack_of: HashMap<(u32, i32), usize, foldhash::fast::FixedState> = HashMap::default();
+        let mut packs: Vec<Vec<(u64, u32)>> = Vec::new();
+        for (seq, ci) in settled.input_order().into_iter().enumerate() {
+            let s = &settled.sorted[settled.pos[ci as usize] as usize];
+            let k = *pack_of.entry((table.claims[ci as usize].psn, s.year)).or_insert_with(|| {
+                packs.push(Vec::new());
+                packs.len() - 1
+            });
+            packs[k].push((seq as u64, ci));
+        }
+        drop(pack_of);
+        let first_pack: i64 = self.tx.query_row("SELECT coalesce(max(pack_no), 0) + 1 FROM claim_packs", [], |r| r.get(0)).map_err(&e)?;
+        let stored_claim = |seq: u64, ci: u32| -> StoredClaim<&str> {
+            let cl = &table.claims[ci as usize];
+            let pos = settled.pos[ci as usize] as usize;
+            let s = settled.sorted[pos];
+            let setl_id = table.strings.get(cl.setl_id);
+            StoredClaim {
+                setl_id,
+                init_setl_id: table.strings.get(cl.init_setl_id),
+                seq,
+                policy_ref: refs[s.policy as usize],
+                reversed_by: reversed.get(setl_id).copied(),
+                detail: Detail { input: ClaimInput::borrowed(table, cl), settlement: s, contribution: contributions.get(pos) },
+            }
+        };
+        let encode_pack = |members: &Vec<(u64, u32)>| -> Result<(i32, i64, String, Vec<u8>)> {
+            let claims: Vec<StoredClaim<&str>> = members.iter().map(|&(seq, ci)| stored_claim(seq, ci)).collect();
+            let reversals = claims.iter().filter(|c| c.detail.settlement.status == crate::model::Status::Reversal).count();
+            let year = claims.first().map(|c| c.detail.settlement.year).unwrap_or_default();
+            Ok((year, reversals as i64, pack_json(&claims), encode(&claims)?))
+        };
         let mut ins = self
             .tx
             .prepare_cached(
-                "INSERT INTO claims (setl_id, psn_no, run_id, seq, setl_time, year, policy_ref, policy_id, benefit, status, reason,
-                 medfee_sumamt, inscp_scp_amt, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay, cap_paid,
-                 init_setl_id, reversed_by, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                "INSERT INTO claim_packs (pack_no, psn_no, year, run_id, n_claims, reversals, claims, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(&e)?;
-        let mut rev = self.tx.prepare_cached("UPDATE claims SET reversed_by = ?1 WHERE setl_id = ?2").map_err(&e)?;
-        let mut timer = crate::pipeline::Timer::new();
-        // Appended in input order (`seq`; `claim_no` is the table's key): the run's rows fill
-        // a few new pages at the table's end.
-        let rows: Vec<(usize, u32)> = settled.input_order().into_iter().enumerate().collect();
-        // original setl_id → its reversal: an original of this run is inserted with its
-        // `reversed_by`, one of an earlier night updated after (through `claims_by_setl_id`,
-        // which the first run makes only at its end).
-        let mut reversed: HashMap<&str, &str> = settled
-            .iter()
-            .filter(|(_, s)| s.status == crate::model::Status::Reversal)
-            .map(|(ci, _)| (table.strings.get(table.claims[ci].init_setl_id), table.strings.get(table.claims[ci].setl_id)))
-            .collect();
-        let encode_claim = |&(_, ci): &(usize, u32)| -> Result<(String, Vec<u8>)> {
-            let cl = &table.claims[ci as usize];
-            let pos = settled.pos[ci as usize] as usize;
-            let detail = Detail { input: ClaimInput::of(table, cl), settlement: settled.sorted[pos], contribution: contributions[pos] };
-            Ok((time::format_datetime(cl.setl_time), encode(&detail)?))
-        };
-        pipelined(&rows, encode_claim, |&(seq, ci), (setl_time, detail)| {
-            let cl = &table.claims[ci as usize];
-            let pos = settled.pos[ci as usize] as usize;
-            let s = &settled.sorted[pos];
-            let setl_id = table.strings.get(cl.setl_id);
+        let mut pack_no = first_pack;
+        pipelined(&packs, encode_pack, |members, (year, reversals, json, detail)| {
+            let psn = table.claims[members[0].1 as usize].psn;
             ins.execute(params![
-                setl_id,
-                persons.persons[cl.psn as usize].psn_no,
+                pack_no,
+                persons.persons[psn as usize].psn_no,
+                year,
                 run_id,
-                seq as i64,
-                setl_time,
-                s.year,
-                refs[s.policy as usize],
-                policies.get(s.policy).id,
-                s.benefit.as_str(),
-                s.status.as_str(),
-                s.reason.map(|r| r.as_str()).unwrap_or(""),
-                cl.medfee_sumamt.fen(),
-                cl.inscp_scp_amt.fen(),
-                s.act_pay_dedc.fen(),
-                s.hifp_pay.fen(),
-                s.hifob_pay.fen(),
-                s.hifmi_pay.fen(),
-                s.maf_pay.fen(),
-                s.psn_part_amt.fen(),
-                s.oth_pay.fen(),
-                contributions[pos].cap_paid.fen(),
-                table.strings.get(cl.init_setl_id),
-                reversed.remove(setl_id),
+                members.len() as i64,
+                reversals,
+                json,
                 detail
             ])
             .map_err(&e)?;
+            pack_no += 1;
             Ok(())
         })?;
-        for (original, reversal) in reversed {
-            rev.execute(params![reversal, original]).map_err(&e)?;
-        }
         timer.mark("store claims");
+        // The originals of earlier nights that this run's reversals cancel.
+        if !earlier.is_empty() {
+            let ids: Vec<&str> = earlier.iter().map(|p| p.0).collect();
+            let mut found = self.find(&ids)?;
+            let mut touched: Vec<i64> = Vec::new();
+            for (original, reversal) in earlier {
+                let Some(&(p, k)) = found.at.get(original) else { bail!("internal: the reversed claim {original} is not in the state") };
+                let Some(pack) = found.packs.get_mut(&p) else { bail!("internal: pack {p} was not read") };
+                pack.claims[k].reversed_by = Some(reversal.to_string());
+                touched.push(p);
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            let mut up = self.tx.prepare_cached("UPDATE claim_packs SET claims = ?1, detail = ?2 WHERE pack_no = ?3").map_err(&e)?;
+            for p in touched {
+                let Some(pack) = found.packs.get(&p) else { continue };
+                up.execute(params![pack_json(&pack.claims), encode(&pack.claims)?, p]).map_err(&e)?;
+            }
+        }
+        // Where each new setl_id is: its bucket's entries, merged with those stored before.
+        let mut entries: Vec<(u64, i64)> = packs
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(k, m)| {
+                m.iter().map(move |&(_, ci)| (setl_hash(table.strings.get(table.claims[ci as usize].setl_id)), first_pack + k as i64))
+            })
+            .collect();
+        entries.par_sort_unstable();
+        let mut get = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
+        let mut put = self.tx.prepare_cached("INSERT OR REPLACE INTO setl_index (bucket, entries) VALUES (?1, ?2)").map_err(&e)?;
+        for group in entries.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
+            let b = bucket_of(group[0].0);
+            let merged = if fresh {
+                encode_entries(group)
+            } else {
+                let old: Option<Vec<u8>> = get.query_row(params![b], |r| r.get(0)).optional().map_err(&e)?;
+                let mut all = old.map(|v| decode_entries(&v)).unwrap_or_default();
+                all.extend_from_slice(group);
+                all.sort_unstable();
+                encode_entries(&all)
+            };
+            put.execute(params![b, merged]).map_err(&e)?;
+        }
+        drop(entries);
+        timer.mark("store the setl_id index");
+
         // The touched person-years, with the latest claim of each.
-        let mut last: HashMap<(u32, i32), u32> = HashMap::new();
+        type Fast<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+        let mut last: Fast<(u32, i32), u32> = Fast::default();
         for &ci in &settled.claim {
             let cl = &table.claims[ci as usize];
             last.insert((cl.psn, time::year_of(cl.setl_time)), ci);
         }
-        let mut states: HashMap<(u32, i32), &YearState> = HashMap::new();
+        let mut states: Fast<(u32, i32), &YearState> = Fast::default();
         for carry in carries {
             for y in &carry.years {
                 states.insert((y.summary.psn, y.year), y);
