@@ -429,18 +429,9 @@ pub fn stored_policies(conn: &Connection, path: &Path, active_only: bool) -> Res
         .collect()
 }
 
-/// policy_ref → policy_id of every stored policy version.
-pub fn policy_ids(conn: &Connection, path: &Path) -> Result<HashMap<i64, String>> {
-    let e = named(path);
-    let mut st = conn.prepare_cached("SELECT policy_ref, policy_id FROM policies").map_err(&e)?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?;
-    rows.collect::<std::result::Result<_, _>>().map_err(e)
-}
-
 /// A `claim_packs` row read back: one person-year's claims of one run.
 pub struct Pack {
     pub psn_no: String,
-    pub year: i32,
     pub run_id: i64,
     pub claims: Vec<StoredClaim>,
 }
@@ -592,12 +583,11 @@ impl Tx<'_> {
     /// night reads the index nearly in file order) and reads the packs that hold them.
     fn find(&self, ids: &[&str]) -> Result<Found> {
         let e = self.e();
-        let mut wanted: Vec<(i64, u64, &str)> = ids.iter().map(|id| (bucket_of(setl_hash(id)), setl_hash(id), *id)).collect();
+        let mut wanted: Vec<(i64, u64, &str)> = ids.iter().map(|id| (setl_hash(id), *id)).map(|(h, id)| (bucket_of(h), h, id)).collect();
         wanted.sort_unstable();
         wanted.dedup();
         let mut bucket = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
-        let mut read_pack =
-            self.tx.prepare_cached("SELECT psn_no, year, run_id, detail FROM claim_packs WHERE pack_no = ?1").map_err(&e)?;
+        let mut read_pack = self.tx.prepare_cached("SELECT psn_no, run_id, detail FROM claim_packs WHERE pack_no = ?1").map_err(&e)?;
         let mut found = Found::default();
         let mut entries: (i64, Vec<(u64, i64)>) = (-1, Vec::new());
         for (b, h, id) in wanted {
@@ -608,9 +598,9 @@ impl Tx<'_> {
             let from = entries.1.partition_point(|x| x.0 < h);
             for &(_, pack_no) in entries.1[from..].iter().take_while(|x| x.0 == h) {
                 if let std::collections::hash_map::Entry::Vacant(v) = found.packs.entry(pack_no) {
-                    let (psn_no, year, run_id, detail): (String, i32, i64, Vec<u8>) =
-                        read_pack.query_row(params![pack_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(&e)?;
-                    v.insert(Pack { psn_no, year, run_id, claims: decode(&detail, "claim pack")? });
+                    let (psn_no, run_id, detail): (String, i64, Vec<u8>) =
+                        read_pack.query_row(params![pack_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(&e)?;
+                    v.insert(Pack { psn_no, run_id, claims: decode(&detail, "claim pack")? });
                 }
                 if let Some(k) = found.packs.get(&pack_no).and_then(|p| p.claims.iter().position(|c| c.setl_id == id)) {
                     found.at.insert(id.to_string(), (pack_no, k));
@@ -623,7 +613,10 @@ impl Tx<'_> {
 
     /// policy_ref → policy_id of every stored policy version.
     fn policy_ids(&self) -> Result<HashMap<i64, String>> {
-        policy_ids(&self.tx, self.path)
+        let e = self.e();
+        let mut st = self.tx.prepare_cached("SELECT policy_ref, policy_id FROM policies").map_err(&e)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(e)
     }
 
     /// Stores the policies of the run: a version not stored yet becomes the active one of its

@@ -56,11 +56,6 @@ impl<'a> ClaimInput<&'a str> {
 }
 
 impl<S: AsRef<str>> ClaimInput<S> {
-    /// The same inputs with borrowed text.
-    pub fn as_ref(&self) -> ClaimInput<&str> {
-        self.map_text(|s| s.as_ref())
-    }
-
     /// The same inputs with the text mapped by `f`.
     pub fn map_text<'a, T>(&'a self, f: impl FnOnce(&'a S) -> T) -> ClaimInput<T> {
         let ClaimInput {
@@ -158,21 +153,6 @@ pub struct StoredClaim<S = String> {
     /// The reversal that cancelled it (S-22).
     pub reversed_by: Option<S>,
     pub detail: Detail<S>,
-}
-
-impl StoredClaim {
-    /// The claim with borrowed text (to encode it again).
-    pub fn as_ref(&self) -> StoredClaim<&str> {
-        let d = &self.detail;
-        StoredClaim {
-            setl_id: &self.setl_id,
-            init_setl_id: &self.init_setl_id,
-            seq: self.seq,
-            policy_ref: self.policy_ref,
-            reversed_by: self.reversed_by.as_deref(),
-            detail: Detail { input: d.input.as_ref(), settlement: d.settlement, contribution: d.contribution },
-        }
-    }
 }
 
 /// The pack's claims as the `claims` column's JSON: one array per claim, its fields in the
@@ -325,10 +305,23 @@ mod tests {
                 contribution: Contribution::default(),
             },
         };
-        let bytes = postcard::to_stdvec(&vec![owned.as_ref()]).unwrap();
+        let borrowed = StoredClaim {
+            setl_id: "S1",
+            init_setl_id: "",
+            seq: 7,
+            policy_ref: 3,
+            reversed_by: Some("R1"),
+            detail: Detail {
+                input: ClaimInput::borrowed(&table, &table.claims[0]),
+                settlement: Settlement::EMPTY,
+                contribution: Contribution::default(),
+            },
+        };
+        let bytes = postcard::to_stdvec(&vec![borrowed.clone()]).unwrap();
         assert_eq!(bytes, postcard::to_stdvec(&vec![owned.clone()]).unwrap());
         assert_eq!(postcard::from_bytes::<Vec<StoredClaim>>(&bytes).unwrap(), vec![owned.clone()]);
-        let json = pack_json(&[owned.as_ref()]);
+        let json = pack_json(&[borrowed]);
+        assert_eq!(json, pack_json(std::slice::from_ref(&owned)));
         assert_eq!(json, r#"[["S1",7,"2023-11-14 22:13:20",3,"none","not_covered","",12345,12000,0,0,0,0,0,0,0,0,"","R1"]]"#);
     }
 
