@@ -33,10 +33,15 @@ impl Timer {
     pub fn new() -> Timer {
         Timer { on: std::env::var_os("MEDSETTLE_TIMINGS").is_some(), last: std::time::Instant::now() }
     }
-    /// Prints the time since the previous mark.
+    /// Prints the time since the previous mark, and the process's resident memory now (Linux).
     pub fn mark(&mut self, phase: &str) {
         if self.on {
-            eprintln!("timing: {phase:<24} {:>7.2} s", self.last.elapsed().as_secs_f64());
+            let rss = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+                .map(|pages| format!("  RSS {:>5} MiB", (pages * 4096) >> 20)) // statm counts 4 KiB pages
+                .unwrap_or_default();
+            eprintln!("timing: {phase:<24} {:>7.2} s{rss}", self.last.elapsed().as_secs_f64());
         }
         self.last = std::time::Instant::now();
     }
@@ -150,7 +155,8 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
 /// [`load`] for a run continuing a nightly state: `history` is asked, once the inputs are
 /// read, for what the state holds about them (their setl_ids, their persons' latest claims).
 /// With `named_persons_only`, only the persons rows the claims name are checked and kept
-/// (when the claims are Parquet, whose psn_no column is read first).
+/// (when the claims are Parquet, whose psn_no column is read first, and fewer than the persons:
+/// see [`read::claim_psn_nos`]).
 pub fn load_after(
     claim_files: &[PathBuf],
     persons_file: &Path,
@@ -164,7 +170,7 @@ pub fn load_after(
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
     let mut timer = Timer::new();
     let aliases = read::aliases_of(policies);
-    let only = if named_persons_only { read::claim_psn_nos(claim_files) } else { None };
+    let only = if named_persons_only { read::claim_psn_nos(claim_files, persons_file) } else { None };
     let persons = read::read_persons_only(persons_file, persons_index, &aliases, only)?;
     timer.mark("read persons");
     let pb = progress::reading(claim_files, "reading");

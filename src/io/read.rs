@@ -169,10 +169,19 @@ pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<Persons
 }
 
 /// The persons the claims files name (psn_no, trimmed), read from their psn_no columns alone,
-/// when every file is Parquet; `None` otherwise or on any problem (the full read reports it).
-/// A nightly run reads only these persons' rows ([`PersonsRead::only`]).
-pub fn claim_psn_nos(files: &[PathBuf]) -> Option<std::collections::HashSet<String>> {
-    if !files.iter().all(|f| is_parquet(f)) {
+/// when every file and the persons file are Parquet and the claims have fewer rows than the
+/// persons file (a night's few thousand claims against a city's million persons; collecting
+/// the names of a whole year's claims costs more than reading every person, as a batch does).
+/// `None` otherwise or on any problem (the full read reports it). A nightly run reads only
+/// these persons' rows ([`PersonsRead::only`]).
+pub fn claim_psn_nos(files: &[PathBuf], persons: &Path) -> Option<std::collections::HashSet<String>> {
+    if !is_parquet(persons) || !files.iter().all(|f| is_parquet(f)) {
+        return None;
+    }
+    let rows =
+        |f: &Path, cols: &[crate::intake::Column]| -> Option<u64> { Some(parquet_row_groups(f, cols).ok()?.iter().map(|g| g.2).sum()) };
+    let claim_rows = files.iter().map(|f| rows(f, CLAIMS)).sum::<Option<u64>>()?;
+    if claim_rows >= rows(persons, PERSONS)? {
         return None;
     }
     let k = CLAIMS.iter().position(|c| c.name == "psn_no")?;
