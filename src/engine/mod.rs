@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::policy::{Group, PolicySet};
 use rayon::prelude::*;
-pub use state::{Contribution, YearState};
+pub use state::{Contribution, PackedContributions, YearState};
 use std::collections::HashMap;
 pub use trace::{Step, Tracer};
 
@@ -112,8 +112,11 @@ pub struct Carry {
     /// Settlements outside this run (by setl_id) that a reversal in it cancels, with what
     /// they added to the running totals.
     pub originals: HashMap<String, (Settlement, Contribution)>,
-    /// Out: what each claim of the run added to the running totals, aligned with its claims.
+    /// Out: what each claim of the run added to the running totals, aligned with its claims
+    /// ([`settle_person`]; [`settle_all_from`] hands them back in `packed` instead).
     pub contributions: Vec<Contribution>,
+    /// Out of [`settle_all_from`]: `contributions`, packed (a whole run's are held at once).
+    pub packed: PackedContributions,
 }
 
 /// Settles one person's claims (`claims` in D-06 order) into `out` (one settlement per claim,
@@ -130,7 +133,8 @@ pub fn settle_person(
     mut carry: Option<&mut Carry>,
     t: &mut Tracer,
 ) -> Vec<PersonYear> {
-    let mut years = Vec::new();
+    // Most persons' claims fall in one year (a Vec's first growth would hold four).
+    let mut years = Vec::with_capacity(1);
     let mut contributions: Vec<Contribution> = Vec::with_capacity(claims.len());
     let mut position: HashMap<u32, usize> = HashMap::new();
     let has_reversal = claims.iter().any(|&c| table.claims[c as usize].reversal);
@@ -143,6 +147,9 @@ pub fn settle_person(
             if let Some(done) = st.take() {
                 years.push(close_year(&done, person, policies, t));
                 if let Some(c) = carry.as_deref_mut() {
+                    // Exactly one more: a Vec's first growth holds four, 2 KB of YearStates,
+                    // for each of a city's million persons.
+                    c.years.reserve_exact(1);
                     c.years.push(done);
                 }
             }
@@ -294,6 +301,7 @@ pub fn settle_person(
     if let Some(done) = st.take() {
         years.push(close_year(&done, person, policies, t));
         if let Some(c) = carry {
+            c.years.reserve_exact(1);
             c.years.push(done);
             c.contributions = contributions;
         }
@@ -344,7 +352,8 @@ pub fn settle_all(
 }
 
 /// [`settle_all`] continuing each person from a settled history: `carries` (when given) holds
-/// one [`Carry`] per entry of `prepared.persons`, handed back updated (nightly runs).
+/// one [`Carry`] per entry of `prepared.persons`, handed back updated (nightly runs), each
+/// person's contributions packed as soon as the person is settled ([`Carry::packed`]).
 pub fn settle_all_from(
     table: &ClaimTable,
     persons: &PersonTable,
@@ -378,7 +387,11 @@ pub fn settle_all_from(
             .zip(slices.into_par_iter())
             .zip(carries.par_iter_mut())
             .with_min_len(64)
-            .map(|((r, out), c)| one(r, out, Some(c)))
+            .map(|((r, out), c)| {
+                let y = one(r, out, Some(&mut *c));
+                c.packed = PackedContributions::pack(&std::mem::take(&mut c.contributions));
+                y
+            })
             .collect(),
     };
     let mut pos = vec![u32::MAX; table.claims.len()];

@@ -4,6 +4,7 @@
 //! new state in one transaction; the journal (`runs`) refuses an input applied before.
 
 pub mod audit;
+mod flush;
 pub mod stored;
 
 use crate::engine::{Carry, Contribution, Settled, YearState};
@@ -122,7 +123,7 @@ impl<'a> Contributions<'a> {
         let mut n = 0;
         for c in carries {
             starts.push(n);
-            n += c.contributions.len();
+            n += c.packed.len();
         }
         if n != settlements {
             bail!("internal: {n} contributions for {settlements} settlements");
@@ -130,11 +131,16 @@ impl<'a> Contributions<'a> {
         Ok(Contributions { carries, starts })
     }
 
-    pub fn get(&self, pos: usize) -> Contribution {
+    /// The contributions of the person whose claims include settlement `pos`, with the
+    /// position of the person's first settlement.
+    pub fn person_of(&self, pos: usize) -> Result<(usize, Vec<Contribution>)> {
         // The last carry starting at or before `pos` (carries without claims start where the
         // next one does).
         let k = self.starts.partition_point(|&s| s <= pos).saturating_sub(1);
-        self.carries[k].contributions.get(pos - self.starts[k]).copied().unwrap_or_default()
+        let (Some(carry), Some(&start)) = (self.carries.get(k), self.starts.get(k)) else {
+            bail!("internal: no contributions for settlement {pos}")
+        };
+        Ok((start, carry.packed.unpack()?))
     }
 }
 
@@ -277,12 +283,13 @@ impl Store {
 
 /// The first run of a state is written into a new file next to it and renamed into place:
 /// with nothing to roll back, the file is written without a journal and without syncs, its
-/// rows in key order and the `claims_by_setl_id` index made once at the end; one fsync and the
-/// rename are the commit point (a kill before it leaves the previous, empty state).
+/// rows in key order, and sent to disk while it grows (`flush`); one fsync and the rename are
+/// the commit point (a kill before it leaves the previous, empty state).
 pub struct Build {
     conn: Option<Connection>,
     tmp: PathBuf,
     target: PathBuf,
+    flusher: Option<flush::Flusher>,
 }
 
 impl Build {
@@ -303,7 +310,8 @@ impl Build {
             }
         }
         let tmp = dir.join(format!("{prefix}{}", std::process::id()));
-        let build = Build { conn: Some(Connection::open(&tmp).map_err(named(&tmp))?), tmp, target: target.to_path_buf() };
+        let mut build =
+            Build { conn: Some(Connection::open(&tmp).map_err(named(&tmp))?), tmp, target: target.to_path_buf(), flusher: None };
         {
             let conn = build.conn()?;
             let e = named(&build.tmp);
@@ -315,6 +323,7 @@ impl Build {
             conn.pragma_update(None, "cache_size", -262_144).map_err(&e)?;
             create_schema(conn).map_err(&e)?;
         }
+        build.flusher = Some(flush::Flusher::start(&build.tmp));
         Ok(build)
     }
 
@@ -336,6 +345,7 @@ impl Build {
         conn.execute_batch(SCHEMA).map_err(&e)?;
         conn.pragma_update(None, "locking_mode", "NORMAL").map_err(&e)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+        drop(self.flusher.take());
         if let Some(conn) = self.conn.take() {
             conn.close().map_err(|(_, err)| e(err))?;
         }
@@ -726,10 +736,9 @@ impl Tx<'_> {
         }
         drop(pack_of);
         let first_pack: i64 = self.tx.query_row("SELECT coalesce(max(pack_no), 0) + 1 FROM claim_packs", [], |r| r.get(0)).map_err(&e)?;
-        let stored_claim = |seq: u64, ci: u32| -> StoredClaim<&str> {
+        let stored_claim = |seq: u64, ci: u32, contribution: Contribution| -> StoredClaim<&str> {
             let cl = &table.claims[ci as usize];
-            let pos = settled.pos[ci as usize] as usize;
-            let s = settled.sorted[pos];
+            let s = settled.sorted[settled.pos[ci as usize] as usize];
             let setl_id = table.strings.get(cl.setl_id);
             StoredClaim {
                 setl_id,
@@ -737,11 +746,22 @@ impl Tx<'_> {
                 seq,
                 policy_ref: refs[s.policy as usize],
                 reversed_by: reversed.get(setl_id).copied(),
-                detail: Detail { input: ClaimInput::borrowed(table, cl), settlement: s, contribution: contributions.get(pos) },
+                detail: Detail { input: ClaimInput::borrowed(table, cl), settlement: s, contribution },
             }
         };
         let encode_pack = |members: &Vec<(u64, u32)>| -> Result<(i32, i64, String, Vec<u8>)> {
-            let claims: Vec<StoredClaim<&str>> = members.iter().map(|&(seq, ci)| stored_claim(seq, ci)).collect();
+            // A pack's claims are one person's.
+            let pos = |ci: u32| settled.pos[ci as usize] as usize;
+            let (start, person) = contributions.person_of(members.first().map(|m| pos(m.1)).unwrap_or_default())?;
+            let claims = members
+                .iter()
+                .map(|&(seq, ci)| {
+                    let Some(&c) = person.get(pos(ci).wrapping_sub(start)) else {
+                        bail!("internal: no contribution for settlement {}", pos(ci))
+                    };
+                    Ok(stored_claim(seq, ci, c))
+                })
+                .collect::<Result<Vec<StoredClaim<&str>>>>()?;
             let reversals = claims.iter().filter(|c| c.detail.settlement.status == crate::model::Status::Reversal).count();
             let year = claims.first().map(|c| c.detail.settlement.year).unwrap_or_default();
             Ok((year, reversals as i64, pack_json(&claims), encode(&claims)?))
