@@ -94,3 +94,35 @@ fn write_back(_: &std::fs::File, _: u64) {}
 
 #[cfg(not(target_os = "linux"))]
 fn drop_cached(_: &std::fs::File, _: u64) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn rounds_while_the_file_grows_leave_its_bytes_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let flusher = Flusher::start(&path);
+        let mut expected = Vec::new();
+        for round in 0..4u8 {
+            let block: Vec<u8> = (0..256 * 1024).map(|i| (i as u8).wrapping_mul(31).wrapping_add(round)).collect();
+            file.write_all(&block).unwrap();
+            expected.extend_from_slice(&block);
+            // Rewrite a page already sent to disk (SQLite does): it is dirty again and kept.
+            file.seek(std::io::SeekFrom::Start(4096)).unwrap();
+            file.write_all(&[round; 4096]).unwrap();
+            expected[4096..8192].fill(round);
+            file.seek(std::io::SeekFrom::End(0)).unwrap();
+            std::thread::sleep(ROUND + ROUND / 2);
+        }
+        drop(flusher);
+        drop(file);
+        let mut read = Vec::new();
+        std::fs::File::open(&path).unwrap().read_to_end(&mut read).unwrap();
+        assert_eq!(read.len(), expected.len());
+        assert!(read == expected, "the file's bytes changed");
+    }
+}

@@ -369,6 +369,7 @@ impl Build {
 impl Drop for Build {
     /// A build that failed leaves no file behind.
     fn drop(&mut self) {
+        drop(self.flusher.take());
         drop(self.conn.take());
         if !self.tmp.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.tmp);
