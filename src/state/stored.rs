@@ -159,6 +159,15 @@ pub struct StoredClaim<S = String> {
 /// order of the `claims` view in `schemas/state.sql`. `policy_id` names a `policy_ref`.
 pub fn pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>]) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(claims.len() * 200);
+    write_pack_json(claims, &mut out);
+    // Only JSON was written: ASCII punctuation, numbers and serde_json's escaped UTF-8 strings.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`pack_json`] appended to `out` (valid UTF-8: JSON punctuation, numbers and serde_json's
+/// escaped strings).
+pub fn write_pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>], out: &mut Vec<u8>) {
+    let out = &mut *out;
     out.push(b'[');
     for (k, c) in claims.iter().enumerate() {
         if k > 0 {
@@ -166,19 +175,19 @@ pub fn pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>]) -> String
         }
         let (i, s, t) = (&c.detail.input, &c.detail.settlement, &c.detail.contribution);
         out.push(b'[');
-        json(&mut out, c.setl_id.as_ref());
+        json(out, c.setl_id.as_ref());
         out.push(b',');
-        json(&mut out, &c.seq);
+        json(out, &c.seq);
         out.extend_from_slice(b",\"");
-        crate::model::time::write_datetime(i.setl_time, &mut out);
+        crate::model::time::write_datetime(i.setl_time, out);
         out.extend_from_slice(b"\",");
-        json(&mut out, &c.policy_ref);
+        json(out, &c.policy_ref);
         out.push(b',');
-        json(&mut out, s.benefit.as_str());
+        json(out, s.benefit.as_str());
         out.push(b',');
-        json(&mut out, s.status.as_str());
+        json(out, s.status.as_str());
         out.push(b',');
-        json(&mut out, s.reason.map(|r| r.as_str()).unwrap_or(""));
+        json(out, s.reason.map(|r| r.as_str()).unwrap_or(""));
         for m in [
             i.medfee_sumamt,
             i.inscp_scp_amt,
@@ -192,17 +201,15 @@ pub fn pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>]) -> String
             t.cap_paid,
         ] {
             out.push(b',');
-            json(&mut out, &m.fen());
+            json(out, &m.fen());
         }
         out.push(b',');
-        json(&mut out, c.init_setl_id.as_ref());
+        json(out, c.init_setl_id.as_ref());
         out.push(b',');
-        json(&mut out, &c.reversed_by.as_ref().map(|r| r.as_ref()));
+        json(out, &c.reversed_by.as_ref().map(|r| r.as_ref()));
         out.push(b']');
     }
     out.push(b']');
-    // Only JSON was written: ASCII punctuation, numbers and serde_json's escaped UTF-8 strings.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
