@@ -174,30 +174,7 @@ pub fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
 
 /// `v` (postcard) appended to `buf`.
 pub fn encode_into<T: serde::Serialize + ?Sized>(v: &T, buf: &mut Vec<u8>) -> Result<()> {
-    postcard::serialize_with_flavor(v, Append(buf)).context("internal: cannot encode a state record")
-}
-
-/// Postcard's output appended to a buffer the caller keeps.
-struct Append<'b>(&'b mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
+    crate::engine::state::postcard_into(v, buf).context("internal: cannot encode a state record")
 }
 
 pub fn decode<'a, T: serde::Deserialize<'a>>(b: &'a [u8], what: &str) -> Result<T> {
@@ -759,18 +736,29 @@ impl Tx<'_> {
                 }
             }
             // One pack per person-year, in the input order of its first claim; its claims in input
-            // order (`seq`). The packs are appended at the table's end (`pack_no` is its key).
-            let mut pack_of: HashMap<(u32, i32), usize, foldhash::fast::FixedState> = HashMap::default();
-            let mut packs: Vec<Vec<(u64, u32)>> = Vec::new();
-            for (seq, ci) in settled.input_order().into_iter().enumerate() {
-                let s = &settled.sorted[settled.pos[ci as usize] as usize];
-                let k = *pack_of.entry((table.claims[ci as usize].psn, s.year)).or_insert_with(|| {
-                    packs.push(Vec::new());
-                    packs.len() - 1
-                });
-                packs[k].push((seq as u64, ci));
+            // order (`seq`: the claim's rank among the run's settled claims). The packs are
+            // appended at the table's end (`pack_no` is its key). A person-year's settlements are
+            // a run of `settled.sorted` (D-06 order: by person, then time).
+            let mut seq_of = vec![0u32; table.claims.len()];
+            let mut next = 0u32;
+            for (ci, &p) in settled.pos.iter().enumerate() {
+                if p != u32::MAX {
+                    seq_of[ci] = next;
+                    next += 1;
+                }
             }
-            drop(pack_of);
+            let n = settled.claim.len();
+            let key = |k: usize| (table.claims[settled.claim[k] as usize].psn, settled.sorted[k].year);
+            let starts: Vec<usize> = (0..n).filter(|&k| k == 0 || key(k) != key(k - 1)).collect();
+            let mut packs: Vec<Range<usize>> = starts.iter().zip(starts.iter().skip(1).copied().chain([n])).map(|(&a, b)| a..b).collect();
+            drop(starts);
+            let mut members: Vec<u32> = settled.claim.clone();
+            // On this thread: the rayon pool is writing the output tables meanwhile.
+            for r in &packs {
+                members[r.clone()].sort_unstable();
+            }
+            packs.sort_unstable_by_key(|r| members[r.start]);
+            timer.mark("group the claims into packs");
             let first_pack: i64 =
                 self.tx.query_row("SELECT coalesce(max(pack_no), 0) + 1 FROM claim_packs", [], |r| r.get(0)).map_err(&e)?;
             let stored_claim = |seq: u64, ci: u32, contribution: Contribution| -> StoredClaim<&str> {
@@ -795,13 +783,14 @@ impl Tx<'_> {
                 detail: Range<usize>,
                 hashes: Range<usize>,
             }
-            let encode_pack = |members: &Vec<(u64, u32)>, buf: &mut Vec<u8>| -> Result<PackRow> {
+            let encode_pack = |r: &Range<usize>, buf: &mut Vec<u8>| -> Result<PackRow> {
                 // A pack's claims are one person's.
                 let pos = |ci: u32| settled.pos[ci as usize] as usize;
-                let (start, person) = contributions.person_of(members.first().map(|m| pos(m.1)).unwrap_or_default())?;
-                let claims = members
+                let (start, person) = contributions.person_of(pos(members[r.start]))?;
+                let claims = members[r.clone()]
                     .iter()
-                    .map(|&(seq, ci)| {
+                    .map(|&ci| (seq_of[ci as usize] as u64, ci))
+                    .map(|(seq, ci)| {
                         let Some(&c) = person.get(pos(ci).wrapping_sub(start)) else {
                             bail!("internal: no contribution for settlement {}", pos(ci))
                         };
@@ -830,14 +819,14 @@ impl Tx<'_> {
             let mut pack_no = first_pack;
             // Where each new setl_id is, for the index below.
             let mut entries: Vec<(u64, i64)> = Vec::with_capacity(settled.claim.len());
-            pipelined(&packs, encode_pack, |members, row, buf| {
-                let psn = table.claims[members[0].1 as usize].psn;
+            pipelined(&packs, encode_pack, |r, row, buf| {
+                let psn = table.claims[members[r.start] as usize].psn;
                 ins.execute(params![
                     pack_no,
                     persons.persons[psn as usize].psn_no,
                     row.year,
                     run_id,
-                    members.len() as i64,
+                    r.len() as i64,
                     row.reversals,
                     text(&buf[row.json]),
                     &buf[row.detail]
@@ -1075,4 +1064,53 @@ pub fn input_key(files: &[crate::pipeline::FileInfo]) -> String {
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelined_inserts_every_item_in_order_with_its_own_bytes() {
+        // More items than a chunk, so that buffers are handed back and reused.
+        let items: Vec<u32> = (0..20_000).collect();
+        let mut seen: Vec<(u32, Vec<u8>)> = Vec::new();
+        pipelined(
+            &items,
+            |&i, buf| {
+                let at = buf.len();
+                buf.extend_from_slice(format!("item {i}").as_bytes());
+                Ok(at..buf.len())
+            },
+            |&i, r, buf| {
+                seen.push((i, buf[r].to_vec()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.len(), items.len());
+        for (k, (i, bytes)) in seen.iter().enumerate() {
+            assert_eq!(*i as usize, k);
+            assert_eq!(bytes, format!("item {i}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn pipelined_stops_at_the_first_error_of_either_side() {
+        let items: Vec<u32> = (0..50_000).collect();
+        let mut inserted = 0;
+        let encode_fails = pipelined(
+            &items,
+            |&i, _| if i == 30_000 { bail!("bad item {i}") } else { Ok(i) },
+            |_, _, _| {
+                inserted += 1;
+                Ok(())
+            },
+        );
+        assert_eq!(encode_fails.unwrap_err().to_string(), "bad item 30000");
+        // The chunks before the failing one were inserted, none after.
+        assert!(inserted <= 30_000, "{inserted}");
+        let insert_fails = pipelined(&items, |&i, _| Ok(i), |_, i, _| if i == 7 { bail!("cannot insert {i}") } else { Ok(()) });
+        assert_eq!(insert_fails.unwrap_err().to_string(), "cannot insert 7");
+    }
 }
