@@ -169,7 +169,9 @@ pub fn utc_now() -> String {
 }
 
 pub fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
-    postcard::to_stdvec(v).context("internal: cannot encode a state record")
+    let mut out = Vec::new();
+    encode_into(v, &mut out)?;
+    Ok(out)
 }
 
 /// `v` (postcard) appended to `buf`.
@@ -1071,7 +1073,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pipelined_inserts_every_item_in_order_with_its_own_bytes() {
+    fn pipelined_inserts_every_item_in_order_with_its_own_bytes() -> Result<()> {
         // More items than a chunk, so that buffers are handed back and reused.
         let items: Vec<u32> = (0..20_000).collect();
         let mut seen: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -1086,13 +1088,13 @@ mod tests {
                 seen.push((i, buf[r].to_vec()));
                 Ok(())
             },
-        )
-        .unwrap();
+        )?;
         assert_eq!(seen.len(), items.len());
         for (k, (i, bytes)) in seen.iter().enumerate() {
             assert_eq!(*i as usize, k);
             assert_eq!(bytes, format!("item {i}").as_bytes());
         }
+        Ok(())
     }
 
     #[test]

@@ -167,7 +167,6 @@ pub fn pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>]) -> String
 /// [`pack_json`] appended to `out` (valid UTF-8: JSON punctuation, numbers and serde_json's
 /// escaped strings).
 pub fn write_pack_json<S: AsRef<str> + Serialize>(claims: &[StoredClaim<S>], out: &mut Vec<u8>) {
-    let out = &mut *out;
     out.push(b'[');
     for (k, c) in claims.iter().enumerate() {
         if k > 0 {
