@@ -1,5 +1,5 @@
 -- The nightly state of `medsettle settle --state DB` (CONTRACT.md §6): an SQLite database,
--- schema version 3. Readable with the standard `sqlite3` tool, e.g.
+-- schema version 4. Readable with the standard `sqlite3` tool, e.g.
 --   sqlite3 state.db "SELECT psn_no, setl_time, setl_id, cap_paid FROM claims WHERE psn_no = 'P1' ORDER BY setl_time"
 -- Money is INTEGER fen (1 yuan = 100); times are TEXT 'YYYY-MM-DD HH:MM:SS', Asia/Shanghai wall
 -- clock (they sort as text). The BLOB columns hold the kernel's own records (postcard encoding,
@@ -7,7 +7,8 @@
 -- (or in the JSON the view `claims` reads; `setl_index.entries` is an index, not data).
 -- The file is in WAL mode: a `state.db-wal` beside it may hold the latest night's pages (copy
 -- both, or `sqlite3 state.db .backup`). The first run writes it as a new file.
--- Version 3 (states of versions 1 and 2 are refused): the claims are stored in packs, one row
+-- Version 4 adds `setl_pending` (a version 3 state is upgraded when medsettle opens it: the
+-- table is added, empty). Version 3 (states of versions 1 and 2 are refused): the claims are stored in packs, one row
 -- per person-year and run (`claim_packs`, read through the view `claims`), and found by
 -- setl_id through `setl_index`. Version 2 kept one row per claim with an SQL index on setl_id;
 -- building that index and those rows took most of a first run over a city-year.
@@ -101,6 +102,18 @@ CREATE TABLE IF NOT EXISTS setl_index (
     bucket  INTEGER PRIMARY KEY,
     entries BLOB NOT NULL                 -- (hash u64, pack_no i64) pairs, 16 bytes each, little-endian, by hash
 );
+
+-- The entries of the nights after the first that are not in `setl_index` yet: a night adds one
+-- row per slice (slice = the hash's top 5 bits, i.e. 32 runs of whole buckets) and then moves
+-- the waiting entries of slice (run_id mod 32) into their buckets. A lookup reads the bucket
+-- and the waiting entries of its slice. (A night thus rewrites a 32nd of the index, not a
+-- page of it for every claim.) Version 4; a version 3 state is one with nothing waiting.
+CREATE TABLE IF NOT EXISTS setl_pending (
+    slice   INTEGER NOT NULL,
+    run_id  INTEGER NOT NULL,
+    entries BLOB NOT NULL,                -- as setl_index.entries
+    PRIMARY KEY (slice, run_id)
+) WITHOUT ROWID;
 
 -- One row per settled claim, in settlement order: by run, then in the run's input order
 -- (`seq`). A view over the packs' JSON (SQLite 3.38 or later).

@@ -149,36 +149,46 @@ pub fn refuse_rows(rejects: &[RejectRow], name: &dyn Fn(u16) -> String, what: &s
 
 /// Reads and checks the inputs under the given policies.
 pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) -> Result<Loaded> {
-    Ok(load_after(claim_files, persons_file, policies, false, |_, _| Ok(History::default()))?.0)
+    Ok(load_after(claim_files, persons_file, policies, false, |_| Ok(()), |(), _, _, _| Ok((History::default(), ())))?.0)
 }
 
-/// [`load`] for a run continuing a nightly state: `history` is asked, once the inputs are
-/// read, for what the state holds about them (their setl_ids, their persons' latest claims).
-/// With `named_persons_only`, only the persons rows the claims name are checked and kept
-/// (when the claims are Parquet, whose psn_no column is read first, and fewer than the persons:
-/// see [`read::claim_psn_nos`]).
-pub fn load_after(
+/// [`load`] for a run continuing a nightly state. With `named_persons_only`, the claims'
+/// keys are read first ([`read::claim_keys`]: Parquet claims, fewer than the persons); then
+/// `ahead` is given them on a second thread (the state is looked up while the persons file is
+/// read), and only the persons rows the claims name are checked and kept. Once the inputs
+/// are read, `history` gets what `ahead` returned, the keys, and the inputs, and returns what
+/// the state holds about them (their setl_ids, their persons' latest claims).
+pub fn load_after<A: Send>(
     claim_files: &[PathBuf],
     persons_file: &Path,
     policies: &PolicySet,
     named_persons_only: bool,
-    history: impl FnOnce(&ClaimsRead, &PersonsRead) -> Result<History>,
-) -> Result<(Loaded, History)> {
+    ahead: impl FnOnce(Option<&read::ClaimKeys>) -> Result<A> + Send,
+    history: impl FnOnce(A, Option<&read::ClaimKeys>, &ClaimsRead, &PersonsRead) -> Result<(History, A)>,
+) -> Result<(Loaded, A)> {
     if claim_files.is_empty() {
         bail!("no --claims file given");
     }
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
     let mut timer = Timer::new();
     let aliases = read::aliases_of(policies);
-    let only = if named_persons_only { read::claim_psn_nos(claim_files, persons_file) } else { None };
-    let persons = read::read_persons_only(persons_file, persons_index, &aliases, only)?;
-    timer.mark("read persons");
+    let keys = if named_persons_only { read::claim_keys(claim_files, persons_file) } else { None };
+    timer.mark("read the claims' keys");
+    let only = keys.as_ref().map(|k| k.psn_nos.clone());
+    let (persons, early) = std::thread::scope(|s| {
+        let early = s.spawn(|| ahead(keys.as_ref()));
+        let persons = read::read_persons_only(persons_file, persons_index, &aliases, only);
+        (persons, early.join())
+    });
+    let persons = persons?;
+    let early = early.map_err(|_| anyhow::anyhow!("internal: the look-up beside the persons read stopped"))??;
+    timer.mark("read persons (and look ahead)");
     let pb = progress::reading(claim_files, "reading");
     let claims = read::read_claims(claim_files, &persons, &aliases, &|n| progress::grow(&pb, n))?;
     pb.finish_and_clear();
     timer.mark("read claims");
     let mut claims = claims;
-    let history = history(&claims, &persons)?;
+    let (history, early) = history(early, keys.as_ref(), &claims, &persons)?;
     timer.mark("history");
     let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history);
     timer.mark("prepare");
@@ -194,7 +204,7 @@ pub fn load_after(
             files,
             state: None,
         },
-        history,
+        early,
     ))
 }
 

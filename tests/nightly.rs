@@ -158,6 +158,80 @@ fn every_night_of_a_generated_year() {
     nights_equal_batch(&data.join("claims.csv"), &data.join("persons.csv"), &cuts, dir.path());
 }
 
+/// A CSV file as Parquet, every column text (an empty cell null).
+fn to_parquet(csv_file: &Path) -> PathBuf {
+    use arrow::array::{ArrayRef, StringArray};
+    let (h, rows) = read_csv(csv_file);
+    let fields: Vec<arrow::datatypes::Field> =
+        h.iter().map(|c| arrow::datatypes::Field::new(c, arrow::datatypes::DataType::Utf8, true)).collect();
+    let cols: Vec<ArrayRef> = (0..h.len())
+        .map(|k| std::sync::Arc::new(rows.iter().map(|r| Some(&r[k]).filter(|v| !v.is_empty())).collect::<StringArray>()) as ArrayRef)
+        .collect();
+    let batch = arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap();
+    let out = csv_file.with_extension("parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&out).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+#[test]
+fn parquet_nights_look_the_state_up_beside_the_persons_read_and_equal_the_batch() {
+    // Parquet nights with fewer claims than persons: each reads its claims' keys first and
+    // looks them up in the state while the persons file is read (the reversals of earlier
+    // nights and the persons' earlier years come from that look-up), and reads only the
+    // persons its claims name. 40 nights, so that every night's setl_ids wait in
+    // `setl_pending` and several of its slices are folded into `setl_index` meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(bin().args(["generate", "--persons", "400", "--year", "2024", "--seed", "11", "--out"]).arg(&data));
+    let persons = to_parquet(&data.join("persons.csv"));
+    let (h, rows) = read_csv(&data.join("claims.csv"));
+    let n_times = {
+        let ti = h.iter().position(|c| c == "setl_time").unwrap();
+        let mut t: Vec<&str> = rows.iter().map(|r| &r[ti]).collect();
+        t.sort();
+        t.dedup();
+        t.len()
+    };
+    let cuts: Vec<usize> = (1..40).map(|k| k * n_times / 40).collect();
+    let files: Vec<PathBuf> = cut(&data.join("claims.csv"), dir.path(), &cuts).iter().map(|f| to_parquet(f)).collect();
+    let reversals = rows.iter().filter(|r| !r[h.iter().position(|c| c == "init_setl_id").unwrap()].is_empty()).count();
+    assert!(reversals > 0 && files.len() == 40, "{reversals} reversals, {} nights", files.len());
+    let batch = dir.path().join("batch");
+    settle_batch(&to_parquet(&dir.path().join("all.csv")), &persons, &batch);
+    let db = dir.path().join("state.db");
+    let mut outs = Vec::new();
+    for (k, f) in files.iter().enumerate() {
+        let out = dir.path().join(format!("out-{k:03}"));
+        ok(&mut night(&db, f, &persons, &out));
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(m["counts"]["persons_read"], 400, "every persons row is counted");
+        outs.push(out);
+    }
+    let batch_settlements = std::fs::read_to_string(batch.join("settlements.csv")).unwrap();
+    assert!(nights_settlements(&outs) == batch_settlements, "settlements of the Parquet nights differ from the batch");
+    let export = dir.path().join("export");
+    ok(bin().args(["state", "export"]).arg(&db).arg("--out").arg(&export));
+    for t in ["settlements.csv", "person_years.csv"] {
+        assert!(std::fs::read(export.join(t)).unwrap() == std::fs::read(batch.join(t)).unwrap(), "state export {t} differs from the batch");
+    }
+    // Some setl_ids still wait, some were folded: a night applied again finds every one of
+    // them (all duplicates, none settled twice).
+    let waiting =
+        rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM setl_pending", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert!(waiting > 0, "nothing waits in setl_pending");
+    // (Its rows reversed: the same file again would be refused as applied before.)
+    let (h3, mut rows3) = read_csv(&dir.path().join("night-003.csv"));
+    rows3.reverse();
+    write_csv(&dir.path().join("again.csv"), &h3, &rows3.iter().collect::<Vec<_>>());
+    let again = to_parquet(&dir.path().join("again.csv"));
+    let o = run(&mut night(&db, &again, &persons, &dir.path().join("again")));
+    let rejects = std::fs::read_to_string(dir.path().join("again/rejects.csv")).unwrap_or_default();
+    assert!(!rows3.is_empty());
+    assert_eq!(rejects.matches("duplicate_setl_id").count(), rows3.len(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// A two-night state on the sample: night 1 = claims before the cut time, night 2 the rest.
 struct TwoNights {
     dir: tempfile::TempDir,
@@ -328,15 +402,36 @@ fn verify_finds_a_tampered_state() {
 
 #[test]
 fn a_state_of_another_schema_version_is_refused_by_name() {
-    // Version 2 kept one `claims` row per claim; this medsettle reads version 3 (packs) only.
+    // Version 2 kept one `claims` row per claim; this medsettle reads version 4 (packs, and
+    // upgrades a version 3 state) only.
     let t = TwoNights::new();
     assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
     tamper(&t.path("state.db"), "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     for o in [t.night(&t.write("n2.csv", &t.second), "o2"), run(bin().args(["state", "show"]).arg(t.path("state.db")))] {
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("state schema version 2 is not 3"), "{err}");
+        assert!(err.contains("state schema version 2 is not 4"), "{err}");
     }
+}
+
+#[test]
+fn a_version_3_state_is_upgraded_and_continued() {
+    // Version 4 added `setl_pending`; a state written by the version before goes on.
+    let t = TwoNights::new();
+    assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
+    rusqlite::Connection::open(t.path("state.db"))
+        .unwrap()
+        .execute_batch("DROP TABLE setl_pending; UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        .unwrap();
+    let o = t.night(&t.write("n2.csv", &t.second), "o2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = rusqlite::Connection::open(t.path("state.db")).unwrap();
+    let v: String = c.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, "4");
+    let waiting: i64 = c.query_row("SELECT count(*) FROM setl_pending", [], |r| r.get(0)).unwrap();
+    assert!(waiting > 0, "the second night's setl_ids wait in setl_pending");
+    let o = run(bin().args(["state", "verify"]).arg(t.path("state.db")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// The state's and the output folder's content: the night's settlements and the verify result.

@@ -77,6 +77,10 @@ fn choose_policies(tx: &Tx, a: &SettleArgs) -> Result<(PolicySet, bool)> {
     Ok((new, !changed.is_empty()))
 }
 
+/// Connections that look a night's setl_ids up at once, and as many for its persons
+/// ([`state::look_up`]).
+const LOOK_UP_READERS: usize = 4;
+
 /// `settle --state DB`.
 pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let start = std::time::Instant::now();
@@ -105,13 +109,37 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         }
     });
     timer.mark("open state, policies");
-    let mut prior = state::Prior::default();
-    let (mut loaded, _) = pipeline::load_after(&a.claims, &a.persons, &policies, true, |claims, persons| {
+    // The claims' keys are looked up while the persons file is read (on connections of their
+    // own, each a snapshot of the state as of the previous run: a run committed in between is
+    // refused in `begin_write`); what the checked read of the claims spells otherwise, if
+    // anything, after it on the run's connection.
+    let ahead = |keys: Option<&crate::io::read::ClaimKeys>| -> Result<Option<state::Prior>> {
+        let Some(keys) = keys else { return Ok(None) };
         let mut timer = pipeline::Timer::new();
-        prior = store.begin_read()?.prior(claims, persons, &policies)?;
+        let ids: Vec<&str> = keys.ids.iter().map(String::as_str).collect();
+        let psn_nos: Vec<&str> = keys.psn_nos.iter().map(String::as_str).collect();
+        let prior = state::look_up(&store_path, &ids, &psn_nos, &policies, LOOK_UP_READERS)?;
+        timer.mark("look up the state (ahead)");
+        Ok(Some(prior))
+    };
+    let (mut loaded, prior) = pipeline::load_after(&a.claims, &a.persons, &policies, true, ahead, |early, keys, claims, persons| {
+        let mut timer = pipeline::Timer::new();
+        let tx = store.begin_read()?;
+        let mut prior = match (early, keys) {
+            (Some(mut prior), Some(keys)) => {
+                let (ids, psn_nos) = state::input_keys(claims, persons);
+                let ids: Vec<&str> = ids.into_iter().filter(|id| !keys.ids.contains(*id)).collect();
+                let psn_nos: Vec<&str> = psn_nos.into_iter().filter(|p| !keys.psn_nos.contains(*p)).collect();
+                prior.merge(tx.prior_claims(&ids, &policies)?);
+                prior.merge(tx.prior_years(&psn_nos)?);
+                prior
+            }
+            _ => tx.prior(claims, persons, &policies)?,
+        };
         timer.mark("look up the state");
-        Ok(std::mem::take(&mut prior.history))
+        Ok((std::mem::take(&mut prior.history), Some(prior)))
     })?;
+    let prior = prior.unwrap_or_default();
     let key = state::input_key(&loaded.files[..a.claims.len()]);
     if let Some((run_id, at)) = store.begin_read()?.applied(&key)? {
         bail!(

@@ -168,13 +168,23 @@ pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<Persons
     read_persons_input(&Input::File(path.to_path_buf()), file, aliases)
 }
 
-/// The persons the claims files name (psn_no, trimmed), read from their psn_no columns alone,
-/// when every file and the persons file are Parquet and the claims have fewer rows than the
-/// persons file (a night's few thousand claims against a city's million persons; collecting
-/// the names of a whole year's claims costs more than reading every person, as a batch does).
-/// `None` otherwise or on any problem (the full read reports it). A nightly run reads only
-/// these persons' rows ([`PersonsRead::only`]).
-pub fn claim_psn_nos(files: &[PathBuf], persons: &Path) -> Option<std::collections::HashSet<String>> {
+/// The keys of a night's claims, read from their own columns before the claims themselves:
+/// the persons they name and the setl_ids and init_setl_ids they carry (trimmed, non-empty).
+/// The persons file is then read for those persons only, while the state is looked up for
+/// the keys on another thread.
+#[derive(Debug, Default)]
+pub struct ClaimKeys {
+    pub psn_nos: std::collections::HashSet<String>,
+    pub ids: std::collections::HashSet<String>,
+}
+
+/// [`ClaimKeys`] of the claims files, when every file and the persons file are Parquet and
+/// the claims have fewer rows than the persons file (a night's few thousand claims against a
+/// city's million persons; collecting the names of a whole year's claims costs more than
+/// reading every person, as a batch does). `None` otherwise or on any problem (the full read
+/// reports it). The keys are read as text the way a cast reads them; a key the checked read
+/// spells otherwise is looked up after it (see `pipeline::load_after`).
+pub fn claim_keys(files: &[PathBuf], persons: &Path) -> Option<ClaimKeys> {
     if !is_parquet(persons) || !files.iter().all(|f| is_parquet(f)) {
         return None;
     }
@@ -184,15 +194,20 @@ pub fn claim_psn_nos(files: &[PathBuf], persons: &Path) -> Option<std::collectio
     if claim_rows >= rows(persons, PERSONS)? {
         return None;
     }
-    let k = CLAIMS.iter().position(|c| c.name == "psn_no")?;
-    let col = &CLAIMS[k..k + 1];
-    let mut out = std::collections::HashSet::new();
+    let col = |name: &str| CLAIMS.iter().find(|c| c.name == name).cloned();
+    let cols = [col("psn_no")?, col("setl_id")?, col("init_setl_id")?];
+    let mut out = ClaimKeys::default();
     for f in files {
-        for (g, first, _) in parquet_row_groups(f, col).ok()? {
-            read_parquet_group(f, col, g, first, |b, _| {
-                let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-                let a = a.as_any().downcast_ref::<arrow::array::StringArray>().context("psn_no is not text")?;
-                out.extend(a.iter().flatten().map(|s| s.trim().to_string()));
+        for (g, first, _) in parquet_row_groups(f, &cols).ok()? {
+            read_parquet_group(f, &cols, g, first, |b, _| {
+                // The projection keeps the file's column order: each is found by its name.
+                for (field, column) in b.schema().fields().iter().zip(b.columns()) {
+                    let name = field.name().trim();
+                    let a = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+                    let a = a.as_any().downcast_ref::<arrow::array::StringArray>().context("a key column is not text")?;
+                    let into = if name == "psn_no" { &mut out.psn_nos } else { &mut out.ids };
+                    into.extend(a.iter().flatten().map(crate::intake::cell::trim).filter(|s| !s.is_empty()).map(str::to_string));
+                }
                 Ok(())
             })
             .ok()?;

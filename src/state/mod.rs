@@ -20,10 +20,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 pub use stored::{ClaimInput, Detail, StoredClaim};
-use stored::{bucket_of, decode_entries, encode_entries, pack_json, setl_hash, write_pack_json};
+use stored::{bucket_of, decode_entries, encode_entries, pack_json, setl_hash, slice_folded_by, slice_of, write_pack_json};
 
 pub const SCHEMA: &str = include_str!("../../schemas/state.sql");
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 
 /// An open state database.
 pub struct Store {
@@ -65,7 +65,66 @@ pub struct Prior {
     pub years: HashMap<String, Vec<(String, Vec<u8>)>>,
 }
 
+/// [`Tx::prior_claims`] and [`Tx::prior_years`] of the keys, on `readers` connections to the
+/// state at once, each reading a snapshot of it for a contiguous share of the keys in key
+/// order. A night's state is mostly cold (not in the page cache) and read at random; with
+/// several reads in flight the disk answers them together instead of one after another
+/// (measured on the 2-core VM: 8,000 cold pages in 1.0 s from one thread, 0.39 s from four,
+/// 0.23 s from sixteen). The snapshots are of the same state as long as no run commits in
+/// between, which the run's write transaction checks (its next run id).
+pub fn look_up(path: &Path, ids: &[&str], psn_nos: &[&str], policies: &PolicySet, readers: usize) -> Result<Prior> {
+    let mut ids: Vec<(i64, &str)> = ids.iter().map(|id| (bucket_of(setl_hash(id)), *id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<&str> = ids.into_iter().map(|(_, id)| id).collect();
+    let mut psn_nos = psn_nos.to_vec();
+    psn_nos.sort_unstable();
+    psn_nos.dedup();
+    let share = |n: usize| n.div_ceil(readers.max(1)).max(1);
+    std::thread::scope(|s| {
+        let claims: Vec<_> = ids
+            .chunks(share(ids.len()))
+            .map(|part| s.spawn(move || Store::open_reader(path)?.begin_read()?.prior_claims(part, policies)))
+            .collect();
+        let years: Vec<_> = psn_nos
+            .chunks(share(psn_nos.len()))
+            .map(|part| s.spawn(move || Store::open_reader(path)?.begin_read()?.prior_years(part)))
+            .collect();
+        let mut prior = Prior::default();
+        for h in claims.into_iter().chain(years) {
+            prior.merge(h.join().map_err(|_| anyhow::anyhow!("internal: a look-up of {} stopped", path.display()))??);
+        }
+        Ok(prior)
+    })
+}
+
+/// The setl_ids and init_setl_ids (of reversals) of a run's claims, and its persons in key
+/// order.
+pub fn input_keys<'a>(claims: &'a ClaimsRead, persons: &'a PersonsRead) -> (Vec<&'a str>, Vec<&'a str>) {
+    let t = &claims.table;
+    let mut ids: Vec<&str> = Vec::with_capacity(t.claims.len());
+    for c in &t.claims {
+        ids.push(t.strings.get(c.setl_id));
+        if c.reversal {
+            ids.push(t.strings.get(c.init_setl_id));
+        }
+    }
+    let mut psn_nos: Vec<&str> = t.claims.iter().map(|c| persons.table.persons[c.psn as usize].psn_no.as_str()).collect();
+    psn_nos.sort_unstable();
+    psn_nos.dedup();
+    (ids, psn_nos)
+}
+
 impl Prior {
+    /// Adds what another look-up found (of other keys, or of the same ones in the same
+    /// snapshot: the same values).
+    pub fn merge(&mut self, other: Prior) {
+        self.history.claims.extend(other.history.claims);
+        self.history.latest.extend(other.history.latest);
+        self.originals.extend(other.originals);
+        self.years.extend(other.years);
+    }
+
     /// One [`Carry`] per person of the run (`prepared.persons`), with the
     /// stored year states and the originals their reversals cancel.
     pub fn carries(
@@ -230,8 +289,16 @@ impl Store {
             create_schema(&tx).map_err(&e)?;
             tx.commit().map_err(&e)?;
         }
-        let v: Option<String> =
+        let mut v: Option<String> =
             self.conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional().map_err(&e)?;
+        if v.as_deref() == Some("3") {
+            // Version 4 only adds `setl_pending`: a version 3 state is one with nothing waiting.
+            let tx = self.conn.unchecked_transaction().map_err(&e)?;
+            tx.execute_batch(SCHEMA).map_err(&e)?;
+            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", params![SCHEMA_VERSION]).map_err(&e)?;
+            tx.commit().map_err(&e)?;
+            v = Some(SCHEMA_VERSION.to_string());
+        }
         if v.as_deref() != Some(SCHEMA_VERSION) {
             bail!(
                 "{}: state schema version {} is not {SCHEMA_VERSION}, which this medsettle reads",
@@ -264,6 +331,16 @@ impl Store {
             bail!("state {} was built by another run while this one waited for it; run again", self.path.display());
         }
         Ok(Tx { tx, path: &self.path })
+    }
+
+    /// A second connection to the state, to read a snapshot of it beside the run's own
+    /// connection (a night looks its persons up on it while its setl_ids are looked up on the
+    /// other). Nothing is written through it.
+    pub fn open_reader(path: &Path) -> Result<Store> {
+        let e = named(path);
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(&e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&e)?;
+        Ok(Store { conn, path: path.to_path_buf(), inode: inode(path) })
     }
 
     /// A read transaction: a snapshot of the state that does not hold up a checkpoint on
@@ -465,6 +542,9 @@ struct Found {
     packs: HashMap<i64, Pack>,
 }
 
+/// (hash, pack_no) pairs of `setl_index` or `setl_pending`, by hash.
+type Entries = Vec<(u64, i64)>;
+
 /// The run's write transaction on the state.
 pub struct Tx<'a> {
     tx: Transaction<'a>,
@@ -538,20 +618,24 @@ impl Tx<'_> {
     /// What the state holds about the input: its setl_ids and init_setl_ids settled before,
     /// and the latest settled claim of each of its persons.
     pub fn prior(&self, claims: &ClaimsRead, persons: &PersonsRead, policies: &PolicySet) -> Result<Prior> {
-        let mut prior = Prior::default();
         if self.is_empty()? {
+            return Ok(Prior::default());
+        }
+        let (ids, psn_nos) = input_keys(claims, persons);
+        let mut prior = self.prior_claims(&ids, policies)?;
+        prior.merge(self.prior_years(&psn_nos)?);
+        Ok(prior)
+    }
+
+    /// What the state holds about these setl_ids (settled before: [`History::claims`], and
+    /// the originals a reversal cancels).
+    pub fn prior_claims(&self, ids: &[&str], policies: &PolicySet) -> Result<Prior> {
+        let mut prior = Prior::default();
+        if ids.is_empty() || self.is_empty()? {
             return Ok(prior);
         }
-        let t = &claims.table;
         let mut run_date = self.tx.prepare_cached("SELECT applied_at FROM runs WHERE run_id = ?1").map_err(self.e())?;
-        let mut ids: Vec<&str> = Vec::new();
-        for c in &t.claims {
-            ids.push(t.strings.get(c.setl_id));
-            if c.reversal {
-                ids.push(t.strings.get(c.init_setl_id));
-            }
-        }
-        let found = self.find(&ids)?;
+        let found = self.find(ids)?;
         let policy_ids = self.policy_ids()?;
         for (id, &(pack_no, k)) in &found.at {
             let Some(pack) = found.packs.get(&pack_no) else { bail!("internal: pack {pack_no} was not read") };
@@ -578,16 +662,19 @@ impl Tx<'_> {
                 prior.originals.insert(id.clone(), (s, d.contribution));
             }
         }
-        // Each person's stored years, in psn_no order (the key): the latest claim for the
-        // checks, the year states for the kernel (kept for `carries`).
+        Ok(prior)
+    }
+
+    /// What the state holds about these persons (`psn_nos` in key order reads the table in
+    /// file order): their stored years, the latest claim for the checks
+    /// ([`History::latest`]), the year states for the kernel (kept for `carries`).
+    pub fn prior_years(&self, psn_nos: &[&str]) -> Result<Prior> {
+        let mut prior = Prior::default();
         let mut years = self
             .tx
             .prepare_cached("SELECT policy_id, state, last_setl_time, last_setl_id FROM person_years WHERE psn_no = ?1 ORDER BY year")
             .map_err(self.e())?;
-        let mut named: Vec<&str> = t.claims.iter().map(|c| persons.table.persons[c.psn as usize].psn_no.as_str()).collect();
-        named.sort_unstable();
-        named.dedup();
-        for psn_no in named {
+        for &psn_no in psn_nos {
             let rows: Vec<(String, Vec<u8>, String, String)> = years
                 .query_map(params![psn_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .map_err(self.e())?
@@ -602,23 +689,31 @@ impl Tx<'_> {
     }
 
     /// Looks settled setl_ids up through `setl_index` (buckets in key order, so that a cold
-    /// night reads the index nearly in file order) and reads the packs that hold them.
+    /// night reads the index nearly in file order) and the entries still waiting in
+    /// `setl_pending`, and reads the packs that hold them.
     fn find(&self, ids: &[&str]) -> Result<Found> {
         let e = self.e();
         let mut wanted: Vec<(i64, u64, &str)> = ids.iter().map(|id| (setl_hash(id), *id)).map(|(h, id)| (bucket_of(h), h, id)).collect();
         wanted.sort_unstable();
         wanted.dedup();
+        let mut found = Found::default();
+        let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else { return Ok(found) };
+        let waiting = self.waiting(slice_of(first.1)..=slice_of(last.1))?;
         let mut bucket = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
         let mut read_pack = self.tx.prepare_cached("SELECT psn_no, run_id, detail FROM claim_packs WHERE pack_no = ?1").map_err(&e)?;
-        let mut found = Found::default();
         let mut entries: (i64, Vec<(u64, i64)>) = (-1, Vec::new());
+        let mut candidates: Vec<i64> = Vec::new();
         for (b, h, id) in wanted {
             if entries.0 != b {
                 let blob: Option<Vec<u8>> = bucket.query_row(params![b], |r| r.get(0)).optional().map_err(&e)?;
                 entries = (b, blob.map(|v| decode_entries(&v)).unwrap_or_default());
             }
-            let from = entries.1.partition_point(|x| x.0 < h);
-            for &(_, pack_no) in entries.1[from..].iter().take_while(|x| x.0 == h) {
+            candidates.clear();
+            for run in std::iter::once(&entries.1).chain(waiting.get(&slice_of(h)).into_iter().flatten()) {
+                let from = run.partition_point(|x| x.0 < h);
+                candidates.extend(run[from..].iter().take_while(|x| x.0 == h).map(|x| x.1));
+            }
+            for &pack_no in &candidates {
                 if let std::collections::hash_map::Entry::Vacant(v) = found.packs.entry(pack_no) {
                     let (psn_no, run_id, detail): (String, i64, Vec<u8>) =
                         read_pack.query_row(params![pack_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(&e)?;
@@ -631,6 +726,41 @@ impl Tx<'_> {
             }
         }
         Ok(found)
+    }
+
+    /// The entries waiting in `setl_pending` for the slices `slices`: by slice, one vector
+    /// (by hash) per run that left them.
+    fn waiting(&self, slices: std::ops::RangeInclusive<i64>) -> Result<HashMap<i64, Vec<Entries>>> {
+        let e = self.e();
+        let mut st = self.tx.prepare_cached("SELECT slice, entries FROM setl_pending WHERE slice BETWEEN ?1 AND ?2").map_err(&e)?;
+        let mut rows = st.query(params![slices.start(), slices.end()]).map_err(&e)?;
+        let mut out: HashMap<i64, Vec<Entries>> = HashMap::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            let slice: i64 = r.get(0).map_err(&e)?;
+            let entries = r.get_ref(1).map_err(&e)?.as_blob().map_err(|err| e(err.into()))?;
+            out.entry(slice).or_default().push(decode_entries(entries));
+        }
+        Ok(out)
+    }
+
+    /// Moves the entries waiting in one slice of `setl_pending` into their `setl_index`
+    /// buckets (merged by hash with those stored before).
+    fn fold_pending(&self, slice: i64) -> Result<()> {
+        let e = self.e();
+        let mut waiting: Vec<(u64, i64)> = self.waiting(slice..=slice)?.into_values().flatten().flatten().collect();
+        waiting.sort_unstable();
+        let mut get = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
+        let mut put = self.tx.prepare_cached("INSERT OR REPLACE INTO setl_index (bucket, entries) VALUES (?1, ?2)").map_err(&e)?;
+        for group in waiting.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
+            let b = bucket_of(group[0].0);
+            let old: Option<Vec<u8>> = get.query_row(params![b], |r| r.get(0)).optional().map_err(&e)?;
+            let mut all = old.map(|v| decode_entries(&v)).unwrap_or_default();
+            all.extend_from_slice(group);
+            all.sort_unstable();
+            put.execute(params![b, encode_entries(&all)]).map_err(&e)?;
+        }
+        self.tx.execute("DELETE FROM setl_pending WHERE slice = ?1", params![slice]).map_err(&e)?;
+        Ok(())
     }
 
     /// policy_ref → policy_id of every stored policy version.
@@ -717,7 +847,8 @@ impl Tx<'_> {
         carries: &[Carry],
     ) -> Result<()> {
         let e = self.e();
-        let fresh = self.is_empty()?;
+        // The first run that stores setl_ids writes the index whole (in bucket order).
+        let fresh = !self.tx.query_row("SELECT EXISTS (SELECT 1 FROM setl_index)", [], |r| r.get::<_, bool>(0)).map_err(&e)?;
         let mut timer = crate::pipeline::Timer::new();
         std::thread::scope(|scope| -> Result<()> {
             // The person-years' maps (below) are made beside the claims' inserts.
@@ -860,22 +991,23 @@ impl Tx<'_> {
                     up.execute(params![pack_json(&pack.claims), encode(&pack.claims)?, p]).map_err(&e)?;
                 }
             }
-            // Where each new setl_id is: its bucket's entries, merged with those stored before.
+            // Where each new setl_id is. The first run writes `setl_index` whole; a night's
+            // entries wait in `setl_pending`, one row per slice of the buckets, and the night
+            // folds one slice's waiting entries into their buckets (a night rewrites a 32nd of
+            // the index instead of a bucket for every claim: a page each, at random).
             entries.par_sort_unstable();
-            let mut get = self.tx.prepare_cached("SELECT entries FROM setl_index WHERE bucket = ?1").map_err(&e)?;
-            let mut put = self.tx.prepare_cached("INSERT OR REPLACE INTO setl_index (bucket, entries) VALUES (?1, ?2)").map_err(&e)?;
-            for group in entries.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
-                let b = bucket_of(group[0].0);
-                let merged = if fresh {
-                    encode_entries(group)
-                } else {
-                    let old: Option<Vec<u8>> = get.query_row(params![b], |r| r.get(0)).optional().map_err(&e)?;
-                    let mut all = old.map(|v| decode_entries(&v)).unwrap_or_default();
-                    all.extend_from_slice(group);
-                    all.sort_unstable();
-                    encode_entries(&all)
-                };
-                put.execute(params![b, merged]).map_err(&e)?;
+            if fresh {
+                let mut put = self.tx.prepare_cached("INSERT INTO setl_index (bucket, entries) VALUES (?1, ?2)").map_err(&e)?;
+                for group in entries.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
+                    put.execute(params![bucket_of(group[0].0), encode_entries(group)]).map_err(&e)?;
+                }
+            } else {
+                let mut wait =
+                    self.tx.prepare_cached("INSERT INTO setl_pending (slice, run_id, entries) VALUES (?1, ?2, ?3)").map_err(&e)?;
+                for group in entries.chunk_by(|a, b| slice_of(a.0) == slice_of(b.0)) {
+                    wait.execute(params![slice_of(group[0].0), run_id, encode_entries(group)]).map_err(&e)?;
+                }
+                self.fold_pending(slice_folded_by(run_id))?;
             }
             drop(entries);
             timer.mark("store the setl_id index");

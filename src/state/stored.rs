@@ -236,6 +236,19 @@ pub fn setl_hash(id: &str) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Bits of a setl_id's hash that choose its `setl_pending.slice`: 32 slices of the buckets.
+pub const SLICE_BITS: u32 = 5;
+
+/// The `setl_pending.slice` of a hash: the top bits of its bucket.
+pub fn slice_of(h: u64) -> i64 {
+    (h >> (64 - SLICE_BITS)) as i64
+}
+
+/// The slice a run folds into `setl_index` (one after another, each every 32nd run).
+pub fn slice_folded_by(run_id: i64) -> i64 {
+    run_id.rem_euclid(1 << SLICE_BITS)
+}
+
 /// The `setl_index.bucket` of a hash.
 pub fn bucket_of(h: u64) -> i64 {
     (h >> (64 - BUCKET_BITS)) as i64
@@ -273,6 +286,9 @@ mod tests {
         assert_eq!(setl_hash("S1"), 0xb653_16d6_082c_20e8);
         assert_eq!(setl_hash("结算1"), 0x0ef4_e04b_1b28_dbfd);
         assert_eq!(bucket_of(u64::MAX), (1 << BUCKET_BITS) - 1);
+        assert_eq!(slice_of(u64::MAX), (1 << SLICE_BITS) - 1);
+        // a slice is a run of whole buckets
+        assert_eq!(slice_of(0xb653_16d6_082c_20e8), bucket_of(0xb653_16d6_082c_20e8) >> (BUCKET_BITS - SLICE_BITS));
         assert_eq!(bucket_of(0), 0);
     }
 

@@ -84,7 +84,10 @@ fn read_group(
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
     let mut builder = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024);
     if let Some(s) = selection {
-        builder = builder.with_row_selection(s);
+        // Skipped rows are skipped, not decoded and filtered out: the crate's default turns a
+        // selection of short runs (a night's persons, one in 36 rows) into a mask over every
+        // row (measured: 0.30 → 0.15 s and 114 → 12 MiB for 27,217 of 1M persons).
+        builder = builder.with_row_selection(s).with_row_selection_policy(parquet::arrow::arrow_reader::RowSelectionPolicy::Selectors);
     }
     let reader = builder.build()?;
     let mut first = first_record;
