@@ -401,6 +401,27 @@ fn verify_finds_a_tampered_state() {
 }
 
 #[test]
+fn verify_finds_a_claim_missing_from_the_setl_id_index() {
+    // A bucket of the first night's index and a slice of the second night's entries (still
+    // waiting in setl_pending) lost, and an entry that names a pack without its claim.
+    let t = TwoNights::new();
+    assert!(t.night(&t.write("n1.csv", &t.first), "o1").status.success());
+    assert!(t.night(&t.write("n2.csv", &t.second), "o2").status.success());
+    let db = t.path("state.db");
+    let o = run(bin().args(["state", "verify"]).arg(&db));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    tamper(&db, "DELETE FROM setl_index WHERE bucket = (SELECT min(bucket) FROM setl_index)");
+    tamper(&db, "DELETE FROM setl_pending WHERE slice = (SELECT min(slice) FROM setl_pending)");
+    // (hash 1, pack 1), little-endian
+    tamper(&db, "INSERT INTO setl_pending (slice, run_id, entries) VALUES (0, 99, x'01000000000000000100000000000000')");
+    let o = run(bin().args(["state", "verify"]).arg(&db));
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.matches("is not indexed").count() >= 2, "{out}");
+    assert!(out.contains("(hash 0000000000000001) names pack 1, which holds no such claim"), "{out}");
+}
+
+#[test]
 fn a_state_of_another_schema_version_is_refused_by_name() {
     // Version 2 kept one `claims` row per claim; this medsettle reads version 4 (packs, and
     // upgrades a version 3 state) only.

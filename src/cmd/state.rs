@@ -38,7 +38,8 @@ pub enum StateAction {
         format: Format,
     },
     /// Settle every stored claim again from empty running totals and compare with what is
-    /// stored; exit 3 on any difference.
+    /// stored, and check the setl_id index against the stored claims; exit 3 on any
+    /// difference.
     Verify {
         db: PathBuf,
         #[arg(long)]

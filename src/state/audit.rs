@@ -2,6 +2,7 @@
 //! of the same claims writes) and `state verify` (settle every stored claim again from empty
 //! running totals and compare with what is stored).
 
+use super::stored::{decode_entries, setl_hash};
 use super::{Store, StoredClaim, decode, stored_policies};
 use crate::engine::{self, Carry, Settled, Tracer, YearState};
 use crate::model::{ClaimTable, NO_ORIGINAL, Person, PersonTable, PersonYear, time};
@@ -104,6 +105,8 @@ pub struct Rebuilt {
     pub contributions: Vec<crate::engine::Contribution>,
     /// The stored person_years rows' money columns (for verify).
     pub stored_years: Vec<PersonYear>,
+    /// Every claim's setl_id index entry as it should be: (hash, pack_no, claim index).
+    pub indexed: Vec<(u64, i64, u32)>,
 }
 
 /// Loads what `export` and `verify` need.
@@ -170,11 +173,13 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
         key_of.insert((*psn, st.year), k);
     }
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); years_raw.len()];
+    let mut indexed: Vec<(u64, i64, u32)> = Vec::new();
     {
         // The packs in settlement order; their claims then in (run, input position) order, the
         // order of the runs' settlements files one after another.
-        let mut st =
-            c.prepare("SELECT psn_no, run_id, detail FROM claim_packs WHERE ?1 IS NULL OR year = ?1 ORDER BY pack_no").map_err(&e)?;
+        let mut st = c
+            .prepare("SELECT psn_no, run_id, detail, pack_no FROM claim_packs WHERE ?1 IS NULL OR year = ?1 ORDER BY pack_no")
+            .map_err(&e)?;
         let mut rows = st.query(params![year]).map_err(&e)?;
         // (run, position in the run's input) of each claim, as read.
         let mut keys: Vec<(i64, u64)> = Vec::new();
@@ -182,10 +187,12 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             let psn_no: String = r.get(0).map_err(&e)?;
             let run_id: i64 = r.get(1).map_err(&e)?;
             let claims: Vec<StoredClaim> = decode(&r.get::<_, Vec<u8>>(2).map_err(&e)?, "claim pack")?;
+            let pack_no: i64 = r.get(3).map_err(&e)?;
             let psn = *persons.index.get(&psn_no).with_context(|| format!("state: claims of {psn_no} have no person-year"))?;
             for c in claims {
                 let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
                 let i = table.claims.len() as u32;
+                indexed.push((setl_hash(&setl_id), pack_no, i));
                 let claim = d.input.to_claim(&mut table, &setl_id, &init_setl_id, psn, 0);
                 let y = time::year_of(claim.setl_time);
                 table.claims.push(claim);
@@ -218,6 +225,9 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             for i in m.iter_mut() {
                 *i = moved_to[*i as usize];
             }
+        }
+        for x in &mut indexed {
+            x.2 = moved_to[x.2 as usize];
         }
     }
     // D-06 order within each person-year; reversals point at their originals.
@@ -254,7 +264,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
         years.push((st, m));
         stored_years.push(stored);
     }
-    Ok(Rebuilt { table, persons, policies, settled, years, contributions, stored_years })
+    Ok(Rebuilt { table, persons, policies, settled, years, contributions, stored_years, indexed })
 }
 
 /// `state verify`: settles every stored person-year again from empty running totals, in D-06
@@ -315,5 +325,50 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
             }
         }
     }
+    diffs.extend(index_differences(store, &r)?);
     Ok((r.years.len(), r.table.claims.len(), diffs))
+}
+
+/// The setl_id index (`setl_index` and the entries still waiting in `setl_pending`) against
+/// the stored claims: each claim's (hash, pack) once, and no other entry naming their packs.
+/// A claim missing from it would not be found by a later night (its duplicate accepted, its
+/// reversal refused).
+fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
+    let e = e(store);
+    let mut want = r.indexed.clone();
+    want.par_sort_unstable();
+    let packs: std::collections::HashSet<i64> = want.iter().map(|x| x.1).collect();
+    let mut have: Vec<(u64, i64)> = Vec::with_capacity(want.len());
+    let mut st = store.conn().prepare("SELECT entries FROM setl_index UNION ALL SELECT entries FROM setl_pending").map_err(&e)?;
+    let mut rows = st.query([]).map_err(&e)?;
+    while let Some(row) = rows.next().map_err(&e)? {
+        let blob = row.get_ref(0).map_err(&e)?.as_blob().map_err(|err| e(err.into()))?;
+        have.extend(decode_entries(blob).into_iter().filter(|x| packs.contains(&x.1)));
+    }
+    have.par_sort_unstable();
+    let mut diffs = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let missing = match (want.get(i), have.get(j)) {
+            (None, None) => break,
+            (Some(a), Some(b)) if (a.0, a.1) == *b => {
+                (i, j) = (i + 1, j + 1);
+                continue;
+            }
+            (Some(a), Some(b)) => (a.0, a.1) < *b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if missing {
+            let (_, pack, ci) = want[i];
+            let id = r.table.strings.get(r.table.claims[ci as usize].setl_id);
+            diffs.push(format!("setl_index: claim {id} (pack {pack}) is not indexed: a later night would not find it"));
+            i += 1;
+        } else {
+            let (h, pack) = have[j];
+            diffs.push(format!("setl_index: an entry (hash {h:016x}) names pack {pack}, which holds no such claim"));
+            j += 1;
+        }
+    }
+    Ok(diffs)
 }
