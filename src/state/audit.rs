@@ -272,7 +272,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
 /// settlement, every contribution and the running totals with what is stored. Returns the
 /// differences (empty when the state is consistent).
 pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<String>)> {
-    let r = rebuild(store, year)?;
+    let mut r = rebuild(store, year)?;
     let mut diffs = Vec::new();
     let mut policy_of = vec![0u16; r.table.claims.len()];
     for (i, s) in r.settled.sorted.iter().enumerate() {
@@ -325,7 +325,10 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
             }
         }
     }
-    diffs.extend(index_differences(store, &r)?);
+    let mut timer = crate::pipeline::Timer::new();
+    let indexed = std::mem::take(&mut r.indexed);
+    diffs.extend(index_differences(store, &r, indexed)?);
+    timer.mark("check the setl_id index");
     Ok((r.years.len(), r.table.claims.len(), diffs))
 }
 
@@ -333,17 +336,29 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
 /// the stored claims: each claim's (hash, pack) once, and no other entry naming their packs.
 /// A claim missing from it would not be found by a later night (its duplicate accepted, its
 /// reversal refused).
-fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
+fn index_differences(store: &Store, r: &Rebuilt, mut want: Vec<(u64, i64, u32)>) -> Result<Vec<String>> {
     let e = e(store);
-    let mut want = r.indexed.clone();
     want.par_sort_unstable();
-    let packs: std::collections::HashSet<i64> = want.iter().map(|x| x.1).collect();
+    // The packs of these claims (all of them, or a year's), by pack_no.
+    let mut ours: Vec<bool> = Vec::new();
+    for &(_, p, _) in &want {
+        let Ok(p) = usize::try_from(p) else { continue };
+        if p >= ours.len() {
+            ours.resize(p + 1, false);
+        }
+        ours[p] = true;
+    }
+    let ours = |p: i64| usize::try_from(p).ok().and_then(|p| ours.get(p)).is_some_and(|&b| b);
     let mut have: Vec<(u64, i64)> = Vec::with_capacity(want.len());
     let mut st = store.conn().prepare("SELECT entries FROM setl_index UNION ALL SELECT entries FROM setl_pending").map_err(&e)?;
     let mut rows = st.query([]).map_err(&e)?;
     while let Some(row) = rows.next().map_err(&e)? {
         let blob = row.get_ref(0).map_err(&e)?.as_blob().map_err(|err| e(err.into()))?;
-        have.extend(decode_entries(blob).into_iter().filter(|x| packs.contains(&x.1)));
+        for x in decode_entries(blob) {
+            if ours(x.1) {
+                have.push(x);
+            }
+        }
     }
     have.par_sort_unstable();
     let mut diffs = Vec::new();
