@@ -322,9 +322,10 @@ pub fn write_outputs_into(
     let persons = &loaded.persons.table;
     let rows = settled.input_order();
     let pb = progress::bar(rows.len() as u64, "writing");
-    // The fund report is computed while the tables are written: writing is bound by the
-    // writer thread (the kernel's copy into the page cache), which leaves the pool idle.
-    let (written, (fund, missing_base)) = rayon::join(
+    // The fund report and the monthly totals are computed while the tables are written:
+    // writing is bound by the writer thread (the kernel's copy into the page cache), which
+    // leaves the pool idle.
+    let (written, (fund, missing_base, by_month)) = rayon::join(
         || -> Result<()> {
             tables::write_settlements(out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
             pb.finish_and_clear();
@@ -333,7 +334,7 @@ pub fn write_outputs_into(
         || {
             let mut fr = fund::expenditure(t, persons, settled);
             let missing_base = fund::income(persons, policies, t, &mut fr);
-            (fr, missing_base)
+            (fr, missing_base, ByMonth::of(t, settled))
         },
     );
     written?;
@@ -342,7 +343,7 @@ pub fn write_outputs_into(
         counts: counts(loaded, settled),
         fund,
         missing_base,
-        by_month: ByMonth::of(t, settled),
+        by_month,
         not_covered: BTreeMap::new(),
         rejects: loaded.reject_rows(),
     };

@@ -103,24 +103,80 @@ fn multi_year<V>(by: &BTreeMap<(i32, &str), V>) -> bool {
 pub struct ByMonth(BTreeMap<(i32, u32), ([Money; 5], i64)>);
 
 impl ByMonth {
-    /// Adds the settled claims of `claims` (not-covered ones pay nothing and are left out).
+    /// Adds the settled claims of `claims` (not-covered ones pay nothing and are left out),
+    /// in parallel pieces of settlement order; each piece keeps its months in a short list of
+    /// day ranges, so a claim costs a comparison with the month of the claim before it, not
+    /// a calendar conversion and a map lookup.
     pub fn add(&mut self, claims: &ClaimTable, settled: &Settled) {
-        for (ci, s) in settled.iter() {
-            if s.status == Status::NotCovered {
-                continue;
+        use rayon::prelude::*;
+        const PIECE: usize = 1 << 16;
+        let pieces: Vec<Months> = settled
+            .claim
+            .par_chunks(PIECE)
+            .zip(settled.sorted.par_chunks(PIECE))
+            .map(|(ci, ss)| {
+                let mut m = Months::default();
+                for (&c, s) in ci.iter().zip(ss) {
+                    if s.status != Status::NotCovered {
+                        m.add(time::date_of(claims.claims[c as usize].setl_time), [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay]);
+                    }
+                }
+                m
+            })
+            .collect();
+        for m in pieces {
+            for month in m.months {
+                let e = self.0.entry(month.key).or_default();
+                for (t, v) in e.0.iter_mut().zip(month.sums) {
+                    *t += v;
+                }
+                e.1 += month.claims;
             }
-            let (y, m, _) = time::civil_from_days(time::date_of(claims.claims[ci].setl_time));
-            let e = self.0.entry((y, m)).or_default();
-            for (j, v) in [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay].into_iter().enumerate() {
-                e.0[j] += v;
-            }
-            e.1 += 1;
         }
     }
     pub fn of(claims: &ClaimTable, settled: &Settled) -> ByMonth {
         let mut b = ByMonth::default();
         b.add(claims, settled);
         b
+    }
+}
+
+/// One piece's months: each with its first day and the first day of the next month.
+#[derive(Default)]
+struct Months {
+    months: Vec<Month>,
+    /// the month of the previous claim
+    last: usize,
+}
+
+struct Month {
+    key: (i32, u32),
+    from: time::Date,
+    until: time::Date,
+    sums: [Money; 5],
+    claims: i64,
+}
+
+impl Months {
+    fn add(&mut self, day: time::Date, paid: [Money; 4]) {
+        let hit = |m: &Month| (m.from..m.until).contains(&day);
+        if !self.months.get(self.last).is_some_and(hit) {
+            self.last = match self.months.iter().position(hit) {
+                Some(i) => i,
+                None => {
+                    let (y, m, _) = time::civil_from_days(day);
+                    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                    let (from, until) = (time::days_from_civil(y, m, 1), time::days_from_civil(ny, nm, 1));
+                    self.months.push(Month { key: (y, m), from, until, sums: [Money::ZERO; 5], claims: 0 });
+                    self.months.len() - 1
+                }
+            };
+        }
+        let m = &mut self.months[self.last];
+        for (t, v) in m.sums.iter_mut().zip(paid) {
+            *t += v;
+        }
+        m.claims += 1;
     }
 }
 
@@ -259,21 +315,24 @@ fn band_label(lo: Money, hi: Option<Money>, rate: rust_decimal::Decimal, who: &s
 
 /// Person-years that reached the basic cap, each catastrophic band and cap, the assistance
 /// limits, and that received tilted assistance.
-fn limits(r: &ReportInput, l: Lang) -> Section {
-    // (year, policy id, order, limit label) → (threshold, person-years reaching, eligible)
-    type Limits = BTreeMap<(i32, String, usize, String), (Option<Money>, i64, i64)>;
+fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
+    // (year, policy id, order) → (limit label, threshold, person-years reaching, eligible).
+    // A policy's order names one limit, so its label is spelled once, when the row is first
+    // met, not for every person-year.
+    type Limits<'a> = BTreeMap<(i32, &'a str, usize), (String, Option<Money>, i64, i64)>;
     let mut by = Limits::new();
-    let mut bump = |y: i32, pid: &str, order: usize, label: String, thr: Option<Money>, reached: bool| {
-        let e = by.entry((y, pid.to_string(), order, label)).or_insert((thr, 0, 0));
-        e.1 += reached as i64;
-        e.2 += 1;
+    let mut bump = |y: i32, pid: &'a str, order: usize, label: &dyn Fn() -> String, thr: Option<Money>, reached: bool| {
+        let e = by.entry((y, pid, order)).or_insert_with(|| (label(), thr, 0, 0));
+        e.2 += reached as i64;
+        e.3 += 1;
     };
     for y in r.years {
         let p = &r.persons.persons[y.psn as usize];
         let pol = r.policies.get(y.policy);
         let t = &y.totals;
         if let Some(cap) = pol.inpatient.as_ref().and_then(|i| i.cap) {
-            bump(y.year, &pol.id, 0, l.pick("基本医保年度最高支付限额", "basic fund annual cap").into(), Some(cap.0), t.cap_paid >= cap.0);
+            let label = || l.pick("基本医保年度最高支付限额", "basic fund annual cap").to_string();
+            bump(y.year, &pol.id, 0, &label, Some(cap.0), t.cap_paid >= cap.0);
         }
         if let Some(cat) = &pol.catastrophic {
             let poor = p.assistance != crate::model::Assistance::None;
@@ -282,23 +341,23 @@ fn limits(r: &ReportInput, l: Lang) -> Section {
             let mut lo = Money::ZERO;
             for (i, b) in table.iter().enumerate() {
                 let hi = b.upto.map(|a| a.0);
-                let label = band_label(lo, hi, b.rate.0, who, l);
-                bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, label, Some(lo), t.cat_base > lo);
+                let label = || band_label(lo, hi, b.rate.0, who, l);
+                bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, &label, Some(lo), t.cat_base > lo);
                 lo = hi.unwrap_or(lo);
             }
             if let Some(cap) = cap_of(pol, p) {
-                let label = l.pick("大病保险年度封顶（含2026激励）", "catastrophic annual cap (with 2026 incentives)").to_string();
-                bump(y.year, &pol.id, 30, label, Some(cat.cap.map(|c| c.0).unwrap_or(cap)), t.cat_paid >= cap);
+                let label = || l.pick("大病保险年度封顶（含2026激励）", "catastrophic annual cap (with 2026 incentives)").to_string();
+                bump(y.year, &pol.id, 30, &label, Some(cat.cap.map(|c| c.0).unwrap_or(cap)), t.cat_paid >= cap);
             }
         }
         if p.assistance != crate::model::Assistance::None
             && let Some(a) = &pol.assistance
         {
             for (g, lim) in a.limits.iter().enumerate().take(t.assist_paid.len()) {
-                let label = format!("{}{}", l.pick("医疗救助年度限额：", "assistance annual limit: "), lim.name);
-                bump(y.year, &pol.id, 40 + g, label, Some(lim.limit.0), t.assist_paid[g] >= lim.limit.0);
+                let label = || format!("{}{}", l.pick("医疗救助年度限额：", "assistance annual limit: "), lim.name);
+                bump(y.year, &pol.id, 40 + g, &label, Some(lim.limit.0), t.assist_paid[g] >= lim.limit.0);
             }
-            bump(y.year, &pol.id, 50, l.term("maf_tilt"), None, y.maf_tilt_pay.is_positive());
+            bump(y.year, &pol.id, 50, &|| l.term("maf_tilt"), None, y.maf_tilt_pay.is_positive());
         }
     }
     let mut t = Table::new(
@@ -314,10 +373,10 @@ fn limits(r: &ReportInput, l: Lang) -> Section {
             ("share", l.pick("占比", "share").into()),
         ],
     );
-    for ((y, pid, _, label), (thr, n, of)) in &by {
+    for ((y, pid, _), (label, thr, n, of)) in &by {
         t.rows.push(vec![
             Cell::Year(*y),
-            Cell::text(pid),
+            Cell::text(*pid),
             Cell::text(label),
             thr.map(Cell::Money).unwrap_or(Cell::Empty),
             Cell::Int(*n),
@@ -333,8 +392,8 @@ fn limits(r: &ReportInput, l: Lang) -> Section {
         .into();
     let chart = Chart {
         title: l.pick("达到各限额的人年", "Person-years reaching each limit").into(),
-        kind: ChartKind::HBars { categories: by.keys().map(|k| format!("{} · {}", k.1, k.3)).collect() },
-        series: vec![Series { name: l.pick("人年", "person-years").into(), values: by.values().map(|v| v.1 as f64).collect() }],
+        kind: ChartKind::HBars { categories: by.iter().map(|(k, v)| format!("{} · {}", k.1, v.0)).collect() },
+        series: vec![Series { name: l.pick("人年", "person-years").into(), values: by.values().map(|v| v.2 as f64).collect() }],
         money: false,
     };
     Section { title: l.pick("封顶与限额", "Caps and limits").into(), blocks: vec![Block::Chart(chart), Block::Table(t)] }
@@ -623,5 +682,27 @@ mod tests {
         assert_eq!(percentile(&v, 0.9), Money::from_fen(900));
         assert_eq!(percentile(&v, 0.99), Money::from_fen(1000));
         assert_eq!(percentile(&[], 0.5), Money::ZERO);
+    }
+
+    #[test]
+    fn months_by_day_ranges_equal_the_calendar() {
+        // Days back and forth across month and year ends (1969–1970, 2023–2025 with a leap
+        // February), each paying its day number into hifp: every month gets the sums and
+        // counts that a calendar conversion of each day gives.
+        let days: Vec<time::Date> = (-400..400).chain(19_300..20_200).map(|d| if d % 3 == 0 { d } else { 39_500 - d }).collect();
+        let mut m = Months::default();
+        let mut want: BTreeMap<(i32, u32), (Money, i64)> = BTreeMap::new();
+        for &d in &days {
+            let paid = Money::from_fen(d as i64);
+            m.add(d, [paid, Money::ZERO, Money::ZERO, Money::from_fen(1)]);
+            let (y, mo, _) = time::civil_from_days(d);
+            let e = want.entry((y, mo)).or_default();
+            e.0 += paid;
+            e.1 += 1;
+        }
+        let got: BTreeMap<(i32, u32), (Money, i64)> = m.months.iter().map(|x| (x.key, (x.sums[0], x.claims))).collect();
+        assert_eq!(got, want);
+        assert_eq!(m.months.len(), want.len(), "one entry per month");
+        assert!(m.months.iter().all(|x| x.sums[3] == Money::from_fen(x.claims)));
     }
 }
