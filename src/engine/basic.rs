@@ -174,7 +174,7 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
     };
     let full = table.get(group).map(|l| l.at(ctx.claim.hosp_lv).0).unwrap_or(Money::ZERO);
     let ded = (full - adm.deductible_charged).max0().min(ctx.claim.inscp_scp_amt.max0());
-    let table_key = match (&inp.deductible_later, adm.first) {
+    let table_key = || match (&inp.deductible_later, adm.first) {
         (Some(later), false) => format!("inpatient.deductible_later.{}", later.key(group)),
         _ => format!("inpatient.deductible.{}", inp.deductible.key(group)),
     };
@@ -201,7 +201,7 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
         .value("charged_before", adm.deductible_charged)
         .value("inscp_scp_amt", ctx.claim.inscp_scp_amt)
         .value("act_pay_dedc", ded)
-        .param(table_key)
+        .param(table_key())
     });
     (idx, ded)
 }
@@ -440,7 +440,8 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
         _ => None,
     };
     let (mut hifp, mut hifob, mut dedc) = (Fixed::ZERO, Fixed::ZERO, Money::ZERO);
-    let table = format!("outpatient.bands.{}", op.bands.key(ctx.group));
+    // Parameter names are spelled out only when a trace is kept.
+    let table = || format!("outpatient.bands.{}", op.bands.key(ctx.group));
     for (i, (band, part)) in bands.iter().zip(split(seg, bands.iter().map(|b| b.upto.map(|a| a.0)))).enumerate() {
         if part.is_empty() {
             continue;
@@ -450,7 +451,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
                 .value("cumulative_from", part.lo)
                 .value("cumulative_to", part.hi)
                 .value("amount", part.len())
-                .param(format!("{table}[{i}].upto"))
+                .param(format!("{}[{i}].upto", table()))
         };
         if band.deductible {
             dedc += part.len();
@@ -461,7 +462,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
                     band.upto.map(|a| a.0).unwrap_or(Money::MAX)
                 ))
                 .value("act_pay_dedc", part.len())
-                .param(format!("{table}[{i}].deductible"))
+                .param(format!("{}[{i}].deductible", table()))
             });
             continue;
         }
@@ -482,11 +483,11 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
             Column::Pharmacy if band.pharmacy.is_some() => "pharmacy",
             _ => "rate",
         };
-        let rate_key = format!("{table}[{i}].{column_key}");
+        let rate_key = || format!("{}[{i}].{column_key}", table());
         if x.is_zero() && paid.len() == part.len() && rate.is_zero() {
             t.detail("basic", || {
                 let d = band_detail(format!("{} on the cumulative outpatient cost ({}, {}] pays nothing", part.len(), part.lo, part.hi));
-                ctx.rate_detail(d, rate, rate_key.clone()).value("hifp_exact", "0")
+                ctx.rate_detail(d, rate, rate_key()).value("hifp_exact", "0")
             });
             continue;
         }
@@ -507,7 +508,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
             ))
             .value("paid_part", paid.len());
             let d = match (pharmacy_head(band), band.pharmacy_cost_limit) {
-                (Some(_), Some(l)) => d.value("pharmacy_cost_limit", l.0).param(format!("{table}[{i}].pharmacy_cost_limit")),
+                (Some(_), Some(l)) => d.value("pharmacy_cost_limit", l.0).param(format!("{}[{i}].pharmacy_cost_limit", table())),
                 _ => d,
             };
             let d = match counted_upto {
@@ -518,7 +519,7 @@ fn outpatient_scale(ctx: &Ctx, st: &YearState, amount: Money, column: Column, ph
                 Fund::Hifp => "hifp_exact",
                 Fund::Hifob => "hifob_exact",
             };
-            ctx.rate_detail(d, rate, rate_key.clone()).value(fund, x.shown())
+            ctx.rate_detail(d, rate, rate_key()).value(fund, x.shown())
         });
     }
     (hifp, hifob, dedc)

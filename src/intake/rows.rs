@@ -204,7 +204,7 @@ impl<'a> ClaimIntake<'a> {
         let mdtrt_id = id(cell(C_MDTRT_ID).text(), "mdtrt_id", "a visit id")?;
         let setl_time = need(cell(C_SETL_TIME).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
         let med_type = code(cell(C_MED_TYPE), "med_type", MedType::parse, MedType::expected)?
-            .ok_or((R::MissingValue, "column med_type is empty".to_string()))?;
+            .ok_or_else(|| (R::MissingValue, "column med_type is empty".to_string()))?;
         let [medfee, fulamt, overlmt, presel, inscp] = C_AMOUNTS.map(|c| need_money(cell(c), name(c)));
         let (medfee, fulamt, overlmt, presel, inscp) = (medfee?, fulamt?, overlmt?, presel?, inscp?);
         let reversal = opt(cell(C_REFD_SETL_FLAG).flag(), "refd_setl_flag")?.unwrap_or(false);
@@ -357,9 +357,9 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
     let col = |c: usize| b.cell(row, c);
     let psn_no = id(col(0).text(), "psn_no", "a person number")?.into_owned();
     let insutype = code(col(1), "insutype", Scheme::parse, Scheme::expected)?
-        .ok_or((R::MissingValue, "column insutype is empty; expected 310 or 390".to_string()))?;
+        .ok_or_else(|| (R::MissingValue, "column insutype is empty; expected 310 or 390".to_string()))?;
     let psn_type = code(col(2), "psn_type", PsnType::parse, PsnType::expected)?
-        .ok_or((R::MissingValue, format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
+        .ok_or_else(|| (R::MissingValue, format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
     let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
     let district = code(col(4), "district", District::parse, District::expected)?;
     if insutype == Scheme::Resident && district.is_none() {

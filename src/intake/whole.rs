@@ -358,7 +358,7 @@ pub fn prepare_part(
             }
             let oi = ids
                 .first(table, init)
-                .ok_or((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input")))?;
+                .ok_or_else(|| (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input")))?;
             let o = &table.claims[oi as usize];
             if o.reversal {
                 return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));

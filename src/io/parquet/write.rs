@@ -8,6 +8,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -125,10 +126,20 @@ const BATCHES_PER_STEP: usize = 8;
 impl ParquetSink {
     pub(crate) fn new(w: OutFile, cols: &[(&str, ColType)], window: usize, chunk: usize) -> Result<ParquetSink> {
         let schema = arrow_schema(cols);
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(window))
-            .build();
+            .set_max_row_group_row_count(Some(window));
+        // Numbers are written plain: an amount or a time column has too many values for a
+        // dictionary (the encoder fills one, then falls back), and a column of mostly zeros
+        // compresses to almost nothing without one, while hashing every value into a
+        // dictionary cost a few percent of a run's CPU. Text columns keep theirs (psn_no,
+        // policy_id, benefit, status and reason repeat). 10.36M settlements: 301.4 → 294.4 MB.
+        for (name, t) in cols {
+            if !matches!(t, ColType::Text) {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+            }
+        }
+        let props = props.build();
         // The ArrowWriter sets up the file (schema, the embedded Arrow schema, properties);
         // its lower-level halves then let every row group's columns be encoded in parallel,
         // one column writer per column on rayon (a serial ArrowWriter::write encodes one
