@@ -105,8 +105,8 @@ pub struct Rebuilt {
     pub contributions: Vec<crate::engine::Contribution>,
     /// The stored person_years rows' money columns (for verify).
     pub stored_years: Vec<PersonYear>,
-    /// Every claim's setl_id index entry as it should be: (hash, pack_no, claim index).
-    pub indexed: Vec<(u64, i64, u32)>,
+    /// The pack (`claim_packs.pack_no`) of each claim, aligned with `table.claims`.
+    pub packs: Vec<i64>,
 }
 
 /// Loads what `export` and `verify` need.
@@ -173,7 +173,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
         key_of.insert((*psn, st.year), k);
     }
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); years_raw.len()];
-    let mut indexed: Vec<(u64, i64, u32)> = Vec::new();
+    let mut packs: Vec<i64> = Vec::new();
     {
         // The packs in settlement order; their claims then in (run, input position) order, the
         // order of the runs' settlements files one after another.
@@ -192,7 +192,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             for c in claims {
                 let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
                 let i = table.claims.len() as u32;
-                indexed.push((setl_hash(&setl_id), pack_no, i));
+                packs.push(pack_no);
                 let claim = d.input.to_claim(&mut table, &setl_id, &init_setl_id, psn, 0);
                 let y = time::year_of(claim.setl_time);
                 table.claims.push(claim);
@@ -221,13 +221,11 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             .collect();
         sorted = order.iter().map(|&from| sorted[from as usize]).collect();
         contributions = order.iter().map(|&from| contributions[from as usize]).collect();
+        packs = order.iter().map(|&from| packs[from as usize]).collect();
         for m in &mut members {
             for i in m.iter_mut() {
                 *i = moved_to[*i as usize];
             }
-        }
-        for x in &mut indexed {
-            x.2 = moved_to[x.2 as usize];
         }
     }
     // D-06 order within each person-year; reversals point at their originals.
@@ -264,7 +262,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
         years.push((st, m));
         stored_years.push(stored);
     }
-    Ok(Rebuilt { table, persons, policies, settled, years, contributions, stored_years, indexed })
+    Ok(Rebuilt { table, persons, policies, settled, years, contributions, stored_years, packs })
 }
 
 /// `state verify`: settles every stored person-year again from empty running totals, in D-06
@@ -272,7 +270,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
 /// settlement, every contribution and the running totals with what is stored. Returns the
 /// differences (empty when the state is consistent).
 pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<String>)> {
-    let mut r = rebuild(store, year)?;
+    let r = rebuild(store, year)?;
     let mut diffs = Vec::new();
     let mut policy_of = vec![0u16; r.table.claims.len()];
     for (i, s) in r.settled.sorted.iter().enumerate() {
@@ -326,8 +324,7 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
         }
     }
     let mut timer = crate::pipeline::Timer::new();
-    let indexed = std::mem::take(&mut r.indexed);
-    diffs.extend(index_differences(store, &r, indexed)?);
+    diffs.extend(index_differences(store, &r)?);
     timer.mark("check the setl_id index");
     Ok((r.years.len(), r.table.claims.len(), diffs))
 }
@@ -336,8 +333,14 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
 /// the stored claims: each claim's (hash, pack) once, and no other entry naming their packs.
 /// A claim missing from it would not be found by a later night (its duplicate accepted, its
 /// reversal refused).
-fn index_differences(store: &Store, r: &Rebuilt, mut want: Vec<(u64, i64, u32)>) -> Result<Vec<String>> {
+fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
     let e = e(store);
+    // Every claim's entry as it should be: (hash, pack_no, claim index).
+    let mut want: Vec<(u64, i64, u32)> = (r.table.claims.par_iter(), r.packs.par_iter())
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, (c, &pack))| (setl_hash(r.table.strings.get(c.setl_id)), pack, i as u32))
+        .collect();
     want.par_sort_unstable();
     // The packs of these claims (all of them, or a year's), by pack_no.
     let mut ours: Vec<bool> = Vec::new();
