@@ -425,7 +425,7 @@ fn columns(s: &Value) -> Vec<String> {
 
 fn parquet_type(t: ColType) -> &'static str {
     match t {
-        ColType::Text => "Utf8",
+        ColType::Text | ColType::Id => "Utf8",
         ColType::Int => "Int64",
         ColType::Money | ColType::OptMoney => "Decimal128(18,2)",
         ColType::DateTime => "Timestamp(Microsecond)",

@@ -7,14 +7,16 @@ use super::classify::offsite_class;
 use super::state::{Admission, Contribution, YearState};
 use super::trace::{Detail, Tracer};
 use crate::model::money::{Fixed, Fraction};
-use crate::model::{Benefit, Claim, Disease, Money, Offsite, Person, Rate, RoundingMode, time};
+use crate::model::{Benefit, Claim, Disease, Money, Offsite, Person, Rate, RoundingMode, Strings, time};
 use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
 
 /// The claim being settled, with what the layers need to know about it.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub claim: &'a Claim,
-    pub mdtrt_id: &'a str,
+    /// The claim table's text ids (the claim's mdtrt_id is looked up only for an admission:
+    /// a random read per claim otherwise).
+    pub strings: &'a Strings,
     pub person: &'a Person,
     pub policy: &'a Policy,
     pub year: i32,
@@ -147,17 +149,12 @@ fn inpatient_brackets(ctx: &Ctx, pay: Span, t: &mut Tracer) -> (Fixed, Fixed) {
 /// S-04/S-05: the admission of the claim's mdtrt_id (opened when first settled) and the
 /// deductible still to charge on it.
 fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: bool, t: &mut Tracer) -> (usize, Money) {
-    let idx = match st.find_admission(ctx.mdtrt_id, is_admission) {
+    let mdtrt_id = ctx.strings.get(ctx.claim.mdtrt_id);
+    let idx = match st.find_admission(mdtrt_id, is_admission) {
         Some(i) => i,
         None => {
             let first = !st.any_live_admission();
-            st.admissions.push(Admission {
-                mdtrt_id: ctx.mdtrt_id.to_string(),
-                first,
-                deductible_charged: Money::ZERO,
-                live: 0,
-                is_admission,
-            });
+            st.admissions.push(Admission { mdtrt_id: mdtrt_id.to_string(), first, deductible_charged: Money::ZERO, live: 0, is_admission });
             st.admissions.len() - 1
         }
     };
@@ -192,7 +189,7 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
                 ctx.claim.hosp_lv,
                 group.as_str(),
                 adm.deductible_charged,
-                ctx.mdtrt_id,
+                mdtrt_id,
                 ded
             ),
             inp.deductible_source.clone().unwrap_or_else(|| inp.source.clone()),

@@ -36,7 +36,7 @@ pub(crate) fn rare_share(table: &ClaimTable, c: &Claim, persons: &PersonTable, p
     match (benefit, reason) {
         (crate::model::Benefit::RareDrug, None) => basic::drug_share(&basic::Ctx {
             claim: c,
-            mdtrt_id: table.strings.get(c.mdtrt_id),
+            strings: &table.strings,
             person,
             policy,
             year,
@@ -96,7 +96,7 @@ pub fn close_year(st: &YearState, person: &Person, policies: &PolicySet, t: &mut
     let mut s = st.summary.clone();
     s.admissions = admissions;
     s.totals = YearTotals { cap_paid: st.cap_paid, cat_base: st.cat_base, cat_paid: st.cat_paid, assist_paid: st.assist_paid };
-    t.claim("", st.year);
+    t.claim(|| "", st.year);
     s.maf_tilt_pay = assistance::tilted(policies.get(st.policy), person, st.tilt_base, t);
     s
 }
@@ -163,7 +163,7 @@ pub fn settle_person(
             });
         }
         let Some(st) = st.as_mut() else { continue };
-        t.claim(table.strings.get(claim.setl_id), year);
+        t.claim(|| table.strings.get(claim.setl_id), year);
         if has_reversal {
             position.insert(ci, k);
         }
@@ -240,15 +240,7 @@ pub fn settle_person(
                 .value("psn_part_amt", r.psn_part_amt)
             });
         } else {
-            let ctx = basic::Ctx {
-                claim,
-                mdtrt_id: table.strings.get(claim.mdtrt_id),
-                person,
-                policy,
-                year,
-                group: Group::of(person.psn_type),
-                benefit,
-            };
+            let ctx = basic::Ctx { claim, strings: &table.strings, person, policy, year, group: Group::of(person.psn_type), benefit };
             t.detail("benefit", || {
                 trace::Detail::new(format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into())
                     .value("benefit", benefit)

@@ -70,9 +70,10 @@ impl<'a> Tracer<'a> {
         self.sink.is_some()
     }
     /// The claim (empty: the year end) and year the next steps belong to.
-    pub fn claim(&mut self, setl_id: &str, year: i32) {
+    /// The claim about to be settled (its setl_id is looked up only when tracing).
+    pub fn claim<'s>(&mut self, setl_id: impl FnOnce() -> &'s str, year: i32) {
         if self.sink.is_some() {
-            self.current = setl_id.to_string();
+            self.current = setl_id().to_string();
             self.year = year;
         }
     }

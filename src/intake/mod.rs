@@ -18,7 +18,9 @@ pub use arrow::{ArrowBatch, LINE_COLUMN};
 pub use cell::Cell;
 pub use columns::{CLAIMS, Column, Kind, PERSONS};
 pub use reject::{Refusal, RejectCode, RejectRow};
-pub use rows::{Aliases, ClaimIntake, ClaimsRead, Part, PersonsRead, aliases_of, named_persons, read_person_arrow, read_person_batch};
+pub use rows::{
+    Aliases, ClaimIntake, ClaimsRead, Part, PersonBatches, PersonsRead, aliases_of, named_persons, read_person_arrow, read_person_batch,
+};
 pub use whole::{CrossPartition, History, PriorClaim, id_hash, prepare, prepare_after, prepare_part, refused_alone};
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the

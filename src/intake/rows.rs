@@ -296,10 +296,16 @@ impl<'a> ClaimIntake<'a> {
                 },
             ));
         };
-        let recorded = rec
-            .iter()
-            .any(Option::is_some)
-            .then(|| Box::new(Recorded { hifp_pay: rec[0], hifob_pay: rec[1], hifmi_pay: rec[2], maf_pay: rec[3], psn_part_amt: rec[4] }));
+        let recorded = rec.iter().any(Option::is_some).then(|| {
+            Box::new(Recorded {
+                hifp_pay: rec[0],
+                hifob_pay: rec[1],
+                hifmi_pay: rec[2],
+                maf_pay: rec[3],
+                psn_part_amt: rec[4],
+                oth_pay: rec_oth_pay,
+            })
+        });
         let setl_id = strings.push(&setl_id);
         let mdtrt_id = strings.push(&mdtrt_id);
         let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
@@ -315,7 +321,6 @@ impl<'a> ClaimIntake<'a> {
             preselfpay_amt: presel,
             inscp_scp_amt: inscp,
             rare_fund_pay,
-            rec_oth_pay,
             med_type,
             hosp_lv,
             primary_care,
@@ -421,14 +426,27 @@ pub fn named_persons(batch: &RecordBatch, first_record: u64, source: &str, only:
     Ok((0..b.len()).map(|row| b.cell(row, 0).text().is_some_and(|t| only.contains(t.as_ref()))).collect())
 }
 
+/// Each persons row of a batch checked (in parallel); `None` for a row not wanted.
+type CheckedPersons = Vec<Option<Result<Person, Refusal>>>;
+
+fn check_persons(b: &dyn Batch, only: Option<&std::collections::HashSet<String>>, aliases: &Aliases) -> CheckedPersons {
+    let wanted = |row: usize| only.is_none_or(|o| b.cell(row, 0).text().is_some_and(|t| o.contains(t.as_ref())));
+    (0..b.len()).into_par_iter().with_min_len(1024).map(|row| wanted(row).then(|| person_row(b, row, aliases))).collect()
+}
+
 /// Adds a batch of persons rows (in order; the first row of a psn_no wins).
 pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliases: &Aliases) {
-    let only = out.only.as_ref();
-    let wanted = |row: usize| only.is_none_or(|o| b.cell(row, 0).text().is_some_and(|t| o.contains(t.as_ref())));
-    let parsed: Vec<Option<Result<Person, Refusal>>> =
-        (0..b.len()).into_par_iter().with_min_len(1024).map(|row| wanted(row).then(|| person_row(b, row, aliases))).collect();
-    out.table.persons.reserve(if only.is_some() { 0 } else { b.len() });
-    out.table.index.reserve(if only.is_some() { 0 } else { b.len() });
+    let parsed = check_persons(b, out.only.as_ref(), aliases);
+    let whole = out.only.is_none();
+    add_persons(out, b, parsed, file, whole);
+}
+
+/// Adds the checked rows of batch `b` to the table in row order, with their rejects (`whole`:
+/// every row is wanted, so the table makes room for them all).
+fn add_persons(out: &mut PersonsRead, b: &dyn Batch, parsed: CheckedPersons, file: u16, whole: bool) {
+    if whole {
+        out.table.reserve(b.len());
+    }
     for (row, parsed) in parsed.into_iter().enumerate() {
         out.rows += 1;
         let Some(parsed) = parsed else { continue };
@@ -436,20 +454,21 @@ pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliase
         let reject = |code, message| RejectRow { file, line, setl_id: String::new(), code, message };
         match parsed {
             Ok(p) => {
-                let idx = out.table.persons.len() as u32;
-                let std::collections::hash_map::Entry::Vacant(slot) = out.table.index.entry(p.psn_no.clone()) else {
-                    let msg = format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no);
-                    out.rejects.push(reject(R::DuplicatePsnNo, msg));
-                    continue;
+                let idx = match out.table.add(p) {
+                    Ok(idx) => idx,
+                    Err(p) => {
+                        let msg = format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no);
+                        out.rejects.push(reject(R::DuplicatePsnNo, msg));
+                        continue;
+                    }
                 };
-                slot.insert(idx);
+                let p = &out.table.persons[idx as usize];
                 if p.psn_type.scheme() != p.insutype {
                     let msg =
                         format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
                     out.rejects.push(reject(R::PersonSchemeMismatch, format!("person {}: {msg}", p.psn_no)));
                     out.table.invalid.insert(idx, msg);
                 }
-                out.table.persons.push(p);
             }
             Err((code, message)) => {
                 let psn = b.cell(row, 0).text().filter(|s| is_valid_id(s)).map(Cow::into_owned).unwrap_or_default();
@@ -459,6 +478,50 @@ pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliase
                 out.rejects.push(reject(code, format!("person {psn}: {message}")));
             }
         }
+    }
+}
+
+/// Persons record batches added as they come: each batch is checked (in parallel) while the
+/// previous one is added (serially, in row order), so the table's growth and the psn_no
+/// index hide behind the checks. [`PersonBatches::finish`] adds the last one.
+pub struct PersonBatches<'o> {
+    out: &'o mut PersonsRead,
+    /// the persons to keep ([`PersonsRead::only`], held here while the batches come)
+    only: Option<std::collections::HashSet<String>>,
+    file: u16,
+    aliases: &'o Aliases,
+    pending: Option<(ArrowBatch, CheckedPersons)>,
+}
+
+impl<'o> PersonBatches<'o> {
+    pub fn new(out: &'o mut PersonsRead, file: u16, aliases: &'o Aliases) -> PersonBatches<'o> {
+        let only = out.only.take();
+        PersonBatches { out, only, file, aliases, pending: None }
+    }
+
+    /// The rows of `batch`, numbered from `first_record` (`source` names the input).
+    pub fn push(&mut self, batch: &RecordBatch, first_record: u64, source: &str) -> Result<()> {
+        let next = ArrowBatch::new(batch, PERSONS, first_record, source)?;
+        let PersonBatches { out, only, file, aliases, pending } = self;
+        let whole = only.is_none();
+        let (checked, ()) = rayon::join(
+            || check_persons(&next, only.as_ref(), aliases),
+            || {
+                if let Some((b, checked)) = pending.take() {
+                    add_persons(out, &b, checked, *file, whole);
+                }
+            },
+        );
+        *pending = Some((next, checked));
+        Ok(())
+    }
+
+    pub fn finish(mut self) {
+        let whole = self.only.is_none();
+        if let Some((b, checked)) = self.pending.take() {
+            add_persons(self.out, &b, checked, self.file, whole);
+        }
+        self.out.only = self.only.take();
     }
 }
 
@@ -522,17 +585,12 @@ fn key_hash(k: &[u8; KEY]) -> u64 {
 impl<'a> PersonIndex<'a> {
     fn new(persons: &'a PersonTable) -> PersonIndex<'a> {
         // At most half full: short probe runs.
-        let n = (persons.index.len() * 2).next_power_of_two().max(16);
+        let n = (persons.len() * 2).next_power_of_two().max(16);
         let mut ix =
             PersonIndex { slots: vec![Slot { key: [0; KEY], idx: u32::MAX }; n], shift: 64 - n.trailing_zeros(), long: HashMap::new() };
         let mask = n - 1;
-        // In the persons' order (the map's own order jumps around memory); the persons are
-        // the map's entries, one each, except in tables built some other way.
-        let in_order: Box<dyn Iterator<Item = (&'a str, u32)>> = if persons.persons.len() == persons.index.len() {
-            Box::new(persons.persons.iter().enumerate().map(|(i, p)| (p.psn_no.as_str(), i as u32)))
-        } else {
-            Box::new(persons.index.iter().map(|(k, &v)| (k.as_str(), v)))
-        };
+        // In the persons' order; every person of the table is in its index, once.
+        let in_order = persons.persons.iter().enumerate().map(|(i, p)| (p.psn_no.as_str(), i as u32));
         for (k, v) in in_order {
             match inline_key(k) {
                 Some(ik) => {
@@ -570,16 +628,9 @@ impl<'a> PersonIndex<'a> {
     /// Starts loading the slot of `psn_no` into the cache.
     #[inline]
     fn prefetch(&self, psn_no: &str) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(k) = inline_key(psn_no) {
-            let i = (key_hash(&k) >> self.shift) as usize;
-            let p = self.slots.as_ptr().wrapping_add(i) as *const i8;
-            // SAFETY: a prefetch is only a hint; it never faults, whatever the address (and
-            // `i` is in bounds anyway).
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+            crate::model::prefetch(self.slots.as_ptr().wrapping_add((key_hash(&k) >> self.shift) as usize));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = psn_no;
     }
 }
 
@@ -596,5 +647,86 @@ mod tests {
             assert!(!is_valid_id(bad), "{bad:?}");
         }
         assert_eq!(shown(&"y".repeat(100)), format!("{:?}… (100 bytes)", "y".repeat(24)));
+    }
+}
+
+#[cfg(test)]
+mod person_batch_tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(rows: &[[&str; 3]]) -> RecordBatch {
+        let good = ["1956-09-02", "wujin", "none", "", "9", "0", "", "", "", "0"];
+        let fields: Vec<Field> = PERSONS.iter().map(|c| Field::new(c.name, DataType::Utf8, true)).collect();
+        let cols: Vec<ArrayRef> = (0..PERSONS.len())
+            .map(|k| {
+                let cell = |r: &[&str; 3]| if k < 3 { r[k].to_string() } else { good[k - 3].to_string() };
+                Arc::new(StringArray::from(rows.iter().map(cell).collect::<Vec<_>>())) as ArrayRef
+            })
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    }
+
+    /// Persons added batch by batch (each checked while the previous one is added) make the
+    /// same table, index, rejects and record numbers as the same rows in one batch: the first
+    /// row of a psn_no wins across batches, a refused row and a scheme mismatch keep their
+    /// lines.
+    #[test]
+    fn persons_added_batch_by_batch_equal_one_batch() {
+        let rows = [
+            ["P1", "310", "retired"],
+            ["P2", "390", "minor"],
+            ["P3", "310", "bogus"],
+            ["P2", "310", "retired"],
+            ["P4", "390", "retired"],
+            ["P5", "310", "in_service"],
+            ["P1", "390", "minor"],
+        ];
+        let aliases = Aliases::default();
+        let mut whole = PersonsRead::default();
+        read_person_arrow(&mut whole, &batch(&rows), 2, 1, "persons.csv", &aliases).unwrap();
+        let mut pieces = PersonsRead::default();
+        let mut batches = PersonBatches::new(&mut pieces, 2, &aliases);
+        for (first, part) in [(1, &rows[..2]), (3, &rows[2..3]), (4, &rows[3..7])] {
+            batches.push(&batch(part), first, "persons.csv").unwrap();
+        }
+        batches.finish();
+        let psns = |r: &PersonsRead| r.table.persons.iter().map(|p| p.psn_no.clone()).collect::<Vec<_>>();
+        assert_eq!(psns(&whole), ["P1", "P2", "P4", "P5"]);
+        assert_eq!(psns(&pieces), psns(&whole));
+        for p in ["P1", "P2", "P4", "P5", "P3", "P9"] {
+            assert_eq!(pieces.table.get(p), whole.table.get(p), "{p}");
+        }
+        assert_eq!(pieces.table.get("P4"), Some(2));
+        let rejects = |r: &PersonsRead| r.rejects.iter().map(|x| (x.file, x.line, x.message.clone())).collect::<Vec<_>>();
+        assert_eq!(rejects(&pieces), rejects(&whole));
+        // P3's psn_type, P2 and P1 repeated, P4 a retired resident: 4 rejects
+        assert_eq!(whole.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 5, 7]);
+        assert_eq!(pieces.table.invalid, whole.table.invalid);
+        assert_eq!((pieces.rows, whole.rows), (7, 7));
+        assert_eq!(pieces.rejected, whole.rejected);
+    }
+
+    /// The index holds person numbers, not copies: a table grown past many reservations
+    /// finds every person, keeps the first of a repeated number and gives the repeat back.
+    #[test]
+    fn person_index_finds_every_person_and_refuses_repeats() {
+        let mut read = PersonsRead::default();
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default()).unwrap();
+        let model = read.table.persons[0].clone();
+        let mut t = PersonTable::default();
+        for i in 0..5000u32 {
+            assert_eq!(t.add(Person { psn_no: format!("Q{i}"), ..model.clone() }), Ok(i));
+        }
+        let again = Person { psn_no: "Q17".into(), consecutive_years: 3, ..model.clone() };
+        assert_eq!(t.add(again.clone()), Err(again));
+        assert_eq!(t.len(), 5000);
+        assert!((0..5000u32).all(|i| t.get(&format!("Q{i}")) == Some(i)));
+        assert_eq!(t.get("Q5000"), None);
+        let of = PersonTable::of(vec![model.clone(), Person { consecutive_years: 7, ..model.clone() }]);
+        assert_eq!((of.len(), of.get("Q0")), (1, Some(0)));
+        assert_eq!(of.persons[0].consecutive_years, model.consecutive_years);
     }
 }

@@ -133,9 +133,10 @@ impl SetlIndex {
     }
 }
 
-/// The accepted claims in D-06 order (person, setl_time, setl_id). Sorts compact keys in
-/// parallel, then orders only the runs with an equal (person, setl_time) by setl_id.
-fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> Vec<u32> {
+/// The accepted claims in D-06 order (person, setl_time, setl_id), and each person's range
+/// of that order. Sorts compact keys in parallel, then orders only the runs with an equal
+/// (person, setl_time) by setl_id.
+fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> (Vec<u32>, Vec<std::ops::Range<usize>>) {
     let mut keys: Vec<(u32, i64, u32)> = table
         .claims
         .par_iter()
@@ -155,7 +156,17 @@ fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> Vec<u32> {
         }
         start = end;
     }
-    keys.into_iter().map(|k| k.2).collect()
+    // The persons' ranges from the sorted keys (looking each claim up in the table would
+    // be a cache miss per claim, in person order).
+    let mut persons = Vec::new();
+    let mut start = 0;
+    for i in 1..=keys.len() {
+        if i == keys.len() || keys[i].0 != keys[start].0 {
+            persons.push(start..i);
+            start = i;
+        }
+    }
+    (keys.into_par_iter().map(|k| k.2).collect(), persons)
 }
 
 /// Checks and orders the claims (S-22, S-23, S-24 for what needs the whole input).
@@ -246,26 +257,33 @@ pub fn prepare_part(
     cross: &CrossPartition,
 ) -> Prepared {
     let n = table.claims.len();
-    // Persons and policies (S-23).
-    let checked: Vec<Result<u16, (RejectCode, String)>> = table.claims.par_iter().map(|c| claim_policy(c, persons, policies)).collect();
-    let mut policy_of = vec![NO_POLICY; n];
-    let mut rejects = Vec::new();
-    for (i, r) in checked.into_iter().enumerate() {
-        match r {
-            Ok(p) => policy_of[i] = p,
-            Err((code, message)) => rejects.push(Reject { claim: i as u32, code, message }),
-        }
-    }
-    // S-27: rare_fund_pay must not exceed the share the basic fund leaves on the claim.
-    for (i, c) in table.claims.iter().enumerate() {
-        if policy_of[i] == NO_POLICY {
-            continue;
-        }
-        if let Some((code, message)) = rare_refusal(table, c, persons, policies, policy_of[i]) {
-            rejects.push(Reject { claim: i as u32, code, message });
-            policy_of[i] = NO_POLICY;
-        }
-    }
+    // Persons and policies (S-23), and rare_fund_pay within the share the basic fund leaves
+    // on the claim (S-27): the policy of every claim in parallel, then the few refused ones
+    // again for their reasons (a result with its message for each of tens of millions of
+    // claims was a third of a GB).
+    let mut policy_of: Vec<u16> = {
+        let t = &*table;
+        t.claims
+            .par_iter()
+            .map(|c| match claim_policy(c, persons, policies) {
+                Ok(p) if rare_refusal(t, c, persons, policies, p).is_none() => p,
+                _ => NO_POLICY,
+            })
+            .collect()
+    };
+    let mut rejects: Vec<Reject> = policy_of
+        .par_iter()
+        .enumerate()
+        .filter(|(_, p)| **p == NO_POLICY)
+        .filter_map(|(i, _)| {
+            let c = &table.claims[i];
+            let refusal = match claim_policy(c, persons, policies) {
+                Err(r) => Some(r),
+                Ok(p) => rare_refusal(table, c, persons, policies, p),
+            };
+            refusal.map(|(code, message)| Reject { claim: i as u32, code, message })
+        })
+        .collect();
     // Duplicate setl_id: the first row is kept (S-24).
     let ids = SetlIndex::build(table);
     let mut dups: Vec<(u32, u16, u32)> = ids
@@ -310,7 +328,7 @@ pub fn prepare_part(
     }
     // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
     let mut reversals: Vec<u32> =
-        (0..n as u32).filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
+        (0..n as u32).into_par_iter().filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
     reversals.sort_by(|&a, &b| order_key(table, &table.claims[a as usize]).cmp(&order_key(table, &table.claims[b as usize])));
     let mut taken: HashMap<u32, u32> = HashMap::new();
     let mut taken_prior: HashMap<&str, u32> = HashMap::new();
@@ -411,15 +429,7 @@ pub fn prepare_part(
         table.claims[ri as usize].original = oi;
     }
     let table = &*table;
-    let order = d06_order(table, &policy_of);
-    let mut persons_r = Vec::new();
-    let mut start = 0;
-    for i in 1..=order.len() {
-        if i == order.len() || table.claims[order[i] as usize].psn != table.claims[order[start] as usize].psn {
-            persons_r.push(start..i);
-            start = i;
-        }
-    }
+    let (order, persons_r) = d06_order(table, &policy_of);
     rejects.sort_by_key(|r| r.claim);
     Prepared { order, persons: persons_r, policy_of, rejects }
 }

@@ -4,7 +4,9 @@
 use super::csv::read::{read_csv, read_csv_windows};
 use super::parquet::read::{parquet_row_groups, read_parquet_group, read_parquet_group_rows};
 use super::source::{is_parquet, tune_allocator};
-use crate::intake::{Aliases, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, named_persons, read_person_arrow, read_person_batch};
+use crate::intake::{
+    Aliases, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, PersonBatches, named_persons, read_person_arrow, read_person_batch,
+};
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
@@ -46,11 +48,24 @@ pub fn read_claim_inputs(
     let mut out = ClaimsRead::default();
     let mut table = std::mem::take(&mut out.table);
     let mut rejects = Vec::new();
+    // Claims a file is expected to hold beyond those appended, until its first claims come:
+    // their strings then size the text arena for the rest (grown by doubling, it touched and
+    // copied up to twice its final size).
+    let mut expected = 0usize;
     out.rows = stream_claim_inputs(inputs, persons, aliases, progress, &mut |parts: Vec<Part>, reserve: usize| {
         let _ = table.claims.try_reserve(reserve);
+        expected = expected.max(reserve);
+        let (claims, strings, bytes) = (table.claims.len(), table.strings.len(), table.strings.text_len());
         for (t, r) in parts {
             table.append(t);
             rejects.extend(r);
+        }
+        let added = table.claims.len() - claims;
+        if expected > 0 && added > 0 {
+            let rest = expected.saturating_sub(added);
+            let per = |total: usize| (total as u128 * rest as u128 / added as u128).min(usize::MAX as u128) as usize;
+            table.strings.reserve(per(table.strings.len() - strings), per(table.strings.text_len() - bytes));
+            expected = 0;
         }
         Ok(())
     })?;
@@ -289,10 +304,20 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
     match input {
         Input::File(path) if is_parquet(path) => {
             let only = out.only.take();
-            for (g, first, rows) in parquet_row_groups(path, PERSONS)? {
+            let groups = parquet_row_groups(path, PERSONS)?;
+            if only.is_none() {
+                // Room for every row at once (the table and its index grown by doubling touched
+                // twice their memory). A hint, bounded as the claims' one is.
+                let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
+                let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                out.table.reserve(usize::try_from(declared.min(bytes)).unwrap_or(0));
+            }
+            for (g, first, rows) in groups {
                 match &only {
                     None => {
-                        read_parquet_group(path, PERSONS, g, first, |b, first| read_person_arrow(out, b, file, first, &source, aliases))?
+                        let mut batches = PersonBatches::new(out, file, aliases);
+                        read_parquet_group(path, PERSONS, g, first, |b, first| batches.push(b, first, &source))?;
+                        batches.finish();
                     }
                     Some(only) => read_named_persons(out, path, (g, first, rows), only, file, aliases)?,
                 }

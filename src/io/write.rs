@@ -532,6 +532,9 @@ impl Drop for OutputDir {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColType {
     Text,
+    /// Text that is (nearly) unique per row, such as a settlement id: written like
+    /// [`ColType::Text`], but a Parquet column without a dictionary.
+    Id,
     Int,
     Money,
     DateTime,

@@ -13,6 +13,9 @@ pub struct Recorded {
     pub hifmi_pay: Option<Money>,
     pub maf_pay: Option<Money>,
     pub psn_part_amt: Option<Money>,
+    /// Other payments (`oth_pay`), kept with the others: a claim carries it only when it
+    /// carries one of the five above (`replay` compares nothing else).
+    pub oth_pay: Option<Money>,
 }
 
 /// One settlement row after validation. Plain data, no IO. (Serialized only into the spill
@@ -39,8 +42,6 @@ pub struct Claim {
     /// Paid by the provincial rare-disease drug fund after the basic fund (RULES.md S-27);
     /// zero except on med_type 15 `rare` claims.
     pub rare_fund_pay: Money,
-    /// Other payments the platform recorded (`oth_pay`), for `replay`.
-    pub rec_oth_pay: Option<Money>,
     pub med_type: MedType,
     /// 1–3; 0 when absent (allowed only for med_type 41 and 15, RULES.md D-28).
     pub hosp_lv: u8,
@@ -57,6 +58,11 @@ pub struct Claim {
     pub line: u32,
     pub recorded: Option<Box<Recorded>>,
 }
+
+// A city-year holds tens of millions of claims: every byte of a claim is 10 MB per 10M claims
+// first touched (zeroed by the kernel) and copied once. The amounts `replay` alone reads live
+// in the boxed `Recorded`.
+const _: () = assert!(std::mem::size_of::<Claim>() <= 104);
 
 pub const NO_ORIGINAL: u32 = u32::MAX;
 /// For a reversal whose original was settled by an earlier run (nightly state): the original

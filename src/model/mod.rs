@@ -14,3 +14,17 @@ pub use money::{Exact, Money, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
 pub use settlement::{PersonYear, Settlement, YearTotals};
 pub use strings::{StrId, Strings};
+
+/// Starts loading the cache line at `p` (a hint only). A city-year's tables are walked in one
+/// order and looked up in another (claims in input order, their persons and settlements in
+/// person order); starting a lookup a few rows ahead hides its cache miss.
+#[inline]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes nothing, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -38,6 +38,16 @@ impl Strings {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.buf[start..self.ends[i] as usize]
     }
+    /// Room for `n` more strings of `bytes` bytes in all (a hint: a refused reservation is
+    /// no error).
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        let _ = self.ends.try_reserve_exact(n);
+        let _ = self.buf.try_reserve_exact(bytes);
+    }
+    /// Bytes of text held.
+    pub fn text_len(&self) -> usize {
+        self.buf.len()
+    }
     pub fn len(&self) -> usize {
         self.ends.len()
     }

@@ -18,8 +18,8 @@ const FIELD_FUNDS: [&str; 6] = ["hifp", "hifob", "hifmi", "maf", "psn_part", "ot
 const OTH: usize = 5;
 
 /// The recorded amounts in [`FIELDS`] order; `oth` is the row's recorded `oth_pay`.
-pub fn recorded_of(r: &Recorded, oth: Option<Money>) -> [Option<Money>; 6] {
-    [r.hifp_pay, r.hifob_pay, r.hifmi_pay, r.maf_pay, r.psn_part_amt, oth]
+pub fn recorded_of(r: &Recorded) -> [Option<Money>; 6] {
+    [r.hifp_pay, r.hifob_pay, r.hifmi_pay, r.maf_pay, r.psn_part_amt, r.oth_pay]
 }
 
 pub fn computed_of(s: &Settlement) -> [Money; 6] {
@@ -76,7 +76,7 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
             continue;
         };
         r.compared += 1;
-        let recorded = recorded_of(rec, c.rec_oth_pay);
+        let recorded = recorded_of(rec);
         if let [Some(a), Some(b), Some(cc), Some(d), Some(e), oth] = recorded {
             // A recorded `oth_pay` (2026 childbirth subsidy, rare-disease fund; RULES S-28) is
             // part of the row's identity: medfee = funds + oth_pay + psn_part (CONTRACT §4).
@@ -116,8 +116,8 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
 
 /// One line on why a claim differs: the first layer (in settlement order) that differs, or
 /// the recorded row's own identity.
-pub fn explain(c_medfee: Money, rec_oth: Option<Money>, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
-    let recorded = recorded_of(rec, rec_oth);
+pub fn explain(c_medfee: Money, rec: &Recorded, s: &Settlement, tol: Money, l: Lang) -> String {
+    let recorded = recorded_of(rec);
     let computed = computed_of(s);
     if let [Some(a), Some(b), Some(c), Some(d), Some(e), oth] = recorded {
         let sum = a + b + c + d + e + oth.unwrap_or(Money::ZERO);
@@ -272,7 +272,7 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
             Cell::text(psn_no(c.psn)),
             Cell::code(s.benefit.as_str()),
             Cell::Money(*m),
-            Cell::text(explain(c.medfee_sumamt, c.rec_oth_pay, rec, s, r.tolerance, l)),
+            Cell::text(explain(c.medfee_sumamt, rec, s, r.tolerance, l)),
         ]);
     }
     let chart = Chart {
@@ -331,6 +331,7 @@ mod tests {
             hifmi_pay: Some(m(0)),
             maf_pay: Some(m(0)),
             psn_part_amt: Some(m(recorded_psn_part)),
+            oth_pay: None,
         };
         let s = Settlement {
             benefit: Benefit::Maternity,
@@ -350,9 +351,9 @@ mod tests {
     fn a_recorded_oth_pay_is_part_of_the_rows_identity() {
         let m = Money::from_yuan;
         let (rec, s) = childbirth(2500);
-        let with = explain(m(10000), Some(m(1500)), &rec, &s, Money::ZERO, Lang::En);
+        let with = explain(m(10000), &Recorded { oth_pay: Some(m(1500)), ..rec }, &s, Money::ZERO, Lang::En);
         assert!(!with.contains("add up to"), "{with}");
-        let without = explain(m(10000), None, &rec, &s, Money::ZERO, Lang::En);
+        let without = explain(m(10000), &rec, &s, Money::ZERO, Lang::En);
         assert!(without.contains("add up to 8500.00") && without.contains("-1500.00"), "{without}");
     }
 
@@ -381,7 +382,6 @@ mod tests {
                 preselfpay_amt: Money::ZERO,
                 inscp_scp_amt: m(10000),
                 rare_fund_pay: Money::ZERO,
-                rec_oth_pay: oth,
                 med_type: MedType(52),
                 hosp_lv: 2,
                 primary_care: false,
@@ -392,7 +392,7 @@ mod tests {
                 original: NO_ORIGINAL,
                 file: 0,
                 line: 0,
-                recorded: Some(Box::new(rec)),
+                recorded: Some(Box::new(Recorded { oth_pay: oth, ..rec })),
             });
         }
         let settled = Settled { claim: vec![0, 1], sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(r.totals[OTH], (m(1000), m(1500), m(500)));
         let a = r.by[&(OTH, Benefit::Maternity)];
         assert_eq!((a.compared, a.off, a.signed, a.abs), (1, 1, m(500), m(500)));
-        let why = explain(m(10000), Some(m(1000)), &rec, &s, Money::ZERO, Lang::En);
+        let why = explain(m(10000), &Recorded { oth_pay: Some(m(1000)), ..rec }, &s, Money::ZERO, Lang::En);
         assert!(why.contains("other payers differ") && why.contains("recorded 1000.00, recomputed 1500.00"), "{why}");
     }
 }

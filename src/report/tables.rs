@@ -2,14 +2,14 @@
 
 use crate::engine::Settled;
 use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
-use crate::model::{ClaimTable, PersonTable, PersonYear};
+use crate::model::{ClaimTable, PersonTable, PersonYear, prefetch};
 use crate::policy::PolicySet;
 use anyhow::Result;
 
 pub const SETTLEMENT_COLUMNS: &[(&str, ColType)] = &[
-    ("setl_id", ColType::Text),
-    ("psn_no", ColType::Text),
-    ("mdtrt_id", ColType::Text),
+    ("setl_id", ColType::Id),
+    ("psn_no", ColType::Id),
+    ("mdtrt_id", ColType::Id),
     ("setl_time", ColType::DateTime),
     ("year", ColType::Int),
     ("policy_id", ColType::Text),
@@ -30,7 +30,7 @@ pub const SETTLEMENT_COLUMNS: &[(&str, ColType)] = &[
 ];
 
 pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
-    ("psn_no", ColType::Text),
+    ("psn_no", ColType::Id),
     ("year", ColType::Int),
     ("policy_id", ColType::Text),
     ("claims", ColType::Int),
@@ -59,7 +59,23 @@ pub fn settlement_row<'a>(
     settled: &'a Settled,
     rows: &'a [u32],
 ) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
+    // Rows go in input order; their persons and settlements lie in person order: each is
+    // looked up a few rows ahead (the person's psn_no text, behind the person, in two steps).
+    const AHEAD: usize = 8;
+    let person =
+        move |i: usize| rows.get(i).and_then(|&ci| table.claims.get(ci as usize)).and_then(|c| persons.persons.get(c.psn as usize));
     move |i: usize, v: &mut Vec<Val<'a>>| {
+        if let Some(&ahead) = rows.get(i + AHEAD) {
+            if let Some(s) = settled.get(ahead as usize) {
+                prefetch(s);
+            }
+            if let Some(p) = person(i + AHEAD) {
+                prefetch(p);
+            }
+        }
+        if let Some(p) = person(i + AHEAD / 2) {
+            prefetch(p.psn_no.as_ptr());
+        }
         let ci = rows[i] as usize;
         let c = &table.claims[ci];
         let Some(s) = settled.get(ci) else { return };

@@ -7,7 +7,7 @@ use super::{Store, StoredClaim, decode, stored_policies};
 use crate::engine::{self, Carry, Settled, Tracer, YearState};
 use crate::model::{ClaimTable, NO_ORIGINAL, Person, PersonTable, PersonYear, time};
 use crate::policy::PolicySet;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use rusqlite::params;
 use std::collections::HashMap;
@@ -115,7 +115,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
     let e = e(store);
     let (policies, refs) = all_policies(store)?;
     let by_id: HashMap<&str, u16> = policies.policies.iter().enumerate().rev().map(|(i, p)| (p.policy.id.as_str(), i as u16)).collect();
-    let mut persons = PersonTable { persons: Vec::new(), index: Default::default(), invalid: HashMap::new() };
+    let mut persons = PersonTable::default();
     let mut years_raw: Vec<(u32, YearState, PersonYear)> = Vec::new();
     {
         let mut st = c
@@ -130,14 +130,12 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             let policy_id: String = r.get(2).map_err(&e)?;
             let person: Person = decode(&r.get::<_, Vec<u8>>(3).map_err(&e)?, "person")?;
             let mut state: YearState = decode(&r.get::<_, Vec<u8>>(4).map_err(&e)?, "person-year")?;
-            let psn = match persons.index.get(&psn_no) {
-                Some(&i) => i,
-                None => {
-                    let i = persons.persons.len() as u32;
-                    persons.index.insert(psn_no.clone(), i);
-                    persons.persons.push(person);
-                    i
+            let psn = match persons.get(&psn_no) {
+                Some(i) => i,
+                None if person.psn_no == psn_no => {
+                    persons.add(person).map_err(|_| anyhow::anyhow!("state: person {psn_no} stored twice"))?
                 }
+                None => bail!("state: the person stored under {psn_no} is {}", person.psn_no),
             };
             let pol = *by_id.get(policy_id.as_str()).with_context(|| format!("state: policy {policy_id} of {psn_no} is not stored"))?;
             state.policy = pol;
@@ -188,7 +186,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             let run_id: i64 = r.get(1).map_err(&e)?;
             let claims: Vec<StoredClaim> = decode(&r.get::<_, Vec<u8>>(2).map_err(&e)?, "claim pack")?;
             let pack_no: i64 = r.get(3).map_err(&e)?;
-            let psn = *persons.index.get(&psn_no).with_context(|| format!("state: claims of {psn_no} have no person-year"))?;
+            let psn = persons.get(&psn_no).with_context(|| format!("state: claims of {psn_no} have no person-year"))?;
             for c in claims {
                 let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
                 let i = table.claims.len() as u32;

@@ -113,7 +113,6 @@ impl<S: AsRef<str>> ClaimInput<S> {
             preselfpay_amt: self.preselfpay_amt,
             inscp_scp_amt: self.inscp_scp_amt,
             rare_fund_pay: self.rare_fund_pay,
-            rec_oth_pay: None,
             med_type: self.med_type,
             hosp_lv: self.hosp_lv,
             primary_care: self.primary_care,

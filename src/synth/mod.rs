@@ -1066,7 +1066,6 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             line: 0,
             recorded: None,
             rare_fund_pay: Money::from_fen(e.rare_fund),
-            rec_oth_pay: None,
         });
         coding.push(e.coding);
     }
@@ -1237,8 +1236,7 @@ pub fn generate(o: &Options, policies: &PolicySet) -> Result<Generated> {
     for (k, c) in claims.claims.iter_mut().enumerate() {
         c.line = k as u32 + 2;
     }
-    let index = persons.iter().enumerate().map(|(i, p)| (p.psn_no.clone(), i as u32)).collect();
-    Ok(Generated { persons: PersonTable { persons, index, ..PersonTable::default() }, claims, coding, chronic_text, skipped })
+    Ok(Generated { persons: PersonTable::of(persons), claims, coding, chronic_text, skipped })
 }
 
 /// What [`generate_to`] wrote.
@@ -1324,6 +1322,7 @@ pub fn attach_recorded(g: &mut Generated, policies: &PolicySet, n: usize) -> usi
             hifmi_pay: Some(s.hifmi_pay),
             maf_pay: Some(s.maf_pay),
             psn_part_amt: Some(s.psn_part_amt),
+            oth_pay: None,
         };
         let cent = Money::from_fen(1);
         match i % 6 {
