@@ -69,8 +69,8 @@ impl<'a> Tracer<'a> {
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
     }
-    /// The claim (empty: the year end) and year the next steps belong to.
-    /// The claim about to be settled (its setl_id is looked up only when tracing).
+    /// The claim (empty: the year end) and year the next steps belong to; the setl_id is
+    /// looked up only when tracing.
     pub fn claim<'s>(&mut self, setl_id: impl FnOnce() -> &'s str, year: i32) {
         if self.sink.is_some() {
             self.current = setl_id().to_string();

@@ -648,11 +648,7 @@ mod tests {
         }
         assert_eq!(shown(&"y".repeat(100)), format!("{:?}… (100 bytes)", "y".repeat(24)));
     }
-}
 
-#[cfg(test)]
-mod person_batch_tests {
-    use super::*;
     use arrow::array::{ArrayRef, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;

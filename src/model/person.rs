@@ -87,7 +87,8 @@ impl PersonTable {
     }
 
     /// Adds a person whose psn_no is not in the table yet, returning its index; a person whose
-    /// psn_no is already there is given back.
+    /// psn_no is already there is given back (so is one beyond the 2^32 persons a `u32`
+    /// index can name, which no claim could refer to).
     pub fn add(&mut self, p: Person) -> Result<u32, Person> {
         let persons = &self.persons;
         let slot = self.index.0.entry(

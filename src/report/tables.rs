@@ -62,18 +62,17 @@ pub fn settlement_row<'a>(
     // Rows go in input order; their persons and settlements lie in person order: each is
     // looked up a few rows ahead (the person's psn_no text, behind the person, in two steps).
     const AHEAD: usize = 8;
-    let person =
-        move |i: usize| rows.get(i).and_then(|&ci| table.claims.get(ci as usize)).and_then(|c| persons.persons.get(c.psn as usize));
+    let person = move |ci: u32| table.claims.get(ci as usize).and_then(|c| persons.persons.get(c.psn as usize));
     move |i: usize, v: &mut Vec<Val<'a>>| {
         if let Some(&ahead) = rows.get(i + AHEAD) {
             if let Some(s) = settled.get(ahead as usize) {
                 prefetch(s);
             }
-            if let Some(p) = person(i + AHEAD) {
+            if let Some(p) = person(ahead) {
                 prefetch(p);
             }
         }
-        if let Some(p) = person(i + AHEAD / 2) {
+        if let Some(p) = rows.get(i + AHEAD / 2).and_then(|&ci| person(ci)) {
             prefetch(p.psn_no.as_ptr());
         }
         let ci = rows[i] as usize;
