@@ -3,6 +3,7 @@
 //! checks each column's type against the column's [`Kind`] once per batch, so a column of the
 //! wrong type is one error naming it, not a reject on every row.
 
+use super::cell::trim;
 use super::columns::{Column, Kind, map_header};
 use super::reject::Refusal;
 use super::{Batch, Cell};
@@ -12,6 +13,7 @@ use arrow::array::{
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit};
+use std::borrow::Cow;
 
 /// Asia/Shanghai is UTC+8 all year (no daylight saving since 1991): a zoned timestamp, which
 /// Arrow stores as a UTC instant, is moved to the Shanghai wall clock (RULES.md S-30).
@@ -144,5 +146,76 @@ impl Batch for ArrowBatch {
     }
     fn row_error(&self, _row: usize) -> Option<Refusal> {
         None
+    }
+    #[inline]
+    fn text(&self, row: usize, col: usize) -> Option<Cow<'_, str>> {
+        match &self.cols[col] {
+            Col::Absent => None,
+            Col::Text(a) if a.is_null(row) => None,
+            Col::Text(a) => {
+                let t = trim(a.value(row));
+                (!t.is_empty()).then_some(Cow::Borrowed(t))
+            }
+            _ => self.cell(row, col).text(),
+        }
+    }
+    #[inline]
+    fn money_fen(&self, row: usize, col: usize) -> Result<Option<i128>, String> {
+        match &self.cols[col] {
+            Col::Absent => Ok(None),
+            // Decimal(_, 2): the unscaled value is the amount in fen.
+            Col::Dec(a, 2) => Ok((!a.is_null(row)).then(|| a.value(row))),
+            _ => self.cell(row, col).money_fen(),
+        }
+    }
+    #[inline]
+    fn flag(&self, row: usize, col: usize) -> Result<Option<bool>, String> {
+        match &self.cols[col] {
+            Col::Absent => Ok(None),
+            Col::Int(a) if a.is_null(row) => Ok(None),
+            Col::Int(a) if matches!(a.value(row), 0 | 1) => Ok(Some(a.value(row) == 1)),
+            _ => self.cell(row, col).flag(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::columns::Kind;
+    use arrow::array::{BooleanArray, Decimal128Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    /// The typed shortcuts ([`Batch::text`], [`Batch::money_fen`], [`Batch::flag`]) give what
+    /// the cell's own conversions give, on every column type and value shape (nulls, blanks,
+    /// other scales, values that are not flags), including columns read as another kind.
+    #[test]
+    fn typed_shortcuts_equal_the_cells_conversions() {
+        let dec = |v: Vec<Option<i128>>, s: i8| Arc::new(Decimal128Array::from(v).with_precision_and_scale(18, s).unwrap()) as ArrayRef;
+        let cols: Vec<(&str, Kind, ArrayRef)> = vec![
+            ("t", Kind::Text, Arc::new(StringArray::from(vec![Some(" a "), None, Some(""), Some("  "), Some("7")]))),
+            ("m2", Kind::Money, dec(vec![Some(12345), None, Some(-1), Some(0), Some(10_i128.pow(17))], 2)),
+            ("m3", Kind::Money, dec(vec![Some(1230), None, Some(1234), Some(0), Some(-5000)], 3)),
+            ("mt", Kind::Money, Arc::new(StringArray::from(vec![Some("1.5"), None, Some(""), Some("x"), Some(" 2 ")]))),
+            ("f", Kind::Flag, Arc::new(Int64Array::from(vec![Some(0), Some(1), Some(2), None, Some(-1)]))),
+            ("fb", Kind::Flag, Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true), Some(false)]))),
+            ("ft", Kind::Flag, Arc::new(StringArray::from(vec![Some("1"), Some("0"), Some(" "), Some("yes"), None]))),
+        ];
+        let schema = Schema::new(cols.iter().map(|(n, _, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>());
+        let batch = RecordBatch::try_new(Arc::new(schema), cols.iter().map(|c| c.2.clone()).collect()).unwrap();
+        let mut wanted: Vec<Column> = cols.iter().map(|(n, k, _)| Column { name: n, kind: *k, required: false }).collect();
+        wanted.push(Column { name: "absent", kind: Kind::Money, required: false });
+        let b = ArrowBatch::new(&batch, &wanted, 1, "t").unwrap();
+        for row in 0..b.len() {
+            for col in 0..wanted.len() {
+                let c = b.cell(row, col);
+                assert_eq!(b.text(row, col), c.text(), "text {row} {col}");
+                assert_eq!(b.money_fen(row, col), c.money_fen(), "money {row} {col}");
+                assert_eq!(b.flag(row, col), c.flag(), "flag {row} {col}");
+            }
+        }
+        // The shortcuts were taken: a Decimal(18,2) value is its fen, an integer 1 a set flag.
+        assert_eq!((b.money_fen(0, 1), b.flag(1, 4), b.text(0, 0).as_deref()), (Ok(Some(12345)), Ok(Some(true)), Some("a")));
     }
 }

@@ -2,10 +2,10 @@
 //! (CONTRACT.md §1–2, RULES.md S-23, S-24, S-27). Written once over [`Batch`], so CSV text
 //! cells and typed Arrow columns pass exactly the same checks.
 
+use super::Batch;
 use super::arrow::ArrowBatch;
 use super::columns::{CLAIMS, PERSONS};
 use super::reject::{Refusal, RejectCode as R, RejectRow};
-use super::{Batch, Cell};
 use crate::model::*;
 use anyhow::Result;
 use arrow::array::RecordBatch;
@@ -79,33 +79,33 @@ fn opt<T>(v: Result<Option<T>, String>, col: &str) -> Result<Option<T>, Refusal>
     v.map_err(|e| (R::BadValue, format!("column {col}: {e}")))
 }
 
-/// An amount cell, exact and within [`MAX_AMOUNT_FEN`].
-fn money(c: Cell, col: &str) -> Result<Option<Money>, Refusal> {
-    match opt(c.money_fen(), col)? {
+/// The amount in column `c` of a row, exact and within [`MAX_AMOUNT_FEN`] (`col` names it).
+fn money<B: Batch + ?Sized>(b: &B, row: usize, c: usize, col: &str) -> Result<Option<Money>, Refusal> {
+    match opt(b.money_fen(row, c), col)? {
         None => Ok(None),
         Some(f) if f.abs() <= MAX_AMOUNT_FEN => Ok(Some(Money::from_fen(f as i64))),
         Some(_) => Err((
             R::AmountOutOfRange,
             format!(
                 "column {col}: {} is beyond the plausible ±100000000.00 yuan of one claim",
-                c.text().map(|t| shown(&t)).unwrap_or_default()
+                b.cell(row, c).text().map(|t| shown(&t)).unwrap_or_default()
             ),
         )),
     }
 }
 
-fn need_money(c: Cell, col: &str) -> Result<Money, Refusal> {
-    money(c, col)?.ok_or_else(|| (R::MissingValue, format!("column {col} is empty; expected an amount like 1234.50")))
+fn need_money<B: Batch + ?Sized>(b: &B, row: usize, c: usize, col: &str) -> Result<Money, Refusal> {
+    money(b, row, c, col)?.ok_or_else(|| (R::MissingValue, format!("column {col} is empty; expected an amount like 1234.50")))
 }
 
-/// A coded cell; `expected` (the accepted codes) is only built for the error message.
+/// A coded cell's text; `expected` (the accepted codes) is only built for the error message.
 fn code<T, E: std::fmt::Display>(
-    c: Cell,
+    text: Option<Cow<str>>,
     col: &str,
     parse: impl Fn(&str) -> Option<T>,
     expected: impl Fn() -> E,
 ) -> Result<Option<T>, Refusal> {
-    match c.text() {
+    match text {
         None => Ok(None),
         Some(t) => parse(&t).map(Some).ok_or_else(|| (R::UnknownCode, format!("column {col}: {} is not one of {}", shown(&t), expected()))),
     }
@@ -172,7 +172,7 @@ impl<'a> ClaimIntake<'a> {
                 let end = rows.end;
                 for row in rows {
                     if row + AHEAD < end
-                        && let Some(p) = b.cell(row + AHEAD, C_PSN_NO).text()
+                        && let Some(p) = b.text(row + AHEAD, C_PSN_NO)
                     {
                         self.persons.prefetch(&p);
                     }
@@ -198,17 +198,18 @@ impl<'a> ClaimIntake<'a> {
             return Err(e);
         }
         let cell = |col: usize| b.cell(row, col);
+        let text = |col: usize| b.text(row, col);
         let name = |col: usize| CLAIMS[col].name;
-        let setl_id = id(cell(C_SETL_ID).text(), "setl_id", "a settlement id")?;
-        let psn_no = id(cell(C_PSN_NO).text(), "psn_no", "a person number")?;
-        let mdtrt_id = id(cell(C_MDTRT_ID).text(), "mdtrt_id", "a visit id")?;
+        let setl_id = id(text(C_SETL_ID), "setl_id", "a settlement id")?;
+        let psn_no = id(text(C_PSN_NO), "psn_no", "a person number")?;
+        let mdtrt_id = id(text(C_MDTRT_ID), "mdtrt_id", "a visit id")?;
         let setl_time = need(cell(C_SETL_TIME).datetime(), "setl_time", "a datetime like 2026-03-01 08:30:00")?;
-        let med_type = code(cell(C_MED_TYPE), "med_type", MedType::parse, MedType::expected)?
+        let med_type = code(text(C_MED_TYPE), "med_type", MedType::parse, MedType::expected)?
             .ok_or_else(|| (R::MissingValue, "column med_type is empty".to_string()))?;
-        let [medfee, fulamt, overlmt, presel, inscp] = C_AMOUNTS.map(|c| need_money(cell(c), name(c)));
+        let [medfee, fulamt, overlmt, presel, inscp] = C_AMOUNTS.map(|c| need_money(b, row, c, name(c)));
         let (medfee, fulamt, overlmt, presel, inscp) = (medfee?, fulamt?, overlmt?, presel?, inscp?);
-        let reversal = opt(cell(C_REFD_SETL_FLAG).flag(), "refd_setl_flag")?.unwrap_or(false);
-        let rare_fund_pay = money(cell(C_RARE_FUND_PAY), "rare_fund_pay")?.unwrap_or(Money::ZERO);
+        let reversal = opt(b.flag(row, C_REFD_SETL_FLAG), "refd_setl_flag")?.unwrap_or(false);
+        let rare_fund_pay = money(b, row, C_RARE_FUND_PAY, "rare_fund_pay")?.unwrap_or(Money::ZERO);
         for (col, v) in C_AMOUNTS.iter().zip([medfee, fulamt, overlmt, presel, inscp]).chain([(&C_RARE_FUND_PAY, rare_fund_pay)]) {
             if reversal && v.is_positive() {
                 return Err((
@@ -240,9 +241,9 @@ impl<'a> ClaimIntake<'a> {
             None if matches!(med_type.0, 41 | 15) => 0,
             None => return Err((R::MissingValue, format!("column hosp_lv is empty; required (1, 2 or 3) for med_type {}", med_type.0))),
         };
-        let primary_care = opt(cell(C_PRIMARY_CARE).flag(), "primary_care")?.unwrap_or(false);
-        let offsite = code(cell(C_OFFSITE), "offsite", Offsite::parse, Offsite::expected)?.unwrap_or(Offsite::Local);
-        let drug_class = code(cell(C_DRUG_CLASS), "drug_class", DrugClass::parse, DrugClass::expected)?.unwrap_or(DrugClass::DualChannel);
+        let primary_care = opt(b.flag(row, C_PRIMARY_CARE), "primary_care")?.unwrap_or(false);
+        let offsite = code(text(C_OFFSITE), "offsite", Offsite::parse, Offsite::expected)?.unwrap_or(Offsite::Local);
+        let drug_class = code(text(C_DRUG_CLASS), "drug_class", DrugClass::parse, DrugClass::expected)?.unwrap_or(DrugClass::DualChannel);
         let rare_drug = med_type.0 == 15 && drug_class == DrugClass::Rare;
         if !rare_fund_pay.is_zero() && !rare_drug {
             return Err((
@@ -255,9 +256,9 @@ impl<'a> ClaimIntake<'a> {
         }
         let mut disease = None;
         if med_type.0 == 14 {
-            let dise_code = cell(C_OPSP_DISE_CODE).text();
+            let dise_code = text(C_OPSP_DISE_CODE);
             let from_code = dise_code.as_deref().and_then(|k| disease_of(k, self.aliases));
-            let pku = cell(C_DISE_CODG).text().is_some_and(|c| is_pku_diagnosis(&c));
+            let pku = text(C_DISE_CODG).is_some_and(|c| is_pku_diagnosis(&c));
             disease = if pku { Some(Disease::Pku) } else { from_code };
             if disease.is_none() {
                 return Err((
@@ -272,7 +273,7 @@ impl<'a> ClaimIntake<'a> {
                 ));
             }
         }
-        let init = match cell(C_INIT_SETL_ID).text() {
+        let init = match text(C_INIT_SETL_ID) {
             None => None,
             v => Some(id(v, "init_setl_id", "")?),
         };
@@ -284,9 +285,9 @@ impl<'a> ClaimIntake<'a> {
         }
         let mut rec = [None; 5];
         for (r, c) in rec.iter_mut().zip(C_RECORDED) {
-            *r = money(cell(c), name(c))?;
+            *r = money(b, row, c, name(c))?;
         }
-        let rec_oth_pay = money(cell(C_OTH_PAY), "oth_pay")?;
+        let rec_oth_pay = money(b, row, C_OTH_PAY, "oth_pay")?;
         let Some(psn) = self.persons.get(&psn_no) else {
             return Err((
                 R::UnknownPerson,
@@ -361,19 +362,19 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
     }
     let col = |c: usize| b.cell(row, c);
     let psn_no = id(col(0).text(), "psn_no", "a person number")?.into_owned();
-    let insutype = code(col(1), "insutype", Scheme::parse, Scheme::expected)?
+    let insutype = code(col(1).text(), "insutype", Scheme::parse, Scheme::expected)?
         .ok_or_else(|| (R::MissingValue, "column insutype is empty; expected 310 or 390".to_string()))?;
-    let psn_type = code(col(2), "psn_type", PsnType::parse, PsnType::expected)?
+    let psn_type = code(col(2).text(), "psn_type", PsnType::parse, PsnType::expected)?
         .ok_or_else(|| (R::MissingValue, format!("column psn_type is empty; expected one of {}", PsnType::expected())))?;
     let brdy = need(col(3).date(), "brdy", "a date like 1960-05-01")?;
-    let district = code(col(4), "district", District::parse, District::expected)?;
+    let district = code(col(4).text(), "district", District::parse, District::expected)?;
     if insutype == Scheme::Resident && district.is_none() {
         return Err((
             R::MissingValue,
             format!("column district is empty; required for residents (insutype 390): one of {}", District::expected()),
         ));
     }
-    let assistance = code(col(5), "assistance", Assistance::parse, Assistance::expected)?.unwrap_or(Assistance::None);
+    let assistance = code(col(5).text(), "assistance", Assistance::parse, Assistance::expected)?.unwrap_or(Assistance::None);
     // S-07: known keys (or a policy's aliases), each once; an unknown key is refused, since
     // silently dropping it would deny an approved benefit.
     let mut chronic = Vec::new();
@@ -402,7 +403,7 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
         prior_zero_claim: opt(col(8).flag(), "prior_zero_claim")?.unwrap_or(false),
         benefit_begn: opt(col(9).date(), "benefit_begn")?,
         transplant_date: opt(col(10).date(), "transplant_date")?,
-        contribution_base: money(col(11), "contribution_base")?,
+        contribution_base: money(b, row, 11, "contribution_base")?,
         flexible: opt(col(12).flag(), "flexible")?.unwrap_or(false),
     })
 }
