@@ -92,3 +92,59 @@ fn sample_data_has_no_rejects_and_covers_both_schemes() {
     }
     assert!(settlements.contains(",reversal,"), "no reversal in the sample data");
 }
+
+/// The Parquet settlements (rows written straight into Arrow's column builders) hold exactly
+/// the cells of the CSV settlements (rows written as cells): the sample settled with
+/// `--format parquet`, each cell printed as the CSV prints it, is sample-data/expected's
+/// settlements.csv line for line.
+#[test]
+fn sample_parquet_settlements_hold_the_csv_cells() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
+        .current_dir(root)
+        .args(["settle", "--claims", "sample-data/claims.csv", "--persons", "sample-data/persons.csv", "--format", "parquet", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "settle failed: {}", String::from_utf8_lossy(&run.stderr));
+    let f = std::fs::File::open(out.path().join("settlements.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let mut lines = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|a| {
+                    assert!(!a.is_null(row), "settlements cells are never null");
+                    match a.data_type() {
+                        DataType::Utf8 => a.as_string::<i32>().value(row).to_string(),
+                        DataType::Int64 => a.as_primitive::<Int64Type>().value(row).to_string(),
+                        DataType::Decimal128(18, 2) => {
+                            let v = a.as_primitive::<Decimal128Type>().value(row);
+                            format!("{}{}.{:02}", if v < 0 { "-" } else { "" }, v.abs() / 100, v.abs() % 100)
+                        }
+                        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+                            let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                            assert_eq!(us % 1_000_000, 0);
+                            medsettle::model::time::format_datetime(us / 1_000_000)
+                        }
+                        t => panic!("unexpected column type {t}"),
+                    }
+                })
+                .collect();
+            lines.push(cells.join(","));
+        }
+    }
+    let expected = std::fs::read_to_string(root.join("sample-data/expected/settlements.csv")).unwrap();
+    let expected: Vec<&str> = expected.lines().skip(1).collect();
+    assert!(expected.len() > 100);
+    assert_eq!(lines.len(), expected.len());
+    for (i, (a, e)) in lines.iter().zip(&expected).enumerate() {
+        assert_eq!(a, e, "settlements row {}", i + 1);
+    }
+}

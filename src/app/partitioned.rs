@@ -278,11 +278,11 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             let mut piece = merge.next_piece(MERGE_ROWS)?;
             while let Some((table, settled)) = piece {
                 let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
-                let row = tables::settlement_row(&table, &persons.table, policies, &settled, &rows);
+                let piece_rows = tables::settlement_rows(&table, &persons.table, policies, &settled, &rows);
                 let ((written, part_fund), next) = rayon::join(
                     || {
                         rayon::join(
-                            || w.write(rows.len(), &row, &|k| pb.inc(k)),
+                            || piece_rows.write(&mut w, &|k| pb.inc(k)),
                             || fund::claim_expenditure(&table, &persons.table, &settled),
                         )
                     },

@@ -4,7 +4,7 @@
 
 use crate::app::scenario::{self as app_scenario, Sweep};
 use crate::engine::{self, Settled, Step, Tracer};
-use crate::io::parquet::write::arrow_table;
+use crate::io::parquet::write::{arrow_table, arrow_table_columns};
 use crate::io::read::{self, RejectRow};
 use crate::io::write::{ColType, Val};
 use crate::model::Settlement;
@@ -100,7 +100,8 @@ fn outputs(l: &Loaded, policies: &PolicySet, settled: &Settled, income: bool) ->
         let t = &l.claims.table;
         let persons = &l.persons.table;
         let rows = settled.input_order();
-        let (schema, batches) = arrow_table(SETTLEMENT_COLUMNS, rows.len(), &tables::settlement_row(t, persons, policies, settled, &rows))?;
+        let s = tables::settlement_rows(t, persons, policies, settled, &rows);
+        let (schema, batches) = arrow_table_columns(SETTLEMENT_COLUMNS, s.len(), &s.columns_fn())?;
         let settlements = Table { schema, batches };
         let years = &settled.person_years;
         let (schema, batches) = arrow_table(PERSON_YEAR_COLUMNS, years.len(), &tables::person_year_row(persons, policies, years))?;
@@ -279,8 +280,8 @@ pub fn explain(run: &Run, setl_id: Option<&str>, psn_no: Option<&str>) -> Result
         sorted.push(settled[k]);
     }
     let one = Settled { claim: rows.clone(), sorted, pos, person_years: Vec::new() };
-    let (schema, batches) =
-        arrow_table(SETTLEMENT_COLUMNS, rows.len(), &tables::settlement_row(t, &l.persons.table, &run.policies, &one, &rows))?;
+    let s = tables::settlement_rows(t, &l.persons.table, &run.policies, &one, &rows);
+    let (schema, batches) = arrow_table_columns(SETTLEMENT_COLUMNS, s.len(), &s.columns_fn())?;
     Ok(Explained { psn_no: person.psn_no.clone(), rejected: None, steps, settlements: Table { schema, batches } })
 }
 

@@ -561,6 +561,27 @@ pub enum Val<'a> {
 
 pub type RowFn<'a> = dyn Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a;
 
+/// Where a row's cells go, one after another in column order: a row of [`Val`]s
+/// ([`RowFn`]), or straight into an Arrow batch's typed column builders ([`ColumnsFn`]). A
+/// table's row written once over `Cells` serves both.
+pub trait Cells<'a> {
+    fn put(&mut self, v: Val<'a>);
+}
+
+impl<'a> Cells<'a> for Vec<Val<'a>> {
+    #[inline]
+    fn put(&mut self, v: Val<'a>) {
+        self.push(v)
+    }
+}
+
+pub use super::parquet::write::ArrowCells;
+
+/// Row `i`'s cells written straight into an Arrow batch's column builders: the Parquet (and
+/// in-memory Arrow) path of a large table, beside its [`RowFn`] (CSV), which must give the
+/// same cells.
+pub type ColumnsFn<'a> = dyn Fn(usize, &mut ArrowCells) + Sync + 'a;
+
 /// Writes a table of `n` rows, `row(i)` giving the cells of row i, as CSV or Parquet
 /// (money as Decimal128(18,2), datetimes as timestamps). Rows are formatted in parallel.
 pub fn write_table<'a>(
@@ -617,6 +638,14 @@ impl TableWriter {
         match &mut self.sink {
             Sink::Csv(s) => s.write(n, row, progress),
             Sink::Parquet(s) => s.write(n, row, progress),
+        }
+    }
+    /// [`TableWriter::write`] for a table whose rows can also go straight into the Parquet
+    /// column builders: `row` for CSV, `columns` (the same cells) for Parquet.
+    pub fn write_columns<'a>(&mut self, n: usize, row: &RowFn<'a>, columns: &ColumnsFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        match &mut self.sink {
+            Sink::Csv(s) => s.write(n, row, progress),
+            Sink::Parquet(s) => s.write_columns(n, columns, progress),
         }
     }
     /// Writes what is pending and completes the file (its size and hash go to the manifest).

@@ -2,7 +2,7 @@
 //! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
 
 use crate::engine::Settled;
-use crate::model::{Assistance, Benefit, ClaimTable, Money, PersonTable, PsnType, Scheme, Status, time};
+use crate::model::{Assistance, Benefit, Claim, ClaimTable, Money, PersonTable, PsnType, Scheme, Settlement, Status, prefetch, time};
 use crate::policy::{Financing, PolicySet};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -81,49 +81,62 @@ pub fn merge(into: &mut FundReport, other: FundReport) {
 
 /// Expenditure from the settled and reversal rows of `settled` alone.
 pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
+    // The settlements lie in person order, their claims in input order: each claim is loaded
+    // a few settlements ahead, and its person when the claim has come.
+    const AHEAD: usize = 8;
     let m = settled
         .claim
-        .par_iter()
-        .zip(settled.sorted.par_iter())
-        .with_min_len(4096)
-        .fold(Lines::default, |mut m, (&i, s)| {
-            let i = i as usize;
-            // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
-            // payment on it (S-27) is reported.
-            if s.status == Status::NotCovered && s.oth_pay.is_zero() {
-                return m;
-            }
-            let c = &table.claims[i];
-            let cat = persons.persons[c.psn as usize].psn_type;
-            // S-28: other payers outside the funds — the 2026 childbirth subsidy (finance) and
-            // the provincial rare-disease drug fund (S-27).
-            let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
-            for (fund, amount) in [
-                ("hifp", s.hifp_pay),
-                ("hifob", s.hifob_pay),
-                ("hifmi", s.hifmi_pay),
-                ("maf", s.maf_pay),
-                ("finance", finance),
-                ("provincial_rare_fund", rare_fund),
-            ] {
-                if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
-                    let k = Key {
-                        year: s.year,
-                        policy: s.policy,
-                        flow: "expenditure",
-                        fund,
-                        benefit: s.benefit.as_str(),
-                        category: cat,
-                        hosp_lv: c.hosp_lv,
-                        item: "",
-                    };
-                    add(&mut m, k, amount);
+        .par_chunks(4096)
+        .zip(settled.sorted.par_chunks(4096))
+        .fold(Lines::default, |mut m, (ci, ss)| {
+            for (k, (&i, s)) in ci.iter().zip(ss).enumerate() {
+                if let Some(&a) = ci.get(k + AHEAD) {
+                    table.prefetch(a);
                 }
+                if let Some(c) = ci.get(k + AHEAD / 2).and_then(|&a| table.claims.get(a as usize)) {
+                    prefetch(persons.persons.as_ptr().wrapping_add(c.psn as usize));
+                }
+                claim_lines(&mut m, &table.claims[i as usize], s, persons);
             }
             m
         })
         .reduce(Lines::default, merge_lines);
     m.into_iter().collect()
+}
+
+/// Adds the fund lines of one settled claim.
+fn claim_lines(m: &mut Lines, c: &Claim, s: &Settlement, persons: &PersonTable) {
+    // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
+    // payment on it (S-27) is reported.
+    if s.status == Status::NotCovered && s.oth_pay.is_zero() {
+        return;
+    }
+    let cat = persons.persons[c.psn as usize].psn_type;
+    // S-28: other payers outside the funds — the 2026 childbirth subsidy (finance) and
+    // the provincial rare-disease drug fund (S-27).
+    let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
+    for (fund, amount) in [
+        ("hifp", s.hifp_pay),
+        ("hifob", s.hifob_pay),
+        ("hifmi", s.hifmi_pay),
+        ("maf", s.maf_pay),
+        ("finance", finance),
+        ("provincial_rare_fund", rare_fund),
+    ] {
+        if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
+            let k = Key {
+                year: s.year,
+                policy: s.policy,
+                flow: "expenditure",
+                fund,
+                benefit: s.benefit.as_str(),
+                category: cat,
+                hosp_lv: c.hosp_lv,
+                item: "",
+            };
+            add(m, k, amount);
+        }
+    }
 }
 
 /// The lines of `b` added to those of `a` (partial sums from parallel folds).

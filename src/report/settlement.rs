@@ -110,13 +110,19 @@ impl ByMonth {
     pub fn add(&mut self, claims: &ClaimTable, settled: &Settled) {
         use rayon::prelude::*;
         const PIECE: usize = 1 << 16;
+        // The settlements lie in person order, their claims in input order: each claim is
+        // loaded a few settlements ahead.
+        const AHEAD: usize = 8;
         let pieces: Vec<Months> = settled
             .claim
             .par_chunks(PIECE)
             .zip(settled.sorted.par_chunks(PIECE))
             .map(|(ci, ss)| {
                 let mut m = Months::default();
-                for (&c, s) in ci.iter().zip(ss) {
+                for (k, (&c, s)) in ci.iter().zip(ss).enumerate() {
+                    if let Some(&a) = ci.get(k + AHEAD) {
+                        claims.prefetch(a);
+                    }
                     if s.status != Status::NotCovered {
                         m.add(time::date_of(claims.claims[c as usize].setl_time), [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay]);
                     }

@@ -1,8 +1,8 @@
 //! The settlements and person_years tables (CONTRACT.md §4), column order fixed.
 
 use crate::engine::Settled;
-use crate::io::write::{ColType, Format, OutputDir, Val, write_table};
-use crate::model::{ClaimTable, PersonTable, PersonYear, prefetch};
+use crate::io::write::{ArrowCells, Cells, ColType, Format, OutputDir, TableWriter, Val, write_table};
+use crate::model::{ClaimTable, Person, PersonTable, PersonYear, prefetch};
 use crate::policy::PolicySet;
 use anyhow::Result;
 
@@ -51,54 +51,94 @@ pub const PERSON_YEAR_COLUMNS: &[(&str, ColType)] = &[
     ("final_burden", ColType::Money),
 ];
 
-/// The cells of settlements row `i`; `rows` are the claim indices in output order.
-pub fn settlement_row<'a>(
+/// The settlements rows: `rows` are the claim indices in output order.
+#[derive(Clone, Copy)]
+pub struct SettlementRows<'a> {
     table: &'a ClaimTable,
     persons: &'a PersonTable,
     policies: &'a PolicySet,
     settled: &'a Settled,
     rows: &'a [u32],
-) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
-    // Rows go in input order; their persons and settlements lie in person order: each is
-    // looked up a few rows ahead (the person's psn_no text, behind the person, in two steps).
-    const AHEAD: usize = 8;
-    let person = move |ci: u32| table.claims.get(ci as usize).and_then(|c| persons.persons.get(c.psn as usize));
-    move |i: usize, v: &mut Vec<Val<'a>>| {
+}
+
+pub fn settlement_rows<'a>(
+    table: &'a ClaimTable,
+    persons: &'a PersonTable,
+    policies: &'a PolicySet,
+    settled: &'a Settled,
+    rows: &'a [u32],
+) -> SettlementRows<'a> {
+    SettlementRows { table, persons, policies, settled, rows }
+}
+
+impl<'a> SettlementRows<'a> {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn person(&self, ci: u32) -> Option<&'a Person> {
+        self.table.claims.get(ci as usize).and_then(|c| self.persons.persons.get(c.psn as usize))
+    }
+
+    /// The cells of row `i` ([`SETTLEMENT_COLUMNS`]), written to `out`.
+    #[inline]
+    pub fn cells(&self, i: usize, out: &mut impl Cells<'a>) {
+        let SettlementRows { table, persons, policies, settled, rows } = *self;
+        // Rows go in input order; their persons and settlements lie in person order: each is
+        // looked up a few rows ahead (the person's psn_no text, behind the person, in two steps).
+        const AHEAD: usize = 8;
         if let Some(&ahead) = rows.get(i + AHEAD) {
             if let Some(s) = settled.get(ahead as usize) {
                 prefetch(s);
             }
-            if let Some(p) = person(ahead) {
+            if let Some(p) = self.person(ahead) {
                 prefetch(p);
             }
         }
-        if let Some(p) = rows.get(i + AHEAD / 2).and_then(|&ci| person(ci)) {
+        if let Some(p) = rows.get(i + AHEAD / 2).and_then(|&ci| self.person(ci)) {
             prefetch(p.psn_no.as_ptr());
         }
         let ci = rows[i] as usize;
         let c = &table.claims[ci];
         let Some(s) = settled.get(ci) else { return };
-        v.extend([
-            Val::Text(table.strings.get(c.setl_id)),
-            Val::Text(&persons.persons[c.psn as usize].psn_no),
-            Val::Text(table.strings.get(c.mdtrt_id)),
-            Val::DateTime(c.setl_time),
-            Val::Int(s.year as i64),
-            Val::Text(&policies.get(s.policy).id),
-            Val::Text(s.benefit.as_str()),
-            Val::Money(c.medfee_sumamt),
-            Val::Money(c.inscp_scp_amt),
-            Val::Money(s.act_pay_dedc),
-            Val::Money(s.hifp_pay),
-            Val::Money(s.hifob_pay),
-            Val::Money(s.hifmi_pay),
-            Val::Money(s.maf_pay),
-            Val::Money(s.fund_pay_sumamt()),
-            Val::Money(s.psn_part_amt),
-            Val::Text(s.status.as_str()),
-            Val::Text(s.reason.map(|r| r.as_str()).unwrap_or("")),
-            Val::Money(s.oth_pay),
-        ]);
+        out.put(Val::Text(table.strings.get(c.setl_id)));
+        out.put(Val::Text(&persons.persons[c.psn as usize].psn_no));
+        out.put(Val::Text(table.strings.get(c.mdtrt_id)));
+        out.put(Val::DateTime(c.setl_time));
+        out.put(Val::Int(s.year as i64));
+        out.put(Val::Text(&policies.get(s.policy).id));
+        out.put(Val::Text(s.benefit.as_str()));
+        out.put(Val::Money(c.medfee_sumamt));
+        out.put(Val::Money(c.inscp_scp_amt));
+        out.put(Val::Money(s.act_pay_dedc));
+        out.put(Val::Money(s.hifp_pay));
+        out.put(Val::Money(s.hifob_pay));
+        out.put(Val::Money(s.hifmi_pay));
+        out.put(Val::Money(s.maf_pay));
+        out.put(Val::Money(s.fund_pay_sumamt()));
+        out.put(Val::Money(s.psn_part_amt));
+        out.put(Val::Text(s.status.as_str()));
+        out.put(Val::Text(s.reason.map(|r| r.as_str()).unwrap_or("")));
+        out.put(Val::Money(s.oth_pay));
+    }
+
+    /// Row `i` as [`Val`]s (CSV).
+    pub fn row_fn(self) -> impl Fn(usize, &mut Vec<Val<'a>>) + Sync + 'a {
+        move |i, v| self.cells(i, v)
+    }
+
+    /// Row `i` straight into Arrow's column builders (Parquet, in-memory Arrow).
+    pub fn columns_fn(self) -> impl Fn(usize, &mut ArrowCells) + Sync + 'a {
+        move |i, c| self.cells(i, c)
+    }
+
+    /// Appends the rows to a settlements table.
+    pub fn write(self, w: &mut TableWriter, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        w.write_columns(self.len(), &self.row_fn(), &self.columns_fn(), progress)
     }
 }
 
@@ -113,8 +153,9 @@ pub fn write_settlements<'a>(
     rows: &'a [u32],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let row = settlement_row(table, persons, policies, settled, rows);
-    write_table(out, "settlements", format, SETTLEMENT_COLUMNS, rows.len(), &row, progress)
+    let mut w = TableWriter::new(out, "settlements", format, SETTLEMENT_COLUMNS)?;
+    settlement_rows(table, persons, policies, settled, rows).write(&mut w, progress)?;
+    w.finish(progress)
 }
 
 /// The cells of person_years row `i`.

@@ -1,6 +1,6 @@
 //! Parquet output: rows become Arrow batches, each row group's columns encoded in parallel.
 
-use crate::io::write::{ColType, OutFile, RowFn, Val};
+use crate::io::write::{Cells, ColType, ColumnsFn, OutFile, RowFn, Val};
 use anyhow::Result;
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -30,64 +30,113 @@ fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
     ))
 }
 
-fn arrow_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
-    enum B {
-        T(StringBuilder),
-        I(Int64Builder),
-        M(Decimal128Builder),
-        D(TimestampMicrosecondBuilder),
-        Day(Date32Builder),
+/// One column's Arrow builder.
+enum B {
+    T(StringBuilder),
+    I(Int64Builder),
+    M(Decimal128Builder),
+    D(TimestampMicrosecondBuilder),
+    Day(Date32Builder),
+}
+
+/// The typed column builders of one Arrow batch, filled a row at a time with each row's cells
+/// in column order ([`Cells`]): a table whose rows are written this way
+/// ([`ColumnsFn`]) skips the row of [`Val`]s and its copy.
+pub struct ArrowCells {
+    b: Vec<B>,
+    /// the column of the next cell
+    k: usize,
+}
+
+impl ArrowCells {
+    fn new(types: &[ColType], n: usize) -> ArrowCells {
+        let b = types
+            .iter()
+            .map(|t| match t {
+                ColType::Text | ColType::Id => B::T(StringBuilder::with_capacity(n, n * 16)),
+                ColType::Int => B::I(Int64Builder::with_capacity(n)),
+                ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
+                ColType::DateTime => B::D(TimestampMicrosecondBuilder::with_capacity(n)),
+                ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
+            })
+            .collect();
+        ArrowCells { b, k: 0 }
     }
-    let n = rows.len();
-    let mut builders: Vec<B> = types
-        .iter()
-        .map(|t| match t {
-            ColType::Text | ColType::Id => B::T(StringBuilder::with_capacity(n, n * 16)),
-            ColType::Int => B::I(Int64Builder::with_capacity(n)),
-            ColType::Money | ColType::OptMoney => B::M(Decimal128Builder::with_capacity(n)),
-            ColType::DateTime => B::D(TimestampMicrosecondBuilder::with_capacity(n)),
-            ColType::Date | ColType::OptDate => B::Day(Date32Builder::with_capacity(n)),
-        })
-        .collect();
+
+    fn finish(self, schema: &Arc<Schema>) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self
+            .b
+            .into_iter()
+            .map(|b| -> Result<ArrayRef> {
+                Ok(match b {
+                    B::T(mut b) => Arc::new(b.finish()),
+                    B::I(mut b) => Arc::new(b.finish()),
+                    B::M(mut b) => Arc::new(b.finish().with_precision_and_scale(18, 2)?),
+                    B::D(mut b) => Arc::new(b.finish()),
+                    B::Day(mut b) => Arc::new(b.finish()),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    }
+}
+
+impl<'a> Cells<'a> for ArrowCells {
+    /// The cell of the next column. A cell of another type than its column's (a mistake in a
+    /// table's row) still fills the column, so that every column keeps one value per row.
+    #[inline(always)]
+    fn put(&mut self, v: Val<'a>) {
+        let k = self.k;
+        self.k += 1;
+        let Some(b) = self.b.get_mut(k) else { return };
+        match (b, v) {
+            (B::T(b), Val::Text(s)) => b.append_value(s),
+            (B::I(b), Val::Int(x)) => b.append_value(x),
+            (B::M(b), Val::Money(m)) => b.append_value(m.fen() as i128),
+            (B::D(b), Val::DateTime(ts)) => b.append_value(ts * 1_000_000),
+            (B::Day(b), Val::Date(d)) => b.append_value(d),
+            (B::M(b), Val::Null) => b.append_null(),
+            (B::Day(b), Val::Null) => b.append_null(),
+            (B::T(b), other) => b.append_value(format!("{other:?}")),
+            (B::I(b), _) => b.append_value(0),
+            (B::M(b), _) => b.append_value(0),
+            (B::D(b), _) => b.append_value(0),
+            (B::Day(b), _) => b.append_value(0),
+        }
+    }
+}
+
+/// A batch of `rows` from the rows' cells ([`RowFn`]).
+fn arrow_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &RowFn<'a>) -> Result<RecordBatch> {
+    let mut cells = ArrowCells::new(types, rows.len());
     let mut vals = Vec::with_capacity(types.len());
     for i in rows {
         vals.clear();
         row(i, &mut vals);
-        for (b, v) in builders.iter_mut().zip(&vals) {
-            match (b, v) {
-                (B::T(b), Val::Text(s)) => b.append_value(s),
-                (B::I(b), Val::Int(x)) => b.append_value(*x),
-                (B::M(b), Val::Money(m)) => b.append_value(m.fen() as i128),
-                (B::D(b), Val::DateTime(ts)) => b.append_value(ts * 1_000_000),
-                (B::Day(b), Val::Date(d)) => b.append_value(*d),
-                (B::M(b), Val::Null) => b.append_null(),
-                (B::Day(b), Val::Null) => b.append_null(),
-                (B::T(b), other) => b.append_value(format!("{other:?}")),
-                (B::I(b), _) => b.append_value(0),
-                (B::M(b), _) => b.append_value(0),
-                (B::D(b), _) => b.append_value(0),
-                (B::Day(b), _) => b.append_value(0),
-            }
+        cells.k = 0;
+        for v in &vals {
+            cells.put(*v);
         }
     }
-    let arrays: Vec<ArrayRef> = builders
-        .into_iter()
-        .map(|b| -> Result<ArrayRef> {
-            Ok(match b {
-                B::T(mut b) => Arc::new(b.finish()),
-                B::I(mut b) => Arc::new(b.finish()),
-                B::M(mut b) => Arc::new(b.finish().with_precision_and_scale(18, 2)?),
-                B::D(mut b) => Arc::new(b.finish()),
-                B::Day(mut b) => Arc::new(b.finish()),
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    cells.finish(schema)
 }
 
-/// A table of `n` rows, `row(i)` giving the cells of row i, as Arrow record batches with the
-/// column types of the Parquet output (built in parallel, in row order).
-pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+/// A batch of `rows` written straight into the column builders ([`ColumnsFn`]).
+fn columns_batch<'a>(schema: &Arc<Schema>, types: &[ColType], rows: std::ops::Range<usize>, row: &ColumnsFn<'a>) -> Result<RecordBatch> {
+    let mut cells = ArrowCells::new(types, rows.len());
+    for i in rows {
+        cells.k = 0;
+        row(i, &mut cells);
+    }
+    cells.finish(schema)
+}
+
+/// Builds the batch of a range of rows.
+type MakeBatch<'m> = dyn Fn(&Arc<Schema>, &[ColType], std::ops::Range<usize>) -> Result<RecordBatch> + Sync + 'm;
+
+/// A table of `n` rows as Arrow record batches with the column types of the Parquet output
+/// (built in parallel, in row order).
+fn table_of(cols: &[(&str, ColType)], n: usize, make: &MakeBatch) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
     const CHUNK: usize = 1 << 16;
     let schema = arrow_schema(cols);
     let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
@@ -95,9 +144,19 @@ pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> R
         .step_by(CHUNK)
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|s| arrow_batch(&schema, &types, s..(s + CHUNK).min(n), row))
+        .map(|s| make(&schema, &types, s..(s + CHUNK).min(n)))
         .collect::<Result<_>>()?;
     Ok((schema, batches))
+}
+
+/// A table of `n` rows, `row(i)` giving the cells of row i, as Arrow record batches.
+pub fn arrow_table<'a>(cols: &[(&str, ColType)], n: usize, row: &RowFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    table_of(cols, n, &|schema, types, rows| arrow_batch(schema, types, rows, row))
+}
+
+/// [`arrow_table`] for rows written straight into the column builders.
+pub fn arrow_table_columns<'a>(cols: &[(&str, ColType)], n: usize, row: &ColumnsFn<'a>) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    table_of(cols, n, &|schema, types, rows| columns_batch(schema, types, rows, row))
 }
 
 /// Parquet: rows become Arrow batches of `chunk` rows as they come, and each batch goes at
@@ -159,13 +218,22 @@ impl ParquetSink {
     }
 
     pub(crate) fn write<'a>(&mut self, n: usize, row: &RowFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        self.write_batches(n, &|schema, types, rows| arrow_batch(schema, types, rows, row), progress)
+    }
+
+    /// [`ParquetSink::write`] for rows written straight into the column builders.
+    pub(crate) fn write_columns<'a>(&mut self, n: usize, row: &ColumnsFn<'a>, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+        self.write_batches(n, &|schema, types, rows| columns_batch(schema, types, rows, row), progress)
+    }
+
+    fn write_batches(&mut self, n: usize, make: &MakeBatch, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
         let chunk = self.chunk;
         let mut s = 0;
         // First complete the short batch left by the previous piece, so that batches start at
         // multiples of `chunk` within the row group whatever pieces the rows come in.
         if let Some(p) = self.partial.take() {
             let e = (chunk - p.num_rows()).min(n);
-            let more = arrow_batch(&self.schema, &self.types, 0..e, row)?;
+            let more = make(&self.schema, &self.types, 0..e)?;
             let b = arrow::compute::concat_batches(&self.schema, [&p, &more])?;
             s = e;
             if b.num_rows() < chunk {
@@ -178,15 +246,13 @@ impl ParquetSink {
             // Whole batches, at most to the end of the row group.
             let k = ((n - s) / chunk).min(BATCHES_PER_STEP).min((self.window - self.group_rows) / chunk).max(1);
             let (schema, types) = (&self.schema, &self.types);
-            let batches: Vec<RecordBatch> = (0..k)
-                .into_par_iter()
-                .map(|j| arrow_batch(schema, types, s + j * chunk..s + (j + 1) * chunk, row))
-                .collect::<Result<_>>()?;
+            let batches: Vec<RecordBatch> =
+                (0..k).into_par_iter().map(|j| make(schema, types, s + j * chunk..s + (j + 1) * chunk)).collect::<Result<_>>()?;
             self.encode(&batches, progress)?;
             s += k * chunk;
         }
         if s < n {
-            self.partial = Some(arrow_batch(&self.schema, &self.types, s..n, row)?);
+            self.partial = Some(make(&self.schema, &self.types, s..n)?);
         }
         Ok(())
     }
