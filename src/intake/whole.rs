@@ -115,7 +115,8 @@ impl SetlIndex {
         let mut start = 0;
         while start < self.by_hash.len() {
             let h = self.by_hash[start].0;
-            let end = start + self.by_hash[start..].partition_point(|e| e.0 == h);
+            // The run of equal hashes, scanned (almost every run has one entry).
+            let end = start + self.by_hash[start..].iter().take_while(|e| e.0 == h).count();
             let run = &self.by_hash[start..end];
             for (k, &(_, i)) in run.iter().enumerate().skip(1) {
                 if let Some(&(_, f)) = run[..k].iter().find(|&&(_, f)| id(f) == id(i)) {
@@ -148,7 +149,7 @@ fn d06_order(table: &ClaimTable, policy_of: &[u16]) -> (Vec<u32>, Vec<std::ops::
     let mut start = 0;
     while start < keys.len() {
         let (p, t) = (keys[start].0, keys[start].1);
-        let end = start + keys[start..].partition_point(|k| (k.0, k.1) == (p, t));
+        let end = start + keys[start..].iter().take_while(|k| (k.0, k.1) == (p, t)).count();
         if end - start > 1 {
             keys[start..end].sort_by(|a, b| {
                 table.strings.get(table.claims[a.2 as usize].setl_id).cmp(table.strings.get(table.claims[b.2 as usize].setl_id))
