@@ -147,7 +147,7 @@ impl Batch for ArrowBatch {
     fn row_error(&self, _row: usize) -> Option<Refusal> {
         None
     }
-    #[inline]
+    #[inline(always)]
     fn text(&self, row: usize, col: usize) -> Option<Cow<'_, str>> {
         match &self.cols[col] {
             Col::Absent => None,
@@ -159,7 +159,7 @@ impl Batch for ArrowBatch {
             _ => self.cell(row, col).text(),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn money_fen(&self, row: usize, col: usize) -> Result<Option<i128>, String> {
         match &self.cols[col] {
             Col::Absent => Ok(None),
@@ -168,7 +168,7 @@ impl Batch for ArrowBatch {
             _ => self.cell(row, col).money_fen(),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn flag(&self, row: usize, col: usize) -> Result<Option<bool>, String> {
         match &self.cols[col] {
             Col::Absent => Ok(None),
