@@ -37,18 +37,27 @@ fn first_differences(expected: &str, actual: &str) -> String {
     out
 }
 
-#[test]
-fn sample_data_settles_to_the_expected_outputs() {
+/// Settles the bundled sample with `extra` arguments into a new folder.
+fn settle_sample(extra: &[&str]) -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
     // Relative input paths, as in the README (rejects.csv names the source file as given).
     let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
         .current_dir(root)
-        .args(["settle", "--claims", "sample-data/claims.csv", "--persons", "sample-data/persons.csv", "--out"])
+        .args(["settle", "--claims", "sample-data/claims.csv", "--persons", "sample-data/persons.csv"])
+        .args(extra)
+        .arg("--out")
         .arg(out.path())
         .output()
         .unwrap();
     assert!(run.status.success(), "settle failed: {}", String::from_utf8_lossy(&run.stderr));
+    out
+}
+
+#[test]
+fn sample_data_settles_to_the_expected_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = settle_sample(&[]);
     let expected_dir = root.join("sample-data/expected");
     if std::env::var_os("UPDATE_EXPECTED").is_some() {
         std::fs::create_dir_all(&expected_dir).unwrap();
@@ -102,14 +111,7 @@ fn sample_parquet_settlements_hold_the_csv_cells() {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimeUnit, TimestampMicrosecondType};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_medsettle"))
-        .current_dir(root)
-        .args(["settle", "--claims", "sample-data/claims.csv", "--persons", "sample-data/persons.csv", "--format", "parquet", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "settle failed: {}", String::from_utf8_lossy(&run.stderr));
+    let out = settle_sample(&["--format", "parquet"]);
     let f = std::fs::File::open(out.path().join("settlements.parquet")).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
     let mut lines = Vec::new();
