@@ -7,6 +7,8 @@
 //! Whole-input checks (duplicate ids, reversal pairs, policy choice, D-06 order) are in
 //! [`whole`]. Every reason is a [`RejectCode`].
 
+use std::borrow::Cow;
+
 pub mod arrow;
 pub mod cell;
 pub mod columns;
@@ -21,7 +23,6 @@ pub use reject::{Refusal, RejectCode, RejectRow};
 pub use rows::{
     Aliases, ClaimIntake, ClaimsRead, Part, PersonBatches, PersonsRead, aliases_of, named_persons, read_person_arrow, read_person_batch,
 };
-use std::borrow::Cow;
 pub use whole::{CrossPartition, History, PriorClaim, id_hash, prepare, prepare_after, prepare_part, refused_alone};
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the

@@ -90,13 +90,12 @@ impl ClaimTable {
     pub fn mdtrt_id(&self, c: &Claim) -> &str {
         self.strings.get(c.mdtrt_id)
     }
-    /// Appends another table (a chunk read in parallel) keeping its order after ours.
     /// Starts loading claim `i` into the cache (for a lookup a few steps later).
     #[inline]
     pub fn prefetch(&self, i: u32) {
         super::prefetch(self.claims.as_ptr().wrapping_add(i as usize));
     }
-
+    /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
         let base = self.strings.append(other.strings);
         let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
