@@ -16,12 +16,13 @@ use crate::report::settlement::ByMonth;
 use crate::report::tables;
 use crate::report::{html, settlement, xlsx};
 use anyhow::{Context, Result, bail};
-use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Phase timings on stderr when `MEDSETTLE_TIMINGS` is set (for profiling large runs).
 pub struct Timer {
@@ -63,11 +64,19 @@ pub struct FileInfo {
 }
 
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    sha256_file_until(path, &AtomicBool::new(false))
+}
+
+/// [`sha256_file`], giving up (with an error) once `stop` is set.
+fn sha256_file_until(path: &Path, stop: &AtomicBool) -> Result<(u64, String)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            bail!("hashing {} was stopped", path.display());
+        }
         let k = f.read(&mut buf)?;
         if k == 0 {
             break;
@@ -171,6 +180,7 @@ pub fn load_after<A: Send>(
     }
     let persons_index = u16::try_from(claim_files.len()).context("too many input files")?;
     let mut timer = Timer::new();
+    let hashes = InputHashes::start(claim_files, persons_file);
     let aliases = read::aliases_of(policies);
     let keys = if named_persons_only { read::claim_keys(claim_files, persons_file) } else { None };
     timer.mark("read the claims' keys");
@@ -192,8 +202,8 @@ pub fn load_after<A: Send>(
     timer.mark("history");
     let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history);
     timer.mark("prepare");
-    let files = hash_inputs(claim_files, &claims.rows, persons_file, persons.rows)?;
-    timer.mark("hash inputs");
+    let files = hashes.finish(claim_files, &claims.rows, persons_file, persons.rows)?;
+    timer.mark("hash inputs (the rest)");
     Ok((
         Loaded {
             claim_files: claim_files.to_vec(),
@@ -239,16 +249,47 @@ pub fn reject_row(table: &ClaimTable, r: &Reject) -> RejectRow {
     RejectRow { file: c.file, line: c.line as u64, setl_id: table.setl_id(c).to_string(), code: r.code, message: r.message.clone() }
 }
 
-/// The inputs as the manifest records them (size, SHA-256, rows), hashed in parallel.
-pub fn hash_inputs(claim_files: &[PathBuf], rows: &[u64], persons_file: &Path, persons_rows: u64) -> Result<Vec<FileInfo>> {
-    let mut files: Vec<FileInfo> = claim_files
-        .par_iter()
-        .zip(rows.par_iter())
-        .map(|(p, &rows)| sha256_file(p).map(|(bytes, sha256)| FileInfo { path: p.display().to_string(), bytes, sha256, rows }))
-        .collect::<Result<_>>()?;
-    let (bytes, sha256) = sha256_file(persons_file)?;
-    files.push(FileInfo { path: persons_file.display().to_string(), bytes, sha256, rows: persons_rows });
-    Ok(files)
+/// A file's size in bytes and its SHA-256 (hex).
+type Sized256 = (u64, String);
+
+/// The inputs' sizes and SHA-256 as the manifest records them, taken on a thread of its own
+/// from the start of a run: reading and checking leave part of a core idle, and a 1.2 GB CSV
+/// takes a second to hash. Dropped unfinished (a run that stops early), it stops hashing.
+pub struct InputHashes {
+    thread: Option<std::thread::JoinHandle<Result<Vec<Sized256>>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl InputHashes {
+    /// Starts hashing the claims files, then the persons file.
+    pub fn start(claim_files: &[PathBuf], persons_file: &Path) -> InputHashes {
+        let paths: Vec<PathBuf> = claim_files.iter().cloned().chain([persons_file.to_path_buf()]).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::spawn(move || paths.iter().map(|p| sha256_file_until(p, &halt)).collect());
+        InputHashes { thread: Some(thread), stop }
+    }
+
+    /// The inputs as the manifest records them, with the rows each held.
+    pub fn finish(mut self, claim_files: &[PathBuf], rows: &[u64], persons_file: &Path, persons_rows: u64) -> Result<Vec<FileInfo>> {
+        let Some(thread) = self.thread.take() else { bail!("internal: the inputs were hashed already") };
+        let hashes = thread.join().map_err(|_| anyhow::anyhow!("internal: hashing the inputs stopped"))??;
+        let rows = rows.iter().chain([&persons_rows]);
+        Ok(claim_files
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([persons_file])
+            .zip(hashes)
+            .zip(rows)
+            .map(|((p, (bytes, sha256)), &rows)| FileInfo { path: p.display().to_string(), bytes, sha256, rows })
+            .collect())
+    }
+}
+
+impl Drop for InputHashes {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Serialize)]

@@ -157,6 +157,7 @@ fn push_claim(t: &mut ClaimTable, s: [Option<&str>; 3], mut c: Claim) {
 /// Runs the job; returns the counts (the outputs are committed).
 pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut timer = Timer::new();
+    let hashes = pipeline::InputHashes::start(job.claims, job.persons);
     let policies = job.policies;
     let mut out = OutputDir::new(job.out)?;
     let spill_parent = job.spill_dir.map(Path::to_path_buf).unwrap_or_else(|| out.staging().to_path_buf());
@@ -327,7 +328,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         persons_rejected: persons.rejects.len() as u64,
         person_years: years.len() as u64,
     };
-    let files = pipeline::hash_inputs(job.claims, &rows, job.persons, persons.rows)?;
+    let files = hashes.finish(job.claims, &rows, job.persons, persons.rows)?;
     let info = RunInfo { loaded_files: &files, file_names, state: None, persons: &persons.table, years: &years };
     let counts = pipeline::write_rest(&mut out, None, job.format, &info, policies, &totals, command, "Settlement report", job.lang)?;
     out.commit()?;
