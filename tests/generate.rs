@@ -58,8 +58,8 @@ fn generated_files_read_back_as_the_generated_tables() {
             assert_eq!(a.strings.get(x.init_setl_id), b.strings.get(y.init_setl_id), "{what}");
             assert_eq!(g.persons.persons[x.psn as usize].psn_no, loaded.persons.table.persons[y.psn as usize].psn_no, "{what}");
             assert_eq!(
-                (x.setl_time, x.medfee_sumamt, x.fulamt_ownpay_amt, x.overlmt_selfpay, x.preselfpay_amt, x.inscp_scp_amt),
-                (y.setl_time, y.medfee_sumamt, y.fulamt_ownpay_amt, y.overlmt_selfpay, y.preselfpay_amt, y.inscp_scp_amt),
+                (x.setl_time, x.medfee_sumamt(), x.fulamt_ownpay_amt, x.overlmt_selfpay, x.preselfpay_amt, x.inscp_scp_amt),
+                (y.setl_time, y.medfee_sumamt(), y.fulamt_ownpay_amt, y.overlmt_selfpay, y.preselfpay_amt, y.inscp_scp_amt),
                 "{what}"
             );
             assert_eq!(

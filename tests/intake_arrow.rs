@@ -60,7 +60,7 @@ fn in_memory_batches_with_negative_scales_and_zoned_times() {
     read.add(intake.arrow(&b, 0, 1, "claims (memory)").unwrap());
     assert_eq!(read.table.claims.len(), 1);
     let c = &read.table.claims[0];
-    assert_eq!(c.medfee_sumamt, Money::from_yuan(2_000));
+    assert_eq!(c.medfee_sumamt(), Money::from_yuan(2_000));
     assert_eq!(time::format_datetime(c.setl_time), "2026-01-01 05:00:00");
     assert_eq!(time::year_of(c.setl_time), 2026);
     assert_eq!(read.rejects.len(), 1);

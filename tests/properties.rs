@@ -192,7 +192,7 @@ proptest! {
         for (i, s) in one.iter() {
             let claim = &t.claims[i];
             // D-02 with the other payers (S-28): medfee = funds + oth_pay + psn_part.
-            prop_assert_eq!(s.fund_pay_sumamt() + s.oth_pay + s.psn_part_amt, claim.medfee_sumamt);
+            prop_assert_eq!(s.fund_pay_sumamt() + s.oth_pay + s.psn_part_amt, claim.medfee_sumamt());
             prop_assert!(s.oth_pay.is_zero() || s.benefit == Benefit::Maternity || s.benefit == Benefit::RareDrug, "oth_pay on {:?}", s);
             if s.benefit == Benefit::RareDrug {
                 prop_assert_eq!(s.oth_pay, claim.rare_fund_pay, "S-27: rare_fund_pay is passed into oth_pay");
@@ -228,7 +228,7 @@ proptest! {
             let mut assist = [Money::ZERO; 2];
             for (i, s) in one.iter() {
                 let claim = &t.claims[i];
-                if claim.psn != y.psn || s.year != y.year {
+                if claim.psn != y.psn || i32::from(s.year) != y.year {
                     continue;
                 }
                 if matches!(s.benefit, Benefit::Inpatient | Benefit::Maternity | Benefit::Special) {

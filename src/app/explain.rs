@@ -168,7 +168,7 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
         years: Vec::new(),
     };
     for (ci, r) in claims.iter().zip(&settled) {
-        if target_year.is_some_and(|y| y != r.year) {
+        if target_year.is_some_and(|y| y != i32::from(r.year)) {
             continue;
         }
         let c = &t.claims[*ci as usize];
@@ -177,12 +177,12 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
         out.claims.push(TraceClaim {
             setl_id: id.to_string(),
             setl_time: time::format_datetime(c.setl_time),
-            year: r.year,
+            year: i32::from(r.year),
             mdtrt_id: t.strings.get(c.mdtrt_id).to_string(),
             med_type: c.med_type.0,
             hosp_lv: c.hosp_lv,
             target: is_target,
-            medfee_sumamt: c.medfee_sumamt.to_string(),
+            medfee_sumamt: c.medfee_sumamt().to_string(),
             fulamt_ownpay_amt: c.fulamt_ownpay_amt.to_string(),
             overlmt_selfpay: c.overlmt_selfpay.to_string(),
             preselfpay_amt: c.preselfpay_amt.to_string(),

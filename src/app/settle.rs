@@ -268,7 +268,7 @@ pub fn explain(run: &Run, setl_id: Option<&str>, psn_no: Option<&str>) -> Result
     let mut settled = vec![Settlement::EMPTY; claims.len()];
     engine::settle_person(t, person, claims, &l.prepared.policy_of, &run.policies, &mut settled, None, &mut Tracer::on(&mut steps));
     let year = target.map(|ci| crate::model::time::year_of(t.claims[ci].setl_time));
-    let keep: Vec<usize> = (0..claims.len()).filter(|&k| year.is_none_or(|y| settled[k].year == y)).collect();
+    let keep: Vec<usize> = (0..claims.len()).filter(|&k| year.is_none_or(|y| i32::from(settled[k].year) == y)).collect();
     let ids: BTreeSet<&str> = keep.iter().map(|&k| t.strings.get(t.claims[claims[k] as usize].setl_id)).collect();
     steps.retain(|s| s.setl_id.is_empty() || ids.contains(s.setl_id.as_str()));
     // The person's settlements through the settlements table's own columns.

@@ -50,7 +50,7 @@ pub(crate) fn rare_share(table: &ClaimTable, c: &Claim, persons: &PersonTable, p
 
 fn add_to_summary(s: &mut PersonYear, claim: &Claim, r: &Settlement) {
     s.claims += 1;
-    s.medfee_sumamt += claim.medfee_sumamt;
+    s.medfee_sumamt += claim.medfee_sumamt();
     s.inscp_scp_amt += claim.inscp_scp_amt;
     s.act_pay_dedc += r.act_pay_dedc;
     s.hifp_pay += r.hifp_pay;
@@ -211,7 +211,8 @@ pub fn settle_person(
 
         let (benefit, not_covered) = classify::classify(claim, person, policy, year);
         let mut r = Settlement {
-            year,
+            // intake refuses times outside 1900–2199 (docs/contract.md), so the year fits
+            year: year as i16,
             policy: pol_idx,
             benefit,
             status: Status::Settled,
@@ -223,7 +224,7 @@ pub fn settle_person(
             maf_pay: Money::ZERO,
             // S-27: the provincial rare-disease drug fund's payment is never the person's.
             oth_pay: claim.rare_fund_pay,
-            psn_part_amt: claim.medfee_sumamt - claim.rare_fund_pay,
+            psn_part_amt: claim.medfee_sumamt() - claim.rare_fund_pay,
         };
         let mut c = Contribution::default();
         if let Some(reason) = not_covered {
@@ -231,11 +232,11 @@ pub fn settle_person(
             r.reason = Some(reason);
             t.detail("coverage", || {
                 trace::Detail::new(
-                    format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt),
+                    format!("{benefit} claim not covered: {reason}; the person pays {}", claim.medfee_sumamt()),
                     "RULES.md S-21".into(),
                 )
                 .value("reason", reason)
-                .value("medfee_sumamt", claim.medfee_sumamt)
+                .value("medfee_sumamt", claim.medfee_sumamt())
                 .value("oth_pay", r.oth_pay)
                 .value("psn_part_amt", r.psn_part_amt)
             });
@@ -246,7 +247,7 @@ pub fn settle_person(
                     .value("benefit", benefit)
                     .value("group", ctx.group.as_str())
                     .value("policy_id", &policy.id)
-                    .value("medfee_sumamt", claim.medfee_sumamt)
+                    .value("medfee_sumamt", claim.medfee_sumamt())
                     .value("in_catalogue", claim.in_catalogue())
                     .value("inscp_scp_amt", claim.inscp_scp_amt)
                     .value("rare_fund_pay", claim.rare_fund_pay)
@@ -261,7 +262,7 @@ pub fn settle_person(
             r.hifmi_pay = hifmi;
             r.maf_pay = maf;
             r.oth_pay += childbirth_subsidy(&ctx, &r, t);
-            r.psn_part_amt = claim.medfee_sumamt - r.fund_pay_sumamt() - r.oth_pay;
+            r.psn_part_amt = claim.medfee_sumamt() - r.fund_pay_sumamt() - r.oth_pay;
             st.apply(&c, 1);
             assistance::tilt_part(st, claim.inscp_scp_amt, r.fund_pay_sumamt(), r.oth_pay);
             t.detail("result", || {
@@ -274,7 +275,7 @@ pub fn settle_person(
                         r.maf_pay,
                         r.fund_pay_sumamt(),
                         r.oth_pay,
-                        claim.medfee_sumamt,
+                        claim.medfee_sumamt(),
                         r.fund_pay_sumamt(),
                         r.oth_pay,
                         r.psn_part_amt
@@ -282,7 +283,7 @@ pub fn settle_person(
                     "RULES.md D-01, D-02, S-28".into(),
                 )
                 .amounts(&r)
-                .value("medfee_sumamt", claim.medfee_sumamt)
+                .value("medfee_sumamt", claim.medfee_sumamt())
                 .param("rounding.mode")
             });
         }
@@ -355,7 +356,10 @@ pub fn settle_all_from(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Settled {
     let n = prepared.order.len();
-    let mut sorted = vec![Settlement::EMPTY; n];
+    // Filled in parallel: the first touch of the settlements' memory (the kernel clearing
+    // each page, slow under virtualization) is a good part of settling; `vec!` would do it on
+    // one thread before settling starts.
+    let mut sorted: Vec<Settlement> = (0..n).into_par_iter().with_min_len(1 << 16).map(|_| Settlement::EMPTY).collect();
     let mut slices: Vec<&mut [Settlement]> = Vec::with_capacity(prepared.persons.len());
     let mut rest: &mut [Settlement] = &mut sorted;
     for r in &prepared.persons {
@@ -386,7 +390,7 @@ pub fn settle_all_from(
             })
             .collect(),
     };
-    let mut pos = vec![u32::MAX; table.claims.len()];
+    let mut pos: Vec<u32> = (0..table.claims.len()).into_par_iter().with_min_len(1 << 16).map(|_| u32::MAX).collect();
     for (k, &ci) in prepared.order.iter().enumerate() {
         pos[ci as usize] = k as u32;
     }

@@ -316,7 +316,6 @@ impl<'a> ClaimIntake<'a> {
             init_setl_id,
             psn,
             setl_time,
-            medfee_sumamt: medfee,
             fulamt_ownpay_amt: fulamt,
             overlmt_selfpay: overlmt,
             preselfpay_amt: presel,

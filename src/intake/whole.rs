@@ -59,7 +59,7 @@ pub struct PriorClaim {
 /// The amounts a reversal must negate, by column (S-22).
 fn amounts(c: &Claim) -> [(&'static str, Money); 6] {
     [
-        ("medfee_sumamt", c.medfee_sumamt),
+        ("medfee_sumamt", c.medfee_sumamt()),
         ("fulamt_ownpay_amt", c.fulamt_ownpay_amt),
         ("overlmt_selfpay", c.overlmt_selfpay),
         ("preselfpay_amt", c.preselfpay_amt),

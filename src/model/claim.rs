@@ -29,8 +29,7 @@ pub struct Claim {
     /// Index of the person in [`crate::model::PersonTable`].
     pub psn: u32,
     pub setl_time: Timestamp,
-    /// 医疗费用总额
-    pub medfee_sumamt: Money,
+    // 医疗费用总额 is not held: it is the sum of the four parts ([`Claim::medfee_sumamt`]).
     /// 全自费
     pub fulamt_ownpay_amt: Money,
     /// 超限价自费
@@ -62,7 +61,7 @@ pub struct Claim {
 // A city-year holds tens of millions of claims: every byte of a claim is 10 MB per 10M claims
 // first touched (zeroed by the kernel) and copied once. The amounts `replay` alone reads live
 // in the boxed `Recorded`.
-const _: () = assert!(std::mem::size_of::<Claim>() <= 104);
+const _: () = assert!(std::mem::size_of::<Claim>() <= 96);
 
 pub const NO_ORIGINAL: u32 = u32::MAX;
 /// For a reversal whose original was settled by an earlier run (nightly state): the original
@@ -70,9 +69,16 @@ pub const NO_ORIGINAL: u32 = u32::MAX;
 pub const PRIOR_ORIGINAL: u32 = u32::MAX - 1;
 
 impl Claim {
+    /// 医疗费用总额: the claim's total, the sum of its four parts (CONTRACT §1: intake refuses
+    /// a row whose medfee_sumamt is not).
+    #[inline]
+    pub fn medfee_sumamt(&self) -> Money {
+        self.fulamt_ownpay_amt + self.overlmt_selfpay + self.preselfpay_amt + self.inscp_scp_amt
+    }
+
     /// 目录内费用: the cost inside the catalogue (D-03 before the funds).
     pub fn in_catalogue(&self) -> Money {
-        self.medfee_sumamt - self.fulamt_ownpay_amt - self.overlmt_selfpay
+        self.preselfpay_amt + self.inscp_scp_amt
     }
 }
 

@@ -125,7 +125,7 @@ fn claim_lines(m: &mut Lines, c: &Claim, s: &Settlement, persons: &PersonTable) 
     ] {
         if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
             let k = Key {
-                year: s.year,
+                year: i32::from(s.year),
                 policy: s.policy,
                 flow: "expenditure",
                 fund,

@@ -81,7 +81,7 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
             // A recorded `oth_pay` (2026 childbirth subsidy, rare-disease fund; RULES S-28) is
             // part of the row's identity: medfee = funds + oth_pay + psn_part (CONTRACT §4).
             let sum = a + b + cc + d + e + oth.unwrap_or(Money::ZERO);
-            if sum != c.medfee_sumamt {
+            if sum != c.medfee_sumamt() {
                 r.identity_broken.push((ci, sum));
             }
         }
@@ -235,9 +235,9 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
         let c = &t.claims[*ci as usize];
         idt.rows.push(vec![
             Cell::text(t.strings.get(c.setl_id)),
-            Cell::Money(c.medfee_sumamt),
+            Cell::Money(c.medfee_sumamt()),
             Cell::Money(*sum),
-            Cell::Money(*sum - c.medfee_sumamt),
+            Cell::Money(*sum - c.medfee_sumamt()),
         ]);
     }
     idt.note = l
@@ -272,7 +272,7 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
             Cell::text(psn_no(c.psn)),
             Cell::code(s.benefit.as_str()),
             Cell::Money(*m),
-            Cell::text(explain(c.medfee_sumamt, rec, s, r.tolerance, l)),
+            Cell::text(explain(c.medfee_sumamt(), rec, s, r.tolerance, l)),
         ]);
     }
     let chart = Chart {
@@ -376,7 +376,6 @@ mod tests {
                 init_setl_id: StrId::NONE,
                 psn: 0,
                 setl_time: 0,
-                medfee_sumamt: m(10000),
                 fulamt_ownpay_amt: Money::ZERO,
                 overlmt_selfpay: Money::ZERO,
                 preselfpay_amt: Money::ZERO,

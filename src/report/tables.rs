@@ -112,7 +112,7 @@ impl<'a> SettlementRows<'a> {
         out.put(Val::Int(s.year as i64));
         out.put(Val::Text(&policies.get(s.policy).id));
         out.put(Val::Text(s.benefit.as_str()));
-        out.put(Val::Money(c.medfee_sumamt));
+        out.put(Val::Money(c.medfee_sumamt()));
         out.put(Val::Money(c.inscp_scp_amt));
         out.put(Val::Money(s.act_pay_dedc));
         out.put(Val::Money(s.hifp_pay));

@@ -931,7 +931,7 @@ impl Tx<'_> {
                     })
                     .collect::<Result<Vec<StoredClaim<&str>>>>()?;
                 let reversals = claims.iter().filter(|c| c.detail.settlement.status == crate::model::Status::Reversal).count();
-                let year = claims.first().map(|c| c.detail.settlement.year).unwrap_or_default();
+                let year = claims.first().map(|c| i32::from(c.detail.settlement.year)).unwrap_or_default();
                 let at = buf.len();
                 write_pack_json(&claims, buf);
                 let json = at..buf.len();

@@ -38,7 +38,7 @@ impl<'a> ClaimInput<&'a str> {
         ClaimInput {
             mdtrt_id: table.strings.get(c.mdtrt_id),
             setl_time: c.setl_time,
-            medfee_sumamt: c.medfee_sumamt,
+            medfee_sumamt: c.medfee_sumamt(),
             fulamt_ownpay_amt: c.fulamt_ownpay_amt,
             overlmt_selfpay: c.overlmt_selfpay,
             preselfpay_amt: c.preselfpay_amt,
@@ -107,7 +107,6 @@ impl<S: AsRef<str>> ClaimInput<S> {
             init_setl_id: table.strings.push(init_setl_id),
             psn,
             setl_time: self.setl_time,
-            medfee_sumamt: self.medfee_sumamt,
             fulamt_ownpay_amt: self.fulamt_ownpay_amt,
             overlmt_selfpay: self.overlmt_selfpay,
             preselfpay_amt: self.preselfpay_amt,
@@ -298,10 +297,11 @@ mod tests {
             mdtrt_id: "M1".to_string(),
             // A wall-clock count of seconds (no zone): 2023-11-14 22:13:20.
             setl_time: 1_700_000_000,
+            // the total is the sum of the parts, as intake requires (a claim holds only the parts)
             medfee_sumamt: Money::from_fen(12_345),
-            fulamt_ownpay_amt: Money::from_fen(1),
-            overlmt_selfpay: Money::from_fen(2),
-            preselfpay_amt: Money::from_fen(3),
+            fulamt_ownpay_amt: Money::from_fen(100),
+            overlmt_selfpay: Money::from_fen(200),
+            preselfpay_amt: Money::from_fen(45),
             inscp_scp_amt: Money::from_fen(12_000),
             rare_fund_pay: Money::from_fen(0),
             med_type: MedType(11),

@@ -1049,7 +1049,6 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             init_setl_id,
             psn: r.psn,
             setl_time: e.time,
-            medfee_sumamt: fulamt + overlmt + presel + inscp,
             fulamt_ownpay_amt: fulamt,
             overlmt_selfpay: overlmt,
             preselfpay_amt: presel,
@@ -1437,7 +1436,7 @@ fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u3
         Val::Text(t.strings.get(c.mdtrt_id)),
         Val::DateTime(c.setl_time),
         Val::Text(med_type_text(c.med_type)),
-        Val::Money(c.medfee_sumamt),
+        Val::Money(c.medfee_sumamt()),
         Val::Money(c.fulamt_ownpay_amt),
         Val::Money(c.overlmt_selfpay),
         Val::Money(c.preselfpay_amt),
@@ -1517,7 +1516,7 @@ mod tests {
         let t = &g.claims;
         assert!(g.reversals() > 0);
         for c in &t.claims {
-            assert_eq!(c.medfee_sumamt, c.fulamt_ownpay_amt + c.overlmt_selfpay + c.preselfpay_amt + c.inscp_scp_amt);
+            assert_eq!(c.medfee_sumamt(), c.fulamt_ownpay_amt + c.overlmt_selfpay + c.preselfpay_amt + c.inscp_scp_amt);
             let parts = [c.fulamt_ownpay_amt, c.overlmt_selfpay, c.preselfpay_amt, c.inscp_scp_amt];
             if c.reversal {
                 assert!(parts.iter().all(|m| !m.is_positive()));
