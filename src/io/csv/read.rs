@@ -235,12 +235,25 @@ fn split_chunk(mut data: Vec<u8>, map: &Arc<Vec<Option<usize>>>, header: &Arc<Ve
     // the current line's start, its first field's index, the current field's start, and the
     // end of the last line split by `split_line` (the bytes before it are done)
     let (mut s, mut row_start, mut f, mut done) = (0usize, 0usize, 0usize, 0usize);
+    // The line that ends at `$p` (its `\n`, or the end of the chunk) ends its last field and
+    // its row; an empty line has no commas, so no field was pushed for it.
+    macro_rules! end_line {
+        ($p:expr) => {
+            line += 1;
+            let e = trim_eol(&data, s, $p);
+            if e > s {
+                fields.push((f as u32, e as u32));
+                rows.push(row_start as u32);
+                lines.push(line);
+            }
+        };
+    }
     let mut at = 0;
     while at < data.len() {
         // The bits are taken before any of the block's bytes is unescaped; a line with quotes
         // is done as a whole, so its bits are skipped.
-        let mut bits = match data.get(at..at + 64) {
-            Some(b) => structural_bits(b.try_into().unwrap_or(&[0; 64])),
+        let mut bits = match data[at..].first_chunk::<64>() {
+            Some(b) => structural_bits(b),
             None => {
                 let mut block = [0u8; 64];
                 block[..data.len() - at].copy_from_slice(&data[at..]);
@@ -259,14 +272,7 @@ fn split_chunk(mut data: Vec<u8>, map: &Arc<Vec<Option<usize>>>, header: &Arc<Ve
                     f = p + 1;
                 }
                 b'\n' => {
-                    line += 1;
-                    let e = trim_eol(&data, s, p);
-                    // An empty line has no commas, so no field was pushed for it.
-                    if e > s {
-                        fields.push((f as u32, e as u32));
-                        rows.push(row_start as u32);
-                        lines.push(line);
-                    }
+                    end_line!(p);
                     (s, row_start, f) = (p + 1, fields.len(), p + 1);
                 }
                 _ => {
@@ -290,13 +296,7 @@ fn split_chunk(mut data: Vec<u8>, map: &Arc<Vec<Option<usize>>>, header: &Arc<Ve
     }
     // The last line, without a line end.
     if s < data.len() {
-        line += 1;
-        let e = trim_eol(&data, s, data.len());
-        if e > s {
-            fields.push((f as u32, e as u32));
-            rows.push(row_start as u32);
-            lines.push(line);
-        }
+        end_line!(data.len());
     }
     rows.push(fields.len() as u32);
     (CsvBatch { data: Text::new(data), fields, rows, lines, broken, map: map.clone(), header: header.clone() }, line)
@@ -504,6 +504,22 @@ mod tests {
             let bytes = match &b.data { Text::Utf8(s) => s.as_bytes().to_vec(), Text::Bytes(v) => v.clone() };
             proptest::prop_assert_eq!((b.fields, b.rows, b.lines, b.broken, bytes, n), (fields, rows, lines, broken, data, line));
         }
+    }
+
+    #[test]
+    fn typed_shortcuts_equal_the_cells_conversions() {
+        let map = Arc::new(vec![Some(0), Some(1), None, Some(5)]);
+        let header = Arc::new(vec!["a".to_string(), "b".to_string()]);
+        let text = " 12.5 ,\"7.10\"\n,\n-0.3,x\n1e5, 3 \n12345678901234567890.1,+.5\n7.101,\" \"\n";
+        let (b, _) = split_chunk(text.as_bytes().to_vec(), &map, &header);
+        for row in 0..b.len() {
+            // columns 0 and 1 are fields, 2 is absent, 3 is beyond the row's fields
+            for col in 0..4 {
+                assert_eq!(b.text(row, col), b.cell(row, col).text(), "row {row} col {col}");
+                assert_eq!(b.money_fen(row, col), b.cell(row, col).money_fen(), "row {row} col {col}");
+            }
+        }
+        assert_eq!(b.money_fen(0, 1), Ok(Some(710)));
     }
 
     #[test]
