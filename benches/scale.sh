@@ -89,6 +89,7 @@ for ((r = 1; r <= RUNS; r++)); do
   run big "$BIG_DIR"
 done
 
+[ "$RUNS" -gt 0 ] || { echo "RUNS=0: the data is ready, nothing measured"; exit 0; }
 awk '
   { wall[$1] = wall[$1] " " $2; kb[$1] = kb[$1] " " $3 }
   function median(s,   a, n, i, j, t) {

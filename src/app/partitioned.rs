@@ -10,7 +10,7 @@
 //! another person — get the verdicts the whole input would give them ([`CrossPartition`]).
 //!
 //! Memory: the persons, the person-years and one partition at a time; the claims never all at
-//! once. Disk: the partitions once (zstd), then their settlements once.
+//! once. Disk: the partitions once (zstd), then one settlement (or none) per claim of each.
 
 use crate::engine::{self, Settled};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
@@ -28,7 +28,7 @@ use crate::report::tables::{self, PERSON_YEAR_COLUMNS, SETTLEMENT_COLUMNS};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Bytes of memory a claim takes in an in-memory run, all phases included (measured: 3.26 GiB
@@ -37,7 +37,7 @@ pub const BYTES_PER_CLAIM: u64 = 340;
 /// A CSV claims file takes about this many times its size in memory (1.3 GB of CSV for the
 /// same 10.36M claims).
 pub const CSV_MEMORY_FACTOR: u64 = 3;
-/// At most this many partitions (open spill files).
+/// At most this many partitions (open spill files; a partition number is a byte).
 const MAX_PARTITIONS: usize = 256;
 /// Key buckets for the cross-partition checks.
 const MAX_KEY_BUCKETS: usize = 64;
@@ -123,8 +123,9 @@ pub struct Job<'a> {
 /// A claim in a partition's spill file: its position among all claims read, its text ids
 /// (None = absent) and the claim.
 type SpilledClaim<'a> = (u64, [Option<&'a str>; 3], Claim);
-/// A settled claim in a partition's settlement file.
-type SpilledSettlement<'a> = (u64, [Option<&'a str>; 3], Claim, Settlement);
+/// A partition's settlement file holds one record per claim of its claims file, in the same
+/// order: the claim's settlement, or none for a claim refused by the partition's checks.
+type SpilledSettlement = Option<Settlement>;
 
 /// The key spill (by setl_id bucket): every claim's setl_id, and every reversal's lookup of
 /// its original.
@@ -162,7 +163,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut out = OutputDir::new(job.out)?;
     let spill_parent = job.spill_dir.map(Path::to_path_buf).unwrap_or_else(|| out.staging().to_path_buf());
     let spill = SpillDir::new(&spill_parent, &format!(".medsettle-spill-{}", std::process::id()))?;
-    let parts = job.partitions.max(1);
+    let parts = job.partitions.clamp(1, MAX_PARTITIONS);
     let buckets = parts.min(MAX_KEY_BUCKETS);
 
     let persons_index = u16::try_from(job.claims.len()).context("too many input files")?;
@@ -177,6 +178,8 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut read_rejects: Vec<RejectRow> = Vec::new();
     let mut claim_years: BTreeSet<i32> = BTreeSet::new();
     let mut next_pos = 0u64;
+    // The partition of every claim by position (at most 256 partitions): the merge's map.
+    let mut seq: Vec<u8> = Vec::new();
     let inputs: Vec<Input> = job.claims.iter().map(|p| Input::File(p.clone())).collect();
     let pb = progress::reading(job.claims, "reading and spilling");
     let rows = {
@@ -192,6 +195,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             for ((_, rejects), e) in batch.into_iter().zip(encoded) {
                 read_rejects.extend(rejects);
                 claim_years.extend(e.years);
+                seq.extend_from_slice(&e.seq);
                 for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
                     if n > 0 {
                         claim_files[p].put_compressed(&bytes, n)?;
@@ -242,8 +246,8 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let mine = &verdicts[v_at..v_end];
         v_at = v_end;
         let path = spill.file(&format!("claims-{p}"));
+        // The claims file stays for the merge, which reads it beside the settlements.
         let (settled_here, rejects) = settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")))?;
-        let _ = std::fs::remove_file(&path);
         pb.inc(n);
         peak_bytes = peak_bytes.max(spill.bytes());
         years.extend(settled_here);
@@ -273,7 +277,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut yw = TableWriter::new(&mut out, "person_years", job.format, PERSON_YEAR_COLUMNS)?;
     let (merged, years_written) = rayon::join(
         || -> Result<()> {
-            let mut merge = Merge::open(&spill, parts)?;
+            let mut merge = Merge::open(&spill, parts, &seq)?;
             let pb = progress::bar((next_pos + read_rejected).saturating_sub(claim_rejected), "writing");
             // The next piece is merged while the current one is written.
             let mut piece = merge.next_piece(MERGE_ROWS)?;
@@ -355,17 +359,24 @@ struct SpillCtx<'a> {
 /// and per key bucket, and the settlement years seen.
 struct Encoded {
     claims: Vec<(Vec<u8>, u64)>,
+    /// the partition of each claim
+    seq: Vec<u8>,
     keys: Vec<(Vec<u8>, u64)>,
     years: BTreeSet<i32>,
 }
 
 impl SpillCtx<'_> {
     fn encode(&self, t: &ClaimTable, base: u64) -> Result<Encoded> {
-        let mut e =
-            Encoded { claims: vec![(Vec::new(), 0); self.parts], keys: vec![(Vec::new(), 0); self.buckets], years: BTreeSet::new() };
+        let mut e = Encoded {
+            claims: vec![(Vec::new(), 0); self.parts],
+            seq: Vec::with_capacity(t.claims.len()),
+            keys: vec![(Vec::new(), 0); self.buckets],
+            years: BTreeSet::new(),
+        };
         for (k, c) in t.claims.iter().enumerate() {
             let pos = base + k as u64;
             let part = self.part_of[c.psn as usize];
+            e.seq.push(part as u8);
             let s = strs(t, c);
             let slot = &mut e.claims[part as usize];
             frame(&mut slot.0, &(pos, s, c))?;
@@ -395,19 +406,14 @@ impl SpillCtx<'_> {
 /// The verdicts of one setl_id bucket: every repetition of a setl_id in another partition than
 /// its first row, and every reversal whose original's first row is in another partition.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
-    // The bucket's records, decoded in place (the ids borrow the buffer).
+    // The bucket's records, decoded in place (the ids borrow the buffer) and in parallel
+    // straight into the two lists: a record's first byte is its kind (postcard's variant
+    // index), so the few lookups are found without decoding every record twice.
     let mut r = RecordReader::open(path)?;
     let (mut buf, mut ends) = (Vec::new(), Vec::new());
     r.next_chunk(usize::MAX, &mut buf, &mut ends)?;
     let damaged = || format!("a damaged record in {}", path.display());
-    let records: Vec<KeyRecord> = ends
-        .par_iter()
-        .enumerate()
-        .map(|(k, &end)| {
-            let start = if k == 0 { 0 } else { ends[k - 1] };
-            postcard::from_bytes::<KeyRecord>(&buf[start..end]).with_context(damaged)
-        })
-        .collect::<Result<_>>()?;
+    let record = |k: usize| -> &[u8] { &buf[if k == 0 { 0 } else { ends[k - 1] }..ends[k]] };
     struct Id<'a> {
         /// `id_hash(setl_id)`: the sort key, so that strings are compared only on equal hashes
         hash: u64,
@@ -419,36 +425,51 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         reversal: bool,
         refused: bool,
     }
-    let mut ids: Vec<Id> = Vec::with_capacity(records.len());
-    let mut lookups: Vec<(&str, u64, u32)> = Vec::new();
-    for rec in records {
-        match rec {
+    let mut ids: Vec<Id> = (0..ends.len())
+        .into_par_iter()
+        .filter(|&k| record(k).first() != Some(&1))
+        .map(|k| match postcard::from_bytes::<KeyRecord>(record(k)).with_context(damaged)? {
             KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
-                ids.push(Id { hash: 0, setl_id, pos, part, file, line, reversal, refused })
+                Ok(Id { hash: id_hash(setl_id), setl_id, pos, part, file, line, reversal, refused })
             }
-            KeyRecord::Lookup { init, pos, part } => lookups.push((init, pos, part)),
-        }
-    }
-    ids.par_iter_mut().for_each(|i| i.hash = id_hash(i.setl_id));
+            KeyRecord::Lookup { .. } => bail!("{}", damaged()),
+        })
+        .collect::<Result<_>>()?;
+    let mut lookups: Vec<(u64, &str, u64, u32)> = (0..ends.len())
+        .into_par_iter()
+        .filter(|&k| record(k).first() == Some(&1))
+        .map(|k| match postcard::from_bytes::<KeyRecord>(record(k)).with_context(damaged)? {
+            KeyRecord::Lookup { init, pos, part } => Ok((id_hash(init), init, pos, part)),
+            KeyRecord::Id { .. } => bail!("{}", damaged()),
+        })
+        .collect::<Result<_>>()?;
     ids.par_sort_unstable_by(|a, b| (a.hash, a.setl_id, a.pos).cmp(&(b.hash, b.setl_id, b.pos)));
+    lookups.par_sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    let same = |a: &Id, b: &Id| a.hash == b.hash && a.setl_id == b.setl_id;
     let mut out = Vec::new();
-    // Repetitions: the first row (lowest position) is kept; one in its own partition is found
-    // there, one elsewhere gets the first row's place from here.
+    // Repetitions, in one pass over the runs of equal ids: the first row (lowest position) is
+    // kept; one in its own partition is found there, one elsewhere gets the first row's place
+    // from here.
     let mut start = 0;
     while start < ids.len() {
-        let end = start + ids[start..].partition_point(|i| (i.hash, i.setl_id) == (ids[start].hash, ids[start].setl_id));
         let first = &ids[start];
-        for d in &ids[start + 1..end] {
+        let mut end = start + 1;
+        while end < ids.len() && same(&ids[end], first) {
+            let d = &ids[end];
             if d.part != first.part {
                 out.push((d.part, d.pos, Verdict::Duplicate { file: first.file, line: first.line }));
             }
+            end += 1;
         }
         start = end;
     }
-    for (init, pos, part) in lookups {
-        let h = id_hash(init);
-        let at = ids.partition_point(|i| (i.hash, i.setl_id) < (h, init));
-        let Some(o) = ids.get(at).filter(|i| i.setl_id == init) else { continue };
+    // Lookups, in the same order as the ids: a merge of the two sorted lists.
+    let mut at = 0;
+    for (h, init, pos, part) in lookups {
+        while at < ids.len() && (ids[at].hash, ids[at].setl_id) < (h, init) {
+            at += 1;
+        }
+        let Some(o) = ids.get(at).filter(|i| i.hash == h && i.setl_id == init) else { continue };
         if o.part == part {
             continue;
         }
@@ -533,16 +554,15 @@ fn settle_partition(
     let prepared = prepare_part(&mut table, &persons.table, policies, &History::default(), &cross);
     let settled = engine::settle_all(&table, &persons.table, &prepared, policies, &|_| {});
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(&table, r)).collect();
-    // Encoded and compressed in parallel, in pieces of input order; written in order.
-    let order = settled.input_order();
-    let frames: Vec<(Vec<u8>, u64)> = order
+    // One record per claim, in the claims file's order (which is input order: the merge reads
+    // the claims from there); encoded and compressed in parallel pieces, written in order.
+    let frames: Vec<(Vec<u8>, u64)> = (0..table.claims.len())
+        .collect::<Vec<usize>>()
         .par_chunks(1 << 13)
         .map(|piece| {
             let mut buf = Vec::new();
             for &i in piece {
-                let c = &table.claims[i as usize];
-                let Some(s) = settled.get(i as usize) else { continue };
-                let rec: (u64, [Option<&str>; 3], &Claim, &Settlement) = (pos[i as usize], strs(&table, c), c, s);
+                let rec: Option<&Settlement> = settled.get(i);
                 frame(&mut buf, &rec)?;
             }
             Ok((compress(&buf)?, piece.len() as u64))
@@ -556,47 +576,106 @@ fn settle_partition(
     Ok((settled.person_years, rejects))
 }
 
-/// The partitions' settlement files merged by input position.
-struct Merge {
-    readers: Vec<RecordReader>,
-    /// the next record of each reader, undecoded (its position leads it)
-    heads: Vec<Vec<u8>>,
-    heap: BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
+/// The partitions' claims and settlement files, read side by side and merged into input
+/// order by the partition of every position (recorded by the read), a piece at a time: each
+/// partition's share of a piece is read (and decompressed) beside the others', then the
+/// records are decoded in parallel in input order.
+struct Merge<'a> {
+    claims: Vec<RecordReader>,
+    settled: Vec<RecordReader>,
+    /// the partition of every claim read, by position
+    seq: &'a [u8],
+    /// the next position
+    at: usize,
 }
 
-impl Merge {
-    fn open(spill: &SpillDir, parts: usize) -> Result<Merge> {
-        let mut m = Merge { readers: Vec::with_capacity(parts), heads: vec![Vec::new(); parts], heap: BinaryHeap::new() };
+/// One partition's share of a piece: its claims' and settlements' records.
+#[derive(Default)]
+struct Share {
+    claims: (Vec<u8>, Vec<usize>),
+    settled: (Vec<u8>, Vec<usize>),
+}
+
+impl Share {
+    fn record(part: &(Vec<u8>, Vec<usize>), k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { part.1[k - 1] };
+        &part.0[start..part.1[k]]
+    }
+}
+
+impl<'a> Merge<'a> {
+    fn open(spill: &SpillDir, parts: usize, seq: &'a [u8]) -> Result<Merge<'a>> {
+        let mut m = Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0 };
         for p in 0..parts {
-            m.readers.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
-            m.advance(p)?;
+            m.claims.push(RecordReader::open(&spill.file(&format!("claims-{p}")))?);
+            m.settled.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
         }
         Ok(m)
     }
-    /// Reads reader `p`'s next record into its head and queues it by position.
-    fn advance(&mut self, p: usize) -> Result<()> {
-        if let Some(b) = self.readers[p].next_bytes()? {
-            let (pos, _) = postcard::take_from_bytes::<u64>(b).context("a damaged record in a settlement spill file")?;
-            self.heads[p].clear();
-            self.heads[p].extend_from_slice(b);
-            self.heap.push(std::cmp::Reverse((pos, p)));
-        }
-        Ok(())
-    }
-    /// The next `max` settlements in input order, as a table and its settlements.
+    /// The settlements of the next `max` positions in input order (the refused claims left
+    /// out), as a table and its settlements; `None` at the end.
     fn next_piece(&mut self, max: usize) -> Result<Option<(ClaimTable, Settled)>> {
-        let mut table = ClaimTable::default();
-        let mut sorted = Vec::new();
-        while sorted.len() < max {
-            let Some(std::cmp::Reverse((_, p))) = self.heap.pop() else { break };
-            let (_, s, c, st): SpilledSettlement =
-                postcard::from_bytes(&self.heads[p]).context("a damaged record in a settlement spill file")?;
-            push_claim(&mut table, s, c);
-            sorted.push(st);
-            self.advance(p)?;
-        }
-        if sorted.is_empty() {
+        let seq = &self.seq[self.at..(self.at + max).min(self.seq.len())];
+        if seq.is_empty() {
             return Ok(None);
+        }
+        let base = self.at as u64;
+        self.at += seq.len();
+        // Which record of its partition each position is.
+        let mut taken = vec![0usize; self.claims.len()];
+        let refs: Vec<(u8, u32)> = seq
+            .iter()
+            .map(|&p| {
+                let k = taken[p as usize];
+                taken[p as usize] += 1;
+                (p, k as u32)
+            })
+            .collect();
+        let shares: Vec<Share> = self
+            .claims
+            .par_iter_mut()
+            .zip(self.settled.par_iter_mut())
+            .zip(taken.par_iter())
+            .enumerate()
+            .map(|(p, ((c, s), &k))| {
+                let mut share = Share::default();
+                if k > 0 {
+                    c.next_chunk(k, &mut share.claims.0, &mut share.claims.1)?;
+                    s.next_chunk(k, &mut share.settled.0, &mut share.settled.1)?;
+                    if share.claims.1.len() != k || share.settled.1.len() != k {
+                        bail!("the spill files of partition {p} end early");
+                    }
+                }
+                Ok(share)
+            })
+            .collect::<Result<_>>()?;
+        let pieces: Vec<(ClaimTable, Vec<Settlement>)> = refs
+            .par_chunks(1 << 13)
+            .enumerate()
+            .map(|(chunk, refs)| {
+                let mut table = ClaimTable::default();
+                let mut sorted = Vec::with_capacity(refs.len());
+                for (k, &(p, j)) in refs.iter().enumerate() {
+                    let share = &shares[p as usize];
+                    let st: SpilledSettlement = postcard::from_bytes(Share::record(&share.settled, j as usize))
+                        .context("a damaged record in a settlement spill file")?;
+                    let Some(st) = st else { continue };
+                    let (pos, s, c): SpilledClaim = postcard::from_bytes(Share::record(&share.claims, j as usize))
+                        .context("a damaged record in a claims spill file")?;
+                    if pos != base + (chunk << 13) as u64 + k as u64 {
+                        bail!("the spill files of partition {p} are out of order");
+                    }
+                    push_claim(&mut table, s, c);
+                    sorted.push(st);
+                }
+                Ok((table, sorted))
+            })
+            .collect::<Result<_>>()?;
+        let mut table = ClaimTable::default();
+        let mut sorted = Vec::with_capacity(seq.len());
+        for (t, s) in pieces {
+            table.append(t);
+            sorted.extend(s);
         }
         let n = sorted.len() as u32;
         Ok(Some((table, Settled { claim: (0..n).collect(), sorted, pos: (0..n).collect(), person_years: Vec::new() })))
