@@ -15,7 +15,7 @@
 use crate::engine::{self, Settled};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
-use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame};
+use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame, records, unframe};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::{Claim, ClaimTable, PersonYear, Settlement, StrId, time};
 use crate::pipeline::{self, RunInfo, Timer, Totals};
@@ -406,14 +406,15 @@ impl SpillCtx<'_> {
 /// The verdicts of one setl_id bucket: every repetition of a setl_id in another partition than
 /// its first row, and every reversal whose original's first row is in another partition.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
-    // The bucket's records, decoded in place (the ids borrow the buffer) and in parallel
-    // straight into the two lists: a record's first byte is its kind (postcard's variant
-    // index), so the few lookups are found without decoding every record twice.
-    let mut r = RecordReader::open(path)?;
-    let (mut buf, mut ends) = (Vec::new(), Vec::new());
-    r.next_chunk(usize::MAX, &mut buf, &mut ends)?;
+    // The bucket's frames, decompressed in parallel; its records decoded in place (the ids
+    // borrow the buffers) and in parallel straight into the two lists: a record's first byte
+    // is its kind (postcard's variant index), so the few lookups are found without decoding
+    // every record twice.
     let damaged = || format!("a damaged record in {}", path.display());
-    let record = |k: usize| -> &[u8] { &buf[if k == 0 { 0 } else { ends[k - 1] }..ends[k]] };
+    let frames = RecordReader::open(path)?.next_frames(usize::MAX)?;
+    let bufs: Vec<Vec<u8>> = frames.par_iter().map(|f| unframe(f).with_context(damaged)).collect::<Result<_>>()?;
+    drop(frames);
+    let recs: Vec<&[u8]> = bufs.iter().flat_map(|b| records(b)).collect::<Result<_>>().with_context(damaged)?;
     struct Id<'a> {
         /// `id_hash(setl_id)`: the sort key, so that strings are compared only on equal hashes
         hash: u64,
@@ -425,20 +426,20 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         reversal: bool,
         refused: bool,
     }
-    let mut ids: Vec<Id> = (0..ends.len())
-        .into_par_iter()
-        .filter(|&k| record(k).first() != Some(&1))
-        .map(|k| match postcard::from_bytes::<KeyRecord>(record(k)).with_context(damaged)? {
+    let mut ids: Vec<Id> = recs
+        .par_iter()
+        .filter(|r| r.first() != Some(&1))
+        .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
             KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
                 Ok(Id { hash: id_hash(setl_id), setl_id, pos, part, file, line, reversal, refused })
             }
             KeyRecord::Lookup { .. } => bail!("{}", damaged()),
         })
         .collect::<Result<_>>()?;
-    let mut lookups: Vec<(u64, &str, u64, u32)> = (0..ends.len())
-        .into_par_iter()
-        .filter(|&k| record(k).first() == Some(&1))
-        .map(|k| match postcard::from_bytes::<KeyRecord>(record(k)).with_context(damaged)? {
+    let mut lookups: Vec<(u64, &str, u64, u32)> = recs
+        .par_iter()
+        .filter(|r| r.first() == Some(&1))
+        .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
             KeyRecord::Lookup { init, pos, part } => Ok((id_hash(init), init, pos, part)),
             KeyRecord::Id { .. } => bail!("{}", damaged()),
         })
@@ -487,8 +488,9 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     Ok(out)
 }
 
-/// Reads one partition, checks what needs the whole partition, settles it and spills its
-/// settlements (input order) to `settled_path`; returns its person-years and rejected rows.
+/// Reads one partition, checks what needs the whole partition, settles it and spills one
+/// settlement (or none, for a refused claim) per claim, in the claims file's order, to
+/// `settled_path`; returns its person-years and rejected rows.
 fn settle_partition(
     path: &Path,
     n: u64,
@@ -500,33 +502,25 @@ fn settle_partition(
     let mut table = ClaimTable::default();
     table.claims.reserve(usize::try_from(n).unwrap_or(0));
     let mut pos: Vec<u64> = Vec::with_capacity(table.claims.capacity());
-    // Chunks of records are read (and decompressed) in order and decoded in parallel.
+    // Frames are read in order, decompressed and decoded in parallel, appended in order.
     let mut r = RecordReader::open(path)?;
     let damaged = || format!("a damaged record in {}", path.display());
-    let window = rayon::current_num_threads().max(2) * 2;
+    let window = rayon::current_num_threads().max(2) * 4;
     loop {
-        let mut chunks: Vec<(Vec<u8>, Vec<usize>)> = Vec::with_capacity(window);
-        for _ in 0..window {
-            let (mut buf, mut ends) = (Vec::new(), Vec::new());
-            if !r.next_chunk(1 << 14, &mut buf, &mut ends)? {
-                break;
-            }
-            chunks.push((buf, ends));
-        }
-        if chunks.is_empty() {
+        let frames = r.next_frames(window)?;
+        if frames.is_empty() {
             break;
         }
-        let decoded: Vec<(ClaimTable, Vec<u64>)> = chunks
+        let decoded: Vec<(ClaimTable, Vec<u64>)> = frames
             .par_iter()
-            .map(|(buf, ends)| {
+            .map(|raw| {
+                let buf = unframe(raw).with_context(damaged)?;
                 let mut t = ClaimTable::default();
-                let mut ps = Vec::with_capacity(ends.len());
-                let mut start = 0;
-                for &end in ends {
-                    let (p, s, c): SpilledClaim = postcard::from_bytes(&buf[start..end]).with_context(damaged)?;
+                let mut ps = Vec::new();
+                for rec in records(&buf) {
+                    let (p, s, c): SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
                     ps.push(p);
                     push_claim(&mut t, s, c);
-                    start = end;
                 }
                 Ok((t, ps))
             })
@@ -556,16 +550,19 @@ fn settle_partition(
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(&table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads
     // the claims from there); encoded and compressed in parallel pieces, written in order.
-    let frames: Vec<(Vec<u8>, u64)> = (0..table.claims.len())
-        .collect::<Vec<usize>>()
-        .par_chunks(1 << 13)
-        .map(|piece| {
+    const PIECE: usize = 1 << 13;
+    let n = table.claims.len();
+    let frames: Vec<(Vec<u8>, u64)> = (0..n.div_ceil(PIECE))
+        .into_par_iter()
+        .map(|k| {
+            let piece = k * PIECE..(n.min((k + 1) * PIECE));
+            let records = piece.len() as u64;
             let mut buf = Vec::new();
-            for &i in piece {
+            for i in piece {
                 let rec: Option<&Settlement> = settled.get(i);
                 frame(&mut buf, &rec)?;
             }
-            Ok((compress(&buf)?, piece.len() as u64))
+            Ok((compress(&buf)?, records))
         })
         .collect::<Result<_>>()?;
     let mut w = RecordWriter::create(settled_path)?;

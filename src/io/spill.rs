@@ -1,8 +1,10 @@
 //! Spill files of a run larger than its memory limit (`settle --memory-limit`): a folder of
 //! record files on local disk, removed when the run ends. A record is one postcard-encoded
-//! value (the kernel's own types), framed by its length; a file is a sequence of zstd frames
-//! (a fast negative level, [`SPILL_LEVEL`]), each compressed by whoever encoded its records — in parallel — and read back
-//! as one stream.
+//! value (the kernel's own types), framed by its length; a file is a sequence of frames, each
+//! its length (u32, little-endian) and then a zstd frame (a fast negative level,
+//! [`SPILL_LEVEL`]) compressed by whoever encoded its records, in parallel. A file is read
+//! back a frame at a time, or its frames are handed out whole to be decompressed and decoded
+//! in parallel.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -82,7 +84,10 @@ impl RecordWriter {
     }
     /// Appends `records` records compressed by [`compress`].
     pub fn put_compressed(&mut self, frame: &[u8], records: u64) -> Result<()> {
-        self.w.write_all(frame).with_context(|| format!("cannot write the spill file {}", self.path.display()))?;
+        let len = u32::try_from(frame.len()).context("a spill frame of more than 4 GiB")?;
+        let named = || format!("cannot write the spill file {}", self.path.display());
+        self.w.write_all(&len.to_le_bytes()).with_context(named)?;
+        self.w.write_all(frame).with_context(named)?;
         self.records += records;
         Ok(())
     }
@@ -118,42 +123,109 @@ pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
     Ok(())
 }
 
-/// Reads the records of a spill file in order.
+/// Reads the records of a spill file in order, a frame at a time; or its frames themselves,
+/// to be decompressed and decoded in parallel ([`RecordReader::next_frames`], [`unframe`]).
 pub struct RecordReader {
-    /// `None` for a file without records (no zstd frame at all)
-    /// (buffered: records are read a few bytes at a time, and each read of the decoder
-    /// itself is a call into zstd)
-    dec: Option<BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>>,
+    file: BufReader<File>,
     path: PathBuf,
-    buf: Vec<u8>,
+    /// the current frame, decompressed, and the offset of its next record
+    frame: Vec<u8>,
+    at: usize,
+}
+
+/// A frame larger than this is a damaged file (the writers' frames are a few MiB).
+const MAX_FRAME: usize = 1 << 30;
+
+/// Decompresses one frame of a spill file (as [`RecordReader::next_frames`] gives it).
+pub fn unframe(compressed: &[u8]) -> Result<Vec<u8>> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    let size = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten().context("a damaged spill frame")?;
+    let size = usize::try_from(size).ok().filter(|&n| n <= MAX_FRAME).context("a damaged spill frame")?;
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = match &mut *d {
+            Some(d) => d,
+            empty => empty.insert(zstd::bulk::Decompressor::new()?),
+        };
+        let out = d.decompress(compressed, size).context("a damaged spill frame")?;
+        if out.len() != size {
+            bail!("a damaged spill frame");
+        }
+        Ok(out)
+    })
+}
+
+/// The records of a decompressed frame, in order.
+pub fn records(frame: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= frame.len() {
+            return None;
+        }
+        let Some(len) = frame.get(at..at + 4) else { return Some(Err(anyhow::anyhow!("a spill frame ends inside a record"))) };
+        let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(r) = frame.get(at + 4..at + 4 + n) else { return Some(Err(anyhow::anyhow!("a spill frame ends inside a record"))) };
+        at += 4 + n;
+        Some(Ok(r))
+    })
 }
 
 impl RecordReader {
     pub fn open(path: &Path) -> Result<RecordReader> {
         let f = File::open(path).with_context(|| format!("cannot open the spill file {}", path.display()))?;
-        let empty = f.metadata().with_context(|| format!("cannot open the spill file {}", path.display()))?.len() == 0;
-        let dec = if empty { None } else { Some(BufReader::with_capacity(1 << 18, zstd::stream::read::Decoder::new(f)?)) };
-        Ok(RecordReader { dec, path: path.to_path_buf(), buf: Vec::new() })
+        Ok(RecordReader { file: BufReader::with_capacity(1 << 18, f), path: path.to_path_buf(), frame: Vec::new(), at: 0 })
     }
-    /// The next record's bytes, `None` at the end.
-    pub fn next_bytes(&mut self) -> Result<Option<&[u8]>> {
-        let Some(dec) = self.dec.as_mut() else { return Ok(None) };
+    /// The next frame as written (compressed), `None` at the end.
+    fn next_raw(&mut self) -> Result<Option<Vec<u8>>> {
+        let named = || format!("cannot read the spill file {}", self.path.display());
         let mut len = [0u8; 4];
         let mut got = 0;
         while got < 4 {
-            let k = dec.read(&mut len[got..]).with_context(|| format!("cannot read the spill file {}", self.path.display()))?;
+            let k = self.file.read(&mut len[got..]).with_context(named)?;
             if k == 0 {
                 if got == 0 {
                     return Ok(None);
                 }
-                bail!("the spill file {} ends inside a record", self.path.display());
+                bail!("the spill file {} ends inside a frame", self.path.display());
             }
             got += k;
         }
         let n = u32::from_le_bytes(len) as usize;
-        self.buf.resize(n, 0);
-        dec.read_exact(&mut self.buf).with_context(|| format!("the spill file {} ends inside a record", self.path.display()))?;
-        Ok(Some(&self.buf))
+        if n > MAX_FRAME {
+            bail!("a damaged frame in the spill file {}", self.path.display());
+        }
+        let mut raw = vec![0u8; n];
+        self.file.read_exact(&mut raw).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
+        Ok(Some(raw))
+    }
+    /// Up to `max` next frames, compressed (decompress each with [`unframe`]); the records
+    /// they hold are not returned by [`RecordReader::next_bytes`].
+    pub fn next_frames(&mut self, max: usize) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.next_raw()? {
+                Some(raw) => out.push(raw),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+    /// The next record's bytes, `None` at the end.
+    pub fn next_bytes(&mut self) -> Result<Option<&[u8]>> {
+        while self.at >= self.frame.len() {
+            let Some(raw) = self.next_raw()? else { return Ok(None) };
+            self.frame = unframe(&raw).with_context(|| format!("in the spill file {}", self.path.display()))?;
+            self.at = 0;
+        }
+        let damaged = || format!("the spill file {} ends inside a record", self.path.display());
+        let len = self.frame.get(self.at..self.at + 4).with_context(damaged)?;
+        let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let start = self.at + 4;
+        let r = self.frame.get(start..start + n).with_context(damaged)?;
+        self.at = start + n;
+        Ok(Some(r))
     }
     /// Up to `max` next records' bytes, concatenated into `buf` (cleared first), with the end
     /// of each in `ends`; false at the end of the file.
@@ -213,6 +285,30 @@ mod tests {
         // a file without records
         RecordWriter::create(&dir.file("b"))?.finish()?;
         assert_eq!(RecordReader::open(&dir.file("b"))?.next_record::<u64>()?, None);
+        // the same records through whole frames, decompressed apart
+        let mut r = RecordReader::open(&dir.file("a"))?;
+        let mut back = Vec::new();
+        loop {
+            let frames = r.next_frames(3)?;
+            if frames.is_empty() {
+                break;
+            }
+            for f in frames {
+                for rec in records(&unframe(&f)?) {
+                    back.push(postcard::from_bytes::<(u64, String)>(rec?)?);
+                }
+            }
+        }
+        assert_eq!(back, (0..1000u64).map(|i| (i, format!("S{i}"))).collect::<Vec<_>>());
+        // a file cut inside a frame is refused, not read short
+        let bytes = std::fs::read(dir.file("a"))?;
+        std::fs::write(dir.file("c"), &bytes[..bytes.len() - 3])?;
+        let mut r = RecordReader::open(&dir.file("c"))?;
+        let mut outcome = Ok(Some(0u64));
+        while let Ok(Some(_)) = outcome {
+            outcome = r.next_record::<(u64, String)>().map(|o| o.map(|(i, _)| i));
+        }
+        assert!(outcome.is_err(), "a cut file ends in an error");
         let path = dir.path().to_path_buf();
         drop(dir);
         assert!(!path.exists(), "the spill folder is removed with its files");
