@@ -284,21 +284,24 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             while let Some((table, settled)) = piece {
                 let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
                 let piece_rows = tables::settlement_rows(&table, &persons.table, policies, &settled, &rows);
-                let ((written, part_fund), next) = rayon::join(
+                // The piece's sums beside its writing, not after it on this thread alone.
+                let ((written, ()), next) = rayon::join(
                     || {
                         rayon::join(
                             || piece_rows.write(&mut w, &|k| pb.inc(k)),
-                            || fund::claim_expenditure(&table, &persons.table, &settled),
+                            || {
+                                let part_fund = fund::claim_expenditure(&table, &persons.table, &settled);
+                                fund::merge(&mut fr, part_fund);
+                                totals.by_month.add(&table, &settled);
+                                totals.add_reasons(&settled);
+                                statuses.add_statuses(&settled);
+                            },
                         )
                     },
                     || merge.next_piece(MERGE_ROWS),
                 );
                 written?;
                 piece = next?;
-                fund::merge(&mut fr, part_fund);
-                totals.by_month.add(&table, &settled);
-                totals.add_reasons(&settled);
-                statuses.add_statuses(&settled);
             }
             w.finish(&|k| pb.inc(k))?;
             pb.finish_and_clear();
