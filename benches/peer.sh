@@ -14,7 +14,7 @@
 #   duckdb-copy `COPY (SELECT * FROM claims ORDER BY psn_no, setl_time, setl_id)` to zstd Parquet:
 #               the IO-and-sort floor
 # It prints each run, then the medians of wall time and peak RSS and the ratios against
-# medsettle's targets (≤ 0.5× duckdb-sql, ≤ 1.0× duckdb-copy, RSS ≤ duckdb's).
+# medsettle's targets (≤ 0.5× duckdb-sql, or ≤ 1.0× with CSV in; ≤ 1.0× duckdb-copy; RSS ≤ duckdb's).
 # DuckDB is installed from PyPI into bench-data/venv on first use. Data goes to bench-data/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,9 +129,12 @@ for who in medsettle duckdb-sql duckdb-copy; do
   MR[$who]=$(echo "${RSSES[$who]}" | median)
   printf "%-12s %8.2f s  %6.2f GiB\n" "$who" "${MW[$who]}" "$(echo "${MR[$who]}" | awk '{print $1 / 1048576}')"
 done
-awk -v m="${MW[medsettle]}" -v s="${MW[duckdb-sql]}" -v c="${MW[duckdb-copy]}" \
+# The targets (issue 10): Parquet in, ≤ 0.5× DuckDB's SQL; CSV in, ≤ 1.0× DuckDB's SQL on the CSV.
+SQL_TARGET=0.50
+[ "$INPUT" = csv ] && SQL_TARGET=1.00
+awk -v m="${MW[medsettle]}" -v s="${MW[duckdb-sql]}" -v c="${MW[duckdb-copy]}" -v t="$SQL_TARGET" \
     -v mr="${MR[medsettle]}" -v sr="${MR[duckdb-sql]}" -v cr="${MR[duckdb-copy]}" 'BEGIN {
-  printf "ratio medsettle / duckdb-sql:  %.2f  (target ≤ 0.50: %s)\n", m / s, (m / s <= 0.5 ? "met" : "NOT met")
+  printf "ratio medsettle / duckdb-sql:  %.2f  (target ≤ %.2f: %s)\n", m / s, t, (m / s <= t + 0 ? "met" : "NOT met")
   printf "ratio medsettle / duckdb-copy: %.2f  (target ≤ 1.00: %s)\n", m / c, (m / c <= 1.0 ? "met" : "NOT met")
   printf "peak RSS medsettle / duckdb:   %.2f  (target ≤ 1.00: %s)\n", mr / sr, (mr <= sr ? "met" : "NOT met")
 }'
