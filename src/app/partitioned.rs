@@ -303,6 +303,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                 written?;
                 piece = next?;
             }
+            merge.finish()?;
             w.finish(&|k| pb.inc(k))?;
             pb.finish_and_clear();
             Ok(())
@@ -680,11 +681,47 @@ impl<'a> Merge<'a> {
         let n = sorted.len() as u32;
         Ok(Some((table, Settled { claim: (0..n).collect(), sorted, pos: (0..n).collect(), person_years: Vec::new() })))
     }
+
+    /// After the last piece: every partition's files are used up. A record left over means
+    /// the files hold more than the positions read (a file of another run, or a count gone
+    /// wrong), and the settlements written would miss claims.
+    fn finish(&mut self) -> Result<()> {
+        for (p, (c, s)) in self.claims.iter_mut().zip(self.settled.iter_mut()).enumerate() {
+            if c.next_bytes()?.is_some() || s.next_bytes()?.is_some() {
+                bail!("the spill files of partition {p} hold more records than the claims read");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merge ends only on used-up partition files: a record beyond the positions read is
+    /// an error, not claims left unwritten.
+    #[test]
+    fn the_merge_refuses_records_left_over() -> Result<()> {
+        let parent = tempfile::tempdir()?;
+        let spill = SpillDir::new(parent.path(), "spill")?;
+        for p in 0..2 {
+            RecordWriter::create(&spill.file(&format!("claims-{p}")))?.finish()?;
+            RecordWriter::create(&spill.file(&format!("settled-{p}")))?.finish()?;
+        }
+        let mut merge = Merge::open(&spill, 2, &[])?;
+        assert!(merge.next_piece(16)?.is_none());
+        merge.finish()?;
+        // partition 1's settlements hold one record that no position takes
+        let mut w = RecordWriter::create(&spill.file("settled-1"))?;
+        w.put(&None::<Settlement>)?;
+        w.finish()?;
+        let mut merge = Merge::open(&spill, 2, &[])?;
+        assert!(merge.next_piece(16)?.is_none());
+        let e = merge.finish().unwrap_err().to_string();
+        assert!(e.contains("partition 1 hold more records"), "{e}");
+        Ok(())
+    }
 
     #[test]
     fn sizes() {
