@@ -338,3 +338,61 @@ impl ParquetSink {
         self.writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Money;
+    use arrow::array::{Array, StringArray};
+
+    const COLS: [(&str, ColType); 6] = [
+        ("id", ColType::Id),
+        ("n", ColType::Int),
+        ("amount", ColType::Money),
+        ("maybe", ColType::OptMoney),
+        ("at", ColType::DateTime),
+        ("day", ColType::OptDate),
+    ];
+
+    /// Row `i` of the test table: every third row leaves its optional cells empty.
+    fn row(i: usize, c: &mut ArrowCells) {
+        c.put(Val::Text(["S1", "S22", "S333"][i % 3]));
+        c.put(Val::Int(i as i64));
+        c.put(Val::Money(Money::from_fen(i as i64 * 101)));
+        c.put(if i.is_multiple_of(3) { Val::Null } else { Val::Money(Money::from_fen(-(i as i64))) });
+        c.put(Val::DateTime(1_700_000_000 + i as i64));
+        c.put(if i.is_multiple_of(3) { Val::Null } else { Val::Date(19_000 + i as i32) });
+    }
+
+    #[test]
+    fn cells_become_typed_columns_with_nulls_only_where_allowed() -> Result<()> {
+        let schema = arrow_schema(&COLS);
+        let types: Vec<ColType> = COLS.iter().map(|c| c.1).collect();
+        let b = columns_batch(&schema, &types, 0..7, &row)?;
+        assert_eq!(b.num_rows(), 7);
+        let ids = b.column(0).as_any().downcast_ref::<StringArray>().expect("text");
+        assert_eq!((ids.value(0), ids.value(1), ids.value(5)), ("S1", "S22", "S333"));
+        let n = b.column(1).as_any().downcast_ref::<Int64Array>().expect("int");
+        assert_eq!(n.values().to_vec(), (0..7).collect::<Vec<i64>>());
+        let amount = b.column(2).as_any().downcast_ref::<Decimal128Array>().expect("money");
+        assert_eq!((amount.precision(), amount.scale(), amount.value(4), amount.null_count()), (18, 2, 404, 0));
+        let maybe = b.column(3).as_any().downcast_ref::<Decimal128Array>().expect("money");
+        assert_eq!((maybe.null_count(), maybe.is_null(3), maybe.value(4)), (3, true, -4));
+        let at = b.column(4).as_any().downcast_ref::<TimestampMicrosecondArray>().expect("time");
+        assert_eq!(at.value(2), 1_700_000_002 * 1_000_000);
+        let day = b.column(5).as_any().downcast_ref::<Date32Array>().expect("date");
+        assert_eq!((day.null_count(), day.is_null(6), day.value(5)), (3, true, 19_005));
+        Ok(())
+    }
+
+    /// An empty cell in a column declared without nulls refuses the batch, as Arrow's builders
+    /// did: a missing amount is never written as zero.
+    #[test]
+    fn a_null_where_none_is_allowed_refuses_the_batch() {
+        let cols = [("amount", ColType::Money)];
+        let schema = arrow_schema(&cols);
+        let r =
+            columns_batch(&schema, &[ColType::Money], 0..3, &|i, c| c.put(if i == 1 { Val::Null } else { Val::Money(Money::from_fen(5)) }));
+        assert!(r.is_err());
+    }
+}
