@@ -63,13 +63,8 @@ pub fn read_claim_inputs(
         let added = table.claims.len() - claims;
         if expected > 0 && added > 0 {
             let rest = expected.saturating_sub(added);
-            // With a sixteenth to spare: the first claims' ids are no exact measure of the
-            // rest's, and capacity never touched costs no memory, while a final doubling
-            // copies the whole arena into fresh pages.
-            let per = |total: usize| {
-                let t = total as u128 * rest as u128 / added as u128;
-                (t + t / 16).min(usize::MAX as u128) as usize
-            };
+            // The first claims' ids are no exact measure of the rest's: with room to spare.
+            let per = |total: usize| with_room(((total as u128 * rest as u128) / added as u128).min(usize::MAX as u128) as usize);
             table.strings.reserve(per(table.strings.len() - strings), per(table.strings.text_len() - bytes));
             expected = 0;
         }
@@ -78,6 +73,14 @@ pub fn read_claim_inputs(
     out.table = table;
     out.rejects = rejects;
     Ok(out)
+}
+
+/// An estimated capacity with a sixteenth to spare. An estimate short by a single row made
+/// the claims (or their text arena) grow by doubling at the very end of the read, copying all
+/// of them (1 GB per 10M claims) on one thread into fresh pages; capacity never touched costs
+/// no memory.
+fn with_room(estimate: usize) -> usize {
+    estimate.saturating_add(estimate / 16)
 }
 
 /// The checked claims of the inputs as they are read, a few batches at a time, in file then
@@ -163,14 +166,10 @@ pub fn stream_claim_inputs(
         } else {
             // The CSV text is read on its own thread; each window of chunks is split and
             // checked in parallel while the previous one is appended.
-            // A hint only, from the mean length of the first lines (0 when unknown), with a
-            // sixteenth to spare: an estimate short by a single row made the claims grow by
-            // doubling at the very end, copying every claim (1 GB per 10M) on one thread into
-            // fresh pages (10.36M claims: the estimate was 0.25% short), while capacity never
-            // touched costs no memory.
-            let mut reserve = super::source::expected_rows(std::slice::from_ref(path))
-                .and_then(|n| usize::try_from(n.saturating_add(n / 16)).ok())
-                .unwrap_or(0);
+            // A hint only, from the mean length of the first lines (0 when unknown; on the
+            // 10.36M claims 0.25% short), with room to spare.
+            let mut reserve =
+                super::source::expected_rows(std::slice::from_ref(path)).and_then(|n| usize::try_from(n).ok()).map_or(0, with_room);
             read_csv_windows(path, CLAIMS, |batches| {
                 let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
                 rows += n;
