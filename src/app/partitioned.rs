@@ -654,7 +654,12 @@ impl<'a> Merge<'a> {
             .par_chunks(1 << 13)
             .enumerate()
             .map(|(chunk, refs)| {
+                // Room for the chunk's claims and their ids (a claim's record holds its ids, so
+                // the records' bytes bound the ids'): no arena grown by copying.
+                let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
                 let mut table = ClaimTable::default();
+                table.claims.reserve(refs.len());
+                table.strings.reserve(3 * refs.len(), id_bytes);
                 let mut sorted = Vec::with_capacity(refs.len());
                 for (k, &(p, j)) in refs.iter().enumerate() {
                     let share = &shares[p as usize];
@@ -673,6 +678,8 @@ impl<'a> Merge<'a> {
             })
             .collect::<Result<_>>()?;
         let mut table = ClaimTable::default();
+        table.claims.reserve(pieces.iter().map(|(t, _)| t.claims.len()).sum());
+        table.strings.reserve(pieces.iter().map(|(t, _)| t.strings.len()).sum(), pieces.iter().map(|(t, _)| t.strings.text_len()).sum());
         let mut sorted = Vec::with_capacity(seq.len());
         for (t, s) in pieces {
             table.append(t);
