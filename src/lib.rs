@@ -4,7 +4,6 @@
 //! time → [`engine::settle_all`] settles (pure, parallel over persons) → [`report`] aggregates
 //! → [`io`] writes. The kernel never does IO; the IO never knows a rule.
 
-pub mod alloc;
 pub mod app;
 pub mod cmd;
 pub mod engine;

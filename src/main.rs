@@ -6,9 +6,6 @@
 use clap::{Parser, Subcommand};
 use medsettle::cmd;
 
-#[global_allocator]
-static ALLOCATOR: medsettle::alloc::HugePages = medsettle::alloc::HugePages;
-
 /// Batch claims settlement for Chinese basic medical insurance (Changzhou).
 #[derive(Parser)]
 #[command(name = "medsettle", version, about, long_about = None)]
