@@ -288,8 +288,8 @@ mod tests {
     use super::*;
 
     /// A framed record is its length and postcard's own bytes, whatever the sizes of the
-    /// pieces (varints of every width, ids shorter and longer than the byte-by-byte limit, a
-    /// claim as the spill holds it).
+    /// pieces (varints of every width, ids shorter and longer than the byte-by-byte limit,
+    /// nested options of a claim's recorded amounts).
     #[test]
     fn framed_records_are_postcards_bytes() -> Result<()> {
         use crate::model::{Money, Recorded};
