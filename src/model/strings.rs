@@ -68,6 +68,12 @@ impl Strings {
         let _ = self.ends.try_reserve_exact(n);
         let _ = self.buf.try_reserve_exact(bytes);
     }
+    /// Empties the arena, keeping its memory for the next strings.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+        self.wraps.clear();
+    }
     /// Bytes of text held.
     pub fn text_len(&self) -> usize {
         self.buf.len()
