@@ -256,6 +256,8 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         years.extend(settled_here);
         part_rejects.extend(rejects);
     }
+    // The last partition's claims are not needed by the merge, which reads its own.
+    drop(scratch);
     pb.finish_and_clear();
     timer.mark("settle partitions");
 
