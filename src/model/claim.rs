@@ -101,13 +101,13 @@ impl ClaimTable {
     pub fn prefetch(&self, i: u32) {
         super::prefetch(self.claims.as_ptr().wrapping_add(i as usize));
     }
-    /// Appends another table (a chunk read in parallel) keeping its order after ours.
     /// Empties the table, keeping its memory for the next claims.
     pub fn clear(&mut self) {
         self.claims.clear();
         self.strings.clear();
     }
 
+    /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
         let base = self.strings.append(other.strings);
         let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };

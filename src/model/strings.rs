@@ -123,6 +123,22 @@ mod tests {
         assert_eq!(a.get(StrId::NONE), "");
     }
 
+    /// A cleared arena (reused from one partition to the next) holds nothing of its past:
+    /// ids start again at 0, also after its text crossed the ends' boundaries (64 bytes here).
+    #[test]
+    fn a_cleared_arena_starts_again() {
+        let mut a = Strings::new();
+        for k in 0..20 {
+            a.push(&"x".repeat(k * 7));
+        }
+        assert!(a.text_len() > 1 << SEG);
+        a.clear();
+        assert!((a.len(), a.text_len(), a.wraps.len()) == (0, 0, 0));
+        let s = a.push("S1");
+        let long = a.push(&"y".repeat(100));
+        assert_eq!((s, a.get(s), a.get(long).len()), (StrId(0), "S1", 100));
+    }
+
     proptest::proptest! {
         /// Pushed one by one or in arenas appended together, every string reads back, across
         /// many boundaries of the ends' low bits (64 bytes in unit tests, 4 GiB in the build).
