@@ -742,9 +742,9 @@ mod tests {
     /// 16,384 slots, runs of probes wrapping around the end), finds every person by number,
     /// short or too long for a slot, and no one else.
     #[test]
-    fn the_claims_person_index_at_its_fullest_finds_every_person() {
+    fn the_claims_person_index_at_its_fullest_finds_every_person() -> Result<()> {
         let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default()).unwrap();
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default())?;
         let model = read.table.persons[0].clone();
         let number = |i: u32| if i.is_multiple_of(97) { format!("P{i:0>40}") } else { format!("P{i}") };
         let mut t = PersonTable::default();
@@ -757,5 +757,6 @@ mod tests {
         assert!((0..12_288u32).all(|i| ix.get(&number(i)) == Some(i)));
         assert!((12_288..20_000u32).all(|i| ix.get(&number(i)).is_none()));
         assert_eq!(ix.get(""), None);
+        Ok(())
     }
 }
