@@ -133,7 +133,7 @@ mod tests {
         }
         assert!(a.text_len() > 1 << SEG);
         a.clear();
-        assert!((a.len(), a.text_len(), a.wraps.len()) == (0, 0, 0));
+        assert_eq!((a.len(), a.text_len(), a.wraps.len()), (0, 0, 0));
         let s = a.push("S1");
         let long = a.push(&"y".repeat(100));
         assert_eq!((s, a.get(s), a.get(long).len()), (StrId(0), "S1", 100));
