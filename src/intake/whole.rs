@@ -296,6 +296,11 @@ pub fn prepare_part(
     dups.extend(cross.duplicates.iter().map(|(&i, &(file, line))| (i, file, line)));
     dups.sort_unstable();
     for (i, file, line) in dups {
+        // A claim refused already (its person or policy) keeps that one reason: one reject
+        // row per claim, or `read` would not reconcile.
+        if policy_of[i as usize] == NO_POLICY {
+            continue;
+        }
         let id = table.strings.get(table.claims[i as usize].setl_id);
         rejects.push(Reject { claim: i, code: RejectCode::DuplicateSetlId, message: duplicate_message(id, file, line) });
         policy_of[i as usize] = NO_POLICY;
