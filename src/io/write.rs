@@ -741,4 +741,37 @@ mod tests {
         let rows: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
         assert_eq!(rows, [12, 12, 6]);
     }
+
+    /// Numbers are delta-encoded and text is not; every value reads back as written.
+    #[test]
+    fn parquet_numbers_are_delta_encoded_and_read_back() -> Result<()> {
+        use arrow::array::{Array, Decimal128Array, Int64Array, StringArray};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::basic::Encoding;
+        let mut f = tempfile::tempfile()?;
+        f.write_all(&written(Format::Parquet, &[30]))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
+        for g in builder.metadata().row_groups() {
+            let delta = |k: usize| g.column(k).encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED);
+            assert_eq!((delta(0), delta(1), delta(2)), (false, true, true));
+        }
+        let mut rows = 0;
+        for batch in builder.build()? {
+            let batch = batch?;
+            let ids = batch.column(0).as_any().downcast_ref::<StringArray>().context("id is text")?;
+            let n = batch.column(1).as_any().downcast_ref::<Int64Array>().context("n is Int64")?;
+            let amt = batch.column(2).as_any().downcast_ref::<Decimal128Array>().context("amt is a decimal")?;
+            for i in 0..batch.num_rows() {
+                let k = rows + i;
+                assert_eq!((ids.value(i), n.value(i)), (format!("r{k}").as_str(), k as i64));
+                assert_eq!(amt.is_null(i), k.is_multiple_of(3));
+                if !amt.is_null(i) {
+                    assert_eq!(amt.value(i), k as i128);
+                }
+            }
+            rows += batch.num_rows();
+        }
+        assert_eq!(rows, 30);
+        Ok(())
+    }
 }

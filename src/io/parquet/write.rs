@@ -8,7 +8,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
@@ -226,9 +226,17 @@ impl ParquetSink {
         // psn_no): each value is new or nearly, and the encoder interned every one of them
         // (hashing and comparing it) until the dictionary page overflowed. Text columns keep
         // theirs (policy_id, benefit, status and reason repeat).
+        // Numbers are delta-encoded (DELTA_BINARY_PACKED, which every Parquet reader reads:
+        // Spark, DuckDB, pyarrow): zstd then works on bit-packed deltas instead of 8 bytes a
+        // value. The 10.36M year's settlements (`benches/peer.sh`'s data), 3 alternated runs:
+        // writing took 4.02–4.19 s against 4.39–4.67 s plain; the file is 304 MB against 296
+        // (setl_time 40 MB against 66, the amounts a few MB larger each).
         for (name, t) in cols {
             if !matches!(t, ColType::Text) {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+            }
+            if !matches!(t, ColType::Text | ColType::Id) {
+                props = props.set_column_encoding(ColumnPath::from(*name), Encoding::DELTA_BINARY_PACKED);
             }
         }
         let props = props.build();
