@@ -601,12 +601,26 @@ impl<'a> PersonIndex<'a> {
         slots.resize(n, Slot { key: [0; KEY], idx: u32::MAX });
         let mut ix = PersonIndex { slots, shift: 64 - n.trailing_zeros(), long: HashMap::new() };
         let mask = n - 1;
+        // Every person's home slot is found in parallel (`usize::MAX`: a key too long for a
+        // slot), then the persons are placed in order, the home slot of the person a few
+        // places ahead brought into the cache first: placing had been a cache miss per person
+        // on one thread. Building the index, alternated runs: 10M persons 2.54-2.65 s before,
+        // 0.46-0.51 s so; 1M persons 230-250 ms before, 43-52 ms so.
+        let shift = ix.shift;
+        let home: Vec<usize> =
+            persons.persons.par_iter().map(|p| inline_key(&p.psn_no).map_or(usize::MAX, |k| (key_hash(&k) >> shift) as usize)).collect();
+        const AHEAD: usize = 16;
         // In the persons' order; every person of the table is in its index, once.
-        let in_order = persons.persons.iter().enumerate().map(|(i, p)| (p.psn_no.as_str(), i as u32));
-        for (k, v) in in_order {
+        for (v, (p, &h)) in persons.persons.iter().zip(&home).enumerate() {
+            if let Some(&ahead) = home.get(v + AHEAD)
+                && ahead != usize::MAX
+            {
+                crate::model::prefetch(ix.slots.as_ptr().wrapping_add(ahead));
+            }
+            let (k, v) = (p.psn_no.as_str(), v as u32);
             match inline_key(k) {
                 Some(ik) => {
-                    let mut i = (key_hash(&ik) >> ix.shift) as usize;
+                    let mut i = h;
                     // Keys are unique (it is a map), so the first empty slot is the place.
                     while ix.slots[i].idx != u32::MAX {
                         i = (i + 1) & mask;
