@@ -601,14 +601,16 @@ impl<'a> PersonIndex<'a> {
         slots.resize(n, Slot { key: [0; KEY], idx: u32::MAX });
         let mut ix = PersonIndex { slots, shift: 64 - n.trailing_zeros(), long: HashMap::new() };
         let mask = n - 1;
-        // Every person's home slot is found in parallel (`usize::MAX`: a key too long for a
-        // slot), then the persons are placed in order, the home slot of the person a few
-        // places ahead brought into the cache first: placing had been a cache miss per person
-        // on one thread. Building the index, alternated runs: 10M persons 2.54-2.65 s before,
-        // 0.46-0.51 s so; 1M persons 230-250 ms before, 43-52 ms so.
+        // Every person's home slot is hashed first (`usize::MAX`: a key too long for a slot),
+        // then the persons are placed in order, the home slot of the person 16 places ahead
+        // brought into the cache first: placing had been a cache miss per person. Building
+        // the index, alternated runs: 10M persons 2.54-2.65 s before, 0.58-0.63 s so; 1M
+        // persons 230-250 ms before, 51-58 ms so. (Hashing on rayon built it in 0.46-0.51 s,
+        // but that build read the 10M persons file in 7.0 s instead of 4.2: the compiler laid
+        // out the persons' table inserts otherwise.)
         let shift = ix.shift;
         let home: Vec<usize> =
-            persons.persons.par_iter().map(|p| inline_key(&p.psn_no).map_or(usize::MAX, |k| (key_hash(&k) >> shift) as usize)).collect();
+            persons.persons.iter().map(|p| inline_key(&p.psn_no).map_or(usize::MAX, |k| (key_hash(&k) >> shift) as usize)).collect();
         const AHEAD: usize = 16;
         // In the persons' order; every person of the table is in its index, once.
         for (v, (p, &h)) in persons.persons.iter().zip(&home).enumerate() {
