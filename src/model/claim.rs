@@ -106,7 +106,6 @@ impl ClaimTable {
         self.claims.clear();
         self.strings.clear();
     }
-
     /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
         let base = self.strings.append(other.strings);
