@@ -57,12 +57,6 @@ pub type FundReport = BTreeMap<Key, Line>;
 /// Partial sums of parallel folds: a fast fixed hash (the keys are our own).
 type Lines = HashMap<Key, Line, foldhash::fast::FixedState>;
 
-fn add(m: &mut Lines, k: Key, amount: Money) {
-    let l = m.entry(k).or_default();
-    l.count += 1;
-    l.amount += amount;
-}
-
 /// Expenditure from settled and reversal rows, plus tilted assistance per person-year.
 pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
     let mut report = claim_expenditure(table, persons, settled);
@@ -88,7 +82,7 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
         .claim
         .par_chunks(4096)
         .zip(settled.sorted.par_chunks(4096))
-        .fold(Lines::default, |mut m, (ci, ss)| {
+        .fold(ClaimLines::default, |mut m, (ci, ss)| {
             for (k, (&i, s)) in ci.iter().zip(ss).enumerate() {
                 if let Some(&a) = ci.get(k + AHEAD) {
                     table.prefetch(a);
@@ -100,12 +94,63 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
             }
             m
         })
-        .reduce(Lines::default, merge_lines);
-    m.into_iter().collect()
+        .reduce(ClaimLines::default, |mut a, b| {
+            for (k, l) in b {
+                let e = a.entry(k).or_default();
+                for f in 0..FUNDS.len() {
+                    e.count[f] += l.count[f];
+                    e.amount[f] += l.amount[f];
+                }
+            }
+            a
+        });
+    let mut report = FundReport::new();
+    for (k, l) in m {
+        for (f, fund) in FUNDS.iter().enumerate().filter(|&(f, _)| l.count[f] > 0) {
+            let key = Key {
+                year: i32::from(k.year),
+                policy: k.policy,
+                flow: "expenditure",
+                fund,
+                benefit: k.benefit.as_str(),
+                category: k.category,
+                hosp_lv: k.hosp_lv,
+                item: "",
+            };
+            let e = report.entry(key).or_default();
+            e.count += l.count[f];
+            e.amount += l.amount[f];
+        }
+    }
+    report
 }
 
+/// The payers of a claim's fund lines, in the order [`claim_lines`] gives their amounts.
+const FUNDS: [&str; 6] = ["hifp", "hifob", "hifmi", "maf", "finance", "provincial_rare_fund"];
+
+/// The fund report's key of a claim's lines, less the fund: the claims are summed by it
+/// first, every payer at once, and become report lines at the end. Summing straight into
+/// [`Key`]s hashed up to six keys of four texts each per claim.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ClaimKey {
+    year: i16,
+    policy: u16,
+    benefit: Benefit,
+    category: PsnType,
+    hosp_lv: u8,
+}
+
+/// Per payer of [`FUNDS`]: lines counted and their amounts.
+#[derive(Default)]
+struct ClaimSums {
+    count: [u64; FUNDS.len()],
+    amount: [Money; FUNDS.len()],
+}
+
+type ClaimLines = HashMap<ClaimKey, ClaimSums, foldhash::fast::FixedState>;
+
 /// Adds the fund lines of one settled claim.
-fn claim_lines(m: &mut Lines, c: &Claim, s: &Settlement, persons: &PersonTable) {
+fn claim_lines(m: &mut ClaimLines, c: &Claim, s: &Settlement, persons: &PersonTable) {
     // A not-covered claim pays nothing from the funds; only a rare-disease drug fund
     // payment on it (S-27) is reported.
     if s.status == Status::NotCovered && s.oth_pay.is_zero() {
@@ -115,26 +160,14 @@ fn claim_lines(m: &mut Lines, c: &Claim, s: &Settlement, persons: &PersonTable) 
     // S-28: other payers outside the funds — the 2026 childbirth subsidy (finance) and
     // the provincial rare-disease drug fund (S-27).
     let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
-    for (fund, amount) in [
-        ("hifp", s.hifp_pay),
-        ("hifob", s.hifob_pay),
-        ("hifmi", s.hifmi_pay),
-        ("maf", s.maf_pay),
-        ("finance", finance),
-        ("provincial_rare_fund", rare_fund),
-    ] {
-        if !amount.is_zero() || (fund == "hifp" && s.status != Status::NotCovered) {
-            let k = Key {
-                year: i32::from(s.year),
-                policy: s.policy,
-                flow: "expenditure",
-                fund,
-                benefit: s.benefit.as_str(),
-                category: cat,
-                hosp_lv: c.hosp_lv,
-                item: "",
-            };
-            add(m, k, amount);
+    let amounts = [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, finance, rare_fund];
+    let k = ClaimKey { year: s.year, policy: s.policy, benefit: s.benefit, category: cat, hosp_lv: c.hosp_lv };
+    let e = m.entry(k).or_default();
+    for (f, amount) in amounts.into_iter().enumerate() {
+        // Every covered claim has its hifp line, zero or not.
+        if !amount.is_zero() || (f == 0 && s.status != Status::NotCovered) {
+            e.count[f] += 1;
+            e.amount[f] += amount;
         }
     }
 }

@@ -3,8 +3,10 @@
 use crate::io::write::{Cells, ColType, ColumnsFn, OutFile, RowFn, Val};
 use anyhow::Result;
 use arrow::array::{
-    ArrayRef, Date32Array, Decimal128Array, Int64Array, NullBufferBuilder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, Date32Array, Decimal64Array, Decimal128Array, Int64Array, NullBufferBuilder, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
@@ -15,14 +17,35 @@ use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// How money is held in the Arrow batches built from a table's rows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MoneyAs {
+    /// `decimal128(18, 2)`: the type of the Parquet files' money (their embedded Arrow
+    /// schema) and of the tables handed to Python.
+    Decimal128,
+    /// `decimal64(18, 2)`: the batches fed to the Parquet encoders. A decimal of precision 18
+    /// is stored as INT64 in Parquet either way, and the encoder takes a decimal64 column's
+    /// values as they are, where it copied a decimal128 column's into a new i64 buffer; the
+    /// column builders hold 8 bytes a value instead of 16. The files are the same, byte for
+    /// byte (the embedded schema still says decimal128).
+    Decimal64,
+}
+
 fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
+    schema_with(cols, MoneyAs::Decimal128)
+}
+
+fn schema_with(cols: &[(&str, ColType)], money: MoneyAs) -> Arc<Schema> {
     Arc::new(Schema::new(
         cols.iter()
             .map(|(n, t)| {
                 let dt = match t {
                     ColType::Text | ColType::Id => DataType::Utf8,
                     ColType::Int => DataType::Int64,
-                    ColType::Money | ColType::OptMoney => DataType::Decimal128(18, 2),
+                    ColType::Money | ColType::OptMoney => match money {
+                        MoneyAs::Decimal128 => DataType::Decimal128(18, 2),
+                        MoneyAs::Decimal64 => DataType::Decimal64(18, 2),
+                    },
                     ColType::DateTime => DataType::Timestamp(TimeUnit::Microsecond, None),
                     ColType::Date | ColType::OptDate => DataType::Date32,
                 };
@@ -35,11 +58,12 @@ fn arrow_schema(cols: &[(&str, ColType)]) -> Arc<Schema> {
 /// One column's values as they are built. Numbers go into plain vectors and become Arrow
 /// arrays without a copy; only a column that may hold nulls keeps a validity bitmap (Arrow's
 /// builders keep one for every column, and appending to it cost 4% of writing a settlements
-/// table).
+/// table). Text is never null: its bytes and offsets are kept as a string array lays them out.
 enum B {
-    T(StringBuilder),
+    T(Text),
     I(Vec<i64>),
-    M(Vec<i128>, Option<NullBufferBuilder>),
+    /// money in fen
+    M(Vec<i64>, Option<NullBufferBuilder>),
     D(Vec<i64>),
     Day(Vec<i32>, Option<NullBufferBuilder>),
 }
@@ -53,13 +77,45 @@ pub struct ArrowCells {
     k: usize,
 }
 
+/// A text column as it is built: the strings' bytes one after another, and where each ends.
+struct Text {
+    bytes: Vec<u8>,
+    /// `offsets[i]..offsets[i + 1]` are the bytes of string i (starts with 0)
+    offsets: Vec<i32>,
+}
+
+impl Text {
+    fn with_capacity(n: usize) -> Text {
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        Text { bytes: Vec::with_capacity(n * 16), offsets }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, s: &str) {
+        self.bytes.extend_from_slice(s.as_bytes());
+        // A batch's text beyond 2 GiB wraps the offset; `finish` refuses it.
+        self.offsets.push(self.bytes.len() as i32);
+    }
+
+    fn finish(self) -> Result<StringArray> {
+        anyhow::ensure!(i32::try_from(self.bytes.len()).is_ok(), "a text column of one batch exceeds 2 GiB");
+        // SAFETY: the bytes are whole `&str`s one after another, so they are UTF-8 and every
+        // offset (their ends, ascending from 0, all below 2^31 as checked) falls between
+        // characters; there are no nulls.
+        Ok(unsafe {
+            StringArray::new_unchecked(OffsetBuffer::new_unchecked(ScalarBuffer::from(self.offsets)), Buffer::from_vec(self.bytes), None)
+        })
+    }
+}
+
 impl ArrowCells {
     fn new(types: &[ColType], n: usize) -> ArrowCells {
         let nulls = |t: &ColType| matches!(t, ColType::OptMoney | ColType::OptDate).then(|| NullBufferBuilder::new(n));
         let b = types
             .iter()
             .map(|t| match t {
-                ColType::Text | ColType::Id => B::T(StringBuilder::with_capacity(n, n * 16)),
+                ColType::Text | ColType::Id => B::T(Text::with_capacity(n)),
                 ColType::Int => B::I(Vec::with_capacity(n)),
                 ColType::Money | ColType::OptMoney => B::M(Vec::with_capacity(n), nulls(t)),
                 ColType::DateTime => B::D(Vec::with_capacity(n)),
@@ -69,16 +125,22 @@ impl ArrowCells {
         ArrowCells { b, k: 0 }
     }
 
+    /// The batch, its money as `schema` says (decimal128 or decimal64).
     fn finish(self, schema: &Arc<Schema>) -> Result<RecordBatch> {
+        let wide = schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal128(..)));
         let arrays: Vec<ArrayRef> = self
             .b
             .into_iter()
             .map(|b| -> Result<ArrayRef> {
                 Ok(match b {
-                    B::T(mut b) => Arc::new(b.finish()),
+                    B::T(t) => Arc::new(t.finish()?),
                     B::I(v) => Arc::new(Int64Array::new(v.into(), None)),
+                    B::M(v, mut n) if wide => Arc::new(
+                        Decimal128Array::try_new(v.into_iter().map(i128::from).collect(), n.as_mut().and_then(|n| n.finish()))?
+                            .with_precision_and_scale(18, 2)?,
+                    ),
                     B::M(v, mut n) => {
-                        Arc::new(Decimal128Array::try_new(v.into(), n.as_mut().and_then(|n| n.finish()))?.with_precision_and_scale(18, 2)?)
+                        Arc::new(Decimal64Array::try_new(v.into(), n.as_mut().and_then(|n| n.finish()))?.with_precision_and_scale(18, 2)?)
                     }
                     B::D(v) => Arc::new(TimestampMicrosecondArray::new(v.into(), None)),
                     B::Day(v, mut n) => Arc::new(Date32Array::try_new(v.into(), n.as_mut().and_then(|n| n.finish()))?),
@@ -121,14 +183,14 @@ impl<'a> Cells<'a> for ArrowCells {
         self.k += 1;
         let Some(b) = self.b.get_mut(k) else { return };
         match (b, v) {
-            (B::T(b), Val::Text(s)) => b.append_value(s),
+            (B::T(b), Val::Text(s)) => b.push(s),
             (B::I(b), Val::Int(x)) => b.push(x),
-            (B::M(b, n), Val::Money(m)) => push(b, n, m.fen() as i128),
+            (B::M(b, n), Val::Money(m)) => push(b, n, m.fen()),
             (B::D(b), Val::DateTime(ts)) => b.push(ts * 1_000_000),
             (B::Day(b, n), Val::Date(d)) => push(b, n, d),
             (B::M(b, n), Val::Null) => push_null(b, n),
             (B::Day(b, n), Val::Null) => push_null(b, n),
-            (B::T(b), other) => b.append_value(format!("{other:?}")),
+            (B::T(b), other) => b.push(&format!("{other:?}")),
             (B::I(b), _) => b.push(0),
             (B::M(b, n), _) => push(b, n, 0),
             (B::D(b), _) => b.push(0),
@@ -194,6 +256,7 @@ pub fn arrow_table_columns<'a>(cols: &[(&str, ColType)], n: usize, row: &Columns
 /// once into the row group's column encoders (one per column, in parallel); every `window`
 /// rows close one row group. Memory is the encoded (compressed) row group and a few batches.
 pub(crate) struct ParquetSink {
+    /// the batches' schema: the file's, with money as decimal64 ([`MoneyAs::Decimal64`])
     schema: Arc<Schema>,
     types: Vec<ColType>,
     shown: PathBuf,
@@ -245,10 +308,11 @@ impl ParquetSink {
         // one column writer per column on rayon (a serial ArrowWriter::write encodes one
         // column after another on one core).
         let shown = w.name().to_path_buf();
-        let (writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(props))
+        let (writer, factory) = ArrowWriter::try_new(w, schema, Some(props))
             .and_then(|w| w.into_serialized_writer())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
         let types = cols.iter().map(|c| c.1).collect();
+        let schema = schema_with(cols, MoneyAs::Decimal64);
         Ok(ParquetSink { schema, types, shown, writer, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
     }
 
