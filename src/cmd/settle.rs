@@ -113,7 +113,13 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     }
     let settled = pipeline::settle(&loaded, &policies);
     let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
-    Ok(finish(a, &c, "", start))
+    let code = finish(a, &c, "", start);
+    // The process ends with this command (only `main` calls it): the claims and settlements,
+    // gigabytes in a city's year, go back to the operating system with the process instead of
+    // to the allocator vector by vector (0.2 s of a 10M-claim run). Neither holds a file,
+    // a thread or anything else a drop would finish.
+    std::mem::forget((loaded, settled));
+    Ok(code)
 }
 
 /// Prints the run's one-line summary (`what` names a nightly run) and returns the exit code:
