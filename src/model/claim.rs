@@ -64,6 +64,37 @@ pub struct Claim {
 const _: () = assert!(std::mem::size_of::<Claim>() <= 96);
 
 pub const NO_ORIGINAL: u32 = u32::MAX;
+
+#[cfg(test)]
+impl Claim {
+    /// For tests: a local outpatient claim (med_type 11, level 1) of `inscp_scp_amt` inside
+    /// the policy's scope and nothing else, not a reversal, with nothing recorded.
+    pub fn plain(setl_id: StrId, psn: u32, setl_time: Timestamp, inscp_scp_amt: Money) -> Claim {
+        Claim {
+            setl_id,
+            mdtrt_id: StrId::NONE,
+            init_setl_id: StrId::NONE,
+            psn,
+            setl_time,
+            fulamt_ownpay_amt: Money::ZERO,
+            overlmt_selfpay: Money::ZERO,
+            preselfpay_amt: Money::ZERO,
+            inscp_scp_amt,
+            rare_fund_pay: Money::ZERO,
+            med_type: MedType(11),
+            hosp_lv: 1,
+            primary_care: false,
+            offsite: Offsite::Local,
+            drug_class: DrugClass::DualChannel,
+            disease: None,
+            reversal: false,
+            original: NO_ORIGINAL,
+            file: 0,
+            line: 0,
+            recorded: None,
+        }
+    }
+}
 /// For a reversal whose original was settled by an earlier run (nightly state): the original
 /// is looked up by `init_setl_id` in the person's carried history.
 pub const PRIOR_ORIGINAL: u32 = u32::MAX - 1;

@@ -364,34 +364,17 @@ mod tests {
     /// −500.00; the funds agree. A row recording no oth_pay (B) is not compared on it.
     #[test]
     fn oth_pay_is_compared_as_its_own_field() {
-        use crate::model::{Claim, ClaimTable, DrugClass, MedType, NO_ORIGINAL, Offsite, StrId};
+        use crate::model::{Claim, ClaimTable, MedType};
         let m = Money::from_yuan;
         let (rec, s) = childbirth(3000);
         let mut t = ClaimTable::default();
         for (id, oth) in [("A", Some(m(1000))), ("B", None)] {
             let setl_id = t.strings.push(id);
             t.claims.push(Claim {
-                setl_id,
-                mdtrt_id: StrId::NONE,
-                init_setl_id: StrId::NONE,
-                psn: 0,
-                setl_time: 0,
-                fulamt_ownpay_amt: Money::ZERO,
-                overlmt_selfpay: Money::ZERO,
-                preselfpay_amt: Money::ZERO,
-                inscp_scp_amt: m(10000),
-                rare_fund_pay: Money::ZERO,
                 med_type: MedType(52),
                 hosp_lv: 2,
-                primary_care: false,
-                offsite: Offsite::Local,
-                drug_class: DrugClass::DualChannel,
-                disease: None,
-                reversal: false,
-                original: NO_ORIGINAL,
-                file: 0,
-                line: 0,
                 recorded: Some(Box::new(Recorded { oth_pay: oth, ..rec })),
+                ..Claim::plain(setl_id, 0, 0, m(10000))
             });
         }
         let settled = Settled { claim: vec![0, 1], sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
