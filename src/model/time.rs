@@ -172,6 +172,7 @@ pub fn format_datetime(ts: Timestamp) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// The table's years equal the calendar conversion's on every day from 1890 to 2210.
     #[test]
@@ -183,8 +184,6 @@ mod tests {
         assert_eq!(year_of(days_from_civil(2025, 1, 1) as i64 * 86_400), 2025);
         assert_eq!(year_of(-1), 1969);
     }
-
-    use super::*;
 
     #[test]
     fn round_trips() {
