@@ -2,6 +2,8 @@
 //! an error text that says what was expected (for rejects.csv).
 
 use crate::model::time;
+// the accepted dates, 1900-01-01 up to 2200-01-01
+use crate::model::time::{MAX_DAY, MIN_DAY};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::borrow::Cow;
@@ -15,11 +17,6 @@ pub(crate) fn trim(s: &str) -> &str {
         _ => s.trim(),
     }
 }
-
-/// 1900-01-01 and 2200-01-01 as days since 1970: dates outside are typing errors, and the
-/// bound keeps every date computation far from overflow.
-const MIN_DAY: i32 = -25567;
-const MAX_DAY: i32 = 84006;
 
 /// A cell of a CSV or Parquet input.
 #[derive(Clone, Copy, Debug)]

@@ -93,12 +93,15 @@ pub fn year_of(ts: Timestamp) -> i32 {
     year_of_date(date_of(ts))
 }
 
-/// The first year of [`YEAR_START`] and how many it covers: 1900–2199, the years of every
-/// accepted date (CONTRACT.md §1).
+/// The years of every accepted date, 1900–2199 (CONTRACT.md §1): dates outside are typing
+/// errors, and the bound keeps every date computation far from overflow.
 const FIRST_YEAR: i32 = 1900;
 const YEARS: usize = 300;
+/// 1900-01-01 and 2200-01-01 as days since 1970: the first accepted day and the first after.
+pub const MIN_DAY: Date = days_from_civil(FIRST_YEAR, 1, 1);
+pub const MAX_DAY: Date = days_from_civil(FIRST_YEAR + YEARS as i32, 1, 1);
 
-/// The first day of each year from 1900 to 2200.
+/// The first day of each accepted year, and [`MAX_DAY`] after them.
 const YEAR_START: [Date; YEARS + 1] = {
     let mut t = [0; YEARS + 1];
     let mut i = 0;
@@ -114,11 +117,11 @@ const YEAR_START: [Date; YEARS + 1] = {
 /// calendar conversion was 2% of a run's CPU); other days are converted.
 #[inline]
 pub fn year_of_date(d: Date) -> i32 {
-    if !(YEAR_START[0]..YEAR_START[YEARS]).contains(&d) {
+    if !(MIN_DAY..MAX_DAY).contains(&d) {
         return civil_from_days(d).0;
     }
     // Years of 365.2425 days from 1900 land on the year or next to it.
-    let k = (((d - YEAR_START[0]) as i64 * 400 / 146_097) as usize).min(YEARS - 1);
+    let k = (((d - MIN_DAY) as i64 * 400 / 146_097) as usize).min(YEARS - 1);
     let k = if d < YEAR_START[k] {
         k - 1
     } else if d >= YEAR_START[k + 1] {
