@@ -401,4 +401,75 @@ mod tests {
         assert!(named.rejected.contains_key("P4"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The sample claims as Parquet (every column text, an empty cell null) in row groups of
+    /// `per_group` rows.
+    fn sample_claims_parquet(dir: &Path, per_group: usize) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+        let mut r = csv::Reader::from_path(root.join("claims.csv")).unwrap();
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let fields: Vec<Field> = header.iter().map(|c| Field::new(c, DataType::Utf8, true)).collect();
+        let cols: Vec<ArrayRef> = (0..header.len())
+            .map(|k| Arc::new(rows.iter().map(|r| Some(&r[k]).filter(|v| !v.is_empty())).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let path = dir.join("claims.parquet");
+        let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(per_group)).build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path
+    }
+
+    /// Row groups decoded a window at a time on several threads, each window appended beside
+    /// the next one's decoding, come out in file order: the same claims, rejects and order as
+    /// the CSV file they were made from, on one thread or four.
+    #[test]
+    fn parquet_row_groups_reach_the_sink_in_file_order() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+        let parquet = sample_claims_parquet(dir.path(), 7);
+        assert!(parquet_row_groups(&parquet, CLAIMS)?.len() > 100);
+        let aliases = Aliases::default();
+        let persons = read_persons(&root.join("persons.csv"), 1, &aliases)?;
+        let ids = |c: &ClaimsRead| -> Vec<(String, u32)> {
+            c.table.claims.iter().map(|k| (c.table.strings.get(k.setl_id).to_string(), k.line)).collect()
+        };
+        let csv = read_claims(&[root.join("claims.csv")], &persons, &aliases, &|_| {})?;
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let p = pool.install(|| read_claims(std::slice::from_ref(&parquet), &persons, &aliases, &|_| {}))?;
+            assert_eq!(p.rows, csv.rows);
+            // a Parquet row's number is its record number, a CSV row's its line (the header is 1)
+            let from_csv: Vec<(String, u32)> = ids(&csv).into_iter().map(|(s, l)| (s, l - 1)).collect();
+            assert_eq!(ids(&p), from_csv, "{threads} threads");
+            let rejects = |c: &ClaimsRead| -> Vec<(u64, String)> { c.rejects.iter().map(|r| (r.line, r.setl_id.clone())).collect() };
+            assert_eq!(rejects(&p), rejects(&csv).into_iter().map(|(l, s)| (l - 1, s)).collect::<Vec<_>>());
+        }
+        Ok(())
+    }
+
+    /// A sink that fails, beside a window's decoding, stops the read with its own error (not
+    /// a decoding error, nor a later append's) on any number of threads.
+    #[test]
+    fn a_failing_sink_ends_the_parquet_read_with_its_error() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+        let parquet = sample_claims_parquet(dir.path(), 3);
+        let aliases = Aliases::default();
+        let persons = read_persons(&root.join("persons.csv"), 1, &aliases)?;
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let mut calls = 0;
+            let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
+                calls += 1;
+                if calls == 3 { bail!("the disk is full") } else { Ok(()) }
+            };
+            let e =
+                pool.install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, &mut sink)).unwrap_err();
+            assert_eq!(e.to_string(), "the disk is full", "{threads} threads");
+        }
+        Ok(())
+    }
 }
