@@ -106,7 +106,7 @@ fn write_at(f: &File, buf: &[u8], pos: u64) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn write_at(_: &File, _: &[u8], _: u64) -> std::io::Result<()> {
-    unreachable!("direct IO is only used on unix")
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "direct IO is only used on unix"))
 }
 
 impl Write for HashedFile {
