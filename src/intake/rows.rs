@@ -417,6 +417,63 @@ pub struct PersonsRead {
     /// Read only these persons (psn_no, trimmed): the rows of others are counted, not checked
     /// (a nightly run reads the persons its claims name).
     pub only: Option<std::collections::HashSet<String>>,
+    /// The rows checked and not yet in the table, in row order, with their files and lines:
+    /// [`PersonsRead::finish`] adds them all at once (the table's index is built in parallel).
+    pending: Vec<Person>,
+    pending_at: Vec<(u16, u64)>,
+}
+
+impl PersonsRead {
+    /// Room for `n` more persons (a hint).
+    pub fn reserve(&mut self, n: usize) {
+        if self.pending.try_reserve(n).is_ok() {
+            let _ = self.pending_at.try_reserve(n);
+        }
+    }
+
+    /// After the last batch: the rows read go into the table in row order (the first row of a
+    /// psn_no wins; a repeat is rejected), each person whose psn_type and insutype disagree is
+    /// marked invalid with a reject (RULES.md S-23), and the rejects are in row order.
+    pub fn finish(&mut self) {
+        let persons = std::mem::take(&mut self.pending);
+        let at = std::mem::take(&mut self.pending_at);
+        if persons.is_empty() {
+            return;
+        }
+        let base = self.table.len();
+        let given_back = self.table.extend(persons);
+        let reject = |(file, line): (u16, u64), code, message| RejectRow { file, line, setl_id: String::new(), code, message };
+        for (k, p) in &given_back {
+            let msg = if base + k < u32::MAX as usize {
+                format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no)
+            } else {
+                format!("psn_no {}: more persons than a run can hold (4,294,967,295)", p.psn_no)
+            };
+            self.rejects.push(reject(at[*k], R::DuplicatePsnNo, msg));
+        }
+        // The file and line of each person kept.
+        let kept_at: Vec<(u16, u64)> = if given_back.is_empty() {
+            at
+        } else {
+            let mut back = given_back.iter().map(|(k, _)| *k).peekable();
+            at.into_iter().enumerate().filter(|(k, _)| back.next_if_eq(k).is_none()).map(|(_, a)| a).collect()
+        };
+        let mismatched: Vec<(usize, String)> = self.table.persons[base..]
+            .par_iter()
+            .enumerate()
+            .filter(|(_, p)| p.psn_type.scheme() != p.insutype)
+            .map(|(k, p)| {
+                (k, format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype))
+            })
+            .collect();
+        for (k, msg) in mismatched {
+            let p = &self.table.persons[base + k];
+            self.rejects.push(reject(kept_at[k], R::PersonSchemeMismatch, format!("person {}: {msg}", p.psn_no)));
+            self.table.invalid.insert((base + k) as u32, msg);
+        }
+        // One reject a row at most: ordered by row, they are in the order of the rows.
+        self.rejects.sort_by_key(|r| (r.file, r.line));
+    }
 }
 
 /// Which rows of a batch holding the persons' psn_no column name a person of `only` (the
@@ -434,56 +491,44 @@ fn check_persons(b: &dyn Batch, only: Option<&std::collections::HashSet<String>>
     (0..b.len()).into_par_iter().with_min_len(1024).map(|row| wanted(row).then(|| person_row(b, row, aliases))).collect()
 }
 
-/// Adds a batch of persons rows (in order; the first row of a psn_no wins).
+/// Reads a batch of persons rows (in order; the first row of a psn_no wins) and keeps them
+/// for [`PersonsRead::finish`], which adds them to the table after the last batch.
 pub fn read_person_batch(out: &mut PersonsRead, b: &dyn Batch, file: u16, aliases: &Aliases) {
     let parsed = check_persons(b, out.only.as_ref(), aliases);
     let whole = out.only.is_none();
     add_persons(out, b, parsed, file, whole);
 }
 
-/// Adds the checked rows of batch `b` to the table in row order, with their rejects (`whole`:
-/// every row is wanted, so the table makes room for them all).
+/// Keeps the checked rows of batch `b` in row order for [`PersonsRead::finish`], with the
+/// rejects of rows that do not read (`whole`: every row is wanted, so room is made for them
+/// all).
 fn add_persons(out: &mut PersonsRead, b: &dyn Batch, parsed: CheckedPersons, file: u16, whole: bool) {
     if whole {
-        out.table.reserve(b.len());
+        out.reserve(b.len());
     }
     for (row, parsed) in parsed.into_iter().enumerate() {
         out.rows += 1;
         let Some(parsed) = parsed else { continue };
         let line = b.line(row);
-        let reject = |code, message| RejectRow { file, line, setl_id: String::new(), code, message };
         match parsed {
             Ok(p) => {
-                let idx = match out.table.add(p) {
-                    Ok(idx) => idx,
-                    Err(p) => {
-                        let msg = format!("psn_no {} appears earlier in the persons file; the first row is kept", p.psn_no);
-                        out.rejects.push(reject(R::DuplicatePsnNo, msg));
-                        continue;
-                    }
-                };
-                let p = &out.table.persons[idx as usize];
-                if p.psn_type.scheme() != p.insutype {
-                    let msg =
-                        format!("psn_type {} belongs to insutype {}, but the row says {}", p.psn_type, p.psn_type.scheme(), p.insutype);
-                    out.rejects.push(reject(R::PersonSchemeMismatch, format!("person {}: {msg}", p.psn_no)));
-                    out.table.invalid.insert(idx, msg);
-                }
+                out.pending.push(p);
+                out.pending_at.push((file, line));
             }
             Err((code, message)) => {
                 let psn = b.cell(row, 0).text().filter(|s| is_valid_id(s)).map(Cow::into_owned).unwrap_or_default();
                 if !psn.is_empty() {
                     out.rejected.entry(psn.clone()).or_insert_with(|| format!("line {line}: {message}"));
                 }
-                out.rejects.push(reject(code, format!("person {psn}: {message}")));
+                out.rejects.push(RejectRow { file, line, setl_id: String::new(), code, message: format!("person {psn}: {message}") });
             }
         }
     }
 }
 
-/// Persons record batches added as they come: each batch is checked (in parallel) while the
-/// previous one is added (serially, in row order), so the table's growth and the psn_no
-/// index hide behind the checks. [`PersonBatches::finish`] adds the last one.
+/// Persons record batches read as they come: each batch is checked (in parallel) while the
+/// previous one's rows are kept (serially, in row order). [`PersonBatches::finish`] keeps the
+/// last one's; [`PersonsRead::finish`] then adds them all to the table.
 pub struct PersonBatches<'o> {
     out: &'o mut PersonsRead,
     /// the persons to keep ([`PersonsRead::only`], held here while the batches come)
@@ -525,7 +570,9 @@ impl<'o> PersonBatches<'o> {
     }
 }
 
-/// The persons rows of an Arrow batch (from a file or from memory), as [`ClaimIntake::arrow`].
+/// The persons rows of an Arrow batch (from a file or from memory), as [`ClaimIntake::arrow`],
+/// added to the table. A read of many batches hands each to [`read_person_batch`] instead and
+/// calls [`PersonsRead::finish`] once, after the last.
 pub fn read_person_arrow(
     out: &mut PersonsRead,
     batch: &RecordBatch,
@@ -535,6 +582,7 @@ pub fn read_person_arrow(
     aliases: &Aliases,
 ) -> Result<()> {
     read_person_batch(out, &ArrowBatch::new(batch, PERSONS, first_record, source)?, file, aliases);
+    out.finish();
     Ok(())
 }
 
@@ -717,6 +765,7 @@ mod tests {
             batches.push(&batch(part), first, "persons.csv").unwrap();
         }
         batches.finish();
+        pieces.finish();
         let psns = |r: &PersonsRead| r.table.persons.iter().map(|p| p.psn_no.clone()).collect::<Vec<_>>();
         assert_eq!(psns(&whole), ["P1", "P2", "P4", "P5"]);
         assert_eq!(psns(&pieces), psns(&whole));
@@ -752,6 +801,39 @@ mod tests {
         let of = PersonTable::of(vec![model.clone(), Person { consecutive_years: 7, ..model.clone() }]);
         assert_eq!((of.len(), of.get("Q0")), (1, Some(0)));
         assert_eq!(of.persons[0].consecutive_years, model.consecutive_years);
+    }
+
+    /// Persons added at once (their index built a shard at a time) are the persons added one
+    /// by one: the same table, the same indices, the same rows given back, for repeats within
+    /// the rows added and of persons already in the table, spread over every shard.
+    #[test]
+    fn persons_added_at_once_equal_persons_added_one_by_one() -> Result<()> {
+        let mut read = PersonsRead::default();
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default())?;
+        let model = read.table.persons[0].clone();
+        // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its consecutive_years
+        let number = |k: u32| if k.is_multiple_of(3) { k * k % 12_000 } else { k * 7_919 % 12_000 };
+        let rows: Vec<Person> =
+            (0..20_000u32).map(|k| Person { psn_no: format!("Q{}", number(k)), consecutive_years: k, ..model.clone() }).collect();
+        let mut one = PersonTable::default();
+        let mut at_once = PersonTable::default();
+        for part in [&rows[..3_000], &rows[3_000..3_001], &rows[3_001..]] {
+            let back_one: Vec<(usize, Person)> =
+                part.iter().enumerate().filter_map(|(k, p)| one.add(p.clone()).err().map(|p| (k, p))).collect();
+            let back = at_once.extend(part.to_vec());
+            assert!(part.len() == 1 || !back.is_empty(), "the rows repeat numbers");
+            assert_eq!(back, back_one);
+        }
+        assert_eq!(at_once.persons, one.persons);
+        assert!((0..12_500u32).all(|i| at_once.get(&format!("Q{i}")) == one.get(&format!("Q{i}"))));
+        assert!(at_once.persons.iter().enumerate().all(|(i, p)| at_once.get(&p.psn_no) == Some(i as u32)));
+        // the table goes on growing one at a time after a read
+        let n = at_once.len() as u32;
+        let extra = Person { psn_no: "R1".into(), ..model.clone() };
+        assert_eq!(at_once.add(extra.clone()), Ok(n));
+        assert_eq!(at_once.add(extra.clone()), Err(extra));
+        assert_eq!(at_once.get("R1"), Some(n));
+        Ok(())
     }
 
     /// The claims' index of the persons, three quarters full (its fullest: 12,288 persons in

@@ -5,7 +5,7 @@ use super::csv::read::{read_csv, read_csv_windows};
 use super::parquet::read::{parquet_row_groups, read_parquet_group, read_parquet_group_rows};
 use super::source::{is_parquet, tune_allocator};
 use crate::intake::{
-    Aliases, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, PersonBatches, named_persons, read_person_arrow, read_person_batch,
+    Aliases, ArrowBatch, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, PersonBatches, named_persons, read_person_batch,
 };
 pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
@@ -249,7 +249,8 @@ pub fn read_persons_only(
     aliases: &Aliases,
     only: Option<std::collections::HashSet<String>>,
 ) -> Result<PersonsRead> {
-    let mut out = PersonsRead { only, ..PersonsRead::default() };
+    let mut out = PersonsRead::default();
+    out.only = only;
     read_persons_into(&mut out, &Input::File(path.to_path_buf()), file, aliases)?;
     Ok(out)
 }
@@ -298,7 +299,8 @@ fn read_named_persons(
         let mut cols = b.columns().to_vec();
         cols.push(lines);
         let b = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?;
-        read_person_arrow(out, &b, file, 0, &source, aliases)
+        read_person_batch(out, &ArrowBatch::new(&b, PERSONS, 0, &source)?, file, aliases);
+        Ok(())
     })
 }
 
@@ -321,7 +323,7 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
                 // twice their memory). A hint, bounded as the claims' one is.
                 let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
                 let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                out.table.reserve(usize::try_from(declared.min(bytes)).unwrap_or(0));
+                out.reserve(usize::try_from(declared.min(bytes)).unwrap_or(0));
             }
             for (g, first, rows) in groups {
                 match &only {
@@ -342,11 +344,12 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
         Input::Arrow { batches, .. } => {
             let mut first = 1u64;
             for b in batches {
-                read_person_arrow(out, b, file, first, &source, aliases)?;
+                read_person_batch(out, &ArrowBatch::new(b, PERSONS, first, &source)?, file, aliases);
                 first += b.num_rows() as u64;
             }
         }
     }
+    out.finish();
     Ok(())
 }
 
