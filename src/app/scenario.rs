@@ -218,15 +218,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sweep_values_are_exact_decimals() {
-        let s: Sweep = "inpatient.cap=300000..350000:25000".parse().unwrap();
+    fn sweep_values_are_exact_decimals() -> anyhow::Result<()> {
+        let s: Sweep = "inpatient.cap=300000..350000:25000".parse()?;
         assert_eq!(s.key, "inpatient.cap");
         assert_eq!(s.values, vec!["300000", "325000", "350000"]);
         // 0.70, 0.75, 0.80 without float drift
-        let r: Sweep = "a.b=0.70..0.80:0.05".parse().unwrap();
+        let r: Sweep = "a.b=0.70..0.80:0.05".parse()?;
         assert_eq!(r.values, vec!["0.7", "0.75", "0.8"]);
         assert!("a=1..0:1".parse::<Sweep>().is_err());
         assert!("a=1..2:0".parse::<Sweep>().is_err());
         assert!("a=1..2".parse::<Sweep>().is_err());
+        Ok(())
     }
 }

@@ -441,7 +441,7 @@ mod tests {
     use arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
 
     #[test]
-    fn report_tables_become_typed_arrow_with_nulls_for_empty_cells() {
+    fn report_tables_become_typed_arrow_with_nulls_for_empty_cells() -> anyhow::Result<()> {
         let mut t = doc::Table::new(
             "t",
             "t",
@@ -455,7 +455,7 @@ mod tests {
         );
         t.rows.push(vec![Cell::text("a,b"), Cell::Year(2026), Cell::Money(Money::from_fen(12_345)), Cell::Ratio(Some(0.125)), Cell::Empty]);
         t.rows.push(vec![Cell::Empty, Cell::Int(7), Cell::Money(Money::from_fen(-5)), Cell::Ratio(None), Cell::Empty]);
-        let a = doc_table(&t).unwrap();
+        let a = doc_table(&t)?;
         let b = &a.batches[0];
         assert_eq!(b.num_rows(), 2);
         assert_eq!(b.column(0).as_string::<i32>().value(0), "a,b");
@@ -471,5 +471,6 @@ mod tests {
         t.rows.push(vec![Cell::Empty, Cell::Int(1), Cell::text("x"), Cell::Ratio(None), Cell::Empty]);
         let e = doc_table(&t).unwrap_err().to_string();
         assert!(e.contains("table t: column amount"), "{e}");
+        Ok(())
     }
 }

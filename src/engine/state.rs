@@ -248,7 +248,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn packed_contributions_unpack_to_what_was_packed() {
+    fn packed_contributions_unpack_to_what_was_packed() -> anyhow::Result<()> {
         let full = Contribution {
             inpatient_axis: Money::from_fen(1_234_567),
             cap_paid: Money::from_fen(-9_876),
@@ -267,10 +267,11 @@ mod tests {
             let packed = PackedContributions::pack(&claims);
             assert_eq!(packed.len(), claims.len());
             assert_eq!(packed.is_empty(), claims.is_empty());
-            assert_eq!(packed.unpack().unwrap(), claims);
+            assert_eq!(packed.unpack()?, claims);
         }
         // An outpatient claim's contribution packs small (the reason for packing).
         assert!(PackedContributions::pack(&[outpatient]).bytes.len() <= 16);
+        Ok(())
     }
 
     #[test]

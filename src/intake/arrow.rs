@@ -191,22 +191,24 @@ mod tests {
     /// the cell's own conversions give, on every column type and value shape (nulls, blanks,
     /// other scales, values that are not flags), including columns read as another kind.
     #[test]
-    fn typed_shortcuts_equal_the_cells_conversions() {
-        let dec = |v: Vec<Option<i128>>, s: i8| Arc::new(Decimal128Array::from(v).with_precision_and_scale(18, s).unwrap()) as ArrayRef;
+    fn typed_shortcuts_equal_the_cells_conversions() -> anyhow::Result<()> {
+        let dec = |v: Vec<Option<i128>>, s: i8| -> anyhow::Result<ArrayRef> {
+            Ok(Arc::new(Decimal128Array::from(v).with_precision_and_scale(18, s)?))
+        };
         let cols: Vec<(&str, Kind, ArrayRef)> = vec![
             ("t", Kind::Text, Arc::new(StringArray::from(vec![Some(" a "), None, Some(""), Some("  "), Some("7")]))),
-            ("m2", Kind::Money, dec(vec![Some(12345), None, Some(-1), Some(0), Some(10_i128.pow(17))], 2)),
-            ("m3", Kind::Money, dec(vec![Some(1230), None, Some(1234), Some(0), Some(-5000)], 3)),
+            ("m2", Kind::Money, dec(vec![Some(12345), None, Some(-1), Some(0), Some(10_i128.pow(17))], 2)?),
+            ("m3", Kind::Money, dec(vec![Some(1230), None, Some(1234), Some(0), Some(-5000)], 3)?),
             ("mt", Kind::Money, Arc::new(StringArray::from(vec![Some("1.5"), None, Some(""), Some("x"), Some(" 2 ")]))),
             ("f", Kind::Flag, Arc::new(Int64Array::from(vec![Some(0), Some(1), Some(2), None, Some(-1)]))),
             ("fb", Kind::Flag, Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true), Some(false)]))),
             ("ft", Kind::Flag, Arc::new(StringArray::from(vec![Some("1"), Some("0"), Some(" "), Some("yes"), None]))),
         ];
         let schema = Schema::new(cols.iter().map(|(n, _, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>());
-        let batch = RecordBatch::try_new(Arc::new(schema), cols.iter().map(|c| c.2.clone()).collect()).unwrap();
+        let batch = RecordBatch::try_new(Arc::new(schema), cols.iter().map(|c| c.2.clone()).collect())?;
         let mut wanted: Vec<Column> = cols.iter().map(|(n, k, _)| Column { name: n, kind: *k, required: false }).collect();
         wanted.push(Column { name: "absent", kind: Kind::Money, required: false });
-        let b = ArrowBatch::new(&batch, &wanted, 1, "t").unwrap();
+        let b = ArrowBatch::new(&batch, &wanted, 1, "t")?;
         for row in 0..b.len() {
             for col in 0..wanted.len() {
                 let c = b.cell(row, col);
@@ -217,5 +219,6 @@ mod tests {
         }
         // The shortcuts were taken: a Decimal(18,2) value is its fen, an integer 1 a set flag.
         assert_eq!((b.money_fen(0, 1), b.flag(1, 4), b.text(0, 0).as_deref()), (Ok(Some(12345)), Ok(Some(true)), Some("a")));
+        Ok(())
     }
 }

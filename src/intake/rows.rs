@@ -729,7 +729,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
 
-    fn batch(rows: &[[&str; 3]]) -> RecordBatch {
+    fn batch(rows: &[[&str; 3]]) -> Result<RecordBatch> {
         let good = ["1956-09-02", "wujin", "none", "", "9", "0", "", "", "", "0"];
         let fields: Vec<Field> = PERSONS.iter().map(|c| Field::new(c.name, DataType::Utf8, true)).collect();
         let cols: Vec<ArrayRef> = (0..PERSONS.len())
@@ -738,7 +738,7 @@ mod tests {
                 Arc::new(StringArray::from(rows.iter().map(cell).collect::<Vec<_>>())) as ArrayRef
             })
             .collect();
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
     }
 
     /// Persons added batch by batch (each checked while the previous one is added) make the
@@ -746,7 +746,7 @@ mod tests {
     /// row of a psn_no wins across batches, a refused row and a scheme mismatch keep their
     /// lines.
     #[test]
-    fn persons_added_batch_by_batch_equal_one_batch() {
+    fn persons_added_batch_by_batch_equal_one_batch() -> anyhow::Result<()> {
         let rows = [
             ["P1", "310", "retired"],
             ["P2", "390", "minor"],
@@ -758,11 +758,11 @@ mod tests {
         ];
         let aliases = Aliases::default();
         let mut whole = PersonsRead::default();
-        read_person_arrow(&mut whole, &batch(&rows), 2, 1, "persons.csv", &aliases).unwrap();
+        read_person_arrow(&mut whole, &batch(&rows)?, 2, 1, "persons.csv", &aliases)?;
         let mut pieces = PersonsRead::default();
         let mut batches = PersonBatches::new(&mut pieces, 2, &aliases);
         for (first, part) in [(1, &rows[..2]), (3, &rows[2..3]), (4, &rows[3..7])] {
-            batches.push(&batch(part), first, "persons.csv").unwrap();
+            batches.push(&batch(part)?, first, "persons.csv")?;
         }
         batches.finish();
         pieces.finish();
@@ -780,14 +780,15 @@ mod tests {
         assert_eq!(pieces.table.invalid, whole.table.invalid);
         assert_eq!((pieces.rows, whole.rows), (7, 7));
         assert_eq!(pieces.rejected, whole.rejected);
+        Ok(())
     }
 
     /// The index holds person numbers, not copies: a table grown past many reservations
     /// finds every person, keeps the first of a repeated number and gives the repeat back.
     #[test]
-    fn person_index_finds_every_person_and_refuses_repeats() {
+    fn person_index_finds_every_person_and_refuses_repeats() -> anyhow::Result<()> {
         let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default()).unwrap();
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
         let model = read.table.persons[0].clone();
         let mut t = PersonTable::default();
         for i in 0..5000u32 {
@@ -801,6 +802,7 @@ mod tests {
         let of = PersonTable::of(vec![model.clone(), Person { consecutive_years: 7, ..model.clone() }]);
         assert_eq!((of.len(), of.get("Q0")), (1, Some(0)));
         assert_eq!(of.persons[0].consecutive_years, model.consecutive_years);
+        Ok(())
     }
 
     /// Persons added at once (their index built a shard at a time) are the persons added one
@@ -809,7 +811,7 @@ mod tests {
     #[test]
     fn persons_added_at_once_equal_persons_added_one_by_one() -> Result<()> {
         let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default())?;
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
         let model = read.table.persons[0].clone();
         // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its consecutive_years
         let number = |k: u32| if k.is_multiple_of(3) { k * k % 12_000 } else { k * 7_919 % 12_000 };
@@ -842,7 +844,7 @@ mod tests {
     #[test]
     fn the_claims_person_index_at_its_fullest_finds_every_person() -> Result<()> {
         let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]]), 0, 1, "p", &Aliases::default())?;
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
         let model = read.table.persons[0].clone();
         let number = |i: u32| if i.is_multiple_of(97) { format!("P{i:0>40}") } else { format!("P{i}") };
         let mut t = PersonTable::default();

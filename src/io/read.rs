@@ -362,9 +362,9 @@ mod tests {
     /// A nightly run's persons read (only the named, Parquet, psn_no first) keeps, rejects and
     /// counts exactly what the whole read does for those persons, with their record numbers.
     #[test]
-    fn named_persons_read_only_their_rows_with_their_record_numbers() {
+    fn named_persons_read_only_their_rows_with_their_record_numbers() -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("medsettle-named-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir)?;
         let path = dir.join("persons.parquet");
         let good = ["310", "retired", "1956-09-02", "wujin", "none", "", "9", "0", "", "", "", "0"];
         // P4's birth date is not a date; two row groups of 3 and 2 rows.
@@ -381,13 +381,13 @@ mod tests {
             .collect();
         let cols: Vec<ArrayRef> =
             (0..PERSONS.len()).map(|k| Arc::new(StringArray::from(rows.iter().map(|r| r[k]).collect::<Vec<_>>())) as ArrayRef).collect();
-        write_text_parquet(&path, PERSONS.iter().map(|c| c.name), cols, 3).unwrap();
-        assert_eq!(parquet_row_groups(&path, PERSONS).unwrap().len(), 2);
+        write_text_parquet(&path, PERSONS.iter().map(|c| c.name), cols, 3)?;
+        assert_eq!(parquet_row_groups(&path, PERSONS)?.len(), 2);
 
         let aliases = Aliases::default();
         let only: std::collections::HashSet<String> = ["P2", "P4", "P5", "P9"].iter().map(|s| s.to_string()).collect();
-        let named = read_persons_only(&path, 3, &aliases, Some(only)).unwrap();
-        let whole = read_persons_only(&path, 3, &aliases, None).unwrap();
+        let named = read_persons_only(&path, 3, &aliases, Some(only))?;
+        let whole = read_persons_only(&path, 3, &aliases, None)?;
         assert_eq!(named.rows, 5);
         let kept: Vec<&str> = named.table.persons.iter().map(|p| p.psn_no.as_str()).collect();
         assert_eq!(kept, ["P2", "P5"]);
@@ -397,7 +397,8 @@ mod tests {
         assert_eq!((named.rejects[0].file, named.rejects[0].line), (3, 4));
         assert_eq!(named.rejects[0].message, whole.rejects[0].message);
         assert!(named.rejected.contains_key("P4"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 
     /// Text columns written to `path` as Parquet in row groups of `per_group` rows.

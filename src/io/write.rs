@@ -678,14 +678,14 @@ mod tests {
 
     /// Writes 30 rows in the given pieces (Parquet: row groups of 12 rows in batches of 4) and
     /// returns the file's bytes.
-    fn written(format: Format, pieces: &[usize]) -> Vec<u8> {
-        let d = tempfile::tempdir().unwrap();
+    fn written(format: Format, pieces: &[usize]) -> anyhow::Result<Vec<u8>> {
+        let d = tempfile::tempdir()?;
         let dir = d.path().join("out");
-        let mut out = OutputDir::new(&dir).unwrap();
-        let w = out.create(&format!("t.{}", format.ext())).unwrap();
+        let mut out = OutputDir::new(&dir)?;
+        let w = out.create(&format!("t.{}", format.ext()))?;
         let mut sink = match format {
-            Format::Csv => Sink::Csv(CsvSink::new(w, COLS).unwrap()),
-            Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(w, COLS, 12, 4).unwrap())),
+            Format::Csv => Sink::Csv(CsvSink::new(w, COLS)?),
+            Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(w, COLS, 12, 4)?)),
         };
         let mut base = 0;
         let groups = std::sync::atomic::AtomicU64::new(0);
@@ -695,51 +695,51 @@ mod tests {
                 groups.fetch_add(k, Ordering::Relaxed);
             };
             match &mut sink {
-                Sink::Csv(s) => s.write(n, &f, &count).unwrap(),
-                Sink::Parquet(s) => s.write(n, &f, &count).unwrap(),
+                Sink::Csv(s) => s.write(n, &f, &count)?,
+                Sink::Parquet(s) => s.write(n, &f, &count)?,
             }
             base += n;
         }
         assert_eq!(base, 30);
         match sink {
-            Sink::Csv(s) => s.finish().unwrap(),
-            Sink::Parquet(s) => s
-                .finish(&|k| {
-                    groups.fetch_add(k, Ordering::Relaxed);
-                })
-                .unwrap(),
+            Sink::Csv(s) => s.finish()?,
+            Sink::Parquet(s) => s.finish(&|k| {
+                groups.fetch_add(k, Ordering::Relaxed);
+            })?,
         }
         // Progress counted every row once.
         assert_eq!(groups.load(Ordering::Relaxed), 30);
-        out.commit().unwrap();
-        std::fs::read(dir.join(format!("t.{}", format.ext()))).unwrap()
+        out.commit()?;
+        Ok(std::fs::read(dir.join(format!("t.{}", format.ext())))?)
     }
 
     #[test]
-    fn pieces_do_not_change_the_bytes() {
+    fn pieces_do_not_change_the_bytes() -> anyhow::Result<()> {
         for format in [Format::Csv, Format::Parquet] {
-            let whole = written(format, &[30]);
+            let whole = written(format, &[30])?;
             for pieces in [&[1, 5, 2, 7, 3, 12][..], &[12, 12, 6], &[4, 4, 4, 4, 4, 4, 4, 2], &[29, 1], &[0, 30, 0]] {
-                assert!(written(format, pieces) == whole, "{format:?} {pieces:?}");
+                assert!(written(format, pieces)? == whole, "{format:?} {pieces:?}");
             }
         }
-        let csv = String::from_utf8(written(Format::Csv, &[30])).unwrap();
+        let csv = String::from_utf8(written(Format::Csv, &[30])?)?;
         // 1 header + 30 rows; row 3 has no amount, row 4 has 0.04.
         assert_eq!(csv.lines().count(), 31);
         assert_eq!(csv.lines().nth(4), Some("r3,3,"));
         assert_eq!(csv.lines().nth(5), Some("r4,4,0.04"));
+        Ok(())
     }
 
     #[test]
-    fn parquet_row_groups_hold_the_window() {
+    fn parquet_row_groups_hold_the_window() -> anyhow::Result<()> {
         use parquet::file::reader::{FileReader, SerializedFileReader};
-        let bytes = written(Format::Parquet, &[1, 5, 2, 7, 3, 12]);
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&bytes).unwrap();
-        let r = SerializedFileReader::new(f).unwrap();
+        let bytes = written(Format::Parquet, &[1, 5, 2, 7, 3, 12])?;
+        let mut f = tempfile::tempfile()?;
+        f.write_all(&bytes)?;
+        let r = SerializedFileReader::new(f)?;
         // 30 rows in row groups of 12: 12 + 12 + 6.
         let rows: Vec<i64> = r.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
         assert_eq!(rows, [12, 12, 6]);
+        Ok(())
     }
 
     /// Numbers are delta-encoded and text is not; every value reads back as written.
@@ -749,7 +749,7 @@ mod tests {
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use parquet::basic::Encoding;
         let mut f = tempfile::tempfile()?;
-        f.write_all(&written(Format::Parquet, &[30]))?;
+        f.write_all(&written(Format::Parquet, &[30])?)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
         for g in builder.metadata().row_groups() {
             let delta = |k: usize| g.column(k).encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED);

@@ -346,7 +346,7 @@ mod tests {
     use std::str::FromStr;
 
     #[test]
-    fn parse_and_format_round_trip() {
+    fn parse_and_format_round_trip() -> anyhow::Result<()> {
         for (s, fen, out) in [
             ("1234.50", 123450, "1234.50"),
             ("1234.5", 123450, "1234.50"),
@@ -356,7 +356,7 @@ mod tests {
             ("-0.00", 0, "0.00"),
             ("7.100", 710, "7.10"),
         ] {
-            let m = Money::parse(s).unwrap();
+            let m = Money::parse(s).map_err(anyhow::Error::msg)?;
             assert_eq!(m.fen(), fen, "{s}");
             assert_eq!(m.to_string(), out);
         }
@@ -365,15 +365,17 @@ mod tests {
         assert!(Money::parse("abc").is_err());
         assert!(Money::parse("").is_err());
         assert!(Money::parse("-").is_err());
+        Ok(())
     }
 
     #[test]
-    fn rounding_half_away_from_zero() {
+    fn rounding_half_away_from_zero() -> anyhow::Result<()> {
         let r = RoundingMode::HalfAwayFromZero;
-        assert_eq!(r.round(Decimal::from_str("2.345").unwrap()).fen(), 235);
-        assert_eq!(r.round(Decimal::from_str("-2.345").unwrap()).fen(), -235);
-        assert_eq!(r.round(Decimal::from_str("2.344999").unwrap()).fen(), 234);
+        assert_eq!(r.round(Decimal::from_str("2.345")?).fen(), 235);
+        assert_eq!(r.round(Decimal::from_str("-2.345")?).fen(), -235);
+        assert_eq!(r.round(Decimal::from_str("2.344999")?).fen(), 234);
         let e = RoundingMode::HalfEven;
-        assert_eq!(e.round(Decimal::from_str("2.345").unwrap()).fen(), 234);
+        assert_eq!(e.round(Decimal::from_str("2.345")?).fen(), 234);
+        Ok(())
     }
 }

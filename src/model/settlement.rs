@@ -112,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_settlement_stored_with_a_32_bit_year_reads_back() {
+    fn a_settlement_stored_with_a_32_bit_year_reads_back() -> anyhow::Result<()> {
         // Nightly states hold postcard-encoded settlements; their year was an i32 before.
         #[derive(serde::Serialize)]
         struct Before {
@@ -132,10 +132,11 @@ mod tests {
             reason: None,
             amounts: [m(1), m(2), m(3), m(4), m(5), m(6), m(7)],
         };
-        let bytes = postcard::to_allocvec(&before).unwrap();
-        let s: Settlement = postcard::from_bytes(&bytes).unwrap();
+        let bytes = postcard::to_allocvec(&before)?;
+        let s: Settlement = postcard::from_bytes(&bytes)?;
         assert_eq!((s.year, s.policy, s.benefit, s.status, s.reason), (2024, 3, Benefit::Inpatient, Status::Settled, None));
         assert_eq!([s.act_pay_dedc, s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.psn_part_amt, s.oth_pay], before.amounts);
-        assert_eq!(postcard::to_allocvec(&s).unwrap(), bytes);
+        assert_eq!(postcard::to_allocvec(&s)?, bytes);
+        Ok(())
     }
 }

@@ -136,17 +136,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_paths_values_and_lists() {
-        let mut v: toml::Value = toml::from_str("[a]\nx = 1\nlist = [\"p\", \"q\"]\n[[b]]\nr = 0.5\n").unwrap();
-        apply_set(&mut v, "a.x=2.5").unwrap();
-        apply_set(&mut v, "a.list=p,q,s").unwrap();
-        apply_set(&mut v, "b.0.r=0.75").unwrap();
+    fn set_paths_values_and_lists() -> anyhow::Result<()> {
+        let mut v: toml::Value = toml::from_str("[a]\nx = 1\nlist = [\"p\", \"q\"]\n[[b]]\nr = 0.5\n")?;
+        apply_set(&mut v, "a.x=2.5")?;
+        apply_set(&mut v, "a.list=p,q,s")?;
+        apply_set(&mut v, "b.0.r=0.75")?;
         assert_eq!(v["a"]["x"].as_float(), Some(2.5));
-        assert_eq!(v["a"]["list"].as_array().unwrap().len(), 3);
+        assert_eq!(v["a"]["list"].as_array().ok_or_else(|| anyhow::anyhow!("a.list is not a list"))?.len(), 3);
         assert_eq!(v["b"][0]["r"].as_float(), Some(0.75));
         assert!(apply_set(&mut v, "zz.y=1").is_err());
         assert!(apply_set(&mut v, "b.3.r=1").is_err());
         assert!(has_key(&v, "a.x=0"));
         assert!(!has_key(&v, "a.y=0"));
+        Ok(())
     }
 }

@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn totals_sum_money_and_counts_and_csv_quotes_commas() {
+    fn totals_sum_money_and_counts_and_csv_quotes_commas() -> anyhow::Result<()> {
         let mut t = Table::new("t", "T", vec![("name", "名称".into()), ("n", "数量".into()), ("amount", "金额".into())]);
         t.rows.push(vec![Cell::text("a, b"), Cell::Int(2), Cell::Money(Money::from_fen(150))]);
         t.rows.push(vec![Cell::text("c"), Cell::Int(3), Cell::Money(Money::from_fen(-50))]);
@@ -235,7 +235,8 @@ mod tests {
         // 2 + 3 = 5; 1.50 − 0.50 = 1.00
         assert_eq!(t.totals, Some(vec![Cell::text("total"), Cell::Int(5), Cell::Money(Money::from_fen(100))]));
         let mut buf = Vec::new();
-        t.write_csv(&mut buf).unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), "name,n,amount\n\"a, b\",2,1.50\nc,3,-0.50\n");
+        t.write_csv(&mut buf)?;
+        assert_eq!(String::from_utf8(buf)?, "name,n,amount\n\"a, b\",2,1.50\nc,3,-0.50\n");
+        Ok(())
     }
 }

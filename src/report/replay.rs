@@ -363,7 +363,7 @@ mod tests {
     /// oth_pay differs by 1,500.00 − 1,000.00 = +500.00 and psn_part by 2,500.00 − 3,000.00 =
     /// −500.00; the funds agree. A row recording no oth_pay (B) is not compared on it.
     #[test]
-    fn oth_pay_is_compared_as_its_own_field() {
+    fn oth_pay_is_compared_as_its_own_field() -> anyhow::Result<()> {
         use crate::model::{Claim, ClaimTable, MedType};
         let m = Money::from_yuan;
         let (rec, s) = childbirth(3000);
@@ -378,7 +378,7 @@ mod tests {
             });
         }
         let settled = Settled { claim: vec![0, 1], sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
-        let r = compare(&t, &settled, Money::ZERO).unwrap();
+        let r = compare(&t, &settled, Money::ZERO)?;
         // B records no oth_pay, so its row adds up to 6,000 + 3,000 = 9,000.00 ≠ 10,000.00.
         assert_eq!(r.identity_broken, [(1, m(9000))]);
         // A: psn_part and oth_pay off; B: psn_part off only.
@@ -391,5 +391,6 @@ mod tests {
         assert_eq!((a.compared, a.off, a.signed, a.abs), (1, 1, m(500), m(500)));
         let why = explain(m(10000), &Recorded { oth_pay: Some(m(1000)), ..rec }, &s, Money::ZERO, Lang::En);
         assert!(why.contains("other payers differ") && why.contains("recorded 1000.00, recomputed 1500.00"), "{why}");
+        Ok(())
     }
 }

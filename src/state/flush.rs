@@ -101,28 +101,29 @@ mod tests {
     use std::io::{Read, Seek, Write};
 
     #[test]
-    fn rounds_while_the_file_grows_leave_its_bytes_as_written() {
-        let dir = tempfile::tempdir().unwrap();
+    fn rounds_while_the_file_grows_leave_its_bytes_as_written() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("growing");
-        let mut file = std::fs::File::create(&path).unwrap();
+        let mut file = std::fs::File::create(&path)?;
         let flusher = Flusher::start(&path);
         let mut expected = Vec::new();
         for round in 0..4u8 {
             let block: Vec<u8> = (0..256 * 1024).map(|i| (i as u8).wrapping_mul(31).wrapping_add(round)).collect();
-            file.write_all(&block).unwrap();
+            file.write_all(&block)?;
             expected.extend_from_slice(&block);
             // Rewrite a page already sent to disk (SQLite does): it is dirty again and kept.
-            file.seek(std::io::SeekFrom::Start(4096)).unwrap();
-            file.write_all(&[round; 4096]).unwrap();
+            file.seek(std::io::SeekFrom::Start(4096))?;
+            file.write_all(&[round; 4096])?;
             expected[4096..8192].fill(round);
-            file.seek(std::io::SeekFrom::End(0)).unwrap();
+            file.seek(std::io::SeekFrom::End(0))?;
             std::thread::sleep(ROUND + ROUND / 2);
         }
         drop(flusher);
         drop(file);
         let mut read = Vec::new();
-        std::fs::File::open(&path).unwrap().read_to_end(&mut read).unwrap();
+        std::fs::File::open(&path)?.read_to_end(&mut read)?;
         assert_eq!(read.len(), expected.len());
         assert!(read == expected, "the file's bytes changed");
+        Ok(())
     }
 }

@@ -291,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_written_borrowed_reads_back_owned() {
+    fn a_claim_written_borrowed_reads_back_owned() -> anyhow::Result<()> {
         let mut table = ClaimTable::default();
         let claim = ClaimInput {
             mdtrt_id: "M1".to_string(),
@@ -338,12 +338,13 @@ mod tests {
                 contribution: Contribution::default(),
             },
         };
-        let bytes = postcard::to_stdvec(&vec![borrowed.clone()]).unwrap();
-        assert_eq!(bytes, postcard::to_stdvec(&vec![owned.clone()]).unwrap());
-        assert_eq!(postcard::from_bytes::<Vec<StoredClaim>>(&bytes).unwrap(), vec![owned.clone()]);
+        let bytes = postcard::to_stdvec(&vec![borrowed.clone()])?;
+        assert_eq!(bytes, postcard::to_stdvec(&vec![owned.clone()])?);
+        assert_eq!(postcard::from_bytes::<Vec<StoredClaim>>(&bytes)?, vec![owned.clone()]);
         let json = pack_json(&[borrowed]);
         assert_eq!(json, pack_json(std::slice::from_ref(&owned)));
         assert_eq!(json, r#"[["S1",7,"2023-11-14 22:13:20",3,"none","not_covered","",12345,12000,0,0,0,0,0,0,0,0,"","R1"]]"#);
+        Ok(())
     }
 
     #[test]

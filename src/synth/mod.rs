@@ -1510,9 +1510,9 @@ mod tests {
     }
 
     #[test]
-    fn amounts_add_up_and_reversals_negate() {
-        let policies = PolicySet::assemble(&[], &[]).unwrap();
-        let g = generate(&Options { persons: 300, years: vec![2024], seed: 5 }, &policies).unwrap();
+    fn amounts_add_up_and_reversals_negate() -> anyhow::Result<()> {
+        let policies = PolicySet::assemble(&[], &[])?;
+        let g = generate(&Options { persons: 300, years: vec![2024], seed: 5 }, &policies)?;
         let t = &g.claims;
         assert!(g.reversals() > 0);
         for c in &t.claims {
@@ -1524,5 +1524,6 @@ mod tests {
                 assert!(parts.iter().all(|m| !m.is_negative()));
             }
         }
+        Ok(())
     }
 }

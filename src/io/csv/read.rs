@@ -457,14 +457,15 @@ mod tests {
     }
 
     #[test]
-    fn lines_split_like_csv_but_never_span_lines() {
-        assert_eq!(split("a,b,,c,").unwrap(), ["a", "b", "", "c", ""]);
-        assert_eq!(split(r#""x, y","say ""hi""",z"#).unwrap(), ["x, y", r#"say "hi""#, "z"]);
-        assert_eq!(split(r#""""",a"#).unwrap(), [r#"""#, "a"]);
-        assert_eq!(split(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
-        assert_eq!(split("").unwrap(), [""]);
+    fn lines_split_like_csv_but_never_span_lines() -> anyhow::Result<()> {
+        assert_eq!(split("a,b,,c,").map_err(anyhow::Error::msg)?, ["a", "b", "", "c", ""]);
+        assert_eq!(split(r#""x, y","say ""hi""",z"#).map_err(anyhow::Error::msg)?, ["x, y", r#"say "hi""#, "z"]);
+        assert_eq!(split(r#""""",a"#).map_err(anyhow::Error::msg)?, [r#"""#, "a"]);
+        assert_eq!(split(r#"ab"c,d"#).map_err(anyhow::Error::msg)?, [r#"ab"c"#, "d"]);
+        assert_eq!(split("").map_err(anyhow::Error::msg)?, [""]);
         assert!(split(r#"a,"open,b"#).unwrap_err().contains("byte 3 of field 2 is not closed"));
         assert!(split(r#""a"b,c"#).unwrap_err().contains("follows the closing quote of field 1"));
+        Ok(())
     }
 
     /// A split chunk's fields, rows, lines, refusals, bytes and line count.
@@ -545,9 +546,9 @@ mod tests {
     }
 
     #[test]
-    fn a_file_reads_in_order_across_chunks() {
+    fn a_file_reads_in_order_across_chunks() -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("medsettle-csv-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir)?;
         let path = dir.join("t.csv");
         // more than two chunks of lines, a BOM, CRLF line ends, one empty line
         let mut text = String::from("\u{feff}psn_no,x\r\n");
@@ -558,7 +559,7 @@ mod tests {
                 text.push('\n');
             }
         }
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text)?;
         use crate::intake::columns::Kind;
         let cols = [Column { name: "psn_no", kind: Kind::Id, required: true }, Column { name: "x", kind: Kind::Int, required: true }];
         let mut seen = 0usize;
@@ -571,9 +572,9 @@ mod tests {
                 seen += 1;
             }
             Ok(())
-        })
-        .unwrap();
+        })?;
         assert_eq!(seen, n);
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }
