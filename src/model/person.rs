@@ -131,18 +131,6 @@ impl PersonTable {
         }
     }
 
-    /// Room for `n` more persons (a hint: a refused reservation is no error).
-    pub fn reserve(&mut self, n: usize) {
-        if self.persons.try_reserve(n).is_ok() {
-            let persons = &self.persons;
-            // A shard's share, and an eighth more for the spread of the hash.
-            let share = n / SHARDS + n / SHARDS / 8 + 1;
-            for shard in self.index.shards() {
-                let _ = shard.try_reserve(share, |&i| psn_hash(&persons[i as usize].psn_no));
-            }
-        }
-    }
-
     /// Adds `persons` in order, as [`PersonTable::add`] one at a time would (the first of a
     /// psn_no wins), their index built in parallel, a shard at a time. Returns the positions
     /// in `persons`, ascending, of those given back: a psn_no already in the table or earlier
