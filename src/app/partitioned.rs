@@ -209,7 +209,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             }
             Ok(())
         };
-        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), &mut sink)?
+        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), read::Decode::Windows, &mut sink)?
     };
     pb.finish_and_clear();
     let spilled: Vec<u64> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;

@@ -11,8 +11,9 @@ pub use crate::intake::{ClaimsRead, PersonsRead, RejectRow, aliases_of};
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 /// One input table: a CSV or Parquet file, or Arrow record batches already in memory (named
 /// for messages, e.g. `claims table`). Both go through the same intake.
@@ -52,7 +53,7 @@ pub fn read_claim_inputs(
     // their strings then size the text arena for the rest (grown by doubling, it touched and
     // copied up to twice its final size).
     let mut expected = 0usize;
-    out.rows = stream_claim_inputs(inputs, persons, aliases, progress, &mut |parts: Vec<Part>, reserve: usize| {
+    out.rows = stream_claim_inputs(inputs, persons, aliases, progress, Decode::Stream, &mut |parts: Vec<Part>, reserve: usize| {
         let _ = table.claims.try_reserve(reserve);
         expected = expected.max(reserve);
         let (claims, strings, bytes) = (table.claims.len(), table.strings.len(), table.strings.text_len());
@@ -83,6 +84,20 @@ fn with_room(estimate: usize) -> usize {
     estimate.saturating_add(estimate / 16)
 }
 
+/// How a Parquet file's row groups are decoded ahead of the sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decode {
+    /// A window of row groups (one per thread) at a time, beside the sink's work on the
+    /// previous window: for a sink that works on the pool itself (the spill encodes its parts
+    /// in parallel), which would otherwise compete with the decoding for the same threads.
+    Windows,
+    /// Each thread of the pool takes the next row group; the parts go to the sink, on a
+    /// thread of its own, as soon as every row before them has: for a sink that works alone
+    /// (the in-memory append). No thread waits for the slowest group of a window, and the
+    /// parts held are those of at most one group per thread beyond the one being sunk.
+    Stream,
+}
+
 /// The checked claims of the inputs as they are read, a few batches at a time, in file then
 /// row order: `sink` gets each run of parts (and a hint of how many claims the file holds, 0
 /// when unknown); the rows read per file are returned. Nothing holds the whole input.
@@ -91,6 +106,7 @@ pub fn stream_claim_inputs(
     persons: &PersonsRead,
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
+    decode: Decode,
     sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
 ) -> Result<Vec<u64>> {
     tune_allocator();
@@ -125,6 +141,12 @@ pub fn stream_claim_inputs(
             let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let mut reserve = usize::try_from(declared.min(bytes)).unwrap_or(0);
+            if decode == Decode::Stream {
+                stream_parquet_groups(path, &groups, file, source, intake, progress, sink, reserve)?;
+                rows += declared;
+                out_rows.push(rows);
+                continue;
+            }
             // Row groups decode in parallel, a window at a time, joined in file order.
             for window in groups.chunks(rayon::current_num_threads().max(2)) {
                 let (decoded, appended) = rayon::join(
@@ -140,14 +162,7 @@ pub fn stream_claim_inputs(
                                     parts.extend(intake.arrow(b, file, first, source)?);
                                     Ok(())
                                 })?;
-                                // `read` counts the rows of the file's metadata; a file whose
-                                // pages hold another number of rows is corrupt, and counting
-                                // either number would break read = settled + … + rejected.
-                                if decoded != declared {
-                                    bail!(
-                                        "{source}: not a readable Parquet file (row group {g} declares {declared} rows but holds {decoded})"
-                                    );
-                                }
+                                rows_as_declared(source, g, declared, decoded)?;
                                 Ok(parts)
                             })
                             .collect();
@@ -187,6 +202,130 @@ pub fn stream_claim_inputs(
         out_rows.push(rows);
     }
     Ok(out_rows)
+}
+
+/// `read` counts the rows of a Parquet file's metadata; a row group whose pages hold another
+/// number of rows is corrupt, and counting either number would break read = settled + … +
+/// rejected.
+fn rows_as_declared(source: &str, group: usize, declared: u64, decoded: u64) -> Result<()> {
+    if decoded != declared {
+        bail!("{source}: not a readable Parquet file (row group {group} declares {declared} rows but holds {decoded})");
+    }
+    Ok(())
+}
+
+/// [`Decode::Stream`] over one Parquet file's row groups `(group, first record, rows)`.
+#[allow(clippy::too_many_arguments)]
+fn stream_parquet_groups(
+    path: &Path,
+    groups: &[(usize, u64, u64)],
+    file: u16,
+    source: &str,
+    intake: &ClaimIntake,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
+    reserve: usize,
+) -> Result<()> {
+    /// A decoded batch's parts, or the end of a group (with its decoding's outcome).
+    enum Msg {
+        Parts(usize, Vec<Part>),
+        Done(usize, Result<()>),
+    }
+    /// A group's parts come before it is the oldest unfinished one, and its decoding's outcome.
+    #[derive(Default)]
+    struct Held {
+        parts: Vec<Vec<Part>>,
+        done: Option<Result<()>>,
+    }
+    /// The groups handed out and sunk; `stop` once the sink has ended (done or failed).
+    struct Gate {
+        next: usize,
+        head: usize,
+        stop: bool,
+    }
+    let ahead = rayon::current_num_threads().max(2);
+    let gate = (Mutex::new(Gate { next: 0, head: 0, stop: false }), Condvar::new());
+    let lock = || gate.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = mpsc::channel::<Msg>();
+    std::thread::scope(|s| {
+        // The sink's thread: the parts of the oldest unfinished group go straight in; a later
+        // group's wait until every group before it is done.
+        let sunk = s.spawn(|| -> Result<()> {
+            let mut reserve = reserve;
+            let mut held: BTreeMap<usize, Held> = BTreeMap::new();
+            let mut head = 0;
+            let result = (|| -> Result<()> {
+                for msg in rx {
+                    match msg {
+                        Msg::Parts(g, parts) if g == head => sink(parts, std::mem::take(&mut reserve))?,
+                        Msg::Parts(g, parts) => held.entry(g).or_default().parts.push(parts),
+                        Msg::Done(g, r) => held.entry(g).or_default().done = Some(r),
+                    }
+                    // The head is done: the next group's held parts go in, and so on.
+                    let before = head;
+                    while let Some(h) = held.get_mut(&head) {
+                        for p in std::mem::take(&mut h.parts) {
+                            sink(p, std::mem::take(&mut reserve))?;
+                        }
+                        match h.done.take() {
+                            None => break,
+                            Some(r) => {
+                                r?;
+                                held.remove(&head);
+                                head += 1;
+                            }
+                        }
+                    }
+                    if head != before {
+                        lock().head = head;
+                        gate.1.notify_all();
+                    }
+                }
+                if head != groups.len() {
+                    bail!("internal: {} of {} row groups of {source} reached the claims", head, groups.len());
+                }
+                Ok(())
+            })();
+            lock().stop = true;
+            gate.1.notify_all();
+            result
+        });
+        // One worker on every thread of the pool (a broadcast: no thread runs two, so none
+        // waits at the gate above a group of its own left unfinished).
+        rayon::broadcast(|_| {
+            let tx = tx.clone();
+            loop {
+                let g = {
+                    let mut st = lock();
+                    loop {
+                        if st.stop || st.next >= groups.len() {
+                            return;
+                        }
+                        if st.next < st.head + ahead {
+                            st.next += 1;
+                            break st.next - 1;
+                        }
+                        st = gate.1.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let (group, first, declared) = groups[g];
+                let mut decoded = 0u64;
+                let r = read_parquet_group(path, CLAIMS, group, first, |b, first| {
+                    progress(b.num_rows() as u64);
+                    decoded += b.num_rows() as u64;
+                    let parts = intake.arrow(b, file, first, source)?;
+                    // A closed channel: the sink has ended, and this group is not wanted.
+                    tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
+                })
+                .and_then(|()| rows_as_declared(source, group, declared, decoded));
+                if tx.send(Msg::Done(g, r)).is_err() {
+                    return;
+                }
+            }
+        });
+        drop(tx);
+        sunk.join().unwrap_or_else(|_| Err(anyhow::anyhow!("internal: the claims' sink stopped")))
+    })
 }
 
 /// The persons file (CSV or Parquet).
@@ -431,8 +570,9 @@ mod tests {
     }
 
     /// Row groups decoded a window at a time on several threads, each window appended beside
-    /// the next one's decoding, come out in file order: the same claims, rejects and order as
-    /// the CSV file they were made from, on one thread or four.
+    /// the next one's decoding, or streamed (each thread taking the next group) come out in
+    /// file order: the same claims, rejects and order as the CSV file they were made from,
+    /// on one thread or four.
     #[test]
     fn parquet_row_groups_reach_the_sink_in_file_order() -> Result<()> {
         let dir = tempfile::tempdir()?;
@@ -448,12 +588,32 @@ mod tests {
         // a Parquet row's number is its record number, a CSV row's its line (the header is 1)
         let csv_ids: Vec<(String, u32)> = ids(&csv).into_iter().map(|(s, l)| (s, l - 1)).collect();
         let csv_rejects: Vec<(u64, String)> = rejects(&csv).into_iter().map(|(l, s)| (l - 1, s)).collect();
-        for threads in [1, 4] {
+        for threads in [1, 2, 4] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let p = pool.install(|| read_claims(std::slice::from_ref(&parquet), &persons, &aliases, &|_| {}))?;
             assert_eq!(p.rows, csv.rows);
             assert_eq!(ids(&p), csv_ids, "{threads} threads");
             assert_eq!(rejects(&p), csv_rejects, "{threads} threads");
+            // Both ways of decoding ahead, through a sink that keeps what it gets: the same
+            // claims and rejects, the size hint given once and first, and 1,000 rows read.
+            for decode in [Decode::Windows, Decode::Stream] {
+                let mut got = ClaimsRead::default();
+                let mut hints = Vec::new();
+                let rows = pool.install(|| {
+                    stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, decode, &mut |parts, hint| {
+                        hints.push(hint);
+                        for (t, r) in parts {
+                            got.table.append(t);
+                            got.rejects.extend(r);
+                        }
+                        Ok(())
+                    })
+                })?;
+                assert_eq!(rows, csv.rows, "{decode:?}, {threads} threads");
+                assert_eq!(ids(&got), csv_ids, "{decode:?}, {threads} threads");
+                assert_eq!(rejects(&got), csv_rejects, "{decode:?}, {threads} threads");
+                assert!(hints.first().is_some_and(|&h| h > 0) && hints[1..].iter().all(|&h| h == 0), "{decode:?}: {hints:?}");
+            }
         }
         Ok(())
     }
@@ -466,16 +626,18 @@ mod tests {
         let parquet = sample_claims_parquet(dir.path(), 3)?;
         let aliases = Aliases::default();
         let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
-        for threads in [1, 2, 4] {
+        for (threads, decode) in [1, 2, 4].into_iter().flat_map(|t| [(t, Decode::Windows), (t, Decode::Stream)]) {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let mut calls = 0;
             let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
                 calls += 1;
                 if calls == 3 { bail!("the disk is full") } else { Ok(()) }
             };
-            let read = pool.install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, &mut sink));
-            let Err(e) = read else { bail!("the read ended well on {threads} threads although its sink failed") };
-            assert_eq!(e.to_string(), "the disk is full", "{threads} threads");
+            let read =
+                pool.install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, decode, &mut sink));
+            let Err(e) = read else { bail!("the read ended well on {threads} threads ({decode:?}) although its sink failed") };
+            assert_eq!(e.to_string(), "the disk is full", "{threads} threads, {decode:?}");
+            assert_eq!(calls, 3, "{threads} threads, {decode:?}: the sink was called after it failed");
         }
         Ok(())
     }
