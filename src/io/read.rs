@@ -251,44 +251,49 @@ fn stream_parquet_groups(
         // The sink's thread: the parts of the oldest unfinished group go straight in; a later
         // group's wait until every group before it is done.
         let sunk = s.spawn(|| -> Result<()> {
+            // However the sink's thread ends (done, failed, or a panic of the sink), the
+            // workers waiting at the gate are let go.
+            struct Release<'a>(&'a (Mutex<Gate>, Condvar));
+            impl Drop for Release<'_> {
+                fn drop(&mut self) {
+                    self.0.0.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                    self.0.1.notify_all();
+                }
+            }
+            let _release = Release(&gate);
             let mut reserve = reserve;
             let mut held: BTreeMap<usize, Held> = BTreeMap::new();
             let mut head = 0;
-            let result = (|| -> Result<()> {
-                for msg in rx {
-                    match msg {
-                        Msg::Parts(g, parts) if g == head => sink(parts, std::mem::take(&mut reserve))?,
-                        Msg::Parts(g, parts) => held.entry(g).or_default().parts.push(parts),
-                        Msg::Done(g, r) => held.entry(g).or_default().done = Some(r),
+            for msg in rx {
+                match msg {
+                    Msg::Parts(g, parts) if g == head => sink(parts, std::mem::take(&mut reserve))?,
+                    Msg::Parts(g, parts) => held.entry(g).or_default().parts.push(parts),
+                    Msg::Done(g, r) => held.entry(g).or_default().done = Some(r),
+                }
+                // The head is done: the next group's held parts go in, and so on.
+                let before = head;
+                while let Some(h) = held.get_mut(&head) {
+                    for p in std::mem::take(&mut h.parts) {
+                        sink(p, std::mem::take(&mut reserve))?;
                     }
-                    // The head is done: the next group's held parts go in, and so on.
-                    let before = head;
-                    while let Some(h) = held.get_mut(&head) {
-                        for p in std::mem::take(&mut h.parts) {
-                            sink(p, std::mem::take(&mut reserve))?;
-                        }
-                        match h.done.take() {
-                            None => break,
-                            Some(r) => {
-                                r?;
-                                held.remove(&head);
-                                head += 1;
-                            }
+                    match h.done.take() {
+                        None => break,
+                        Some(r) => {
+                            r?;
+                            held.remove(&head);
+                            head += 1;
                         }
                     }
-                    if head != before {
-                        lock().head = head;
-                        gate.1.notify_all();
-                    }
                 }
-                if head != groups.len() {
-                    bail!("internal: {} of {} row groups of {source} reached the claims", head, groups.len());
+                if head != before {
+                    lock().head = head;
+                    gate.1.notify_all();
                 }
-                Ok(())
-            })();
-            lock().stop = true;
-            gate.1.notify_all();
-            result
+            }
+            if head != groups.len() {
+                bail!("internal: {} of {} row groups of {source} reached the claims", head, groups.len());
+            }
+            Ok(())
         });
         // One worker on every thread of the pool (a broadcast: no thread runs two, so none
         // waits at the gate above a group of its own left unfinished).
@@ -309,15 +314,20 @@ fn stream_parquet_groups(
                     }
                 };
                 let (group, first, declared) = groups[g];
-                let mut decoded = 0u64;
-                let r = read_parquet_group(path, CLAIMS, group, first, |b, first| {
-                    progress(b.num_rows() as u64);
-                    decoded += b.num_rows() as u64;
-                    let parts = intake.arrow(b, file, first, source)?;
-                    // A closed channel: the sink has ended, and this group is not wanted.
-                    tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
-                })
-                .and_then(|()| rows_as_declared(source, group, declared, decoded));
+                // A panic while checking a group is that group's error: a group never done
+                // would leave the sink and the other workers waiting for it.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut decoded = 0u64;
+                    read_parquet_group(path, CLAIMS, group, first, |b, first| {
+                        progress(b.num_rows() as u64);
+                        decoded += b.num_rows() as u64;
+                        let parts = intake.arrow(b, file, first, source)?;
+                        // A closed channel: the sink has ended, and this group is not wanted.
+                        tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
+                    })
+                    .and_then(|()| rows_as_declared(source, group, declared, decoded))
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("internal: checking row group {group} of {source} failed")));
                 if tx.send(Msg::Done(g, r)).is_err() {
                     return;
                 }
@@ -614,6 +624,30 @@ mod tests {
                 assert_eq!(rejects(&got), csv_rejects, "{decode:?}, {threads} threads");
                 assert!(hints.first().is_some_and(|&h| h > 0) && hints[1..].iter().all(|&h| h == 0), "{decode:?}: {hints:?}");
             }
+        }
+        Ok(())
+    }
+
+    /// A sink that panics ends a streamed read with an error on any number of threads: the
+    /// workers waiting for it to take their groups are let go (not left waiting for ever).
+    #[test]
+    fn a_panicking_sink_ends_the_streamed_read() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let parquet = sample_claims_parquet(dir.path(), 2)?;
+        let aliases = Aliases::default();
+        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let mut calls = 0;
+            let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
+                calls += 1;
+                assert!(calls < 4, "the sink gives up");
+                Ok(())
+            };
+            let read = pool
+                .install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, Decode::Stream, &mut sink));
+            let Err(e) = read else { bail!("the read ended well on {threads} threads although its sink panicked") };
+            assert!(e.to_string().contains("sink stopped"), "{threads} threads: {e}");
         }
         Ok(())
     }
