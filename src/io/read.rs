@@ -628,48 +628,55 @@ mod tests {
         Ok(())
     }
 
+    /// The sample claims as Parquet in row groups of `per_group` rows, read into `sink` on
+    /// `threads` threads.
+    fn read_into(
+        per_group: usize,
+        threads: usize,
+        decode: Decode,
+        sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
+    ) -> Result<Vec<u64>> {
+        let dir = tempfile::tempdir()?;
+        let parquet = sample_claims_parquet(dir.path(), per_group)?;
+        let aliases = Aliases::default();
+        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        pool.install(|| stream_claim_inputs(&[Input::File(parquet)], &persons, &aliases, &|_| {}, decode, sink))
+    }
+
     /// A sink that panics ends a streamed read with an error on any number of threads: the
     /// workers waiting for it to take their groups are let go (not left waiting for ever).
     #[test]
     fn a_panicking_sink_ends_the_streamed_read() -> Result<()> {
-        let dir = tempfile::tempdir()?;
-        let parquet = sample_claims_parquet(dir.path(), 2)?;
-        let aliases = Aliases::default();
-        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
         for threads in [1, 2, 4] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let mut calls = 0;
             let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
                 calls += 1;
                 assert!(calls < 4, "the sink gives up");
                 Ok(())
             };
-            let read = pool
-                .install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, Decode::Stream, &mut sink));
-            let Err(e) = read else { bail!("the read ended well on {threads} threads although its sink panicked") };
+            let Err(e) = read_into(2, threads, Decode::Stream, &mut sink) else {
+                bail!("the read ended well on {threads} threads although its sink panicked")
+            };
             assert!(e.to_string().contains("sink stopped"), "{threads} threads: {e}");
         }
         Ok(())
     }
 
-    /// A sink that fails, beside a window's decoding, stops the read with its own error (not
-    /// a decoding error, nor a later append's) on any number of threads.
+    /// A sink that fails, beside a window's decoding or a stream's, stops the read with its
+    /// own error (not a decoding error, nor a later append's) on any number of threads, and is
+    /// not called again.
     #[test]
     fn a_failing_sink_ends_the_parquet_read_with_its_error() -> Result<()> {
-        let dir = tempfile::tempdir()?;
-        let parquet = sample_claims_parquet(dir.path(), 3)?;
-        let aliases = Aliases::default();
-        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
         for (threads, decode) in [1, 2, 4].into_iter().flat_map(|t| [(t, Decode::Windows), (t, Decode::Stream)]) {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let mut calls = 0;
             let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
                 calls += 1;
                 if calls == 3 { bail!("the disk is full") } else { Ok(()) }
             };
-            let read =
-                pool.install(|| stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, decode, &mut sink));
-            let Err(e) = read else { bail!("the read ended well on {threads} threads ({decode:?}) although its sink failed") };
+            let Err(e) = read_into(3, threads, decode, &mut sink) else {
+                bail!("the read ended well on {threads} threads ({decode:?}) although its sink failed")
+            };
             assert_eq!(e.to_string(), "the disk is full", "{threads} threads, {decode:?}");
             assert_eq!(calls, 3, "{threads} threads, {decode:?}: the sink was called after it failed");
         }
