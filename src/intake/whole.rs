@@ -81,8 +81,11 @@ fn order_key<'a>(t: &'a ClaimTable, c: &Claim) -> (u32, i64, &'a str) {
 /// The claims' setl_ids, hashed and sorted, for duplicate detection and reversal lookup
 /// without a 10-million-entry string map: built in parallel, then binary-searched.
 struct SetlIndex {
-    /// (hash of setl_id, claim index), sorted; equal hashes are ordered by claim index.
-    by_hash: Vec<(u64, u32)>,
+    /// The top half of each claim's setl_id hash and the claim's index in one word ([`entry`]),
+    /// sorted: equal halves are ordered by claim index. 8 bytes a claim (a `(u64, u32)` pair
+    /// took 16); ids whose halves are equal are told apart by their strings, as ids with
+    /// equal whole hashes were.
+    by_hash: Vec<u64>,
     /// where in `by_hash` the hashes with each value of their top `bits` bits start (one more
     /// entry at the end): a lookup searches a few entries instead of the whole (a binary
     /// search of 10 million entries missed the cache at every step, 6 µs a reversal); its
@@ -108,18 +111,33 @@ fn top_bits(h: u64, bits: u32) -> usize {
     h.checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
+/// A [`SetlIndex`] entry: the top 32 bits of hash `h`, then claim index `i`.
+fn entry(h: u64, i: u32) -> u64 {
+    (h & !u64::from(u32::MAX)) | u64::from(i)
+}
+
+/// The hash half of an entry (or of a hash).
+fn half(e: u64) -> u64 {
+    e >> 32
+}
+
+/// The claim index of an entry.
+fn claim_of(e: u64) -> u32 {
+    e as u32
+}
+
 impl SetlIndex {
     fn build(table: &ClaimTable) -> SetlIndex {
-        let mut by_hash: Vec<(u64, u32)> =
-            table.claims.par_iter().enumerate().map(|(i, c)| (id_hash(table.strings.get(c.setl_id)), i as u32)).collect();
+        let mut by_hash: Vec<u64> =
+            table.claims.par_iter().enumerate().map(|(i, c)| entry(id_hash(table.strings.get(c.setl_id)), i as u32)).collect();
         // (A counting sort by the hash's top bits, as the D-06 order has, took as long: 0.23–0.26 s
         // on the 10.36M year with 64 to 16,384 buckets.)
         by_hash.par_sort_unstable();
         // About four entries per directory slot.
         let bits = (by_hash.len() / 4).max(1).ilog2().min(28);
         let mut starts = Vec::with_capacity((1 << bits) + 1);
-        for (k, e) in by_hash.iter().enumerate() {
-            while starts.len() <= top_bits(e.0, bits) {
+        for (k, &e) in by_hash.iter().enumerate() {
+            while starts.len() <= top_bits(e, bits) {
                 starts.push(k as u32);
             }
         }
@@ -130,12 +148,12 @@ impl SetlIndex {
     fn bits(&self) -> u32 {
         (self.starts.len() - 1).ilog2()
     }
-    /// The run of entries with hash `h`.
-    fn run(&self, h: u64) -> &[(u64, u32)] {
+    /// The run of entries whose hash has the top half of `h`.
+    fn run(&self, h: u64) -> &[u64] {
         let b = top_bits(h, self.bits());
         let slot = &self.by_hash[self.starts[b] as usize..self.starts[b + 1] as usize];
-        let lo = slot.partition_point(|e| e.0 < h);
-        let hi = lo + slot[lo..].partition_point(|e| e.0 == h);
+        let lo = slot.partition_point(|&e| half(e) < half(h));
+        let hi = lo + slot[lo..].partition_point(|&e| half(e) == half(h));
         &slot[lo..hi]
     }
     /// (claim, first claim with the same setl_id) for every later repetition, in claim order.
@@ -144,12 +162,13 @@ impl SetlIndex {
         let mut dups = Vec::new();
         let mut start = 0;
         while start < self.by_hash.len() {
-            let h = self.by_hash[start].0;
-            // The run of equal hashes, scanned (almost every run has one entry).
-            let end = start + self.by_hash[start..].iter().take_while(|e| e.0 == h).count();
+            let h = half(self.by_hash[start]);
+            // The run of equal halves, scanned (almost every run has one entry).
+            let end = start + self.by_hash[start..].iter().take_while(|&&e| half(e) == h).count();
             let run = &self.by_hash[start..end];
-            for (k, &(_, i)) in run.iter().enumerate().skip(1) {
-                if let Some(&(_, f)) = run[..k].iter().find(|&&(_, f)| id(f) == id(i)) {
+            for (k, &e) in run.iter().enumerate().skip(1) {
+                let i = claim_of(e);
+                if let Some(f) = run[..k].iter().map(|&f| claim_of(f)).find(|&f| id(f) == id(i)) {
                     dups.push((i, f));
                 }
             }
@@ -160,7 +179,7 @@ impl SetlIndex {
     }
     /// The first claim (lowest index) whose setl_id is `s`.
     fn first(&self, table: &ClaimTable, s: &str) -> Option<u32> {
-        self.run(id_hash(s)).iter().map(|e| e.1).find(|&i| table.strings.get(table.claims[i as usize].setl_id) == s)
+        self.run(id_hash(s)).iter().map(|&e| claim_of(e)).find(|&i| table.strings.get(table.claims[i as usize].setl_id) == s)
     }
 }
 
@@ -569,6 +588,34 @@ mod tests {
     fn claim(t: &mut ClaimTable, psn: u32, setl_time: i64, setl_id: &str) {
         let setl_id = t.strings.push(setl_id);
         t.claims.push(Claim::plain(setl_id, psn, setl_time, Money::from_fen(100)));
+    }
+
+    /// Two setl_ids whose hashes share their top half (the index keeps only that half) are
+    /// still two ids: neither is a repetition of the other, and each is found as itself.
+    #[test]
+    fn ids_sharing_a_hash_half_stay_apart() -> anyhow::Result<()> {
+        // A birthday search: two of about 2^16 ids share a 32-bit half.
+        let mut seen: HashMap<u64, String> = HashMap::new();
+        let (a, b) = (0u64..1 << 22)
+            .find_map(|k| {
+                let id = format!("S{k:08}");
+                seen.insert(half(id_hash(&id)), id.clone()).map(|earlier| (earlier, id))
+            })
+            .ok_or_else(|| anyhow::Error::msg("no two ids share a hash half"))?;
+        assert_ne!(a, b);
+        assert_eq!(half(id_hash(&a)), half(id_hash(&b)));
+        let mut t = ClaimTable::default();
+        for (k, id) in [&a, &b, &a, "S-other", &b].into_iter().enumerate() {
+            claim(&mut t, 0, k as i64, id);
+        }
+        let ids = SetlIndex::build(&t);
+        // the second a (claim 2) repeats claim 0, the second b (claim 4) claim 1
+        assert_eq!(ids.duplicates(&t), vec![(2, 0), (4, 1)]);
+        assert_eq!(ids.first(&t, &a), Some(0));
+        assert_eq!(ids.first(&t, &b), Some(1));
+        assert_eq!(ids.first(&t, "S-other"), Some(3));
+        assert_eq!(ids.first(&t, "S-none"), None);
+        Ok(())
     }
 
     /// Counting and sorting give the same D-06 order and person ranges: claims in any order,

@@ -93,8 +93,9 @@ pub enum Decode {
     Windows,
     /// Each thread of the pool takes the next row group; the parts go to the sink, on a
     /// thread of its own, as soon as every row before them has: for a sink that works alone
-    /// (the in-memory append). No thread waits for the slowest group of a window, and the
-    /// parts held are those of at most one group per thread beyond the one being sunk.
+    /// (the in-memory append). No thread waits for the slowest group of a window; a thread
+    /// takes a group only while fewer groups than the pool has threads (two at least) are
+    /// unfinished, the one being sunk included, so few groups' parts wait at a time.
     Stream,
 }
 
@@ -249,7 +250,7 @@ fn stream_parquet_groups(
     let (tx, rx) = mpsc::channel::<Msg>();
     std::thread::scope(|s| {
         // The sink's thread: the parts of the oldest unfinished group go straight in; a later
-        // group's wait until every group before it is done.
+        // group's parts wait until every group before it is done.
         let sunk = s.spawn(|| -> Result<()> {
             // However the sink's thread ends (done, failed, or a panic of the sink), the
             // workers waiting at the gate are let go.
