@@ -783,13 +783,18 @@ mod tests {
         Ok(())
     }
 
+    /// A checked person (Q0, a retired employee of 310) to copy with other numbers.
+    fn model_person() -> Result<Person> {
+        let mut read = PersonsRead::default();
+        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
+        read.table.persons.into_iter().next().ok_or_else(|| anyhow::Error::msg("the model person was not read"))
+    }
+
     /// The index holds person numbers, not copies: a table grown past many reservations
     /// finds every person, keeps the first of a repeated number and gives the repeat back.
     #[test]
     fn person_index_finds_every_person_and_refuses_repeats() -> anyhow::Result<()> {
-        let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
-        let model = read.table.persons[0].clone();
+        let model = model_person()?;
         let mut t = PersonTable::default();
         for i in 0..5000u32 {
             assert_eq!(t.add(Person { psn_no: format!("Q{i}"), ..model.clone() }), Ok(i));
@@ -810,9 +815,7 @@ mod tests {
     /// the rows added and of persons already in the table, spread over every shard.
     #[test]
     fn persons_added_at_once_equal_persons_added_one_by_one() -> Result<()> {
-        let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
-        let model = read.table.persons[0].clone();
+        let model = model_person()?;
         // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its consecutive_years
         let number = |k: u32| if k.is_multiple_of(3) { k * k % 12_000 } else { k * 7_919 % 12_000 };
         let rows: Vec<Person> =
@@ -843,9 +846,7 @@ mod tests {
     /// short or too long for a slot, and no one else.
     #[test]
     fn the_claims_person_index_at_its_fullest_finds_every_person() -> Result<()> {
-        let mut read = PersonsRead::default();
-        read_person_arrow(&mut read, &batch(&[["Q0", "310", "retired"]])?, 0, 1, "p", &Aliases::default())?;
-        let model = read.table.persons[0].clone();
+        let model = model_person()?;
         let number = |i: u32| if i.is_multiple_of(97) { format!("P{i:0>40}") } else { format!("P{i}") };
         let mut t = PersonTable::default();
         for i in 0..12_288u32 {
