@@ -120,9 +120,20 @@ pub struct Job<'a> {
     pub partitions: usize,
 }
 
-/// A claim in a partition's spill file: its position among all claims read, its text ids
-/// (None = absent) and the claim.
-type SpilledClaim<'a> = (u64, [Option<&'a str>; 3], Claim);
+/// A claim in a partition's spill file: its text ids (None = absent) and the claim.
+type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim);
+
+/// A claim's position in the input: its file, then its row (record number or line). Unique,
+/// and increasing in input order, so the read's threads number claims without counting the
+/// claims before theirs (a row rejected by the read leaves a gap).
+fn position(c: &Claim) -> u64 {
+    (u64::from(c.file) << 32) | u64::from(c.line)
+}
+
+/// The file and row of a [`position`].
+fn file_line(pos: u64) -> (u16, u32) {
+    ((pos >> 32) as u16, pos as u32)
+}
 /// A partition's settlement file holds one record per claim of its claims file, in the same
 /// order: the claim's settlement, or none for a claim refused by the partition's checks.
 type SpilledSettlement = Option<Settlement>;
@@ -131,7 +142,7 @@ type SpilledSettlement = Option<Settlement>;
 /// its original.
 #[derive(Serialize, Deserialize)]
 enum KeyRecord<'a> {
-    Id { setl_id: &'a str, pos: u64, part: u32, file: u16, line: u32, reversal: bool, refused: bool },
+    Id { setl_id: &'a str, pos: u64, part: u32, reversal: bool, refused: bool },
     Lookup { init: &'a str, pos: u64, part: u32 },
 }
 
@@ -177,39 +188,33 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut key_files = (0..buckets).map(|q| RecordWriter::create(&spill.file(&format!("keys-{q}")))).collect::<Result<Vec<_>>>()?;
     let mut read_rejects: Vec<RejectRow> = Vec::new();
     let mut claim_years: BTreeSet<i32> = BTreeSet::new();
-    let mut next_pos = 0u64;
-    // The partition of every claim by position (at most 256 partitions): the merge's map.
+    let mut claims_read = 0u64;
+    // The partition of every claim in input order (at most 256 partitions): the merge's map.
     let mut seq: Vec<u8> = Vec::new();
     let inputs: Vec<Input> = job.claims.iter().map(|p| Input::File(p.clone())).collect();
     let pb = progress::reading(job.claims, "reading and spilling");
     let rows = {
+        // The read's threads encode and compress what they checked; the sink only writes it.
         let ctx = SpillCtx { persons: &persons, policies, part_of: &part_of, parts, buckets };
-        let mut sink = |batch: Vec<Part>, _reserve: usize| -> Result<()> {
-            let mut bases = Vec::with_capacity(batch.len());
-            for (t, _) in &batch {
-                bases.push(next_pos);
-                next_pos += t.claims.len() as u64;
-            }
-            let encoded: Vec<Encoded> =
-                batch.par_iter().zip(bases.par_iter()).map(|((t, _), &base)| ctx.encode(t, base)).collect::<Result<_>>()?;
-            for ((_, rejects), e) in batch.into_iter().zip(encoded) {
-                read_rejects.extend(rejects);
-                claim_years.extend(e.years);
-                seq.extend_from_slice(&e.seq);
-                for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
-                    if n > 0 {
-                        claim_files[p].put_compressed(&bytes, n)?;
-                    }
+        let mut sink = |e: Encoded, _reserve: usize| -> Result<()> {
+            read_rejects.extend(e.rejects);
+            claim_years.extend(e.years);
+            claims_read += e.seq.len() as u64;
+            seq.extend_from_slice(&e.seq);
+            for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
+                if n > 0 {
+                    claim_files[p].put_compressed(&bytes, n)?;
                 }
-                for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
-                    if n > 0 {
-                        key_files[q].put_compressed(&bytes, n)?;
-                    }
+            }
+            for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
+                if n > 0 {
+                    key_files[q].put_compressed(&bytes, n)?;
                 }
             }
             Ok(())
         };
-        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), read::Decode::Windows, &mut sink)?
+        let prep = |parts: Vec<Part>| ctx.encode(parts);
+        read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), &prep, &mut sink)?
     };
     pb.finish_and_clear();
     let spilled: Vec<u64> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;
@@ -239,7 +244,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     // 3. Each partition: order, settle, spill its settlements in input order.
     let mut years: Vec<PersonYear> = Vec::new();
     let mut part_rejects: Vec<RejectRow> = Vec::new();
-    let pb = progress::bar(next_pos, "settling partitions");
+    let pb = progress::bar(claims_read, "settling partitions");
     let mut v_at = 0;
     // One partition's claims and positions, their memory kept from partition to partition.
     let mut scratch = (ClaimTable::default(), Vec::new());
@@ -283,7 +288,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let (merged, years_written) = rayon::join(
         || -> Result<()> {
             let mut merge = Merge::open(&spill, parts, &seq)?;
-            let pb = progress::bar((next_pos + read_rejected).saturating_sub(claim_rejected), "writing");
+            let pb = progress::bar((claims_read + read_rejected).saturating_sub(claim_rejected), "writing");
             // The next piece is merged while the current one is written.
             let mut piece = merge.next_piece(MERGE_ROWS)?;
             while let Some((table, settled)) = piece {
@@ -364,43 +369,56 @@ struct SpillCtx<'a> {
     buckets: usize,
 }
 
-/// A piece of claims encoded for the spill files: (compressed frame, records) per partition
-/// and per key bucket, and the settlement years seen.
+/// A run of checked rows encoded for the spill files: (compressed frame, records) per
+/// partition and per key bucket, the partition of each claim, the settlement years seen and
+/// the rows rejected.
 struct Encoded {
     claims: Vec<(Vec<u8>, u64)>,
     /// the partition of each claim
     seq: Vec<u8>,
     keys: Vec<(Vec<u8>, u64)>,
     years: BTreeSet<i32>,
+    rejects: Vec<RejectRow>,
 }
 
 impl SpillCtx<'_> {
-    fn encode(&self, t: &ClaimTable, base: u64) -> Result<Encoded> {
+    fn encode(&self, parts: Vec<Part>) -> Result<Encoded> {
+        let n = parts.iter().map(|(t, _)| t.claims.len()).sum();
         let mut e = Encoded {
             claims: vec![(Vec::new(), 0); self.parts],
-            seq: Vec::with_capacity(t.claims.len()),
+            seq: Vec::with_capacity(n),
             keys: vec![(Vec::new(), 0); self.buckets],
             years: BTreeSet::new(),
+            rejects: Vec::new(),
         };
-        for (k, c) in t.claims.iter().enumerate() {
-            let pos = base + k as u64;
-            let part = self.part_of[c.psn as usize];
-            e.seq.push(part as u8);
-            let s = strs(t, c);
-            let slot = &mut e.claims[part as usize];
-            frame(&mut slot.0, &(pos, s, c))?;
-            slot.1 += 1;
-            e.years.insert(time::year_of(c.setl_time));
-            let setl_id = s[0].unwrap_or("");
-            let refused = refused_alone(t, c, &self.persons.table, self.policies);
-            let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
-            frame(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, file: c.file, line: c.line, reversal: c.reversal, refused })?;
-            slot.1 += 1;
-            if c.reversal {
-                let init = s[2].unwrap_or("");
-                let slot = &mut e.keys[(id_hash(init) % self.buckets as u64) as usize];
-                frame(&mut slot.0, &KeyRecord::Lookup { init, pos, part })?;
+        let mut year = None;
+        for (t, rejects) in parts {
+            e.rejects.extend(rejects);
+            for c in &t.claims {
+                let pos = position(c);
+                let part = self.part_of[c.psn as usize];
+                e.seq.push(part as u8);
+                let s = strs(&t, c);
+                let slot = &mut e.claims[part as usize];
+                frame(&mut slot.0, &(s, c))?;
                 slot.1 += 1;
+                // a run of claims mostly shares its year: one set insert per change
+                let y = time::year_of(c.setl_time);
+                if year != Some(y) {
+                    e.years.insert(y);
+                    year = Some(y);
+                }
+                let setl_id = s[0].unwrap_or("");
+                let refused = refused_alone(&t, c, &self.persons.table, self.policies);
+                let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
+                frame(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, reversal: c.reversal, refused })?;
+                slot.1 += 1;
+                if c.reversal {
+                    let init = s[2].unwrap_or("");
+                    let slot = &mut e.keys[(id_hash(init) % self.buckets as u64) as usize];
+                    frame(&mut slot.0, &KeyRecord::Lookup { init, pos, part })?;
+                    slot.1 += 1;
+                }
             }
         }
         for (bytes, n) in e.claims.iter_mut().chain(e.keys.iter_mut()) {
@@ -428,10 +446,9 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         /// `id_hash(setl_id)`: the sort key, so that strings are compared only on equal hashes
         hash: u64,
         setl_id: &'a str,
+        /// [`position`]: the claim's file and row
         pos: u64,
         part: u32,
-        file: u16,
-        line: u32,
         reversal: bool,
         refused: bool,
     }
@@ -439,8 +456,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         .par_iter()
         .filter(|r| r.first() != Some(&1))
         .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
-            KeyRecord::Id { setl_id, pos, part, file, line, reversal, refused } => {
-                Ok(Id { hash: id_hash(setl_id), setl_id, pos, part, file, line, reversal, refused })
+            KeyRecord::Id { setl_id, pos, part, reversal, refused } => {
+                Ok(Id { hash: id_hash(setl_id), setl_id, pos, part, reversal, refused })
             }
             KeyRecord::Lookup { .. } => bail!("{}", damaged()),
         })
@@ -467,7 +484,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         while end < ids.len() && same(&ids[end], first) {
             let d = &ids[end];
             if d.part != first.part {
-                out.push((d.part, d.pos, Verdict::Duplicate { file: first.file, line: first.line }));
+                let (file, line) = file_line(first.pos);
+                out.push((d.part, d.pos, Verdict::Duplicate { file, line }));
             }
             end += 1;
         }
@@ -535,8 +553,8 @@ fn settle_partition(
                 let mut t = ClaimTable::default();
                 let mut ps = Vec::new();
                 for rec in records(&buf) {
-                    let (p, s, c): SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
-                    ps.push(p);
+                    let (s, c): SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
+                    ps.push(position(&c));
                     push_claim(&mut t, s, c);
                 }
                 Ok((t, ps))
@@ -591,16 +609,18 @@ fn settle_partition(
 }
 
 /// The partitions' claims and settlement files, read side by side and merged into input
-/// order by the partition of every position (recorded by the read), a piece at a time: each
+/// order by the partition of every claim (recorded by the read), a piece at a time: each
 /// partition's share of a piece is read (and decompressed) beside the others', then the
 /// records are decoded in parallel in input order.
 struct Merge<'a> {
     claims: Vec<RecordReader>,
     settled: Vec<RecordReader>,
-    /// the partition of every claim read, by position
+    /// the partition of every claim read, in input order
     seq: &'a [u8],
-    /// the next position
+    /// the next claim in `seq`
     at: usize,
+    /// the position of the last claim merged
+    last: Option<u64>,
 }
 
 /// One partition's share of a piece: its claims' and settlements' records.
@@ -619,23 +639,22 @@ impl Share {
 
 impl<'a> Merge<'a> {
     fn open(spill: &SpillDir, parts: usize, seq: &'a [u8]) -> Result<Merge<'a>> {
-        let mut m = Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0 };
+        let mut m = Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0, last: None };
         for p in 0..parts {
             m.claims.push(RecordReader::open(&spill.file(&format!("claims-{p}")))?);
             m.settled.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
         }
         Ok(m)
     }
-    /// The settlements of the next `max` positions in input order (the refused claims left
+    /// The settlements of the next `max` claims in input order (the refused claims left
     /// out), as a table and its settlements; `None` at the end.
     fn next_piece(&mut self, max: usize) -> Result<Option<(ClaimTable, Settled)>> {
         let seq = &self.seq[self.at..(self.at + max).min(self.seq.len())];
         if seq.is_empty() {
             return Ok(None);
         }
-        let base = self.at as u64;
         self.at += seq.len();
-        // Which record of its partition each position is.
+        // Which record of its partition each claim is.
         let mut taken = vec![0usize; self.claims.len()];
         let refs: Vec<(u8, u32)> = seq
             .iter()
@@ -665,8 +684,7 @@ impl<'a> Merge<'a> {
             .collect::<Result<_>>()?;
         let pieces: Vec<(ClaimTable, Vec<Settlement>)> = refs
             .par_chunks(1 << 13)
-            .enumerate()
-            .map(|(chunk, refs)| {
+            .map(|refs| {
                 // Room for the chunk's claims and their ids (a claim's record holds its ids, so
                 // the records' bytes bound the ids'): no arena grown by copying.
                 let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
@@ -674,16 +692,13 @@ impl<'a> Merge<'a> {
                 table.claims.reserve(refs.len());
                 table.strings.reserve(3 * refs.len(), id_bytes);
                 let mut sorted = Vec::with_capacity(refs.len());
-                for (k, &(p, j)) in refs.iter().enumerate() {
+                for &(p, j) in refs {
                     let share = &shares[p as usize];
                     let st: SpilledSettlement = postcard::from_bytes(Share::record(&share.settled, j as usize))
                         .context("a damaged record in a settlement spill file")?;
                     let Some(st) = st else { continue };
-                    let (pos, s, c): SpilledClaim = postcard::from_bytes(Share::record(&share.claims, j as usize))
+                    let (s, c): SpilledClaim = postcard::from_bytes(Share::record(&share.claims, j as usize))
                         .context("a damaged record in a claims spill file")?;
-                    if pos != base + (chunk << 13) as u64 + k as u64 {
-                        bail!("the spill files of partition {p} are out of order");
-                    }
                     push_claim(&mut table, s, c);
                     sorted.push(st);
                 }
@@ -698,12 +713,20 @@ impl<'a> Merge<'a> {
             table.append(t);
             sorted.extend(s);
         }
+        // Merged right, the claims come in input order: their positions only increase.
+        for c in &table.claims {
+            let at = position(c);
+            if self.last.is_some_and(|last| at <= last) {
+                bail!("the spill files are out of order (file {} row {} after an earlier claim)", c.file, c.line);
+            }
+            self.last = Some(at);
+        }
         let n = sorted.len() as u32;
         Ok(Some((table, Settled { claim: (0..n).collect(), sorted, pos: (0..n).collect(), person_years: Vec::new() })))
     }
 
     /// After the last piece: every partition's files are used up. A record left over means
-    /// the files hold more than the positions read (a file of another run, or a count gone
+    /// the files hold more than the claims read (a file of another run, or a count gone
     /// wrong), and the settlements written would miss claims.
     fn finish(&mut self) -> Result<()> {
         for (p, (c, s)) in self.claims.iter_mut().zip(self.settled.iter_mut()).enumerate() {
@@ -719,7 +742,7 @@ impl<'a> Merge<'a> {
 mod tests {
     use super::*;
 
-    /// The merge ends only on used-up partition files: a record beyond the positions read is
+    /// The merge ends only on used-up partition files: a record beyond the claims read is
     /// an error, not claims left unwritten.
     #[test]
     fn the_merge_refuses_records_left_over() -> Result<()> {
@@ -732,7 +755,7 @@ mod tests {
         let mut merge = Merge::open(&spill, 2, &[])?;
         assert!(merge.next_piece(16)?.is_none());
         merge.finish()?;
-        // partition 1's settlements hold one record that no position takes
+        // partition 1's settlements hold one record that no claim read takes
         let mut w = RecordWriter::create(&spill.file("settled-1"))?;
         w.put(&None::<Settlement>)?;
         w.finish()?;

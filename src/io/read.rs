@@ -53,7 +53,7 @@ pub fn read_claim_inputs(
     // their strings then size the text arena for the rest (grown by doubling, it touched and
     // copied up to twice its final size).
     let mut expected = 0usize;
-    out.rows = stream_claim_inputs(inputs, persons, aliases, progress, Decode::Stream, &mut |parts: Vec<Part>, reserve: usize| {
+    out.rows = stream_claim_inputs(inputs, persons, aliases, progress, &Ok, &mut |parts: Vec<Part>, reserve: usize| {
         let _ = table.claims.try_reserve(reserve);
         expected = expected.max(reserve);
         let (claims, strings, bytes) = (table.claims.len(), table.strings.len(), table.strings.text_len());
@@ -84,31 +84,23 @@ fn with_room(estimate: usize) -> usize {
     estimate.saturating_add(estimate / 16)
 }
 
-/// How a Parquet file's row groups are decoded ahead of the sink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decode {
-    /// A window of row groups (one per thread) at a time, beside the sink's work on the
-    /// previous window: for a sink that works on the pool itself (the spill encodes its parts
-    /// in parallel), which would otherwise compete with the decoding for the same threads.
-    Windows,
-    /// Each thread of the pool takes the next row group; the parts go to the sink, on a
-    /// thread of its own, as soon as every row before them has: for a sink that works alone
-    /// (the in-memory append). No thread waits for the slowest group of a window; a thread
-    /// takes a group only while fewer groups than the pool has threads (two at least) are
-    /// unfinished, the one being sunk included, so few groups' parts wait at a time.
-    Stream,
-}
-
 /// The checked claims of the inputs as they are read, a few batches at a time, in file then
-/// row order: `sink` gets each run of parts (and a hint of how many claims the file holds, 0
-/// when unknown); the rows read per file are returned. Nothing holds the whole input.
-pub fn stream_claim_inputs(
+/// row order: each run of parts goes through `prep` on the read's own threads (in parallel,
+/// in no order), then what it made goes to `sink` in input order (with a hint of how many
+/// claims the file holds, 0 when unknown); the rows read per file are returned. Nothing
+/// holds the whole input.
+///
+/// A Parquet file's row groups are streamed: each thread of the pool takes the next group;
+/// its runs reach the sink, on a thread of its own, as soon as every row before them has
+/// ([`stream_parquet_groups`]). A CSV file is read a window of chunks at a time, split and
+/// checked in parallel beside the sink's work on the previous window.
+pub fn stream_claim_inputs<T: Send>(
     inputs: &[Input],
     persons: &PersonsRead,
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
-    decode: Decode,
-    sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
+    prep: &(dyn Fn(Vec<Part>) -> Result<T> + Sync),
+    sink: &mut (dyn FnMut(T, usize) -> Result<()> + Send),
 ) -> Result<Vec<u64>> {
     tune_allocator();
     let mut out_rows = Vec::with_capacity(inputs.len());
@@ -124,16 +116,13 @@ pub fn stream_claim_inputs(
             Input::Arrow { batches, .. } => {
                 for b in batches {
                     progress(b.num_rows() as u64);
-                    sink(intake.arrow(b, file, rows + 1, source)?, 0)?;
+                    sink(prep(intake.arrow(b, file, rows + 1, source)?)?, 0)?;
                     rows += b.num_rows() as u64;
                 }
                 out_rows.push(rows);
                 continue;
             }
         };
-        // Decoding and checking the next rows runs alongside appending the previous ones
-        // (the append is serial; it touches the final table's memory for the first time).
-        let mut pending: Vec<Part> = Vec::new();
         if is_parquet(path) {
             let groups = parquet_row_groups(path, CLAIMS)?;
             // A hint only: the declared row counts of a corrupt file can be absurd, so they are
@@ -141,47 +130,13 @@ pub fn stream_claim_inputs(
             // is no error (the rows are counted as decoded, below).
             let declared = groups.iter().fold(0u64, |a, g| a.saturating_add(g.2));
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let mut reserve = usize::try_from(declared.min(bytes)).unwrap_or(0);
-            if decode == Decode::Stream {
-                stream_parquet_groups(path, &groups, file, source, intake, progress, sink, reserve)?;
-                rows += declared;
-                out_rows.push(rows);
-                continue;
-            }
-            // Row groups decode in parallel, a window at a time, joined in file order.
-            for window in groups.chunks(rayon::current_num_threads().max(2)) {
-                let (decoded, appended) = rayon::join(
-                    || -> Result<Vec<Part>> {
-                        let parts: Vec<Result<Vec<Part>>> = window
-                            .par_iter()
-                            .map(|&(g, first, declared)| {
-                                let mut parts = Vec::new();
-                                let mut decoded = 0u64;
-                                read_parquet_group(path, CLAIMS, g, first, |b, first| {
-                                    progress(b.num_rows() as u64);
-                                    decoded += b.num_rows() as u64;
-                                    parts.extend(intake.arrow(b, file, first, source)?);
-                                    Ok(())
-                                })?;
-                                rows_as_declared(source, g, declared, decoded)?;
-                                Ok(parts)
-                            })
-                            .collect();
-                        let mut all = Vec::new();
-                        for p in parts {
-                            all.extend(p?);
-                        }
-                        Ok(all)
-                    },
-                    || sink(std::mem::take(&mut pending), std::mem::take(&mut reserve)),
-                );
-                appended?;
-                pending = decoded?;
-                rows += window.iter().map(|g| g.2).sum::<u64>();
-            }
+            let reserve = usize::try_from(declared.min(bytes)).unwrap_or(0);
+            stream_parquet_groups(path, &groups, file, source, intake, progress, prep, sink, reserve)?;
+            rows += declared;
         } else {
-            // The CSV text is read on its own thread; each window of chunks is split and
-            // checked in parallel while the previous one is appended.
+            // The CSV text is read on its own thread; each window of chunks is split, checked
+            // and prepared in parallel while the previous one is sunk.
+            let mut pending: Vec<T> = Vec::new();
             // A hint only, from the mean length of the first lines (0 when unknown; on the
             // 10.36M claims 0.25% short), with room to spare.
             let mut reserve =
@@ -191,18 +146,27 @@ pub fn stream_claim_inputs(
                 rows += n;
                 progress(n);
                 let (parts, appended) = rayon::join(
-                    || batches.par_iter().flat_map_iter(|b| intake.rows(b, file)).collect::<Vec<Part>>(),
-                    || sink(std::mem::take(&mut pending), std::mem::take(&mut reserve)),
+                    || batches.par_iter().map(|b| prep(intake.rows(b, file))).collect::<Result<Vec<T>>>(),
+                    || sink_all(sink, std::mem::take(&mut pending), &mut reserve),
                 );
                 appended?;
-                pending = parts;
+                pending = parts?;
                 Ok(())
             })?;
+            sink_all(sink, pending, &mut reserve)?;
         }
-        sink(pending, 0)?;
         out_rows.push(rows);
     }
     Ok(out_rows)
+}
+
+/// Runs prepared ahead, to the sink in order; the size hint goes with the first (and stays
+/// for a later call when there is none).
+fn sink_all<T>(sink: &mut (dyn FnMut(T, usize) -> Result<()> + Send), pending: Vec<T>, reserve: &mut usize) -> Result<()> {
+    for t in pending {
+        sink(t, std::mem::take(reserve))?;
+    }
+    Ok(())
 }
 
 /// `read` counts the rows of a Parquet file's metadata; a row group whose pages hold another
@@ -215,28 +179,38 @@ fn rows_as_declared(source: &str, group: usize, declared: u64, decoded: u64) -> 
     Ok(())
 }
 
-/// [`Decode::Stream`] over one Parquet file's row groups `(group, first record, rows)`.
+/// One Parquet file's row groups `(group, first record, rows)`, streamed to the sink: each
+/// thread of the pool takes the next group, checks and prepares its batches, and sends them to
+/// the sink's thread, which sinks the oldest unfinished group's at once and holds a later
+/// group's until every group before it is done. A thread takes a group only while fewer
+/// groups than the pool has threads (two at least) are unfinished, the oldest included, so
+/// few groups' parts wait at a time and no thread waits for the slowest group of a window.
 #[allow(clippy::too_many_arguments)]
-fn stream_parquet_groups(
+fn stream_parquet_groups<T: Send>(
     path: &Path,
     groups: &[(usize, u64, u64)],
     file: u16,
     source: &str,
     intake: &ClaimIntake,
     progress: &(dyn Fn(u64) + Sync),
-    sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
+    prep: &(dyn Fn(Vec<Part>) -> Result<T> + Sync),
+    sink: &mut (dyn FnMut(T, usize) -> Result<()> + Send),
     reserve: usize,
 ) -> Result<()> {
-    /// A decoded batch's parts, or the end of a group (with its decoding's outcome).
-    enum Msg {
-        Parts(usize, Vec<Part>),
+    /// A decoded batch's parts (prepared), or the end of a group (with its decoding's outcome).
+    enum Msg<T> {
+        Parts(usize, T),
         Done(usize, Result<()>),
     }
     /// A group's parts come before it is the oldest unfinished one, and its decoding's outcome.
-    #[derive(Default)]
-    struct Held {
-        parts: Vec<Vec<Part>>,
+    struct Held<T> {
+        parts: Vec<T>,
         done: Option<Result<()>>,
+    }
+    impl<T> Default for Held<T> {
+        fn default() -> Self {
+            Held { parts: Vec::new(), done: None }
+        }
     }
     /// The groups handed out and sunk; `stop` once the sink has ended (done or failed).
     struct Gate {
@@ -247,7 +221,7 @@ fn stream_parquet_groups(
     let ahead = rayon::current_num_threads().max(2);
     let gate = (Mutex::new(Gate { next: 0, head: 0, stop: false }), Condvar::new());
     let lock = || gate.0.lock().unwrap_or_else(|e| e.into_inner());
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let (tx, rx) = mpsc::channel::<Msg<T>>();
     std::thread::scope(|s| {
         // The sink's thread: the parts of the oldest unfinished group go straight in; a later
         // group's parts wait until every group before it is done.
@@ -263,7 +237,7 @@ fn stream_parquet_groups(
             }
             let _release = Release(&gate);
             let mut reserve = reserve;
-            let mut held: BTreeMap<usize, Held> = BTreeMap::new();
+            let mut held: BTreeMap<usize, Held<T>> = BTreeMap::new();
             let mut head = 0;
             for msg in rx {
                 match msg {
@@ -274,9 +248,7 @@ fn stream_parquet_groups(
                 // The head is done: the next group's held parts go in, and so on.
                 let before = head;
                 while let Some(h) = held.get_mut(&head) {
-                    for p in std::mem::take(&mut h.parts) {
-                        sink(p, std::mem::take(&mut reserve))?;
-                    }
+                    sink_all(sink, std::mem::take(&mut h.parts), &mut reserve)?;
                     match h.done.take() {
                         None => break,
                         Some(r) => {
@@ -322,7 +294,7 @@ fn stream_parquet_groups(
                     read_parquet_group(path, CLAIMS, group, first, |b, first| {
                         progress(b.num_rows() as u64);
                         decoded += b.num_rows() as u64;
-                        let parts = intake.arrow(b, file, first, source)?;
+                        let parts = prep(intake.arrow(b, file, first, source)?)?;
                         // A closed channel: the sink has ended, and this group is not wanted.
                         tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
                     })
@@ -580,10 +552,9 @@ mod tests {
         Ok(path)
     }
 
-    /// Row groups decoded a window at a time on several threads, each window appended beside
-    /// the next one's decoding, or streamed (each thread taking the next group) come out in
-    /// file order: the same claims, rejects and order as the CSV file they were made from,
-    /// on one thread or four.
+    /// Row groups streamed (each thread taking the next group) come out in file order: the
+    /// same claims, rejects and order as the CSV file they were made from, on one thread or
+    /// four, whether the sink appends them or a `prep` on the read's threads comes first.
     #[test]
     fn parquet_row_groups_reach_the_sink_in_file_order() -> Result<()> {
         let dir = tempfile::tempdir()?;
@@ -605,44 +576,45 @@ mod tests {
             assert_eq!(p.rows, csv.rows);
             assert_eq!(ids(&p), csv_ids, "{threads} threads");
             assert_eq!(rejects(&p), csv_rejects, "{threads} threads");
-            // Both ways of decoding ahead, through a sink that keeps what it gets: the same
-            // claims and rejects, the size hint given once and first, and 1,000 rows read.
-            for decode in [Decode::Windows, Decode::Stream] {
-                let mut got = ClaimsRead::default();
-                let mut hints = Vec::new();
-                let rows = pool.install(|| {
-                    stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, decode, &mut |parts, hint| {
-                        hints.push(hint);
-                        for (t, r) in parts {
-                            got.table.append(t);
-                            got.rejects.extend(r);
-                        }
-                        Ok(())
-                    })
-                })?;
-                assert_eq!(rows, csv.rows, "{decode:?}, {threads} threads");
-                assert_eq!(ids(&got), csv_ids, "{decode:?}, {threads} threads");
-                assert_eq!(rejects(&got), csv_rejects, "{decode:?}, {threads} threads");
-                assert!(hints.first().is_some_and(|&h| h > 0) && hints[1..].iter().all(|&h| h == 0), "{decode:?}: {hints:?}");
-            }
+            // Through a sink that keeps what it gets, after a `prep` that numbers the runs on
+            // the read's threads: the same claims and rejects, the runs in order, the size hint
+            // given once and first, and 1,000 rows read.
+            let mut got = ClaimsRead::default();
+            let mut hints = Vec::new();
+            let mut runs = Vec::new();
+            let prep = |parts: Vec<Part>| -> Result<(u32, Vec<Part>)> {
+                Ok((parts.first().and_then(|(t, _)| t.claims.first()).map_or(0, |c| c.line), parts))
+            };
+            let rows = pool.install(|| {
+                stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, &prep, &mut |(line, parts), hint| {
+                    hints.push(hint);
+                    runs.push(line);
+                    for (t, r) in parts {
+                        got.table.append(t);
+                        got.rejects.extend(r);
+                    }
+                    Ok(())
+                })
+            })?;
+            assert_eq!(rows, csv.rows, "{threads} threads");
+            assert_eq!(ids(&got), csv_ids, "{threads} threads");
+            assert_eq!(rejects(&got), csv_rejects, "{threads} threads");
+            assert!(hints.first().is_some_and(|&h| h > 0) && hints[1..].iter().all(|&h| h == 0), "{hints:?}");
+            let numbered: Vec<u32> = runs.iter().copied().filter(|&l| l > 0).collect();
+            assert!(numbered.len() > 100 && numbered.windows(2).all(|w| w[0] < w[1]), "{threads} threads: {runs:?}");
         }
         Ok(())
     }
 
     /// The sample claims as Parquet in row groups of `per_group` rows, read into `sink` on
     /// `threads` threads.
-    fn read_into(
-        per_group: usize,
-        threads: usize,
-        decode: Decode,
-        sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send),
-    ) -> Result<Vec<u64>> {
+    fn read_into(per_group: usize, threads: usize, sink: &mut (dyn FnMut(Vec<Part>, usize) -> Result<()> + Send)) -> Result<Vec<u64>> {
         let dir = tempfile::tempdir()?;
         let parquet = sample_claims_parquet(dir.path(), per_group)?;
         let aliases = Aliases::default();
         let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-        pool.install(|| stream_claim_inputs(&[Input::File(parquet)], &persons, &aliases, &|_| {}, decode, sink))
+        pool.install(|| stream_claim_inputs(&[Input::File(parquet)], &persons, &aliases, &|_| {}, &Ok, sink))
     }
 
     /// A sink that panics ends a streamed read with an error on any number of threads: the
@@ -656,7 +628,7 @@ mod tests {
                 assert!(calls < 4, "the sink gives up");
                 Ok(())
             };
-            let Err(e) = read_into(2, threads, Decode::Stream, &mut sink) else {
+            let Err(e) = read_into(2, threads, &mut sink) else {
                 bail!("the read ended well on {threads} threads although its sink panicked")
             };
             assert!(e.to_string().contains("sink stopped"), "{threads} threads: {e}");
@@ -664,22 +636,55 @@ mod tests {
         Ok(())
     }
 
-    /// A sink that fails, beside a window's decoding or a stream's, stops the read with its
+    /// A sink that fails stops the streamed read with its
     /// own error (not a decoding error, nor a later append's) on any number of threads, and is
     /// not called again.
     #[test]
     fn a_failing_sink_ends_the_parquet_read_with_its_error() -> Result<()> {
-        for (threads, decode) in [1, 2, 4].into_iter().flat_map(|t| [(t, Decode::Windows), (t, Decode::Stream)]) {
+        for threads in [1, 2, 4] {
             let mut calls = 0;
             let mut sink = |_: Vec<Part>, _: usize| -> Result<()> {
                 calls += 1;
                 if calls == 3 { bail!("the disk is full") } else { Ok(()) }
             };
-            let Err(e) = read_into(3, threads, decode, &mut sink) else {
-                bail!("the read ended well on {threads} threads ({decode:?}) although its sink failed")
+            let Err(e) = read_into(3, threads, &mut sink) else {
+                bail!("the read ended well on {threads} threads although its sink failed")
             };
-            assert_eq!(e.to_string(), "the disk is full", "{threads} threads, {decode:?}");
-            assert_eq!(calls, 3, "{threads} threads, {decode:?}: the sink was called after it failed");
+            assert_eq!(e.to_string(), "the disk is full", "{threads} threads");
+            assert_eq!(calls, 3, "{threads} threads: the sink was called after it failed");
+        }
+        Ok(())
+    }
+
+    /// A `prep` that fails on the read's threads stops the read with its own error, Parquet
+    /// (streamed, 1, 2 and 4 threads) and CSV alike, and nothing after the failing run reaches
+    /// the sink.
+    #[test]
+    fn a_failing_prep_ends_the_read_with_its_error() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let parquet = sample_claims_parquet(dir.path(), 5)?;
+        let aliases = Aliases::default();
+        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
+        // the run holding the claim of line 40 (record 40 of the Parquet file) fails
+        let prep = |parts: Vec<Part>| -> Result<u32> {
+            let lines: Vec<u32> = parts.iter().flat_map(|(t, _)| t.claims.iter().map(|c| c.line)).collect();
+            if lines.contains(&40) { bail!("no room for the spill") } else { Ok(lines.iter().copied().max().unwrap_or(0)) }
+        };
+        for (input, threads) in [(parquet, 1), (dir.path().join("claims.parquet"), 2), (dir.path().join("claims.parquet"), 4)]
+            .into_iter()
+            .chain([(sample_data().join("claims.csv"), 2)])
+        {
+            let mut last = 0;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let r = pool.install(|| {
+                stream_claim_inputs(&[Input::File(input.clone())], &persons, &aliases, &|_| {}, &prep, &mut |max, _| {
+                    last = last.max(max);
+                    Ok(())
+                })
+            });
+            let Err(e) = r else { bail!("{}: the read ended well on {threads} threads although its prep failed", input.display()) };
+            assert_eq!(e.to_string(), "no room for the spill", "{}, {threads} threads", input.display());
+            assert!(last < 40, "{}, {threads} threads: a run after the failing one was sunk ({last})", input.display());
         }
         Ok(())
     }
