@@ -289,8 +289,10 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         || -> Result<()> {
             let mut merge = Merge::open(&spill, parts, &seq)?;
             let pb = progress::bar((claims_read + read_rejected).saturating_sub(claim_rejected), "writing");
-            // The next piece is merged while the current one is written.
-            let mut piece = merge.next_piece(MERGE_ROWS)?;
+            // The next piece is merged while the current one is written, into the memory of
+            // the one written before.
+            let mut spare = Default::default();
+            let mut piece = merge.next_piece(MERGE_ROWS, Default::default())?;
             while let Some((table, settled)) = piece {
                 let rows: Vec<u32> = (0..table.claims.len() as u32).collect();
                 let piece_rows = tables::settlement_rows(&table, &persons.table, policies, &settled, &rows);
@@ -308,10 +310,11 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                             },
                         )
                     },
-                    || merge.next_piece(MERGE_ROWS),
+                    || merge.next_piece(MERGE_ROWS, std::mem::take(&mut spare)),
                 );
                 written?;
                 piece = next?;
+                spare = (table, settled);
             }
             merge.finish()?;
             w.finish(&|k| pb.inc(k))?;
@@ -621,6 +624,8 @@ struct Merge<'a> {
     at: usize,
     /// the position of the last claim merged
     last: Option<u64>,
+    /// each partition's share of the piece, its memory kept from piece to piece
+    shares: Vec<Share>,
 }
 
 /// One partition's share of a piece: its claims' and settlements' records.
@@ -639,7 +644,8 @@ impl Share {
 
 impl<'a> Merge<'a> {
     fn open(spill: &SpillDir, parts: usize, seq: &'a [u8]) -> Result<Merge<'a>> {
-        let mut m = Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0, last: None };
+        let mut m =
+            Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0, last: None, shares: Vec::new() };
         for p in 0..parts {
             m.claims.push(RecordReader::open(&spill.file(&format!("claims-{p}")))?);
             m.settled.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
@@ -647,8 +653,10 @@ impl<'a> Merge<'a> {
         Ok(m)
     }
     /// The settlements of the next `max` claims in input order (the refused claims left
-    /// out), as a table and its settlements; `None` at the end.
-    fn next_piece(&mut self, max: usize) -> Result<Option<(ClaimTable, Settled)>> {
+    /// out), as a table and its settlements, in the memory of `reuse` (a piece written
+    /// before: a piece's table and settlements are tens of MB, which fresh from the
+    /// allocator are pages the kernel zeroes, piece after piece); `None` at the end.
+    fn next_piece(&mut self, max: usize, reuse: (ClaimTable, Settled)) -> Result<Option<(ClaimTable, Settled)>> {
         let seq = &self.seq[self.at..(self.at + max).min(self.seq.len())];
         if seq.is_empty() {
             return Ok(None);
@@ -664,14 +672,14 @@ impl<'a> Merge<'a> {
                 (p, k as u32)
             })
             .collect();
-        let shares: Vec<Share> = self
-            .claims
+        self.shares.resize_with(self.claims.len(), Share::default);
+        self.claims
             .par_iter_mut()
             .zip(self.settled.par_iter_mut())
+            .zip(self.shares.par_iter_mut())
             .zip(taken.par_iter())
             .enumerate()
-            .map(|(p, ((c, s), &k))| {
-                let mut share = Share::default();
+            .try_for_each(|(p, (((c, s), share), &k))| {
                 if k > 0 {
                     c.next_chunk(k, &mut share.claims.0, &mut share.claims.1)?;
                     s.next_chunk(k, &mut share.settled.0, &mut share.settled.1)?;
@@ -679,9 +687,9 @@ impl<'a> Merge<'a> {
                         bail!("the spill files of partition {p} end early");
                     }
                 }
-                Ok(share)
-            })
-            .collect::<Result<_>>()?;
+                Ok(())
+            })?;
+        let shares = &self.shares;
         let pieces: Vec<(ClaimTable, Vec<Settlement>)> = refs
             .par_chunks(1 << 13)
             .map(|refs| {
@@ -705,13 +713,15 @@ impl<'a> Merge<'a> {
                 Ok((table, sorted))
             })
             .collect::<Result<_>>()?;
-        let mut table = ClaimTable::default();
+        let (mut table, mut settled) = reuse;
+        table.clear();
+        settled.sorted.clear();
         table.claims.reserve(pieces.iter().map(|(t, _)| t.claims.len()).sum());
         table.strings.reserve(pieces.iter().map(|(t, _)| t.strings.len()).sum(), pieces.iter().map(|(t, _)| t.strings.text_len()).sum());
-        let mut sorted = Vec::with_capacity(seq.len());
+        settled.sorted.reserve(seq.len());
         for (t, s) in pieces {
             table.append(t);
-            sorted.extend(s);
+            settled.sorted.extend(s);
         }
         // Merged right, the claims come in input order: their positions only increase.
         for c in &table.claims {
@@ -721,8 +731,12 @@ impl<'a> Merge<'a> {
             }
             self.last = Some(at);
         }
-        let n = sorted.len() as u32;
-        Ok(Some((table, Settled { claim: (0..n).collect(), sorted, pos: (0..n).collect(), person_years: Vec::new() })))
+        let n = settled.sorted.len() as u32;
+        settled.claim.clear();
+        settled.claim.extend(0..n);
+        settled.pos.clear();
+        settled.pos.extend(0..n);
+        Ok(Some((table, settled)))
     }
 
     /// After the last piece: every partition's files are used up. A record left over means
@@ -753,14 +767,14 @@ mod tests {
             RecordWriter::create(&spill.file(&format!("settled-{p}")))?.finish()?;
         }
         let mut merge = Merge::open(&spill, 2, &[])?;
-        assert!(merge.next_piece(16)?.is_none());
+        assert!(merge.next_piece(16, Default::default())?.is_none());
         merge.finish()?;
         // partition 1's settlements hold one record that no claim read takes
         let mut w = RecordWriter::create(&spill.file("settled-1"))?;
         w.put(&None::<Settlement>)?;
         w.finish()?;
         let mut merge = Merge::open(&spill, 2, &[])?;
-        assert!(merge.next_piece(16)?.is_none());
+        assert!(merge.next_piece(16, Default::default())?.is_none());
         let e = merge.finish().unwrap_err().to_string();
         assert!(e.contains("partition 1 hold more records"), "{e}");
         Ok(())
