@@ -446,7 +446,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     drop(frames);
     let recs: Vec<&[u8]> = bufs.iter().flat_map(|b| records(b)).collect::<Result<_>>().with_context(damaged)?;
     struct Id<'a> {
-        /// `id_hash(setl_id)`: the sort key, so that strings are compared only on equal hashes
+        /// `id_hash(setl_id)`: its top half sorts, so that strings are compared only within
+        /// the runs sharing it
         hash: u64,
         setl_id: &'a str,
         /// [`position`]: the claim's file and row
@@ -455,7 +456,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         reversal: bool,
         refused: bool,
     }
-    let mut ids: Vec<Id> = recs
+    let ids: Vec<Id> = recs
         .par_iter()
         .filter(|r| r.first() != Some(&1))
         .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
@@ -465,7 +466,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
             KeyRecord::Lookup { .. } => bail!("{}", damaged()),
         })
         .collect::<Result<_>>()?;
-    let mut lookups: Vec<(u64, &str, u64, u32)> = recs
+    let lookups: Vec<(u64, &str, u64, u32)> = recs
         .par_iter()
         .filter(|r| r.first() == Some(&1))
         .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
@@ -473,34 +474,45 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
             KeyRecord::Id { .. } => bail!("{}", damaged()),
         })
         .collect::<Result<_>>()?;
-    ids.par_sort_unstable_by(|a, b| (a.hash, a.setl_id, a.pos).cmp(&(b.hash, b.setl_id, b.pos)));
-    lookups.par_sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let same = |a: &Id, b: &Id| a.hash == b.hash && a.setl_id == b.setl_id;
+    // The ids come in input order (the read wrote them so); sorted by the top half of their
+    // hash, then by that order, as one word each (8 bytes, no string compared): the first of
+    // equal ids is then their first row.
+    if !ids.windows(2).all(|w| w[0].pos < w[1].pos) || u32::try_from(ids.len()).is_err() {
+        bail!("{}", damaged());
+    }
+    let mut keys: Vec<u64> = ids.par_iter().enumerate().map(|(i, id)| ((id.hash >> 32) << 32) | i as u64).collect();
+    keys.par_sort_unstable();
+    let half = |k: u64| k >> 32;
+    let id_of = |k: u64| &ids[(k & u64::from(u32::MAX)) as usize];
     let mut out = Vec::new();
-    // Repetitions, in one pass over the runs of equal ids: the first row (lowest position) is
-    // kept; one in its own partition is found there, one elsewhere gets the first row's place
-    // from here.
+    // Repetitions, in one pass over the runs sharing a half (mostly an id and its
+    // repetitions): within a run, equal ids in input order. The first row (lowest position)
+    // is kept; a repetition in its own partition is found there, one elsewhere gets the first
+    // row's place from here.
+    let mut run: Vec<&Id> = Vec::new();
     let mut start = 0;
-    while start < ids.len() {
-        let first = &ids[start];
-        let mut end = start + 1;
-        while end < ids.len() && same(&ids[end], first) {
-            let d = &ids[end];
-            if d.part != first.part {
-                let (file, line) = file_line(first.pos);
-                out.push((d.part, d.pos, Verdict::Duplicate { file, line }));
+    while start < keys.len() {
+        let end = start + keys[start..].iter().take_while(|&&k| half(k) == half(keys[start])).count();
+        if end - start > 1 {
+            run.clear();
+            run.extend(keys[start..end].iter().map(|&k| id_of(k)));
+            // stable: input order kept among equal ids
+            run.sort_by(|a, b| (a.hash, a.setl_id).cmp(&(b.hash, b.setl_id)));
+            for same in run.chunk_by(|a, b| a.hash == b.hash && a.setl_id == b.setl_id) {
+                let first = same[0];
+                for d in same[1..].iter().filter(|d| d.part != first.part) {
+                    let (file, line) = file_line(first.pos);
+                    out.push((d.part, d.pos, Verdict::Duplicate { file, line }));
+                }
             }
-            end += 1;
         }
         start = end;
     }
-    // Lookups, in the same order as the ids: a merge of the two sorted lists.
-    let mut at = 0;
+    // Each lookup's original: the first id of its run equal to it.
     for (h, init, pos, part) in lookups {
-        while at < ids.len() && (ids[at].hash, ids[at].setl_id) < (h, init) {
-            at += 1;
-        }
-        let Some(o) = ids.get(at).filter(|i| i.hash == h && i.setl_id == init) else { continue };
+        let from = keys.partition_point(|&k| half(k) < h >> 32);
+        let found = keys[from..].iter().take_while(|&&k| half(k) == h >> 32).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
+        let Some(o) = found else { continue };
         if o.part == part {
             continue;
         }
@@ -777,6 +789,55 @@ mod tests {
         assert!(merge.next_piece(16, Default::default())?.is_none());
         let e = merge.finish().unwrap_err().to_string();
         assert!(e.contains("partition 1 hold more records"), "{e}");
+        Ok(())
+    }
+
+    /// Two setl_ids whose hashes share their top half stay apart in the cross-partition
+    /// checks: each id's repetitions and each lookup's original are its own.
+    #[test]
+    fn cross_checks_tell_ids_sharing_a_hash_half_apart() -> Result<()> {
+        // a birthday search: about 2^16 ids before two share a half
+        let mut seen = std::collections::HashMap::new();
+        let (a, b) = (0u32..)
+            .find_map(|i| {
+                let id = format!("S{i}");
+                let h = (id_hash(&id) >> 32) as u32;
+                seen.insert(h, id.clone()).filter(|other| *other != id).map(|other| (other, id))
+            })
+            .ok_or_else(|| anyhow::Error::msg("no two ids share a half"))?;
+        assert_ne!(id_hash(&a), id_hash(&b));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("keys");
+        let mut w = RecordWriter::create(&path)?;
+        fn id(setl_id: &str, line: u64, part: u32) -> KeyRecord<'_> {
+            KeyRecord::Id { setl_id, pos: line, part, reversal: false, refused: false }
+        }
+        fn lookup(init: &str, line: u64, part: u32) -> KeyRecord<'_> {
+            KeyRecord::Lookup { init, pos: line, part }
+        }
+        w.put(&id(&a, 1, 0))?;
+        w.put(&id(&b, 2, 1))?;
+        // a again in another partition than its first row: a duplicate of line 1
+        w.put(&id(&a, 3, 1))?;
+        // b again in its first row's partition: found there
+        w.put(&id(&b, 4, 1))?;
+        // b's original is in partition 1, the reversal in 0: another person's
+        w.put(&lookup(&b, 5, 0))?;
+        // a's original is in the reversal's partition: found there
+        w.put(&lookup(&a, 6, 0))?;
+        w.put(&lookup("absent", 7, 0))?;
+        w.finish()?;
+        let mut got: Vec<String> = cross_checks(&path)?.iter().map(|v| format!("{v:?}")).collect();
+        let mut want = vec![
+            format!("{:?}", (1u32, 3u64, Verdict::Duplicate { file: 0, line: 1 })),
+            format!(
+                "{:?}",
+                (0u32, 5u64, Verdict::Reversal(RejectCode::ReversalPersonMismatch, format!("the original {b} belongs to another person")))
+            ),
+        ];
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
         Ok(())
     }
 
