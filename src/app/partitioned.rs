@@ -13,6 +13,7 @@
 //! once. Disk: the partitions once (zstd), then one settlement (or none) per claim of each.
 
 use crate::engine::{self, Settled};
+use crate::intake::whole::{claim_of, entry, half};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame, records, unframe};
@@ -480,10 +481,9 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     if !ids.windows(2).all(|w| w[0].pos < w[1].pos) || u32::try_from(ids.len()).is_err() {
         bail!("{}", damaged());
     }
-    let mut keys: Vec<u64> = ids.par_iter().enumerate().map(|(i, id)| ((id.hash >> 32) << 32) | i as u64).collect();
+    let mut keys: Vec<u64> = ids.par_iter().enumerate().map(|(i, id)| entry(id.hash, i as u32)).collect();
     keys.par_sort_unstable();
-    let half = |k: u64| k >> 32;
-    let id_of = |k: u64| &ids[(k & u64::from(u32::MAX)) as usize];
+    let id_of = |k: u64| &ids[claim_of(k) as usize];
     let mut out = Vec::new();
     // Repetitions, in one pass over the runs sharing a half (mostly an id and its
     // repetitions): within a run, equal ids in input order. The first row (lowest position)
@@ -510,8 +510,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     }
     // Each lookup's original: the first id of its run equal to it.
     for (h, init, pos, part) in lookups {
-        let from = keys.partition_point(|&k| half(k) < h >> 32);
-        let found = keys[from..].iter().take_while(|&&k| half(k) == h >> 32).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
+        let from = keys.partition_point(|&k| half(k) < half(h));
+        let found = keys[from..].iter().take_while(|&&k| half(k) == half(h)).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
         let Some(o) = found else { continue };
         if o.part == part {
             continue;
@@ -801,7 +801,7 @@ mod tests {
         let (a, b) = (0u32..)
             .find_map(|i| {
                 let id = format!("S{i}");
-                let h = (id_hash(&id) >> 32) as u32;
+                let h = half(id_hash(&id));
                 seen.insert(h, id.clone()).filter(|other| *other != id).map(|other| (other, id))
             })
             .ok_or_else(|| anyhow::Error::msg("no two ids share a half"))?;

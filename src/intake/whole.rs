@@ -111,18 +111,19 @@ fn top_bits(h: u64, bits: u32) -> usize {
     h.checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
-/// A [`SetlIndex`] entry: the top 32 bits of hash `h`, then claim index `i`.
-fn entry(h: u64, i: u32) -> u64 {
+/// An entry of a sorted setl_id index ([`SetlIndex`], and a spilled run's key buckets): the
+/// top 32 bits of hash `h`, then index `i`, so that entries sort by the half, then the index.
+pub fn entry(h: u64, i: u32) -> u64 {
     (h & !u64::from(u32::MAX)) | u64::from(i)
 }
 
 /// The hash half of an entry (or of a hash).
-fn half(e: u64) -> u64 {
+pub fn half(e: u64) -> u64 {
     e >> 32
 }
 
-/// The claim index of an entry.
-fn claim_of(e: u64) -> u32 {
+/// The index of an entry.
+pub fn claim_of(e: u64) -> u32 {
     e as u32
 }
 

@@ -636,9 +636,8 @@ mod tests {
         Ok(())
     }
 
-    /// A sink that fails stops the streamed read with its
-    /// own error (not a decoding error, nor a later append's) on any number of threads, and is
-    /// not called again.
+    /// A sink that fails stops the streamed read with its own error (not a decoding error, nor
+    /// a later append's) on any number of threads, and is not called again.
     #[test]
     fn a_failing_sink_ends_the_parquet_read_with_its_error() -> Result<()> {
         for threads in [1, 2, 4] {
@@ -670,10 +669,7 @@ mod tests {
             let lines: Vec<u32> = parts.iter().flat_map(|(t, _)| t.claims.iter().map(|c| c.line)).collect();
             if lines.contains(&40) { bail!("no room for the spill") } else { Ok(lines.iter().copied().max().unwrap_or(0)) }
         };
-        for (input, threads) in [(parquet, 1), (dir.path().join("claims.parquet"), 2), (dir.path().join("claims.parquet"), 4)]
-            .into_iter()
-            .chain([(sample_data().join("claims.csv"), 2)])
-        {
+        for (input, threads) in [(parquet.clone(), 1), (parquet.clone(), 2), (parquet, 4), (sample_data().join("claims.csv"), 2)] {
             let mut last = 0;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let r = pool.install(|| {
