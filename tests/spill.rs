@@ -41,12 +41,18 @@ fn settle_both_ways(claims: &Path, persons: &Path, dir: &Path, format: &str, lim
         args.extend([limit, "--out", out.to_str().unwrap()]);
         let spill_dir = dir.join("spill-here");
         args.extend(["--spill-dir", spill_dir.to_str().unwrap()]);
+        // a spill folder that a killed run (a process now gone) left there
+        let mut gone = Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let stale = spill_dir.join(format!(".medsettle-spill-{}", gone.id()));
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("claims-0"), b"spilled").unwrap();
         let run = Command::new(env!("CARGO_BIN_EXE_medsettle")).args(&args).env("MEDSETTLE_TIMINGS", "1").output().unwrap();
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(0), "{err}");
         assert!(err.contains("partitions"), "the run under {limit} did not spill: {err}");
         assert_same_files(&mem, &out);
-        // The spill folder is removed at the end of the run.
+        // The run's spill folder is removed at its end, the killed run's at its start.
         let left: Vec<_> = std::fs::read_dir(&spill_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
         assert!(left.is_empty(), "spill files left: {left:?}");
     }

@@ -174,7 +174,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let policies = job.policies;
     let mut out = OutputDir::new(job.out)?;
     let spill_parent = job.spill_dir.map(Path::to_path_buf).unwrap_or_else(|| out.staging().to_path_buf());
-    let spill = SpillDir::new(&spill_parent, &format!(".medsettle-spill-{}", std::process::id()))?;
+    let spill = SpillDir::for_run(&spill_parent)?;
     let parts = job.partitions.clamp(1, MAX_PARTITIONS);
     let buckets = parts.min(MAX_KEY_BUCKETS);
 

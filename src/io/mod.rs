@@ -10,3 +10,19 @@ pub mod read;
 pub mod source;
 pub mod spill;
 pub mod write;
+
+/// Whether a process id is running: the staging and spill folders of a live run are left
+/// alone, those of a run that is gone are removed.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks for the process.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}

@@ -13,6 +13,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+/// The name of a run's spill folder, then its process id.
+const RUN_PREFIX: &str = ".medsettle-spill-";
+
 /// A folder of spill files, removed (with everything in it) when dropped.
 pub struct SpillDir {
     path: PathBuf,
@@ -28,6 +31,23 @@ impl SpillDir {
         }
         std::fs::create_dir(&path).with_context(|| format!("cannot create the spill folder {}", path.display()))?;
         Ok(SpillDir { path })
+    }
+    /// This process's spill folder under `parent`, once the folders that runs now gone left
+    /// there are removed. A killed run leaves its spill (gigabytes at a city's scale): in the
+    /// output's staging folder it goes with the staging folder, but under `--spill-dir` only
+    /// the next run can find it. A folder that cannot be removed is left for the next run.
+    pub fn for_run(parent: &Path) -> Result<SpillDir> {
+        let me = std::process::id();
+        if let Ok(entries) = std::fs::read_dir(parent) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix(RUN_PREFIX)).and_then(|p| p.parse::<u32>().ok());
+                if pid.is_some_and(|p| p != me && !super::process_alive(p)) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        SpillDir::new(parent, &format!("{RUN_PREFIX}{me}"))
     }
     pub fn path(&self) -> &Path {
         &self.path
@@ -313,6 +333,38 @@ mod tests {
             assert_eq!(&buf[1..5], &(want.len() as u32).to_le_bytes());
             assert_eq!(&buf[5..], &want[..]);
         }
+        Ok(())
+    }
+
+    /// A run removes the spill folders that runs now gone left beside its own, and leaves
+    /// those of live runs and every other folder alone; its own goes when it ends.
+    #[test]
+    fn a_run_removes_the_spill_folders_of_runs_gone() -> Result<()> {
+        let parent = tempfile::tempdir()?;
+        let mut gone = std::process::Command::new("true").spawn()?;
+        gone.wait()?;
+        let mut live = std::process::Command::new("sleep").arg("30").spawn()?;
+        let folder = |name: String| -> Result<PathBuf> {
+            let path = parent.path().join(name);
+            std::fs::create_dir(&path)?;
+            std::fs::write(path.join("claims-0"), b"spilled")?;
+            Ok(path)
+        };
+        let stale = folder(format!("{RUN_PREFIX}{}", gone.id()))?;
+        let running = folder(format!("{RUN_PREFIX}{}", live.id()))?;
+        let other = folder(format!("{RUN_PREFIX}x"))?;
+        let unrelated = folder("claims".to_string())?;
+        let dir = SpillDir::for_run(parent.path())?;
+        let kept = [running.exists(), other.exists(), unrelated.exists()];
+        live.kill()?;
+        live.wait()?;
+        assert!(!stale.exists(), "the folder of a run gone is removed");
+        assert_eq!(kept, [true; 3], "a live run's folder and other folders stay");
+        let own = dir.path().to_path_buf();
+        assert_eq!(own, parent.path().join(format!("{RUN_PREFIX}{}", std::process::id())));
+        assert!(own.is_dir() && std::fs::read_dir(&own)?.next().is_none(), "the run's own folder is new and empty");
+        drop(dir);
+        assert!(!own.exists(), "the run's own folder goes when it ends");
         Ok(())
     }
 

@@ -258,21 +258,6 @@ fn staging_prefix(name: &str) -> String {
     format!(".{name}.medsettle-")
 }
 
-/// Whether a process id is running (a staging folder of a live run is left alone).
-fn alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        // SAFETY: kill with signal 0 only checks for the process.
-        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        false
-    }
-}
-
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     File::open(dir).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync folder {}", dir.display()))?;
@@ -505,7 +490,7 @@ fn recover(parent: &Path, dir: &Path, prefix: &str) -> Result<()> {
         let path = e.path();
         if let Some(s) = rest.strip_prefix("staging-") {
             let pid = s.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(|p| p != std::process::id() && alive(p)) {
+            if pid.is_some_and(|p| p != std::process::id() && super::process_alive(p)) {
                 continue;
             }
             std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove the stale staging folder {}", path.display()))?;
