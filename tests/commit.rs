@@ -71,20 +71,27 @@ impl Lcg {
     }
 }
 
-#[test]
-fn kill_at_random_moments_leaves_the_old_or_the_new_set() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    // ≈ 10 claims per person and year: about 150,000 claims, a few seconds per run.
+/// A generated 2024 year of `persons` as Parquet under `dir`/data, and the folder the runs
+/// write their set `out` in: (data, parent, out).
+fn parquet_year(dir: &Path, persons: &str, seed: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let data = dir.join("data");
     let g = bin()
-        .args(["generate", "--persons", "15000", "--year", "2024", "--seed", "3", "--format", "parquet", "--out"])
+        .args(["generate", "--persons", persons, "--year", "2024", "--seed", seed, "--format", "parquet", "--out"])
         .arg(&data)
         .output()
         .unwrap();
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let parent = tmp.path().join("runs");
+    let parent = dir.join("runs");
     std::fs::create_dir(&parent).unwrap();
     let out = parent.join("out");
+    (data, parent, out)
+}
+
+#[test]
+fn kill_at_random_moments_leaves_the_old_or_the_new_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    // ≈ 10 claims per person and year: about 150,000 claims, a few seconds per run.
+    let (data, parent, out) = parquet_year(tmp.path(), "15000", "3");
     let t0 = Instant::now();
     assert!(settle(&data, &out, "csv").status().unwrap().success());
     let full = t0.elapsed();
@@ -218,4 +225,97 @@ fn a_full_disk_fails_naming_the_file_and_keeps_the_previous_set() {
     assert_eq!(names[0], "settlements");
     assert_eq!(names[3], "report.xlsx");
     assert_eq!(names[4], "manifest");
+}
+
+/// A spilled run (`--memory-limit` below its input, `--spill-dir`) on a full disk: whether the
+/// spill or an output fills it, the run fails naming the file, the previous set stays, and
+/// neither its staging folder nor its spill folder is left.
+#[test]
+fn a_full_disk_during_a_spilled_run_keeps_the_previous_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = bigger_input(&tmp.path().join("data"));
+    let out = tmp.path().join("out");
+    let spill = tmp.path().join("spill");
+    let spilled = |out: &Path| {
+        let mut c = settle_csv(&data, out);
+        c.args(["--memory-limit", "64KiB", "--spill-dir"]).arg(&spill).env("MEDSETTLE_TIMINGS", "1");
+        c
+    };
+    // what the spill and the outputs take when there is room
+    let probe = spilled(&tmp.path().join("probe")).output().unwrap();
+    let log = String::from_utf8_lossy(&probe.stderr).into_owned();
+    assert!(probe.status.success() && log.contains("partitions"), "{log}");
+    let m: serde_json::Value = serde_json::from_str(&complete_set(&tmp.path().join("probe")).unwrap()).unwrap();
+    let outputs: u64 = m["outputs"].as_array().unwrap().iter().map(|o| o["bytes"].as_u64().unwrap()).sum();
+    let before = sample_set(&out);
+    let (mut in_spill, mut in_outputs) = (0, 0);
+    for n in [0, 1_000, 20_000, 100_000, 200_000, 400_000, 800_000, 1_600_000, 3_200_000] {
+        let r = spilled(&out).env("MEDSETTLE_FAULT_ENOSPC_AFTER", n.to_string()).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        if r.status.code() == Some(0) {
+            assert!(n as u64 > outputs, "{n} bytes sufficed for {outputs} bytes of outputs and a spill");
+            continue;
+        }
+        assert_eq!(r.status.code(), Some(1), "{err}");
+        assert!(err.contains("os error 28") || err.contains("No space left on device"), "{err}");
+        if err.contains("cannot write the spill file") {
+            in_spill += 1;
+        } else {
+            assert!(
+                err.contains("settlements") || err.contains("person_years") || err.contains("report") || err.contains("manifest"),
+                "{err}"
+            );
+            in_outputs += 1;
+        }
+        assert_eq!(complete_set(&out).unwrap(), before, "budget {n}: the previous set changed");
+        assert!(staging_left(tmp.path()).is_empty(), "budget {n}: {:?}", staging_left(tmp.path()));
+        let left: Vec<_> = std::fs::read_dir(&spill).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "budget {n}: spill left {left:?}");
+    }
+    eprintln!("disk-full test (spilled): {in_spill} runs failed in the spill, {in_outputs} in the outputs");
+    assert!(in_spill >= 2 && in_outputs >= 1, "spill {in_spill}, outputs {in_outputs}");
+}
+
+/// A spilled run killed at any moment leaves the previous set or the new one; the spill it
+/// left under `--spill-dir` is removed by the next run.
+#[test]
+fn a_killed_spilled_run_leaves_a_set_and_the_next_run_its_spill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, parent, out) = parquet_year(tmp.path(), "6000", "5");
+    let spill = tmp.path().join("spill");
+    let spilled = || {
+        let mut c = settle(&data, &out, "parquet");
+        c.args(["--memory-limit", "1MiB", "--spill-dir"]).arg(&spill);
+        c
+    };
+    let t0 = Instant::now();
+    let first = spilled().env("MEDSETTLE_TIMINGS", "1").stderr(Stdio::piped()).output().unwrap();
+    let full_ms = t0.elapsed().as_millis() as u64;
+    let log = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(first.status.success() && log.contains("partitions"), "the run did not spill: {log}");
+    let first_set = complete_set(&out).unwrap();
+    let mut rng = Lcg(20261204);
+    let mut spill_left = 0;
+    for i in 0..8 {
+        let wait = Duration::from_millis(rng.next() % (full_ms + 1));
+        let mut child = spilled().spawn().unwrap();
+        std::thread::sleep(wait);
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        let now = complete_set(&out).unwrap_or_else(|e| panic!("kill {i} after {wait:?} ({status}): {e}"));
+        // Each run writes the same bytes (the outputs are deterministic): old or new, the set
+        // is the first run's.
+        assert_eq!(now, first_set, "kill {i} after {wait:?}");
+        // At most the killed run's own folder: the next run starts by removing it.
+        let spills = std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
+        assert!(spills <= 1, "kill {i}: {spills} spill folders");
+        spill_left += spills;
+    }
+    eprintln!("crash test (spilled): 8 kills over a {full_ms} ms run; {spill_left} left a spill folder");
+    assert!(spilled().status().unwrap().success());
+    assert_eq!(complete_set(&out).unwrap(), first_set);
+    assert!(staging_left(&parent).is_empty(), "left behind: {:?}", staging_left(&parent));
+    let left: Vec<_> = std::fs::read_dir(&spill).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "spill folders left: {left:?}");
 }

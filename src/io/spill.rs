@@ -106,6 +106,7 @@ impl RecordWriter {
     pub fn put_compressed(&mut self, frame: &[u8], records: u64) -> Result<()> {
         let len = u32::try_from(frame.len()).context("a spill frame of more than 4 GiB")?;
         let named = || format!("cannot write the spill file {}", self.path.display());
+        super::write::fault_budget(4 + frame.len()).with_context(named)?;
         self.w.write_all(&len.to_le_bytes()).with_context(named)?;
         self.w.write_all(frame).with_context(named)?;
         self.records += records;

@@ -239,9 +239,9 @@ impl OutFile {
 }
 
 /// A test hook standing in for a full disk: with `MEDSETTLE_FAULT_ENOSPC_AFTER=N` set, output
-/// writes fail with ENOSPC once N bytes have been written in the process (used where a small
-/// tmpfs cannot be mounted).
-fn fault_budget(n: usize) -> std::io::Result<()> {
+/// and spill writes fail with ENOSPC once N bytes have been written in the process (used where
+/// a small tmpfs cannot be mounted).
+pub(crate) fn fault_budget(n: usize) -> std::io::Result<()> {
     static BUDGET: AtomicI64 = AtomicI64::new(i64::MIN);
     if BUDGET.load(Ordering::Relaxed) == i64::MIN {
         let v = std::env::var("MEDSETTLE_FAULT_ENOSPC_AFTER").ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
