@@ -738,8 +738,9 @@ impl<'a> Merge<'a> {
         // Merged right, the claims come in input order: their positions only increase.
         for c in &table.claims {
             let at = position(c);
-            if self.last.is_some_and(|last| at <= last) {
-                bail!("the spill files are out of order (file {} row {} after an earlier claim)", c.file, c.line);
+            if let Some(last) = self.last.filter(|&last| at <= last) {
+                let (file, line) = file_line(last);
+                bail!("the spill files are out of order (file {} row {} merged after file {file} row {line})", c.file, c.line);
             }
             self.last = Some(at);
         }
