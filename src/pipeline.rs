@@ -185,11 +185,13 @@ pub fn load_after<A: Send>(
     let keys = if named_persons_only { read::claim_keys(claim_files, persons_file) } else { None };
     timer.mark("read the claims' keys");
     let only = keys.as_ref().map(|k| k.psn_nos.clone());
+    let pb = progress::reading_persons(persons_file, "persons");
     let (persons, early) = std::thread::scope(|s| {
         let early = s.spawn(|| ahead(keys.as_ref()));
-        let persons = read::read_persons_only(persons_file, persons_index, &aliases, only);
+        let persons = read::read_persons_only(persons_file, persons_index, &aliases, only, &|n| progress::grow(&pb, n));
         (persons, early.join())
     });
+    pb.finish_and_clear();
     let persons = persons?;
     let early = early.map_err(|_| anyhow::anyhow!("internal: the look-up beside the persons read stopped"))??;
     timer.mark("read persons (and look ahead)");
@@ -200,7 +202,9 @@ pub fn load_after<A: Send>(
     let mut claims = claims;
     let (history, early) = history(early, keys.as_ref(), &claims, &persons)?;
     timer.mark("history");
-    let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history);
+    let pb = progress::steps(crate::intake::PREPARE_STEPS, "checking");
+    let prepared = crate::intake::prepare_after(&mut claims.table, &persons.table, policies, &history, &|| pb.inc(1));
+    pb.finish_and_clear();
     timer.mark("prepare");
     let files = hashes.finish(claim_files, &claims.rows, persons_file, persons.rows)?;
     timer.mark("hash inputs (the rest)");
@@ -369,7 +373,6 @@ pub fn write_outputs_into(
     let (written, (fund, missing_base, by_month)) = rayon::join(
         || -> Result<()> {
             tables::write_settlements(out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
-            pb.finish_and_clear();
             tables::write_person_years(out, format, persons, policies, &settled.person_years)
         },
         || {
@@ -378,6 +381,8 @@ pub fn write_outputs_into(
             (fr, missing_base, ByMonth::of(t, settled))
         },
     );
+    // The bar stays, full, while the person-years and the fund report are finished.
+    pb.finish_and_clear();
     written?;
     timer.mark("write tables, fund report");
     let mut totals = Totals {
@@ -451,9 +456,12 @@ pub fn write_rest(
     lang: Lang,
 ) -> Result<Counts> {
     let mut timer = Timer::new();
+    // fund_report.csv, rejects.csv, report.md, report.html, report.xlsx, manifest.json
+    let pb = progress::steps(6, "reports");
     let dir = out.dir().join(sub.unwrap_or(""));
     out.set_prefix(sub);
     out.write_file("fund_report.csv", fund::to_csv(&totals.fund, policies)?.as_bytes())?;
+    pb.inc(1);
 
     let mut w = out.create("rejects.csv")?;
     {
@@ -467,6 +475,7 @@ pub fn write_rest(
         cw.flush().map_err(|e| named(e.into()))?;
     }
     w.finish()?;
+    pb.inc(1);
 
     let counts = totals.counts;
     let mut reject_codes: BTreeMap<String, u64> = BTreeMap::new();
@@ -486,6 +495,7 @@ pub fn write_rest(
         missing_contribution_base: totals.missing_base,
     };
     out.write_file("report.md", markdown::render(&input).as_bytes())?;
+    pb.inc(1);
     let mut manifest = Manifest {
         tool: "medsettle",
         version: env!("CARGO_PKG_VERSION"),
@@ -515,12 +525,15 @@ pub fn write_rest(
     }
     let doc = settlement::document(&input, &shown, lang);
     out.write_file("report.html", html::render(&doc).as_bytes())?;
+    pb.inc(1);
     out.write_file("report.xlsx", &xlsx::render(&doc)?)?;
+    pb.inc(1);
     timer.mark("rejects, reports");
 
     // Digests were taken while writing.
     manifest.outputs = out.files(sub)?.into_iter().map(|(name, bytes, sha256)| OutputInfo { name, bytes, sha256 }).collect();
     out.write_file("manifest.json", serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    pb.finish_and_clear();
     out.set_prefix(None);
     timer.mark("manifest");
     Ok(counts)

@@ -180,7 +180,9 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
 
     let persons_index = u16::try_from(job.claims.len()).context("too many input files")?;
     let aliases = read::aliases_of(policies);
-    let persons = read::read_persons(job.persons, persons_index, &aliases)?;
+    let pb = progress::reading_persons(job.persons, "persons");
+    let persons = read::read_persons_shown(job.persons, persons_index, &aliases, &|n| progress::grow(&pb, n))?;
+    pb.finish_and_clear();
     timer.mark("read persons");
     let part_of: Vec<u32> = persons.table.persons.par_iter().map(|p| (id_hash(&p.psn_no) % parts as u64) as u32).collect();
 
@@ -228,6 +230,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
 
     // 2. Cross-partition checks by setl_id bucket, two buckets at a time (each holds 1/buckets
     // of the keys in memory).
+    let pb = progress::steps(buckets as u64, "cross-checking");
     let per_bucket: Vec<Vec<(u32, u64, Verdict)>> = (0..buckets)
         .into_par_iter()
         .with_max_len(1)
@@ -235,9 +238,11 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             let path = spill.file(&format!("keys-{q}"));
             let v = cross_checks(&path)?;
             let _ = std::fs::remove_file(&path);
+            pb.inc(1);
             Ok(v)
         })
         .collect::<Result<_>>()?;
+    pb.finish_and_clear();
     let mut verdicts: Vec<(u32, u64, Verdict)> = per_bucket.into_iter().flatten().collect();
     verdicts.sort_by_key(|v| (v.0, v.1));
     timer.mark("cross-partition checks");
@@ -595,7 +600,7 @@ fn settle_partition(
             }
         }
     }
-    let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross);
+    let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &|| {});
     let settled = engine::settle_all(table, &persons.table, &prepared, policies, &|_| {});
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads

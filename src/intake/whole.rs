@@ -312,7 +312,7 @@ fn d06_by_sort(table: &ClaimTable, policy_of: &[u16]) -> (Vec<u32>, Vec<Range<us
 
 /// Checks and orders the claims (S-22, S-23, S-24 for what needs the whole input).
 pub fn prepare(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet) -> Prepared {
-    prepare_after(table, persons, policies, &History::default())
+    prepare_after(table, persons, policies, &History::default(), &|| {})
 }
 
 /// What a claim's own person and policy say (S-23): the policy it settles under, or why not.
@@ -385,9 +385,15 @@ pub struct CrossPartition {
 /// [`prepare`] for a run that continues a state (`history`): a setl_id settled before is a
 /// duplicate, a claim not later than its person's latest settled one is `late_claim`, and a
 /// reversal may cancel a claim settled before (its `original` becomes [`PRIOR_ORIGINAL`]).
-pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet, history: &History) -> Prepared {
-    prepare_part(table, persons, policies, history, &CrossPartition::default())
+/// `step` is called as each of its [`PREPARE_STEPS`] steps ends (for a progress bar).
+pub fn prepare_after(table: &mut ClaimTable, persons: &PersonTable, policies: &PolicySet, history: &History, step: &dyn Fn()) -> Prepared {
+    prepare_part(table, persons, policies, history, &CrossPartition::default(), step)
 }
+
+/// The steps of [`prepare_part`]: persons and policies, repeated setl_ids (and the state's
+/// history), reversals, the D-06 order. On 10.36M claims they take about 0.15, 0.35, 0.09
+/// and 0.44 s.
+pub const PREPARE_STEPS: u64 = 4;
 
 /// [`prepare_after`] for one partition of a spilled run, with what the other partitions say.
 pub fn prepare_part(
@@ -396,6 +402,7 @@ pub fn prepare_part(
     policies: &PolicySet,
     history: &History,
     cross: &CrossPartition,
+    step: &dyn Fn(),
 ) -> Prepared {
     let n = table.claims.len();
     // Persons and policies (S-23), and rare_fund_pay within the share the basic fund leaves
@@ -425,6 +432,7 @@ pub fn prepare_part(
             refusal.map(|(code, message)| Reject { claim: i as u32, code, message })
         })
         .collect();
+    step();
     // Duplicate setl_id: the first row is kept (S-24).
     let ids = SetlIndex::build(table);
     let mut dups: Vec<(u32, u16, u32)> = ids
@@ -472,6 +480,7 @@ pub fn prepare_part(
             }
         }
     }
+    step();
     // Reversals (S-22), in D-06 order so that "already reversed" keeps the earliest.
     let mut reversals: Vec<u32> =
         (0..n as u32).into_par_iter().filter(|&i| table.claims[i as usize].reversal && policy_of[i as usize] != NO_POLICY).collect();
@@ -575,9 +584,11 @@ pub fn prepare_part(
     for (ri, oi) in originals {
         table.claims[ri as usize].original = oi;
     }
+    step();
     let table = &*table;
     let (order, persons_r) = d06_order(table, &policy_of, persons.persons.len());
     rejects.sort_by_key(|r| r.claim);
+    step();
     Prepared { order, persons: persons_r, policy_of, rejects }
 }
 

@@ -316,6 +316,11 @@ pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<Persons
     read_persons_input(&Input::File(path.to_path_buf()), file, aliases)
 }
 
+/// [`read_persons`], telling `progress` the rows of each batch read (for a progress bar).
+pub fn read_persons_shown(path: &Path, file: u16, aliases: &Aliases, progress: &dyn Fn(u64)) -> Result<PersonsRead> {
+    read_persons_only(path, file, aliases, None, progress)
+}
+
 /// The keys of a night's claims, read from their own columns before the claims themselves:
 /// the persons they name and the setl_ids and init_setl_ids they carry (trimmed, non-empty).
 /// The persons file is then read for those persons only, while the state is looked up for
@@ -364,16 +369,18 @@ pub fn claim_keys(files: &[PathBuf], persons: &Path) -> Option<ClaimKeys> {
     Some(out)
 }
 
-/// [`read_persons`] keeping only the persons in `only` (the other rows are counted, not read).
+/// [`read_persons_shown`] keeping only the persons in `only` (the other rows are counted, not
+/// read).
 pub fn read_persons_only(
     path: &Path,
     file: u16,
     aliases: &Aliases,
     only: Option<std::collections::HashSet<String>>,
+    progress: &dyn Fn(u64),
 ) -> Result<PersonsRead> {
     let mut out = PersonsRead::default();
     out.only = only;
-    read_persons_into(&mut out, &Input::File(path.to_path_buf()), file, aliases)?;
+    read_persons_into(&mut out, &Input::File(path.to_path_buf()), file, aliases, progress)?;
     Ok(out)
 }
 
@@ -429,11 +436,11 @@ fn read_named_persons(
 /// [`read_persons`] from a file or an in-memory Arrow table.
 pub fn read_persons_input(input: &Input, file: u16, aliases: &Aliases) -> Result<PersonsRead> {
     let mut out = PersonsRead::default();
-    read_persons_into(&mut out, input, file, aliases)?;
+    read_persons_into(&mut out, input, file, aliases, &|_| {})?;
     Ok(out)
 }
 
-fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &Aliases) -> Result<()> {
+fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &Aliases, progress: &dyn Fn(u64)) -> Result<()> {
     tune_allocator();
     let source = input.name();
     match input {
@@ -451,16 +458,23 @@ fn read_persons_into(out: &mut PersonsRead, input: &Input, file: u16, aliases: &
                 match &only {
                     None => {
                         let mut batches = PersonBatches::new(out, file, aliases);
-                        read_parquet_group(path, PERSONS, g, first, |b, first| batches.push(b, first, &source))?;
+                        read_parquet_group(path, PERSONS, g, first, |b, first| {
+                            progress(b.num_rows() as u64);
+                            batches.push(b, first, &source)
+                        })?;
                         batches.finish();
                     }
-                    Some(only) => read_named_persons(out, path, (g, first, rows), only, file, aliases)?,
+                    Some(only) => {
+                        read_named_persons(out, path, (g, first, rows), only, file, aliases)?;
+                        progress(rows);
+                    }
                 }
             }
             out.only = only;
         }
         Input::File(path) => read_csv(path, PERSONS, |b| {
             read_person_batch(out, &b, file, aliases);
+            progress(b.len() as u64);
             Ok(())
         })?,
         Input::Arrow { batches, .. } => {
@@ -508,8 +522,8 @@ mod tests {
 
         let aliases = Aliases::default();
         let only: std::collections::HashSet<String> = ["P2", "P4", "P5", "P9"].iter().map(|s| s.to_string()).collect();
-        let named = read_persons_only(&path, 3, &aliases, Some(only))?;
-        let whole = read_persons_only(&path, 3, &aliases, None)?;
+        let named = read_persons_only(&path, 3, &aliases, Some(only), &|_| {})?;
+        let whole = read_persons_only(&path, 3, &aliases, None, &|_| {})?;
         assert_eq!(named.rows, 5);
         let kept: Vec<&str> = named.table.persons.iter().map(|p| p.psn_no.as_str()).collect();
         assert_eq!(kept, ["P2", "P5"]);

@@ -45,11 +45,17 @@ pub fn is_parquet(path: &Path) -> bool {
 /// estimate for CSV (the file size over the mean length of its first 256 KiB of lines).
 /// `None` when a file cannot be looked at.
 pub fn expected_rows(files: &[PathBuf]) -> Option<u64> {
+    expected_rows_of(files, crate::intake::CLAIMS)
+}
+
+/// [`expected_rows`] of files with the columns `cols` ([`crate::intake::CLAIMS`] or
+/// [`crate::intake::PERSONS`]).
+pub fn expected_rows_of(files: &[PathBuf], cols: &[crate::intake::Column]) -> Option<u64> {
     let mut total = 0u64;
     for f in files {
         let size = std::fs::metadata(f).ok()?.len();
         if is_parquet(f) {
-            let groups = super::parquet::read::parquet_row_groups(f, crate::intake::CLAIMS).ok()?;
+            let groups = super::parquet::read::parquet_row_groups(f, cols).ok()?;
             total = total.saturating_add(groups.iter().fold(0u64, |a, g| a.saturating_add(g.2)));
         } else {
             let mut head = Vec::with_capacity(1 << 18);

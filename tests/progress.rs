@@ -1,0 +1,164 @@
+//! Progress bars (issue 10): on a terminal every phase of a run shows a bar with its total
+//! (rows, or steps where the work is not counted in rows), in memory and spilled; when stderr
+//! is not a terminal (a nightly job's log) nothing but the one-line summary is written.
+//!
+//! The terminal is a real pseudo-terminal: the run goes through util-linux's `script`, whose
+//! transcript holds every frame the bars drew.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_medsettle");
+
+/// A generated year in Parquet under `dir`: (claims, persons).
+fn year(dir: &Path) -> (String, String) {
+    let data = dir.join("data");
+    let out = Command::new(BIN)
+        .args(["generate", "--persons", "3000", "--year", "2024", "--seed", "5", "--format", "parquet", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = |n: &str| data.join(n).to_str().unwrap().to_string();
+    (path("claims.parquet"), path("persons.parquet"))
+}
+
+/// `n` as the bars spell it (thousands separated by commas).
+fn human(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The frames a run drew on a pseudo-terminal, one per line, without escape sequences.
+fn on_a_terminal(args: &[&str]) -> Vec<String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command: Vec<String> = std::iter::once(BIN).chain(args.iter().copied()).map(quote).collect();
+    let run = Command::new("script")
+        .args(["-qec", &command.join(" "), "/dev/null"])
+        .output()
+        .unwrap_or_else(|e| panic!("util-linux's `script` is needed for the terminal test (Debian: bsdutils): {e}"));
+    let transcript = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "the run failed on a terminal: {transcript}");
+    assert!(!transcript.contains("panicked"), "{transcript}");
+    // Escape sequences (CSI: ESC [ parameters, final letter) go; each frame starts at a line
+    // start or a carriage return.
+    let mut clean = String::new();
+    let mut chars = transcript.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        clean.push(c);
+    }
+    clean.split(['\r', '\n']).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// The frames of the bar labelled `label`.
+fn bar<'a>(frames: &'a [String], label: &str) -> Vec<&'a str> {
+    let head = format!("{label} [");
+    frames.iter().filter(|f| f.starts_with(&head)).map(String::as_str).collect()
+}
+
+/// Asserts that the bar `label` was drawn, every frame of it with the total `/{total}`.
+fn assert_bar(frames: &[String], label: &str, total: &str) {
+    let drawn = bar(frames, label);
+    assert!(!drawn.is_empty(), "no '{label}' bar among the frames:\n{}", frames.join("\n"));
+    for f in drawn {
+        assert!(f.contains(&format!("/{total}")), "the '{label}' bar does not show its total {total}: {f}");
+    }
+}
+
+/// The claims read and settled (settled, not covered and reversals), from the manifest.
+fn counts(out: &Path) -> (u64, u64) {
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let c = &manifest["counts"];
+    let n = |k: &str| c[k].as_u64().unwrap();
+    (n("read"), n("settled") + n("not_covered") + n("reversal"))
+}
+
+#[test]
+fn every_phase_shows_a_bar_with_its_total_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (claims, persons) = year(dir.path());
+    let persons_rows: u64 = {
+        let f = std::fs::File::open(&persons).unwrap();
+        let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
+        parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as u64
+    };
+
+    // In memory: persons, claims, the whole-input checks, settling, writing, reports.
+    let mem = dir.path().join("mem");
+    let frames =
+        on_a_terminal(&["settle", "--claims", &claims, "--persons", &persons, "--format", "parquet", "--out", mem.to_str().unwrap()]);
+    let (read, settled) = counts(&mem);
+    assert!(read > 10_000, "a year of 3000 persons holds more claims: {read}");
+    assert_bar(&frames, "persons", &human(persons_rows));
+    assert_bar(&frames, "reading", &human(read));
+    assert_bar(&frames, "checking", "4 steps");
+    assert_bar(&frames, "settling", &human(settled));
+    assert_bar(&frames, "writing", &human(settled));
+    assert_bar(&frames, "reports", "6 steps");
+    // The bars are gone at the end: the summary comes last.
+    let last = frames.last().unwrap();
+    assert!(last.starts_with("medsettle settle: "), "the last frame is not the summary: {last}");
+
+    // Spilled: persons, the read and spill, the cross-partition checks, the partitions, the
+    // merge, reports.
+    let spilled = dir.path().join("spilled");
+    let frames = on_a_terminal(&[
+        "settle",
+        "--claims",
+        &claims,
+        "--persons",
+        &persons,
+        "--format",
+        "parquet",
+        "--memory-limit",
+        "64KiB",
+        "--out",
+        spilled.to_str().unwrap(),
+    ]);
+    assert_eq!(counts(&spilled), (read, settled));
+    assert_bar(&frames, "persons", &human(persons_rows));
+    assert_bar(&frames, "reading and spilling", &human(read));
+    assert_bar(&frames, "cross-checking", "");
+    assert!(bar(&frames, "cross-checking").iter().all(|f| f.contains(" steps")), "the cross-partition checks count no steps");
+    assert_bar(&frames, "settling partitions", &human(read));
+    assert_bar(&frames, "writing", &human(settled));
+    assert_bar(&frames, "reports", "6 steps");
+}
+
+#[test]
+fn no_bar_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (claims, persons) = year(dir.path());
+    for limit in ["16GiB", "64KiB"] {
+        let out = dir.path().join(format!("out-{limit}"));
+        let run = Command::new(BIN)
+            .args(["settle", "--claims", &claims, "--persons", &persons, "--format", "parquet", "--memory-limit", limit, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let err = String::from_utf8_lossy(&run.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr holds more than the summary under {limit}: {err:?}");
+        assert!(lines[0].starts_with("medsettle settle: "), "{err:?}");
+        assert!(!err.contains('\r') && !err.contains('\u{1b}'), "terminal control in a log under {limit}: {err:?}");
+    }
+}
