@@ -1,6 +1,6 @@
 //! Progress bars on a terminal (hidden otherwise), and the one-line summaries.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -15,11 +15,20 @@ fn counted(len: u64, what: &str, template: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(5));
+    let pb = shown(ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden()));
     pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
     pb.set_message(what.to_string());
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
+}
+
+/// Every bar of the process goes to one display on stderr, so that bars drawn at the same
+/// time (a nightly run stores its state while its outputs are written) stack line by line
+/// instead of overwriting each other.
+fn shown(pb: ProgressBar) -> ProgressBar {
+    static ALL: std::sync::LazyLock<MultiProgress> =
+        std::sync::LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5)));
+    ALL.add(pb)
 }
 
 /// A bar for reading the claims files: its length is the rows of the Parquet files (their
@@ -39,6 +48,12 @@ fn reading_of(files: &[std::path::PathBuf], cols: &[crate::intake::Column], what
         Some(n) if n > 0 => bar(n, what),
         _ => spinner(what),
     }
+}
+
+/// A bar in percent of `len` units of work of more than one kind (a nightly run's store:
+/// its claims, their setl_id index entries, its person-years).
+pub fn share(len: u64, what: &str) -> ProgressBar {
+    counted(len, what, "{msg:>10} [{bar:40}] {percent}% ({elapsed}, {eta})")
 }
 
 /// A bar over the steps of a phase whose work is not counted in rows (the checks of the
@@ -63,7 +78,7 @@ pub fn spinner(what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
+    let pb = shown(ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()));
     pb.set_style(
         ProgressStyle::with_template("{msg:>10} {spinner} {human_pos} rows ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

@@ -1,6 +1,8 @@
-//! Progress bars (issue 10): on a terminal every phase of a run shows a bar with its total
-//! (rows, or steps where the work is not counted in rows), in memory and spilled; when stderr
-//! is not a terminal (a nightly job's log) nothing but the one-line summary is written.
+//! Progress bars (issue 10; CONTRACT: a bar on a terminal for work longer than a second): on a
+//! terminal every phase of a run shows a bar with its total (rows, steps where the work is not
+//! counted in rows, a share where it is of several kinds), in memory, spilled, and for the
+//! nightly state and its `verify` and `export`; when stderr is not a terminal (a nightly
+//! job's log) nothing but the one-line summary is written.
 //!
 //! The terminal is a real pseudo-terminal: the run goes through util-linux's `script`, whose
 //! transcript holds every frame the bars drew.
@@ -36,8 +38,9 @@ fn human(n: u64) -> String {
     out
 }
 
-/// The frames a run drew on a pseudo-terminal, one per line, without escape sequences.
-fn on_a_terminal(args: &[&str]) -> Vec<String> {
+/// What a run drew on a pseudo-terminal, without escape sequences, line ends as spaces (bars
+/// drawn at once share a line of the transcript), and the summary line.
+fn on_a_terminal(args: &[&str]) -> (String, String) {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let command: Vec<String> = std::iter::once(BIN).chain(args.iter().copied()).map(quote).collect();
     let run = Command::new("script")
@@ -47,8 +50,7 @@ fn on_a_terminal(args: &[&str]) -> Vec<String> {
     let transcript = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(run.status.success(), "the run failed on a terminal: {transcript}");
     assert!(!transcript.contains("panicked"), "{transcript}");
-    // Escape sequences (CSI: ESC [ parameters, final letter) go; each frame starts at a line
-    // start or a carriage return.
+    // Escape sequences (CSI: ESC [ parameters, final letter) go.
     let mut clean = String::new();
     let mut chars = transcript.chars().peekable();
     while let Some(c) = chars.next() {
@@ -63,21 +65,28 @@ fn on_a_terminal(args: &[&str]) -> Vec<String> {
             }
             continue;
         }
-        clean.push(c);
+        clean.push(if c == '\r' || c == '\n' { ' ' } else { c });
     }
-    clean.split(['\r', '\n']).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    let summary = clean.rfind("medsettle ").map(|i| clean[i..].trim().to_string()).unwrap_or_default();
+    (clean, summary)
 }
 
-/// The frames of the bar labelled `label`.
-fn bar<'a>(frames: &'a [String], label: &str) -> Vec<&'a str> {
-    let head = format!("{label} [");
-    frames.iter().filter(|f| f.starts_with(&head)).map(String::as_str).collect()
+/// `settle` of the year into `out` (Parquet), with `more` arguments, on a pseudo-terminal.
+fn settle_on_a_terminal(claims: &str, persons: &str, out: &Path, more: &[&str]) -> (String, String) {
+    let base = ["settle", "--claims", claims, "--persons", persons, "--format", "parquet", "--out", out.to_str().unwrap()];
+    on_a_terminal(&[&base[..], more].concat())
+}
+
+/// The frames of the bar labelled `label`: `label [bar] counts (rate, eta)`.
+fn bar<'a>(drawn: &'a (String, String), label: &str) -> Vec<&'a str> {
+    let re = regex::Regex::new(&format!(r"(?:^|\s)({} \[[=> ]*\] [^()]*\([^)]*\))", regex::escape(label))).unwrap();
+    re.captures_iter(&drawn.0).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect()
 }
 
 /// Asserts that the bar `label` was drawn, every frame of it with the total `/{total}`.
-fn assert_bar(frames: &[String], label: &str, total: &str) {
+fn assert_bar(frames: &(String, String), label: &str, total: &str) {
     let drawn = bar(frames, label);
-    assert!(!drawn.is_empty(), "no '{label}' bar among the frames:\n{}", frames.join("\n"));
+    assert!(!drawn.is_empty(), "no '{label}' bar in what was drawn:\n{}", frames.0);
     for f in drawn {
         assert!(f.contains(&format!("/{total}")), "the '{label}' bar does not show its total {total}: {f}");
     }
@@ -103,8 +112,7 @@ fn every_phase_shows_a_bar_with_its_total_on_a_terminal() {
 
     // In memory: persons, claims, the whole-input checks, settling, writing, reports.
     let mem = dir.path().join("mem");
-    let frames =
-        on_a_terminal(&["settle", "--claims", &claims, "--persons", &persons, "--format", "parquet", "--out", mem.to_str().unwrap()]);
+    let frames = settle_on_a_terminal(&claims, &persons, &mem, &[]);
     let (read, settled) = counts(&mem);
     assert!(read > 10_000, "a year of 3000 persons holds more claims: {read}");
     assert_bar(&frames, "persons", &human(persons_rows));
@@ -114,25 +122,12 @@ fn every_phase_shows_a_bar_with_its_total_on_a_terminal() {
     assert_bar(&frames, "writing", &human(settled));
     assert_bar(&frames, "reports", "6 steps");
     // The bars are gone at the end: the summary comes last.
-    let last = frames.last().unwrap();
-    assert!(last.starts_with("medsettle settle: "), "the last frame is not the summary: {last}");
+    assert!(frames.1.starts_with("medsettle settle: ") && !frames.1.contains('['), "the summary is not last: {}", frames.1);
 
     // Spilled: persons, the read and spill, the cross-partition checks, the partitions, the
     // merge, reports.
     let spilled = dir.path().join("spilled");
-    let frames = on_a_terminal(&[
-        "settle",
-        "--claims",
-        &claims,
-        "--persons",
-        &persons,
-        "--format",
-        "parquet",
-        "--memory-limit",
-        "64KiB",
-        "--out",
-        spilled.to_str().unwrap(),
-    ]);
+    let frames = settle_on_a_terminal(&claims, &persons, &spilled, &["--memory-limit", "64KiB"]);
     assert_eq!(counts(&spilled), (read, settled));
     assert_bar(&frames, "persons", &human(persons_rows));
     assert_bar(&frames, "reading and spilling", &human(read));
@@ -161,4 +156,37 @@ fn no_bar_when_stderr_is_not_a_terminal() {
         assert!(lines[0].starts_with("medsettle settle: "), "{err:?}");
         assert!(!err.contains('\r') && !err.contains('\u{1b}'), "terminal control in a log under {limit}: {err:?}");
     }
+}
+
+/// A nightly run that builds its state, and `state verify` and `state export` of it: the
+/// state's own phases (storing beside the writing, loading the stored claims back, settling
+/// them again, checking the setl_id index) show bars too.
+#[test]
+fn the_nightly_state_shows_its_phases_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (claims, persons) = year(dir.path());
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let night = dir.path().join("night");
+    let frames = settle_on_a_terminal(&claims, &persons, &night, &["--state", db]);
+    let (read, settled) = counts(&night);
+    assert_bar(&frames, "reading", &human(read));
+    assert_bar(&frames, "checking", "4 steps");
+    assert_bar(&frames, "settling", &human(settled));
+    // claims, index entries and person-years together: in percent
+    let storing = bar(&frames, "storing");
+    assert!(!storing.is_empty() && storing.iter().all(|f| f.contains('%')), "no store's bar in percent: {storing:?}");
+    assert_bar(&frames, "writing", &human(settled));
+    assert_bar(&frames, "reports", "6 steps");
+
+    let frames = on_a_terminal(&["state", "verify", db]);
+    assert_bar(&frames, "loading", &human(settled));
+    assert_bar(&frames, "verifying", &human(settled));
+    assert_bar(&frames, "index", "3 steps");
+    assert!(frames.1.starts_with("medsettle state verify: ") && frames.1.ends_with("0 difference(s)"), "{}", frames.1);
+
+    let export = dir.path().join("export");
+    let frames = on_a_terminal(&["state", "export", db, "--format", "parquet", "--out", export.to_str().unwrap()]);
+    assert_bar(&frames, "loading", &human(settled));
+    assert_bar(&frames, "writing", &human(settled));
 }

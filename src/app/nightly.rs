@@ -13,6 +13,7 @@ use crate::engine;
 use crate::io::write::OutputDir;
 use crate::pipeline::{self, StateRun};
 use crate::policy::PolicySet;
+use crate::progress;
 use crate::report::markdown::Counts;
 use crate::state::{self, NewRun, Run, Store, Tx};
 use anyhow::{Context, Result, bail};
@@ -156,7 +157,9 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let mut timer = pipeline::Timer::new();
     let mut carries = prior.carries(t, &loaded.persons.table, &policies, &loaded.prepared)?;
     timer.mark("load carried state");
-    let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|_| {});
+    let pb = progress::bar(loaded.prepared.order.len() as u64, "settling");
+    let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|k| pb.inc(k));
+    pb.finish_and_clear();
     timer.mark("settle");
     let contributions = state::Contributions::new(&carries, settled.sorted.len())?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
@@ -246,11 +249,16 @@ impl Night<'_> {
                 Ok(counts)
             });
             let t = &loaded.claims.table;
+            // its claims, their setl_id index entries, its person-years
+            let pb = progress::share(2 * settled.claim.len() as u64 + settled.person_years.len() as u64, "storing");
             let stored = begin().and_then(|tx| {
                 let refs = tx.put_policies(policies, run_id)?;
-                tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries)?;
+                tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries, &|n| {
+                    progress::grow(&pb, n)
+                })?;
                 Ok(tx)
             });
+            pb.finish_and_clear();
             let counts = writer.join().map_err(|_| anyhow::anyhow!("internal: the output writer stopped"))??;
             Ok::<_, anyhow::Error>((counts, stored?))
         });

@@ -2,6 +2,7 @@
 
 use crate::io::write::{Format, OutputDir};
 use crate::pipeline;
+use crate::progress;
 use crate::report::tables;
 use crate::state::{Store, audit};
 use anyhow::Result;
@@ -56,11 +57,13 @@ pub fn run(a: &StateArgs) -> Result<i32> {
         }
         StateAction::Export { db, out, year, format } => {
             let store = Store::open_existing(db)?;
-            let r = audit::rebuild(&store, *year)?;
+            let r = rebuild(&store, *year)?;
             let mut dir = OutputDir::new(out)?;
             let rows: Vec<u32> = (0..r.table.claims.len() as u32).collect();
-            tables::write_settlements(&mut dir, *format, &r.table, &r.persons, &r.policies, &r.settled, &rows, &|_| {})?;
+            let pb = progress::bar(rows.len() as u64, "writing");
+            tables::write_settlements(&mut dir, *format, &r.table, &r.persons, &r.policies, &r.settled, &rows, &|k| pb.inc(k))?;
             tables::write_person_years(&mut dir, *format, &r.persons, &r.policies, &r.settled.person_years)?;
+            pb.finish_and_clear();
             pipeline::write_set_manifest(&mut dir, "state export")?;
             dir.commit()?;
             eprintln!(
@@ -74,7 +77,16 @@ pub fn run(a: &StateArgs) -> Result<i32> {
         }
         StateAction::Verify { db, year } => {
             let store = Store::open_existing(db)?;
-            let (years, claims, diffs) = audit::verify(&store, *year)?;
+            let r = rebuild(&store, *year)?;
+            let pb = progress::bar(r.table.claims.len() as u64, "verifying");
+            let mut diffs = audit::verify_claims(&r, &|n| pb.inc(n));
+            pb.finish_and_clear();
+            let mut timer = pipeline::Timer::new();
+            let pb = progress::steps(audit::INDEX_STEPS, "index");
+            diffs.extend(audit::index_differences(&store, &r, &|| pb.inc(1))?);
+            pb.finish_and_clear();
+            timer.mark("check the setl_id index");
+            let (years, claims) = (r.years.len(), r.table.claims.len());
             for d in diffs.iter().take(50) {
                 println!("{d}");
             }
@@ -82,4 +94,12 @@ pub fn run(a: &StateArgs) -> Result<i32> {
             Ok(if diffs.is_empty() { 0 } else { 3 })
         }
     }
+}
+
+/// The stored claims (all, or a year's) loaded back, with a bar.
+fn rebuild(store: &Store, year: Option<i32>) -> Result<audit::Rebuilt> {
+    let pb = progress::bar(audit::claims_stored(store, year)?, "loading");
+    let r = audit::rebuild(store, year, &|n| progress::grow(&pb, n));
+    pb.finish_and_clear();
+    r
 }

@@ -109,8 +109,18 @@ pub struct Rebuilt {
     pub packs: Vec<i64>,
 }
 
-/// Loads what `export` and `verify` need.
-pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
+/// The claims [`rebuild`] loads (all, or a year's), from the person-years: a progress bar's
+/// total.
+pub fn claims_stored(store: &Store, year: Option<i32>) -> Result<u64> {
+    let n: i64 = store
+        .conn()
+        .query_row("SELECT coalesce(sum(claims), 0) FROM person_years WHERE ?1 IS NULL OR year = ?1", params![year], |r| r.get(0))
+        .map_err(e(store))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Loads what `export` and `verify` need, telling `progress` the claims of each pack read.
+pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Result<Rebuilt> {
     let c = store.conn();
     let e = e(store);
     let (policies, refs) = all_policies(store)?;
@@ -187,6 +197,7 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
             let claims: Vec<StoredClaim> = decode(&r.get::<_, Vec<u8>>(2).map_err(&e)?, "claim pack")?;
             let pack_no: i64 = r.get(3).map_err(&e)?;
             let psn = persons.get(&psn_no).with_context(|| format!("state: claims of {psn_no} have no person-year"))?;
+            progress(claims.len() as u64);
             for c in claims {
                 let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
                 let i = table.claims.len() as u32;
@@ -263,12 +274,12 @@ pub fn rebuild(store: &Store, year: Option<i32>) -> Result<Rebuilt> {
     Ok(Rebuilt { table, persons, policies, settled, years, contributions, stored_years, packs })
 }
 
-/// `state verify`: settles every stored person-year again from empty running totals, in D-06
-/// order under the policy version each claim was settled with, and compares every
-/// settlement, every contribution and the running totals with what is stored. Returns the
-/// differences (empty when the state is consistent).
-pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<String>)> {
-    let r = rebuild(store, year)?;
+/// `state verify`, first part: settles every stored person-year of `r` again from empty
+/// running totals, in D-06 order under the policy version each claim was settled with, and
+/// compares every settlement, every contribution and the running totals with what is stored;
+/// tells `progress` the claims of each person-year done. Returns the differences (empty when
+/// the state is consistent).
+pub fn verify_claims(r: &Rebuilt, progress: &dyn Fn(u64)) -> Vec<String> {
     let mut diffs = Vec::new();
     let mut policy_of = vec![0u16; r.table.claims.len()];
     for (i, s) in r.settled.sorted.iter().enumerate() {
@@ -281,6 +292,7 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
         let mut carry = Carry::default();
         // A reversal's original is in the same person-year (S-22): positions are local.
         let py = engine::settle_person(&r.table, person, claims, &policy_of, &r.policies, &mut out, Some(&mut carry), &mut Tracer::off());
+        progress(claims.len() as u64);
         for (k, &ci) in claims.iter().enumerate() {
             let id = r.table.strings.get(r.table.claims[ci as usize].setl_id);
             if out[k] != r.settled.sorted[ci as usize] {
@@ -321,17 +333,19 @@ pub fn verify(store: &Store, year: Option<i32>) -> Result<(usize, usize, Vec<Str
             }
         }
     }
-    let mut timer = crate::pipeline::Timer::new();
-    diffs.extend(index_differences(store, &r)?);
-    timer.mark("check the setl_id index");
-    Ok((r.years.len(), r.table.claims.len(), diffs))
+    diffs
 }
 
-/// The setl_id index (`setl_index` and the entries still waiting in `setl_pending`) against
-/// the stored claims: each claim's (hash, pack) once, and no other entry naming their packs.
-/// A claim missing from it would not be found by a later night (its duplicate accepted, its
-/// reversal refused).
-fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
+/// The steps of [`index_differences`]: the claims' entries, the stored entries, the
+/// comparison.
+pub const INDEX_STEPS: u64 = 3;
+
+/// `state verify`, second part: the setl_id index (`setl_index` and the entries still waiting
+/// in `setl_pending`) against the stored claims: each claim's (hash, pack) once, and no other
+/// entry naming their packs. A claim missing from it would not be found by a later night (its
+/// duplicate accepted, its reversal refused). `step` is called as each of [`INDEX_STEPS`]
+/// ends.
+pub fn index_differences(store: &Store, r: &Rebuilt, step: &dyn Fn()) -> Result<Vec<String>> {
     let e = e(store);
     // Every claim's entry as it should be: (hash, pack_no, claim index).
     let mut want: Vec<(u64, i64, u32)> = (r.table.claims.par_iter(), r.packs.par_iter())
@@ -340,6 +354,7 @@ fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
         .map(|(i, (c, &pack))| (setl_hash(r.table.strings.get(c.setl_id)), pack, i as u32))
         .collect();
     want.par_sort_unstable();
+    step();
     // The packs of these claims (all of them, or a year's), by pack_no.
     let mut ours: Vec<bool> = Vec::new();
     for &(_, p, _) in &want {
@@ -362,6 +377,7 @@ fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
         }
     }
     have.par_sort_unstable();
+    step();
     let mut diffs = Vec::new();
     let (mut i, mut j) = (0, 0);
     loop {
@@ -386,5 +402,6 @@ fn index_differences(store: &Store, r: &Rebuilt) -> Result<Vec<String>> {
             j += 1;
         }
     }
+    step();
     Ok(diffs)
 }

@@ -845,6 +845,7 @@ impl Tx<'_> {
         settled: &Settled,
         contributions: &Contributions,
         carries: &[Carry],
+        progress: &dyn Fn(u64),
     ) -> Result<()> {
         let e = self.e();
         // The first run that stores setl_ids writes the index whole (in bucket order).
@@ -967,6 +968,7 @@ impl Tx<'_> {
                 .map_err(&e)?;
                 entries.extend(buf[row.hashes].chunks_exact(8).map(|h| (u64::from_le_bytes(h.try_into().unwrap_or_default()), pack_no)));
                 pack_no += 1;
+                progress(r.len() as u64);
                 Ok(())
             })?;
             timer.mark("store claims");
@@ -1000,12 +1002,14 @@ impl Tx<'_> {
                 let mut put = self.tx.prepare_cached("INSERT INTO setl_index (bucket, entries) VALUES (?1, ?2)").map_err(&e)?;
                 for group in entries.chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0)) {
                     put.execute(params![bucket_of(group[0].0), encode_entries(group)]).map_err(&e)?;
+                    progress(group.len() as u64);
                 }
             } else {
                 let mut wait =
                     self.tx.prepare_cached("INSERT INTO setl_pending (slice, run_id, entries) VALUES (?1, ?2, ?3)").map_err(&e)?;
                 for group in entries.chunk_by(|a, b| slice_of(a.0) == slice_of(b.0)) {
                     wait.execute(params![slice_of(group[0].0), run_id, encode_entries(group)]).map_err(&e)?;
+                    progress(group.len() as u64);
                 }
                 self.fold_pending(slice_folded_by(run_id))?;
             }
@@ -1094,6 +1098,7 @@ impl Tx<'_> {
                     &buf[row.state]
                 ])
                 .map_err(&e)?;
+                progress(1);
                 Ok(())
             })?;
             timer.mark("store person-years");
