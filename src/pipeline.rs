@@ -441,6 +441,10 @@ pub struct RunInfo<'a> {
     pub years: &'a [PersonYear],
 }
 
+/// The files [`write_rest`] writes: fund_report.csv, rejects.csv, report.md, report.html,
+/// report.xlsx, manifest.json (a step each of its progress bar).
+const REPORT_FILES: u64 = 6;
+
 /// Writes everything but the two tables: `fund_report.csv`, `rejects.csv`, the human reports
 /// and `manifest.json` (under `sub/` when given); returns the counts.
 #[allow(clippy::too_many_arguments)]
@@ -456,8 +460,7 @@ pub fn write_rest(
     lang: Lang,
 ) -> Result<Counts> {
     let mut timer = Timer::new();
-    // fund_report.csv, rejects.csv, report.md, report.html, report.xlsx, manifest.json
-    let pb = progress::steps(6, "reports");
+    let pb = progress::steps(REPORT_FILES, "reports");
     let dir = out.dir().join(sub.unwrap_or(""));
     out.set_prefix(sub);
     out.write_file("fund_report.csv", fund::to_csv(&totals.fund, policies)?.as_bytes())?;

@@ -181,7 +181,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let persons_index = u16::try_from(job.claims.len()).context("too many input files")?;
     let aliases = read::aliases_of(policies);
     let pb = progress::reading_persons(job.persons, "persons");
-    let persons = read::read_persons_shown(job.persons, persons_index, &aliases, &|n| progress::grow(&pb, n))?;
+    let persons = read::read_persons_only(job.persons, persons_index, &aliases, None, &|n| progress::grow(&pb, n))?;
     pb.finish_and_clear();
     timer.mark("read persons");
     let part_of: Vec<u32> = persons.table.persons.par_iter().map(|p| (id_hash(&p.psn_no) % parts as u64) as u32).collect();

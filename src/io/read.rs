@@ -316,11 +316,6 @@ pub fn read_persons(path: &Path, file: u16, aliases: &Aliases) -> Result<Persons
     read_persons_input(&Input::File(path.to_path_buf()), file, aliases)
 }
 
-/// [`read_persons`], telling `progress` the rows of each batch read (for a progress bar).
-pub fn read_persons_shown(path: &Path, file: u16, aliases: &Aliases, progress: &dyn Fn(u64)) -> Result<PersonsRead> {
-    read_persons_only(path, file, aliases, None, progress)
-}
-
 /// The keys of a night's claims, read from their own columns before the claims themselves:
 /// the persons they name and the setl_ids and init_setl_ids they carry (trimmed, non-empty).
 /// The persons file is then read for those persons only, while the state is looked up for
@@ -369,8 +364,8 @@ pub fn claim_keys(files: &[PathBuf], persons: &Path) -> Option<ClaimKeys> {
     Some(out)
 }
 
-/// [`read_persons_shown`] keeping only the persons in `only` (the other rows are counted, not
-/// read).
+/// [`read_persons`] keeping only the persons in `only` when given (the other rows are counted,
+/// not read), telling `progress` the rows of each batch read (for a progress bar).
 pub fn read_persons_only(
     path: &Path,
     file: u16,
