@@ -225,10 +225,17 @@ pub fn load_after<A: Send>(
 /// Settles what was loaded (the policies may differ from those used to load, e.g. scenarios
 /// that change only parameters).
 pub fn settle(loaded: &Loaded, policies: &PolicySet) -> Settled {
+    settle_from(loaded, policies, None)
+}
+
+/// [`settle`] continuing each person from a nightly state's `carries`
+/// ([`engine::settle_all_from`]).
+pub fn settle_from(loaded: &Loaded, policies: &PolicySet, carries: Option<&mut [engine::Carry]>) -> Settled {
     let n = loaded.prepared.order.len() as u64;
     let mut timer = Timer::new();
     let pb = progress::bar(n, "settling");
-    let s = engine::settle_all(&loaded.claims.table, &loaded.persons.table, &loaded.prepared, policies, &|k| pb.inc(k));
+    let t = &loaded.claims.table;
+    let s = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, policies, carries, &|k| pb.inc(k));
     pb.finish_and_clear();
     timer.mark("settle");
     s

@@ -157,10 +157,8 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
     let mut timer = pipeline::Timer::new();
     let mut carries = prior.carries(t, &loaded.persons.table, &policies, &loaded.prepared)?;
     timer.mark("load carried state");
-    let pb = progress::bar(loaded.prepared.order.len() as u64, "settling");
-    let settled = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, &policies, Some(&mut carries), &|k| pb.inc(k));
-    pb.finish_and_clear();
-    timer.mark("settle");
+    let settled = pipeline::settle_from(&loaded, &policies, Some(&mut carries));
+    let mut timer = pipeline::Timer::new();
     let contributions = state::Contributions::new(&carries, settled.sorted.len())?;
     loaded.state = Some(StateRun { db: store_path.display().to_string(), run_id });
     let mut out = OutputDir::new(&a.out)?;
@@ -249,8 +247,7 @@ impl Night<'_> {
                 Ok(counts)
             });
             let t = &loaded.claims.table;
-            // its claims, their setl_id index entries, its person-years
-            let pb = progress::share(2 * settled.claim.len() as u64 + settled.person_years.len() as u64, "storing");
+            let pb = progress::share(Tx::rows_work(settled), "storing");
             let stored = begin().and_then(|tx| {
                 let refs = tx.put_policies(policies, run_id)?;
                 tx.put_rows(run_id, t, &loaded.persons.table, policies, &refs, settled, contributions, carries, &|n| {

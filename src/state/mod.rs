@@ -832,8 +832,15 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The units of work [`Tx::put_rows`] tells its `progress`: each claim stored, each of
+    /// their setl_id index entries, each person-year.
+    pub fn rows_work(settled: &Settled) -> u64 {
+        2 * settled.claim.len() as u64 + settled.person_years.len() as u64
+    }
+
     /// Writes the run's rows: every settled claim with what it added to the running totals,
-    /// the reversed originals, and the touched person-years.
+    /// the reversed originals, and the touched person-years; `progress` is told the units of
+    /// [`Tx::rows_work`] as they are done.
     #[allow(clippy::too_many_arguments)]
     pub fn put_rows(
         &self,
