@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
 pub fn bar(len: u64, what: &str) -> ProgressBar {
-    counted(len, what, "{msg:>10} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta})")
+    counted(len, what, "{msg:>10} [{bar:40}] {human_pos}/{human_len} ({per_sec:0}, {eta})")
 }
 
 /// A bar of `len` drawn with `template` (hidden off a terminal); its first frame is drawn at
@@ -80,7 +80,7 @@ pub fn spinner(what: &str) -> ProgressBar {
     }
     let pb = shown(ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()));
     pb.set_style(
-        ProgressStyle::with_template("{msg:>10} {spinner} {human_pos} rows ({per_sec})")
+        ProgressStyle::with_template("{msg:>10} {spinner} {human_pos} rows ({per_sec:0})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.set_message(what.to_string());

@@ -99,6 +99,41 @@ fn replay_reports_each_differing_amount_and_exits_3() {
     let out = run(d.path(), &["replay", "--claims", "plain.csv", "--persons", "persons.csv", "--out", "rp"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no recorded amounts"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Said from the header alone, before any row is read: the persons file is not even opened
+    // (a city-year would otherwise be read and settled for minutes first). The same from a
+    // Parquet schema.
+    let out = run(d.path(), &["replay", "--claims", "plain.csv", "--persons", "absent.csv", "--out", "rp"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no recorded amounts"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(d.path(), &["generate", "--persons", "20", "--year", "2026", "--seed", "1", "--out", "gen", "--format", "parquet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(d.path(), &["replay", "--claims", "gen/claims.parquet", "--persons", "absent.parquet", "--out", "rg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no recorded amounts"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The columns there but every cell empty: found by reading the rows, the same error.
+    let empty: String = CLAIMS
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let head = l.split(',').take(11).collect::<Vec<_>>().join(",");
+            if i == 0 { l.to_string() + "\n" } else { head + ",,,,,\n" }
+        })
+        .collect();
+    std::fs::write(d.path().join("empty.csv"), empty).unwrap();
+    let out = run(d.path(), &["replay", "--claims", "empty.csv", "--persons", "persons.csv", "--out", "re"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no recorded amounts"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A file with recorded amounts beside one without: replayed, the other file's claim
+    // counted as without recorded amounts.
+    let other =
+        "setl_id,psn_no,mdtrt_id,setl_time,med_type,hosp_lv,medfee_sumamt,fulamt_ownpay_amt,overlmt_selfpay,preselfpay_amt,inscp_scp_amt
+S9,P1,M9,2026-08-01 10:00:00,21,3,100.00,0.00,0.00,0.00,100.00
+";
+    std::fs::write(d.path().join("other.csv"), other).unwrap();
+    let out = run(d.path(), &["replay", "--claims", "other.csv", "claims.csv", "--persons", "persons.csv", "--out", "rm", "--lang", "en"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(d.path().join("rm/replay_report.md")).unwrap();
+    assert!(report.contains("claims compared 2; without recorded amounts 2;"), "{report}");
 
     // A bad tolerance is a clear error (exit 1).
     let out = run(d.path(), &with_base("replay", &["--out", "r3", "--tolerance", "abc"]));

@@ -83,12 +83,15 @@ fn bar<'a>(drawn: &'a (String, String), label: &str) -> Vec<&'a str> {
     re.captures_iter(&drawn.0).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect()
 }
 
-/// Asserts that the bar `label` was drawn, every frame of it with the total `/{total}`.
+/// Asserts that the bar `label` was drawn, every frame of it with the total `/{total}`, and
+/// a rate, where it shows one, in whole rows a second (`12,345/s`, not `12345.6789/s`).
 fn assert_bar(frames: &(String, String), label: &str, total: &str) {
     let drawn = bar(frames, label);
     assert!(!drawn.is_empty(), "no '{label}' bar in what was drawn:\n{}", frames.0);
+    let rate = regex::Regex::new(r"\(\d{1,3}(?:,\d{3})*/s, ").unwrap();
     for f in drawn {
         assert!(f.contains(&format!("/{total}")), "the '{label}' bar does not show its total {total}: {f}");
+        assert!(!f.contains("/s") || rate.is_match(f), "the '{label}' bar's rate is not in whole rows a second: {f}");
     }
 }
 

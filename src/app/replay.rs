@@ -2,6 +2,7 @@
 //! platform recorded. The comparison, the discrepancy list and the reports are committed with
 //! the recomputed settlement and hashed in its manifest.
 
+use crate::io::source;
 use crate::io::write::{Format, OutputDir};
 use crate::model::{Money, time};
 use crate::pipeline;
@@ -25,6 +26,13 @@ pub struct ReplayInput<'a> {
 
 /// Runs the replay and writes its outputs; returns the settle counts and the comparison.
 pub fn replay(a: &ReplayInput) -> Result<(Counts, ReplayResult)> {
+    // Said before the input is read and settled (minutes for a city-year) when no claims file
+    // has a column of recorded amounts; a file whose header cannot be read is left to the
+    // read, which says why.
+    let unrecorded = |f: &PathBuf| source::header(f).is_ok_and(|h| !h.iter().any(|c| FIELDS.contains(&c.trim())));
+    if !a.claims.is_empty() && a.claims.iter().all(unrecorded) {
+        return Err(replay::nothing_to_replay());
+    }
     let loaded = pipeline::load(a.claims, a.persons, a.policies)?;
     let settled = pipeline::settle(&loaded, a.policies);
     let t = &loaded.claims.table;

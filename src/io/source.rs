@@ -36,6 +36,12 @@ pub fn tune_allocator() {
     }
 }
 
+/// The column names of an input file's header (CSV) or schema (Parquet), without reading
+/// its rows.
+pub fn header(path: &Path) -> anyhow::Result<Vec<String>> {
+    if is_parquet(path) { super::parquet::read::parquet_header(path) } else { super::csv::read::csv_header(path) }
+}
+
 /// The input's format, from the file name.
 pub fn is_parquet(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))

@@ -7,7 +7,7 @@ use super::doc::{Block, Cell, Chart, ChartKind, Doc, Section, Series, Table, yua
 use super::i18n::Lang;
 use crate::engine::Settled;
 use crate::model::{Benefit, ClaimTable, Money, Recorded, Settlement, Status};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// The compared amounts (the funds in layer order, the personal part, then the other payers'
@@ -105,13 +105,18 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
         r.claims_off += off as u64;
     }
     if r.compared == 0 {
-        bail!(
-            "the claims carry no recorded amounts (columns {}): there is nothing to replay against; \
-             add the platform's amounts to the extract or use `medsettle settle`",
-            FIELDS.join(", ")
-        );
+        return Err(nothing_to_replay());
     }
     Ok(r)
+}
+
+/// The error of a replay whose claims carry no recorded amount.
+pub fn nothing_to_replay() -> anyhow::Error {
+    anyhow::anyhow!(
+        "the claims carry no recorded amounts (columns {}): there is nothing to replay against; \
+         add the platform's amounts to the extract or use `medsettle settle`",
+        FIELDS.join(", ")
+    )
 }
 
 /// One line on why a claim differs: the first layer (in settlement order) that differs, or

@@ -365,6 +365,32 @@ impl LineChunks {
     }
 }
 
+/// The column names of a CSV file's header row.
+pub fn csv_header(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut chunks = LineChunks { file, carry: Vec::new(), eof: false };
+    let first = chunks.next_chunk().with_context(|| format!("cannot read {}", path.display()))?.unwrap_or_default();
+    Ok(header_of(path, &first)?.0)
+}
+
+/// The header row at the start of a file's first chunk (after a UTF-8 byte-order mark), and
+/// where the data after it starts.
+fn header_of(path: &Path, first: &[u8]) -> Result<(Vec<String>, usize)> {
+    let p = path.display();
+    sniff_csv(path, &first[..first.len().min(64)])?;
+    let end = memchr(b'\n', first).map_or(first.len(), |k| k + 1);
+    let mut head = first[..end].to_vec();
+    let bom = if head.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    let he = trim_eol(&head, bom, memchr(b'\n', &head).unwrap_or(head.len()));
+    let mut hf = Vec::new();
+    split_line(&mut head, bom, he, &mut hf).map_err(|e| anyhow::anyhow!("{p}: the header row (line 1): {e}"))?;
+    let header =
+        hf.iter().map(|&(a, b)| std::str::from_utf8(&head[a as usize..b as usize]).map(str::to_string)).collect::<Result<_, _>>().map_err(
+            |_| anyhow::anyhow!("{p}: the header row is not UTF-8 (GBK?); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8"),
+        )?;
+    Ok((header, end))
+}
+
 /// Reads a CSV file whose header names `cols`, calling `f` with each window of batches in
 /// file order (a window is split in parallel while the reader thread reads the next chunks).
 /// Every physical line after the header is a row (empty lines are skipped but counted), so
@@ -374,19 +400,8 @@ pub fn read_csv_windows(path: &Path, cols: &[Column], mut f: impl FnMut(Vec<CsvB
     let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
     let mut chunks = LineChunks { file, carry: Vec::new(), eof: false };
     let first = chunks.next_chunk().with_context(|| format!("cannot read {p}"))?.unwrap_or_default();
-    sniff_csv(path, &first[..first.len().min(64)])?;
-    // The header is the first line of the first chunk; the rest of that chunk is data.
-    let end = memchr(b'\n', &first).map_or(first.len(), |k| k + 1);
-    let mut head = first[..end].to_vec();
+    let (header, end) = header_of(path, &first)?;
     let rest = first[end..].to_vec();
-    let bom = if head.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
-    let he = trim_eol(&head, bom, memchr(b'\n', &head).unwrap_or(head.len()));
-    let mut hf = Vec::new();
-    split_line(&mut head, bom, he, &mut hf).map_err(|e| anyhow::anyhow!("{p}: the header row (line 1): {e}"))?;
-    let header: Vec<String> =
-        hf.iter().map(|&(a, b)| std::str::from_utf8(&head[a as usize..b as usize]).map(str::to_string)).collect::<Result<_, _>>().map_err(
-            |_| anyhow::anyhow!("{p}: the header row is not UTF-8 (GBK?); re-encode the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8"),
-        )?;
     let map = Arc::new(map_header(&p.to_string(), &header, cols)?);
     let header = Arc::new(header);
     let window = rayon::current_num_threads().max(2);

@@ -22,15 +22,27 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow::anyhow!("{}: not a readable Parquet file (the decoder failed on it)", path.display())))
 }
 
-fn row_groups(path: &Path, cols: &[Column]) -> Result<Vec<(usize, u64, u64)>> {
+/// The column names of a Parquet file's schema.
+pub fn parquet_header(path: &Path) -> Result<Vec<String>> {
+    guarded(path, || Ok(header(&open(path)?)))
+}
+
+fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let p = path.display();
     let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         bail!("{p} is empty; a Parquet input needs at least its schema");
     }
-    let b = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{p}: not a readable Parquet file"))?;
-    let header: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
-    map_header(&p.to_string(), &header, cols)?;
+    ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{p}: not a readable Parquet file"))
+}
+
+fn header(b: &ParquetRecordBatchReaderBuilder<File>) -> Vec<String> {
+    b.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+fn row_groups(path: &Path, cols: &[Column]) -> Result<Vec<(usize, u64, u64)>> {
+    let b = open(path)?;
+    map_header(&path.display().to_string(), &header(&b), cols)?;
     let mut first = 1u64;
     Ok(b.metadata()
         .row_groups()
@@ -77,10 +89,8 @@ fn read_group(
     mut f: impl FnMut(&RecordBatch, u64) -> Result<()>,
 ) -> Result<()> {
     let p = path.display();
-    let file = File::open(path).with_context(|| format!("cannot open {p}"))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{p}: not a readable Parquet file"))?;
-    let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let wanted: Vec<usize> = map_header(&p.to_string(), &header, cols)?.into_iter().flatten().collect();
+    let builder = open(path)?;
+    let wanted: Vec<usize> = map_header(&p.to_string(), &header(&builder), cols)?.into_iter().flatten().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
     let mut builder = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024);
     if let Some(s) = selection {
