@@ -279,7 +279,7 @@ pub fn explain(run: &Run, setl_id: Option<&str>, psn_no: Option<&str>) -> Result
         pos[claims[k] as usize] = i as u32;
         sorted.push(settled[k]);
     }
-    let one = Settled { claim: rows.clone(), sorted, pos, person_years: Vec::new() };
+    let one = Settled { claim: Arc::new(rows.clone()), sorted, pos, person_years: Vec::new() };
     let s = tables::settlement_rows(t, &l.persons.table, &run.policies, &one, &rows);
     let (schema, batches) = arrow_table_columns(SETTLEMENT_COLUMNS, s.len(), &s.columns_fn())?;
     Ok(Explained { psn_no: person.psn_no.clone(), rejected: None, steps, settlements: Table { schema, batches } })

@@ -26,6 +26,7 @@ use crate::policy::{Group, PolicySet};
 use rayon::prelude::*;
 pub use state::{Contribution, PackedContributions, YearState};
 use std::collections::HashMap;
+use std::sync::Arc;
 pub use trace::{Step, Tracer};
 
 /// S-27: the most a claim's `rare_fund_pay` may be (0 unless it is a rare-disease drug).
@@ -305,8 +306,9 @@ pub fn settle_person(
 /// The settlements of a whole run and the person-years (sorted by psn_no, year).
 #[derive(Debug, Default)]
 pub struct Settled {
-    /// Claim index of each settlement, in settlement (D-06) order.
-    pub claim: Vec<u32>,
+    /// Claim index of each settlement, in settlement (D-06) order (the prepared order itself
+    /// for a whole run).
+    pub claim: Arc<Vec<u32>>,
     /// The settlements, aligned with `claim`.
     pub sorted: Vec<Settlement>,
     /// For each claim index: its position in `sorted`, or `u32::MAX` when rejected.
@@ -405,5 +407,5 @@ pub fn settle_all_from(
     person_years.par_sort_unstable_by(|a, b| {
         persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year))
     });
-    Settled { claim: prepared.order.clone(), sorted, pos, person_years }
+    Settled { claim: Arc::clone(&prepared.order), sorted, pos, person_years }
 }

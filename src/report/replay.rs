@@ -382,7 +382,7 @@ mod tests {
                 ..Claim::plain(setl_id, 0, 0, m(10000))
             });
         }
-        let settled = Settled { claim: vec![0, 1], sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
+        let settled = Settled { claim: std::sync::Arc::new(vec![0, 1]), sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
         let r = compare(&t, &settled, Money::ZERO)?;
         // B records no oth_pay, so its row adds up to 6,000 + 3,000 = 9,000.00 ≠ 10,000.00.
         assert_eq!(r.identity_broken, [(1, m(9000))]);

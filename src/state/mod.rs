@@ -893,7 +893,7 @@ impl Tx<'_> {
             let starts: Vec<usize> = (0..n).filter(|&k| k == 0 || key(k) != key(k - 1)).collect();
             let mut packs: Vec<Range<usize>> = starts.iter().zip(starts.iter().skip(1).copied().chain([n])).map(|(&a, b)| a..b).collect();
             drop(starts);
-            let mut members: Vec<u32> = settled.claim.clone();
+            let mut members: Vec<u32> = settled.claim.to_vec();
             // On this thread: the rayon pool is writing the output tables meanwhile.
             for r in &packs {
                 members[r.clone()].sort_unstable();
@@ -1188,7 +1188,7 @@ fn latest_and_states<'c>(
     carries: &'c [Carry],
 ) -> (Fast<(u32, i32), u32>, Fast<(u32, i32), &'c YearState>) {
     let mut last: Fast<(u32, i32), u32> = Fast::default();
-    for &ci in &settled.claim {
+    for &ci in settled.claim.iter() {
         let cl = &table.claims[ci as usize];
         last.insert((cl.psn, time::year_of(cl.setl_time)), ci);
     }
