@@ -175,7 +175,9 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let policies = job.policies;
     let mut out = OutputDir::new(job.out)?;
     let spill_parent = job.spill_dir.map(Path::to_path_buf).unwrap_or_else(|| out.staging().to_path_buf());
-    let spill = SpillDir::for_run(&spill_parent)?;
+    let spill = SpillDir::for_run(&spill_parent, &mut |path, why| {
+        eprintln!("medsettle: warning: cannot remove {}, the spill of an earlier run that ended: {why}; remove it by hand", path.display())
+    })?;
     let parts = job.partitions.clamp(1, MAX_PARTITIONS);
     let buckets = parts.min(MAX_KEY_BUCKETS);
 

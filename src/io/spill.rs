@@ -35,15 +35,18 @@ impl SpillDir {
     /// This process's spill folder under `parent`, once the folders that runs now gone left
     /// there are removed. A killed run leaves its spill (gigabytes at a city's scale): in the
     /// output's staging folder it goes with the staging folder, but under `--spill-dir` only
-    /// the next run can find it. A folder that cannot be removed is left for the next run.
-    pub fn for_run(parent: &Path) -> Result<SpillDir> {
+    /// the next run can find it. A folder that cannot be removed is told to `left` (with
+    /// why) and left for the next run.
+    pub fn for_run(parent: &Path, left: &mut dyn FnMut(&Path, std::io::Error)) -> Result<SpillDir> {
         let me = std::process::id();
         if let Ok(entries) = std::fs::read_dir(parent) {
             for e in entries.flatten() {
                 let name = e.file_name();
                 let pid = name.to_str().and_then(|n| n.strip_prefix(RUN_PREFIX)).and_then(|p| p.parse::<u32>().ok());
-                if pid.is_some_and(|p| p != me && !super::process_alive(p)) {
-                    let _ = std::fs::remove_dir_all(e.path());
+                if pid.is_some_and(|p| p != me && !super::process_alive(p))
+                    && let Err(why) = std::fs::remove_dir_all(e.path())
+                {
+                    left(&e.path(), why);
                 }
             }
         }
@@ -355,7 +358,16 @@ mod tests {
         let running = folder(format!("{RUN_PREFIX}{}", live.id()))?;
         let other = folder(format!("{RUN_PREFIX}x"))?;
         let unrelated = folder("claims".to_string())?;
-        let dir = SpillDir::for_run(parent.path())?;
+        // A run gone whose spill cannot be removed (here a file where a folder was expected;
+        // in production a folder without write permission) is told, not failed on.
+        let mut gone_too = std::process::Command::new("true").spawn()?;
+        gone_too.wait()?;
+        let stuck = parent.path().join(format!("{RUN_PREFIX}{}", gone_too.id()));
+        std::fs::write(&stuck, b"not a folder")?;
+        let mut told = Vec::new();
+        let dir = SpillDir::for_run(parent.path(), &mut |p, _| told.push(p.to_path_buf()))?;
+        assert_eq!(told, std::slice::from_ref(&stuck), "the spill that could not be removed is told");
+        assert!(stuck.exists());
         let kept = [running.exists(), other.exists(), unrelated.exists()];
         live.kill()?;
         live.wait()?;
