@@ -41,7 +41,10 @@ fn same_seed_same_files_on_one_and_two_threads() {
 #[test]
 fn generated_files_read_back_as_the_generated_tables() {
     let policies = PolicySet::assemble(&[], &[]).unwrap();
-    let g = synth::generate(&Options { persons: 400, years: vec![2024, 2026], seed: 3 }, &policies).unwrap();
+    let mut g = synth::generate(&Options { persons: 800, years: vec![2024, 2026], seed: 3 }, &policies).unwrap();
+    // Recorded amounts on a few hundred claims across the file (the reader keeps them beside
+    // the claims, by claim index, through its parallel chunks).
+    assert!(synth::attach_recorded(&mut g, &policies, 300) >= 250);
     let d = tempfile::tempdir().unwrap();
     for format in [Format::Csv, Format::Parquet] {
         let dir = d.path().join(format.ext());
@@ -51,6 +54,10 @@ fn generated_files_read_back_as_the_generated_tables() {
         assert!(loaded.reject_rows().is_empty(), "{ext}: {:?}", loaded.reject_rows().first());
         let (a, b) = (&g.claims, &loaded.claims.table);
         assert_eq!(a.claims.len(), b.claims.len());
+        assert_eq!(a.recorded.len(), b.recorded.len(), "{ext}");
+        assert!(a.recorded == b.recorded, "{ext}: the recorded amounts differ");
+        let last = a.recorded.last().map(|r| r.0 as usize).unwrap_or(0);
+        assert!(last > 8192, "{ext}: the recorded claims end at {last}, inside the read's first chunk");
         for (x, y) in a.claims.iter().zip(&b.claims) {
             let what = a.setl_id(x);
             assert_eq!(what, b.setl_id(y));
@@ -63,8 +70,8 @@ fn generated_files_read_back_as_the_generated_tables() {
                 "{what}"
             );
             assert_eq!(
-                (x.med_type, x.hosp_lv, x.primary_care, x.offsite, x.drug_class, x.disease, x.reversal),
-                (y.med_type, y.hosp_lv, y.primary_care, y.offsite, y.drug_class, y.disease, y.reversal),
+                (x.med_type, x.hosp_lv(), x.primary_care(), x.offsite, x.drug_class, x.disease, x.reversal),
+                (y.med_type, y.hosp_lv(), y.primary_care(), y.offsite, y.drug_class, y.disease, y.reversal),
                 "{what}"
             );
         }

@@ -180,7 +180,7 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
             year: i32::from(r.year),
             mdtrt_id: t.strings.get(c.mdtrt_id).to_string(),
             med_type: c.med_type.0,
-            hosp_lv: c.hosp_lv,
+            hosp_lv: c.hosp_lv(),
             target: is_target,
             medfee_sumamt: c.medfee_sumamt().to_string(),
             fulamt_ownpay_amt: c.fulamt_ownpay_amt.to_string(),

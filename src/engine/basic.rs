@@ -71,16 +71,16 @@ impl Ctx<'_> {
         x.round(self.policy.rounding.mode)
     }
     fn inpatient_rate(&self, band: &crate::policy::InpatientBand) -> Rate {
-        band.rate.get(self.group).map(|l| l.at(self.claim.hosp_lv).0).unwrap_or(Rate::ZERO)
+        band.rate.get(self.group).map(|l| l.at(self.claim.hosp_lv()).0).unwrap_or(Rate::ZERO)
     }
     /// S-10: the outpatient column of the claim.
     fn column(&self) -> Column {
         if self.benefit == Benefit::Pharmacy {
             return self.policy.outpatient.as_ref().map(|o| o.pharmacy_column).unwrap_or(Column::Level2);
         }
-        if self.claim.primary_care {
+        if self.claim.primary_care() {
             Column::Primary
-        } else if self.claim.hosp_lv == 3 {
+        } else if self.claim.hosp_lv() == 3 {
             Column::Level3
         } else {
             Column::Level2
@@ -169,7 +169,7 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
         (Some(later), false) => later,
         _ => &inp.deductible,
     };
-    let full = table.get(group).map(|l| l.at(ctx.claim.hosp_lv).0).unwrap_or(Money::ZERO);
+    let full = table.get(group).map(|l| l.at(ctx.claim.hosp_lv()).0).unwrap_or(Money::ZERO);
     let ded = (full - adm.deductible_charged).max0().min(ctx.claim.inscp_scp_amt.max0());
     let table_key = || match (&inp.deductible_later, adm.first) {
         (Some(later), false) => format!("inpatient.deductible_later.{}", later.key(group)),
@@ -186,7 +186,7 @@ fn admission_deductible<'a>(ctx: &Ctx<'a>, st: &mut YearState, is_admission: boo
                     (Some(_), false) => "a later admission of the year",
                     (None, _) => "the admission",
                 },
-                ctx.claim.hosp_lv,
+                ctx.claim.hosp_lv(),
                 group.as_str(),
                 adm.deductible_charged,
                 mdtrt_id,
@@ -539,7 +539,7 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     let Some(ch) = &ctx.policy.chronic else { return BasicPay::default() };
     let inscp = ctx.claim.inscp_scp_amt;
     let rates = ch.rates.get(ctx.group);
-    let base_rate = rates.map(|r| if ctx.claim.primary_care { r.primary.0 } else { r.other.0 }).unwrap_or(Rate::ZERO);
+    let base_rate = rates.map(|r| if ctx.claim.primary_care() { r.primary.0 } else { r.other.0 }).unwrap_or(Rate::ZERO);
     let rate = ctx.adjusted(base_rate);
     // The annual limit by the person's approved diseases (tumour rows where the policy has them).
     let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().copied().filter(|d| ch.diseases.contains(d)).collect();
@@ -595,7 +595,7 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
         .value("inscp_scp_amt", inscp)
         .param(format!("chronic.limits.{}.{limit_key}", ch.limits.key(ctx.group)))
         .param("chronic.limit_basis");
-        let rate_key = format!("chronic.rates.{}.{}", ch.rates.key(ctx.group), if ctx.claim.primary_care { "primary" } else { "other" });
+        let rate_key = format!("chronic.rates.{}.{}", ch.rates.key(ctx.group), if ctx.claim.primary_care() { "primary" } else { "other" });
         ctx.rate_detail(d, rate, rate_key).value("hifp_exact", exact.shown()).value("hifp_pay", hifp)
     });
     // S-14: cost beyond the exhausted limit settles as general outpatient on the same claim;

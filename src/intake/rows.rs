@@ -164,8 +164,11 @@ impl<'a> ClaimIntake<'a> {
             .into_par_iter()
             .map(|k| {
                 let rows = k * CHUNK..((k + 1) * CHUNK).min(b.len());
-                let mut t =
-                    ClaimTable { claims: Vec::with_capacity(rows.len()), strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40) };
+                let mut t = ClaimTable {
+                    claims: Vec::with_capacity(rows.len()),
+                    strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40),
+                    recorded: Vec::new(),
+                };
                 let mut rejects = Vec::new();
                 // How many rows ahead the person slot is prefetched.
                 const AHEAD: usize = 8;
@@ -177,7 +180,7 @@ impl<'a> ClaimIntake<'a> {
                         self.persons.prefetch(&p);
                     }
                     match self.claim(b, row, file, &mut t.strings) {
-                        Ok(c) => t.claims.push(c),
+                        Ok((c, recorded)) => t.push(c, recorded),
                         Err((code, message)) => rejects.push(RejectRow {
                             file,
                             line: b.line(row),
@@ -193,7 +196,7 @@ impl<'a> ClaimIntake<'a> {
     }
 
     /// One claims row (CONTRACT.md §1).
-    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<Claim, Refusal> {
+    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<(Claim, Option<Recorded>), Refusal> {
         if let Some(e) = b.row_error(row) {
             return Err(e);
         }
@@ -297,20 +300,18 @@ impl<'a> ClaimIntake<'a> {
                 },
             ));
         };
-        let recorded = rec.iter().any(Option::is_some).then(|| {
-            Box::new(Recorded {
-                hifp_pay: rec[0],
-                hifob_pay: rec[1],
-                hifmi_pay: rec[2],
-                maf_pay: rec[3],
-                psn_part_amt: rec[4],
-                oth_pay: rec_oth_pay,
-            })
+        let recorded = rec.iter().any(Option::is_some).then_some(Recorded {
+            hifp_pay: rec[0],
+            hifob_pay: rec[1],
+            hifmi_pay: rec[2],
+            maf_pay: rec[3],
+            psn_part_amt: rec[4],
+            oth_pay: rec_oth_pay,
         });
         let setl_id = strings.push(&setl_id);
         let mdtrt_id = strings.push(&mdtrt_id);
         let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
-        Ok(Claim {
+        let claim = Claim {
             setl_id,
             mdtrt_id,
             init_setl_id,
@@ -322,8 +323,7 @@ impl<'a> ClaimIntake<'a> {
             inscp_scp_amt: inscp,
             rare_fund_pay,
             med_type,
-            hosp_lv,
-            primary_care,
+            level: Claim::level_of(hosp_lv, primary_care),
             offsite,
             drug_class,
             disease,
@@ -331,8 +331,8 @@ impl<'a> ClaimIntake<'a> {
             original: NO_ORIGINAL,
             file,
             line: u32::try_from(b.line(row)).unwrap_or(u32::MAX),
-            recorded,
-        })
+        };
+        Ok((claim, recorded))
     }
 }
 

@@ -161,7 +161,7 @@ fn claim_lines(m: &mut ClaimLines, c: &Claim, s: &Settlement, persons: &PersonTa
     // the provincial rare-disease drug fund (S-27).
     let (finance, rare_fund) = if s.benefit == Benefit::RareDrug { (Money::ZERO, s.oth_pay) } else { (s.oth_pay, Money::ZERO) };
     let amounts = [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, finance, rare_fund];
-    let k = ClaimKey { year: s.year, policy: s.policy, benefit: s.benefit, category: cat, hosp_lv: c.hosp_lv };
+    let k = ClaimKey { year: s.year, policy: s.policy, benefit: s.benefit, category: cat, hosp_lv: c.hosp_lv() };
     let e = m.entry(k).or_default();
     for (f, amount) in amounts.into_iter().enumerate() {
         // Every covered claim has its hifp line, zero or not.

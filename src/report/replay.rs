@@ -71,7 +71,7 @@ pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<Re
     for ci in settled.input_order() {
         let Some(s) = settled.get(ci as usize) else { continue };
         let c = &t.claims[ci as usize];
-        let Some(rec) = c.recorded.as_deref() else {
+        let Some(rec) = t.recorded(ci as usize) else {
             r.not_recorded += 1;
             continue;
         };
@@ -271,7 +271,7 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
     );
     for (m, ci) in top.iter().take(20) {
         let c = &t.claims[*ci as usize];
-        let (Some(s), Some(rec)) = (settled.get(*ci as usize), c.recorded.as_deref()) else { continue };
+        let (Some(s), Some(rec)) = (settled.get(*ci as usize), t.recorded(*ci as usize)) else { continue };
         big.rows.push(vec![
             Cell::text(t.strings.get(c.setl_id)),
             Cell::text(psn_no(c.psn)),
@@ -375,12 +375,8 @@ mod tests {
         let mut t = ClaimTable::default();
         for (id, oth) in [("A", Some(m(1000))), ("B", None)] {
             let setl_id = t.strings.push(id);
-            t.claims.push(Claim {
-                med_type: MedType(52),
-                hosp_lv: 2,
-                recorded: Some(Box::new(Recorded { oth_pay: oth, ..rec })),
-                ..Claim::plain(setl_id, 0, 0, m(10000))
-            });
+            let claim = Claim { med_type: MedType(52), level: Claim::level_of(2, false), ..Claim::plain(setl_id, 0, 0, m(10000)) };
+            t.push(claim, Some(Recorded { oth_pay: oth, ..rec }));
         }
         let settled = Settled { claim: std::sync::Arc::new(vec![0, 1]), sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
         let r = compare(&t, &settled, Money::ZERO)?;

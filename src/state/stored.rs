@@ -45,8 +45,8 @@ impl<'a> ClaimInput<&'a str> {
             inscp_scp_amt: c.inscp_scp_amt,
             rare_fund_pay: c.rare_fund_pay,
             med_type: c.med_type,
-            hosp_lv: c.hosp_lv,
-            primary_care: c.primary_care,
+            hosp_lv: c.hosp_lv(),
+            primary_care: c.primary_care(),
             offsite: c.offsite,
             drug_class: c.drug_class,
             disease: c.disease,
@@ -113,8 +113,7 @@ impl<S: AsRef<str>> ClaimInput<S> {
             inscp_scp_amt: self.inscp_scp_amt,
             rare_fund_pay: self.rare_fund_pay,
             med_type: self.med_type,
-            hosp_lv: self.hosp_lv,
-            primary_care: self.primary_care,
+            level: Claim::level_of(self.hosp_lv, self.primary_care),
             offsite: self.offsite,
             drug_class: self.drug_class,
             disease: self.disease,
@@ -122,7 +121,6 @@ impl<S: AsRef<str>> ClaimInput<S> {
             original: NO_ORIGINAL,
             file: 0,
             line,
-            recorded: None,
         }
     }
 }

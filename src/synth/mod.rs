@@ -1033,8 +1033,11 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
     }
     // A nightly extract is in settlement-time order.
     rows.sort_unstable_by_key(|r| (r.ev.time, r.year, r.psn, r.seq));
-    let mut claims =
-        ClaimTable { claims: Vec::with_capacity(rows.len()), strings: Strings::with_capacity(rows.len() * 2 + 64, rows.len() * 40 + 64) };
+    let mut claims = ClaimTable {
+        claims: Vec::with_capacity(rows.len()),
+        strings: Strings::with_capacity(rows.len() * 2 + 64, rows.len() * 40 + 64),
+        recorded: Vec::new(),
+    };
     let mut coding = Vec::with_capacity(rows.len());
     for r in &rows {
         let e = &r.ev;
@@ -1054,8 +1057,7 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             preselfpay_amt: presel,
             inscp_scp_amt: inscp,
             med_type: MedType(e.med_type),
-            hosp_lv: e.hosp_lv,
-            primary_care: e.primary,
+            level: Claim::level_of(e.hosp_lv, e.primary),
             offsite: e.offsite,
             drug_class: e.drug,
             disease: e.disease,
@@ -1063,7 +1065,6 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             original: NO_ORIGINAL,
             file: 0,
             line: 0,
-            recorded: None,
             rare_fund_pay: Money::from_fen(e.rare_fund),
         });
         coding.push(e.coding);
@@ -1341,9 +1342,11 @@ pub fn attach_recorded(g: &mut Generated, policies: &PolicySet, n: usize) -> usi
             5 => r.psn_part_amt = Some(s.psn_part_amt + Money::from_fen(100)),
             _ => {}
         }
-        g.claims.claims[*ci as usize].recorded = Some(Box::new(r));
+        g.claims.recorded.push((*ci, r));
         k += 1;
     }
+    // In input order already (`input_order`); kept sorted whatever the order above.
+    g.claims.recorded.sort_by_key(|&(ci, _)| ci);
     k
 }
 
@@ -1441,8 +1444,8 @@ fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u3
         Val::Money(c.overlmt_selfpay),
         Val::Money(c.preselfpay_amt),
         Val::Money(c.inscp_scp_amt),
-        Val::Text(["", "1", "2", "3"][c.hosp_lv.min(3) as usize]),
-        Val::Int(c.primary_care as i64),
+        Val::Text(["", "1", "2", "3"][c.hosp_lv().min(3) as usize]),
+        Val::Int(c.primary_care() as i64),
         Val::Text(coding.opsp_dise_code(c.disease)),
         Val::Text(coding.dise_codg()),
         Val::Text(if c.med_type.0 == 15 { c.drug_class.as_str() } else { "" }),
@@ -1452,7 +1455,7 @@ fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u3
         if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
     ]);
     if with_recorded {
-        let r = c.recorded.as_deref();
+        let r = t.recorded(i);
         let m = |f: fn(&Recorded) -> Option<Money>| r.and_then(f).map_or(Val::Null, Val::Money);
         v.extend([m(|r| r.hifp_pay), m(|r| r.hifob_pay), m(|r| r.hifmi_pay), m(|r| r.maf_pay), m(|r| r.psn_part_amt)]);
     }
@@ -1466,7 +1469,7 @@ pub fn write<'a>(g: &'a Generated, dir: &Path, format: Format, progress: &(dyn F
     let person = move |i: usize, v: &mut Vec<Val<'a>>| person_row(&persons[i], &g.chronic_text[i], v);
     write_table(&mut out, "persons", format, PERSON_FILE_COLUMNS, persons.len(), &person, &|_| {})?;
     let t = &g.claims;
-    let with_recorded = t.claims.iter().any(|c| c.recorded.is_some());
+    let with_recorded = !t.recorded.is_empty();
     let psn_no = move |psn: u32| persons.get(psn as usize).map_or("", |p| p.psn_no.as_str());
     let claim = move |i: usize, v: &mut Vec<Val<'a>>| claim_row(t, i, g.coding[i], &psn_no, with_recorded, v);
     let columns: Vec<(&str, ColType)> =
