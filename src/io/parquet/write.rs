@@ -273,8 +273,13 @@ pub(crate) struct ParquetSink {
     chunk: usize,
 }
 
-/// Batches built at once per step (in parallel) before they are encoded.
-const BATCHES_PER_STEP: usize = 8;
+/// Batches built at once per step (in parallel) before they are encoded: two a thread on 2
+/// cores. The batches of a step are alive together at the end of an in-memory run, when its
+/// peak is reached. On the 10.36M year (`benches/peer.sh`'s data, 3 alternated rounds with
+/// 2, 4 and 8), 4 gave peaks of 2,573–2,591 MiB against 2,615–2,618 MiB with 8, in the same
+/// writing time (3.75–3.93 s against 3.78–3.89 s); 2 saved little more (2,534–2,577 MiB)
+/// for a little more CPU. The files are the same bytes whatever the step.
+const BATCHES_PER_STEP: usize = 4;
 
 impl ParquetSink {
     pub(crate) fn new(w: OutFile, cols: &[(&str, ColType)], window: usize, chunk: usize) -> Result<ParquetSink> {
