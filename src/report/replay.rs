@@ -68,10 +68,15 @@ fn abs(m: Money) -> Money {
 /// input is an error: there is nothing to replay against.
 pub fn compare(t: &ClaimTable, settled: &Settled, tolerance: Money) -> Result<ReplayResult> {
     let mut r = ReplayResult { tolerance, ..ReplayResult::default() };
+    // Both the settled claims and the table's recorded amounts are in ascending claim order:
+    // one walk along the recorded list, not a search per claim (an audited year records
+    // every claim).
+    let mut recorded = t.recorded.iter().peekable();
     for ci in settled.input_order() {
         let Some(s) = settled.get(ci as usize) else { continue };
         let c = &t.claims[ci as usize];
-        let Some(rec) = t.recorded(ci as usize) else {
+        while recorded.next_if(|(j, _)| *j < ci).is_some() {}
+        let Some((_, rec)) = recorded.next_if(|(j, _)| *j == ci) else {
             r.not_recorded += 1;
             continue;
         };
@@ -392,6 +397,37 @@ mod tests {
         assert_eq!((a.compared, a.off, a.signed, a.abs), (1, 1, m(500), m(500)));
         let why = explain(m(10000), &Recorded { oth_pay: Some(m(1000)), ..rec }, &s, Money::ZERO, Lang::En);
         assert!(why.contains("other payers differ") && why.contains("recorded 1000.00, recomputed 1500.00"), "{why}");
+        Ok(())
+    }
+
+    /// The walk along the recorded amounts: a rejected claim's recorded amounts are passed
+    /// over, a claim without any is counted as such, and the claims after it still meet theirs.
+    #[test]
+    fn recorded_amounts_meet_their_claims_past_rejected_and_unrecorded_ones() -> anyhow::Result<()> {
+        use crate::model::{Claim, ClaimTable, MedType};
+        let m = Money::from_yuan;
+        let (rec, s) = childbirth(2500);
+        let mut t = ClaimTable::default();
+        // 0: rejected, recorded; 1: not recorded; 2 and 3: recorded, 3 off by 1.00 on psn_part.
+        for (id, recorded) in
+            [("R", Some(rec)), ("N", None), ("A", Some(rec)), ("B", Some(Recorded { psn_part_amt: Some(m(2501)), ..rec }))]
+        {
+            let setl_id = t.strings.push(id);
+            let claim = Claim { med_type: MedType(52), level: Claim::level_of(2, false), ..Claim::plain(setl_id, 0, 0, m(10000)) };
+            t.push(claim, recorded.map(|r| Recorded { oth_pay: Some(m(1500)), ..r }));
+        }
+        assert_eq!(t.recorded.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 2, 3]);
+        assert!(t.recorded(1).is_none() && t.recorded(3).is_some_and(|r| r.psn_part_amt == Some(m(2501))));
+        let settled = Settled {
+            claim: std::sync::Arc::new(vec![1, 2, 3]),
+            sorted: vec![s, s, s],
+            pos: vec![u32::MAX, 0, 1, 2],
+            person_years: Vec::new(),
+        };
+        let r = compare(&t, &settled, Money::ZERO)?;
+        assert_eq!((r.compared, r.not_recorded), (2, 1));
+        let off: Vec<(u32, &str)> = r.discrepancies.iter().map(|d| (d.claim, FIELDS[d.field])).collect();
+        assert_eq!(off, [(3, "psn_part_amt")]);
         Ok(())
     }
 }
