@@ -164,11 +164,7 @@ impl<'a> ClaimIntake<'a> {
             .into_par_iter()
             .map(|k| {
                 let rows = k * CHUNK..((k + 1) * CHUNK).min(b.len());
-                let mut t = ClaimTable {
-                    claims: Vec::with_capacity(rows.len()),
-                    strings: Strings::with_capacity(rows.len() * 2, rows.len() * 40),
-                    recorded: Vec::new(),
-                };
+                let mut t = ClaimTable::with_capacity(rows.len());
                 let mut rejects = Vec::new();
                 // How many rows ahead the person slot is prefetched.
                 const AHEAD: usize = 8;

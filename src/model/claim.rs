@@ -140,6 +140,10 @@ pub struct ClaimTable {
 }
 
 impl ClaimTable {
+    /// An empty table with room for `n` claims and their ids (two of about 20 bytes each).
+    pub fn with_capacity(n: usize) -> ClaimTable {
+        ClaimTable { claims: Vec::with_capacity(n), strings: Strings::with_capacity(n * 2, n * 40), recorded: Vec::new() }
+    }
     pub fn setl_id(&self, c: &Claim) -> &str {
         self.strings.get(c.setl_id)
     }

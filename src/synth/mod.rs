@@ -1033,11 +1033,7 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
     }
     // A nightly extract is in settlement-time order.
     rows.sort_unstable_by_key(|r| (r.ev.time, r.year, r.psn, r.seq));
-    let mut claims = ClaimTable {
-        claims: Vec::with_capacity(rows.len()),
-        strings: Strings::with_capacity(rows.len() * 2 + 64, rows.len() * 40 + 64),
-        recorded: Vec::new(),
-    };
+    let mut claims = ClaimTable::with_capacity(rows.len());
     let mut coding = Vec::with_capacity(rows.len());
     for r in &rows {
         let e = &r.ev;
