@@ -195,7 +195,7 @@ proptest! {
             prop_assert_eq!(s.fund_pay_sumamt() + s.oth_pay + s.psn_part_amt, claim.medfee_sumamt());
             prop_assert!(s.oth_pay.is_zero() || s.benefit == Benefit::Maternity || s.benefit == Benefit::RareDrug, "oth_pay on {:?}", s);
             if s.benefit == Benefit::RareDrug {
-                prop_assert_eq!(s.oth_pay, claim.rare_fund_pay, "S-27: rare_fund_pay is passed into oth_pay");
+                prop_assert_eq!(s.oth_pay, t.rare_fund_pay(i), "S-27: rare_fund_pay is passed into oth_pay");
             }
             if s.status == Status::Settled {
                 for m in [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.act_pay_dedc] {

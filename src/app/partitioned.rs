@@ -18,7 +18,7 @@ use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame, records, unframe};
 use crate::io::write::{Format, OutputDir, TableWriter};
-use crate::model::{Claim, ClaimTable, PersonYear, Settlement, StrId, time};
+use crate::model::{Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
 use crate::pipeline::{self, RunInfo, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -122,8 +122,9 @@ pub struct Job<'a> {
     pub partitions: usize,
 }
 
-/// A claim in a partition's spill file: its text ids (None = absent) and the claim.
-type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim);
+/// A claim in a partition's spill file: its text ids (None = absent), the claim and its
+/// `rare_fund_pay` (held beside the claims, [`ClaimTable::rare_fund_pay`]).
+type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim, Money);
 
 /// A claim's position in the input: its file, then its row (record number or line). Unique,
 /// and increasing in input order, so the read's threads number claims without counting the
@@ -159,13 +160,13 @@ fn strs<'a>(t: &'a ClaimTable, c: &Claim) -> [Option<&'a str>; 3] {
     [c.setl_id, c.mdtrt_id, c.init_setl_id].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
 }
 
-/// Puts a spilled claim (its ids and record) into `t`.
-fn push_claim(t: &mut ClaimTable, s: [Option<&str>; 3], mut c: Claim) {
+/// Puts a spilled claim (its ids, record and `rare_fund_pay`) into `t`.
+fn push_claim(t: &mut ClaimTable, (s, mut c, rare_fund_pay): SpilledClaim) {
     let mut id = |s: Option<&str>| s.map(|s| t.strings.push(s)).unwrap_or(StrId::NONE);
     c.setl_id = id(s[0]);
     c.mdtrt_id = id(s[1]);
     c.init_setl_id = id(s[2]);
-    t.claims.push(c);
+    t.push(c, rare_fund_pay, None);
 }
 
 /// Runs the job; returns the counts (the outputs are committed).
@@ -406,13 +407,13 @@ impl SpillCtx<'_> {
         let mut year = None;
         for (t, rejects) in parts {
             e.rejects.extend(rejects);
-            for c in &t.claims {
+            for (ci, c) in t.claims.iter().enumerate() {
                 let pos = position(c);
                 let part = self.part_of[c.psn as usize];
                 e.seq.push(part as u8);
                 let s = strs(&t, c);
                 let slot = &mut e.claims[part as usize];
-                frame(&mut slot.0, &(s, c))?;
+                frame(&mut slot.0, &(s, c, t.rare_fund_pay(ci)))?;
                 slot.1 += 1;
                 // a run of claims mostly shares its year: one set insert per change
                 let y = time::year_of(c.setl_time);
@@ -421,7 +422,7 @@ impl SpillCtx<'_> {
                     year = Some(y);
                 }
                 let setl_id = s[0].unwrap_or("");
-                let refused = refused_alone(&t, c, &self.persons.table, self.policies);
+                let refused = refused_alone(&t, ci, &self.persons.table, self.policies);
                 let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
                 frame(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, reversal: c.reversal, refused })?;
                 slot.1 += 1;
@@ -576,9 +577,9 @@ fn settle_partition(
                 let mut t = ClaimTable::default();
                 let mut ps = Vec::new();
                 for rec in records(&buf) {
-                    let (s, c): SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
-                    ps.push(position(&c));
-                    push_claim(&mut t, s, c);
+                    let claim: SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
+                    ps.push(position(&claim.1));
+                    push_claim(&mut t, claim);
                 }
                 Ok((t, ps))
             })
@@ -725,9 +726,9 @@ impl<'a> Merge<'a> {
                     let st: SpilledSettlement = postcard::from_bytes(Share::record(&share.settled, j as usize))
                         .context("a damaged record in a settlement spill file")?;
                     let Some(st) = st else { continue };
-                    let (s, c): SpilledClaim = postcard::from_bytes(Share::record(&share.claims, j as usize))
+                    let claim: SpilledClaim = postcard::from_bytes(Share::record(&share.claims, j as usize))
                         .context("a damaged record in a claims spill file")?;
-                    push_claim(&mut table, s, c);
+                    push_claim(&mut table, claim);
                     sorted.push(st);
                 }
                 Ok((table, sorted))

@@ -22,7 +22,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     let Some(group) = a.limits.iter().position(|l| l.benefits.contains(&ctx.benefit)) else { return Money::ZERO };
     let limit = a.limits[group].limit.0;
     // S-27: what the provincial rare-disease drug fund paid is not the person's share.
-    let base = (ctx.claim.in_catalogue() - paid_before - ctx.claim.rare_fund_pay).max0();
+    let base = (ctx.claim.in_catalogue() - paid_before - ctx.rare_fund_pay).max0();
     let room = (limit - st.assist_paid[group]).max0();
     let maf = base.share(rate).min(room.fixed()).round(ctx.policy.rounding.mode);
     t.detail("assistance", || {
@@ -43,7 +43,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
         )
         .value("in_catalogue", ctx.claim.in_catalogue())
         .value("paid_before", paid_before)
-        .value("rare_fund_pay", ctx.claim.rare_fund_pay)
+        .value("rare_fund_pay", ctx.rare_fund_pay)
         .value("base", base)
         .value("rate", rate.to_decimal().normalize())
         .value("limit", limit)

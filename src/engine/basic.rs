@@ -7,13 +7,15 @@ use super::classify::offsite_class;
 use super::state::{Admission, Contribution, YearState};
 use super::trace::{Detail, Tracer};
 use crate::model::money::{Fixed, Fraction};
-use crate::model::{Benefit, Claim, Disease, Money, Offsite, Person, Rate, RoundingMode, Strings, time};
+use crate::model::{Benefit, Claim, ClaimTable, Disease, Money, Offsite, Person, Rate, RoundingMode, Strings, time};
 use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
 
 /// The claim being settled, with what the layers need to know about it.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub claim: &'a Claim,
+    /// The claim's `rare_fund_pay` ([`crate::model::ClaimTable::rare_fund_pay`], S-27).
+    pub rare_fund_pay: Money,
     /// The claim table's text ids (the claim's mdtrt_id is looked up only for an admission:
     /// a random read per claim otherwise).
     pub strings: &'a Strings,
@@ -32,7 +34,22 @@ pub struct BasicPay {
     pub act_pay_dedc: Money,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// Claim `ci` of `table` settled under `policy` as `benefit`, in its person's own group.
+    pub fn of(table: &'a ClaimTable, ci: usize, person: &'a Person, policy: &'a Policy, year: i32, benefit: Benefit) -> Ctx<'a> {
+        let group = Group::of(person.psn_type);
+        Ctx {
+            claim: &table.claims[ci],
+            rare_fund_pay: table.rare_fund_pay(ci),
+            strings: &table.strings,
+            person,
+            policy,
+            year,
+            group,
+            benefit,
+        }
+    }
+
     /// S-17: points off every basic and large-amount rate for the claim's out-of-area situation.
     fn points(&self) -> Fraction {
         let Some(o) = &self.policy.offsite else { return Fraction::ZERO };

@@ -36,7 +36,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
         return Money::ZERO;
     }
     // D-03: the in-catalogue burden left after the earlier layers.
-    let base = (ctx.claim.in_catalogue() - paid_before - ctx.claim.rare_fund_pay).max0();
+    let base = (ctx.claim.in_catalogue() - paid_before - ctx.rare_fund_pay).max0();
     let poor = ctx.person.assistance != Assistance::None;
     let table = if poor { &cat.poor } else { &cat.general };
     let seg = Span::at(st.cat_base, base);

@@ -22,7 +22,7 @@ pub use crate::intake::whole::{Prepared, Reject};
 use crate::model::{
     Claim, ClaimTable, Money, NO_ORIGINAL, PRIOR_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, YearTotals, time,
 };
-use crate::policy::{Group, PolicySet};
+use crate::policy::PolicySet;
 use rayon::prelude::*;
 pub use state::{Contribution, PackedContributions, YearState};
 use std::collections::HashMap;
@@ -30,20 +30,13 @@ use std::sync::Arc;
 pub use trace::{Step, Tracer};
 
 /// S-27: the most a claim's `rare_fund_pay` may be (0 unless it is a rare-disease drug).
-pub(crate) fn rare_share(table: &ClaimTable, c: &Claim, persons: &PersonTable, policy: &crate::policy::Policy) -> Money {
+pub(crate) fn rare_share(table: &ClaimTable, ci: usize, persons: &PersonTable, policy: &crate::policy::Policy) -> Money {
+    let c = &table.claims[ci];
     let person = &persons.persons[c.psn as usize];
     let year = time::year_of(c.setl_time);
     let (benefit, reason) = classify::classify(c, person, policy, year);
     match (benefit, reason) {
-        (crate::model::Benefit::RareDrug, None) => basic::drug_share(&basic::Ctx {
-            claim: c,
-            strings: &table.strings,
-            person,
-            policy,
-            year,
-            group: Group::of(person.psn_type),
-            benefit,
-        }),
+        (crate::model::Benefit::RareDrug, None) => basic::drug_share(&basic::Ctx::of(table, ci, person, policy, year, benefit)),
         (crate::model::Benefit::RareDrug, Some(_)) => c.preselfpay_amt + c.inscp_scp_amt,
         _ => Money::ZERO,
     }
@@ -211,6 +204,7 @@ pub fn settle_person(
         }
 
         let (benefit, not_covered) = classify::classify(claim, person, policy, year);
+        let rare_fund_pay = table.rare_fund_pay(ci as usize);
         let mut r = Settlement {
             // intake refuses times outside 1900–2199 (docs/contract.md), so the year fits
             year: year as i16,
@@ -224,8 +218,8 @@ pub fn settle_person(
             hifmi_pay: Money::ZERO,
             maf_pay: Money::ZERO,
             // S-27: the provincial rare-disease drug fund's payment is never the person's.
-            oth_pay: claim.rare_fund_pay,
-            psn_part_amt: claim.medfee_sumamt() - claim.rare_fund_pay,
+            oth_pay: rare_fund_pay,
+            psn_part_amt: claim.medfee_sumamt() - rare_fund_pay,
         };
         let mut c = Contribution::default();
         if let Some(reason) = not_covered {
@@ -242,7 +236,7 @@ pub fn settle_person(
                 .value("psn_part_amt", r.psn_part_amt)
             });
         } else {
-            let ctx = basic::Ctx { claim, strings: &table.strings, person, policy, year, group: Group::of(person.psn_type), benefit };
+            let ctx = basic::Ctx::of(table, ci as usize, person, policy, year, benefit);
             t.detail("benefit", || {
                 trace::Detail::new(format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into())
                     .value("benefit", benefit)
@@ -251,7 +245,7 @@ pub fn settle_person(
                     .value("medfee_sumamt", claim.medfee_sumamt())
                     .value("in_catalogue", claim.in_catalogue())
                     .value("inscp_scp_amt", claim.inscp_scp_amt)
-                    .value("rare_fund_pay", claim.rare_fund_pay)
+                    .value("rare_fund_pay", rare_fund_pay)
             });
             let b = basic::settle(&ctx, st, &mut c, t);
             let basic_paid = b.hifp + b.hifob;

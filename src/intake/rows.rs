@@ -176,7 +176,7 @@ impl<'a> ClaimIntake<'a> {
                         self.persons.prefetch(&p);
                     }
                     match self.claim(b, row, file, &mut t.strings) {
-                        Ok((c, recorded)) => t.push(c, recorded),
+                        Ok((c, rare_fund_pay, recorded)) => t.push(c, rare_fund_pay, recorded),
                         Err((code, message)) => rejects.push(RejectRow {
                             file,
                             line: b.line(row),
@@ -192,7 +192,7 @@ impl<'a> ClaimIntake<'a> {
     }
 
     /// One claims row (CONTRACT.md §1).
-    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<(Claim, Option<Recorded>), Refusal> {
+    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<(Claim, Money, Option<Recorded>), Refusal> {
         if let Some(e) = b.row_error(row) {
             return Err(e);
         }
@@ -317,7 +317,6 @@ impl<'a> ClaimIntake<'a> {
             overlmt_selfpay: overlmt,
             preselfpay_amt: presel,
             inscp_scp_amt: inscp,
-            rare_fund_pay,
             med_type,
             level: Claim::level_of(hosp_lv, primary_care),
             offsite,
@@ -328,7 +327,7 @@ impl<'a> ClaimIntake<'a> {
             file,
             line: u32::try_from(b.line(row)).unwrap_or(u32::MAX),
         };
-        Ok((claim, recorded))
+        Ok((claim, rare_fund_pay, recorded))
     }
 }
 

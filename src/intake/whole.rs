@@ -58,21 +58,22 @@ pub struct PriorClaim {
     pub night: String,
 }
 
-/// The amounts a reversal must negate, by column (S-22).
-fn amounts(c: &Claim) -> [(&'static str, Money); 6] {
+/// The amounts a reversal must negate, by column (S-22): those of claim `i`.
+fn amounts(t: &ClaimTable, i: usize) -> [(&'static str, Money); 6] {
+    let c = &t.claims[i];
     [
         ("medfee_sumamt", c.medfee_sumamt()),
         ("fulamt_ownpay_amt", c.fulamt_ownpay_amt),
         ("overlmt_selfpay", c.overlmt_selfpay),
         ("preselfpay_amt", c.preselfpay_amt),
         ("inscp_scp_amt", c.inscp_scp_amt),
-        ("rare_fund_pay", c.rare_fund_pay),
+        ("rare_fund_pay", t.rare_fund_pay(i)),
     ]
 }
 
-/// The first column whose reversal amount is not the negation of the original's.
-fn not_negated(original: [Money; 6], r: &Claim) -> Option<(&'static str, Money, Money)> {
-    amounts(r).into_iter().zip(original).find(|((_, rv), ov)| *rv != -*ov).map(|((col, rv), ov)| (col, ov, rv))
+/// The first column whose reversal amount (claim `r`) is not the negation of the original's.
+fn not_negated(original: [Money; 6], t: &ClaimTable, r: usize) -> Option<(&'static str, Money, Money)> {
+    amounts(t, r).into_iter().zip(original).find(|((_, rv), ov)| *rv != -*ov).map(|((col, rv), ov)| (col, ov, rv))
 }
 
 /// D-06 order key of a claim.
@@ -342,17 +343,17 @@ fn claim_policy(c: &Claim, persons: &PersonTable, policies: &PolicySet) -> Resul
 }
 
 /// S-27: rare_fund_pay must not exceed the share the basic fund leaves on the claim.
-fn rare_refusal(table: &ClaimTable, c: &Claim, persons: &PersonTable, policies: &PolicySet, policy: u16) -> Option<(RejectCode, String)> {
-    if c.reversal || !c.rare_fund_pay.is_positive() {
+fn rare_refusal(table: &ClaimTable, i: usize, persons: &PersonTable, policies: &PolicySet, policy: u16) -> Option<(RejectCode, String)> {
+    let rare_fund_pay = table.rare_fund_pay(i);
+    if table.claims[i].reversal || !rare_fund_pay.is_positive() {
         return None;
     }
-    let share = crate::engine::rare_share(table, c, persons, policies.get(policy));
-    (c.rare_fund_pay > share).then(|| {
+    let share = crate::engine::rare_share(table, i, persons, policies.get(policy));
+    (rare_fund_pay > share).then(|| {
         (
             RejectCode::RareFundPayExceedsShare,
             format!(
-                "rare_fund_pay {} is more than the in-catalogue share left after the basic fund (preselfpay + inscp − hifp = {share}, RULES.md S-27)",
-                c.rare_fund_pay
+                "rare_fund_pay {rare_fund_pay} is more than the in-catalogue share left after the basic fund (preselfpay + inscp − hifp = {share}, RULES.md S-27)"
             ),
         )
     })
@@ -360,10 +361,10 @@ fn rare_refusal(table: &ClaimTable, c: &Claim, persons: &PersonTable, policies: 
 
 /// Whether the claim is refused by the checks that need only the claim and its person (S-23,
 /// S-27): a spilled run records this for the cross-partition checks ([`CrossPartition`]).
-pub fn refused_alone(table: &ClaimTable, c: &Claim, persons: &PersonTable, policies: &PolicySet) -> bool {
-    match claim_policy(c, persons, policies) {
+pub fn refused_alone(table: &ClaimTable, i: usize, persons: &PersonTable, policies: &PolicySet) -> bool {
+    match claim_policy(&table.claims[i], persons, policies) {
         Err(_) => true,
-        Ok(p) => rare_refusal(table, c, persons, policies, p).is_some(),
+        Ok(p) => rare_refusal(table, i, persons, policies, p).is_some(),
     }
 }
 
@@ -415,8 +416,9 @@ pub fn prepare_part(
         let t = &*table;
         t.claims
             .par_iter()
-            .map(|c| match claim_policy(c, persons, policies) {
-                Ok(p) if rare_refusal(t, c, persons, policies, p).is_none() => p,
+            .enumerate()
+            .map(|(i, c)| match claim_policy(c, persons, policies) {
+                Ok(p) if rare_refusal(t, i, persons, policies, p).is_none() => p,
                 _ => NO_POLICY,
             })
             .collect()
@@ -429,7 +431,7 @@ pub fn prepare_part(
             let c = &table.claims[i];
             let refusal = match claim_policy(c, persons, policies) {
                 Err(r) => Some(r),
-                Ok(p) => rare_refusal(table, c, persons, policies, p),
+                Ok(p) => rare_refusal(table, i, persons, policies, p),
             };
             refusal.map(|(code, message)| Reject { claim: i as u32, code, message })
         })
@@ -511,7 +513,7 @@ pub fn prepare_part(
                         format!("the original {init} was settled in {oy}, the reversal in {ry}"),
                     ));
                 }
-                if let Some((col, ov, rv)) = not_negated(p.amounts, r) {
+                if let Some((col, ov, rv)) = not_negated(p.amounts, table, ri as usize) {
                     return Err((
                         RejectCode::ReversalAmountMismatch,
                         format!("{col} is {rv}, expected {} (the negation of the original {init}, settled by the run of {})", -ov, p.night),
@@ -555,7 +557,7 @@ pub fn prepare_part(
                     format!("the reversal is not later than the original {init} (setl_time, then setl_id)"),
                 ));
             }
-            if let Some((col, ov, rv)) = not_negated(amounts(o).map(|(_, v)| v), r) {
+            if let Some((col, ov, rv)) = not_negated(amounts(table, oi as usize).map(|(_, v)| v), table, ri as usize) {
                 return Err((
                     RejectCode::ReversalAmountMismatch,
                     format!("{col} is {rv}, expected {} (the negation of the original {init})", -ov),

@@ -38,9 +38,8 @@ pub struct Claim {
     pub preselfpay_amt: Money,
     /// 符合政策范围金额
     pub inscp_scp_amt: Money,
-    /// Paid by the provincial rare-disease drug fund after the basic fund (RULES.md S-27);
-    /// zero except on med_type 15 `rare` claims.
-    pub rare_fund_pay: Money,
+    // `rare_fund_pay` is not held: zero but on the few med_type 15 `rare` claims, it lies in
+    // the table beside the claims ([`ClaimTable::rare_fund_pay`]).
     pub med_type: MedType,
     /// `hosp_lv` and `primary_care` in one byte ([`Claim::level_of`]; read them with
     /// [`Claim::hosp_lv`] and [`Claim::primary_care`]): with the recorded amounts in the
@@ -60,9 +59,10 @@ pub struct Claim {
 }
 
 // A city-year holds tens of millions of claims: every byte of a claim is 10 MB per 10M claims
-// first touched (zeroed by the kernel) and copied once. The amounts `replay` alone reads live
-// in the table beside the claims ([`ClaimTable::recorded`]).
-const _: () = assert!(std::mem::size_of::<Claim>() <= 80);
+// first touched (zeroed by the kernel) and copied once. The amounts `replay` alone reads, and
+// the rare-disease drug fund's, live in the table beside the claims ([`ClaimTable::recorded`],
+// [`ClaimTable::rare_fund`]).
+const _: () = assert!(std::mem::size_of::<Claim>() <= 72);
 
 /// [`Claim::level`]'s bit for `primary_care`; `hosp_lv` (0–3) takes the bits below it.
 const PRIMARY_CARE: u8 = 0x80;
@@ -84,7 +84,6 @@ impl Claim {
             overlmt_selfpay: Money::ZERO,
             preselfpay_amt: Money::ZERO,
             inscp_scp_amt,
-            rare_fund_pay: Money::ZERO,
             med_type: MedType(11),
             level: Claim::level_of(1, false),
             offsite: Offsite::Local,
@@ -137,12 +136,21 @@ pub struct ClaimTable {
     /// The amounts the platform recorded, for the claims that carry any (`replay`), by claim
     /// index in ascending order. Most inputs carry none: beside the claims, they cost nothing.
     pub recorded: Vec<(u32, Recorded)>,
+    /// `rare_fund_pay` (paid by the provincial rare-disease drug fund after the basic fund,
+    /// RULES.md S-27) of the claims where it is not zero, by claim index in ascending order:
+    /// only med_type 15 `rare` claims carry it, so a claim is 72 bytes instead of 80.
+    pub rare_fund: Vec<(u32, Money)>,
 }
 
 impl ClaimTable {
     /// An empty table with room for `n` claims and their ids (two of about 20 bytes each).
     pub fn with_capacity(n: usize) -> ClaimTable {
-        ClaimTable { claims: Vec::with_capacity(n), strings: Strings::with_capacity(n * 2, n * 40), recorded: Vec::new() }
+        ClaimTable {
+            claims: Vec::with_capacity(n),
+            strings: Strings::with_capacity(n * 2, n * 40),
+            recorded: Vec::new(),
+            rare_fund: Vec::new(),
+        }
     }
     pub fn setl_id(&self, c: &Claim) -> &str {
         self.strings.get(c.setl_id)
@@ -155,10 +163,22 @@ impl ClaimTable {
         let k = self.recorded.binary_search_by_key(&i, |&(j, _)| j as usize).ok()?;
         Some(&self.recorded[k].1)
     }
-    /// Appends a claim with its recorded amounts.
-    pub fn push(&mut self, c: Claim, recorded: Option<Recorded>) {
+    /// `rare_fund_pay` of claim `i` (zero on all but med_type 15 `rare` claims).
+    #[inline]
+    pub fn rare_fund_pay(&self, i: usize) -> Money {
+        if self.rare_fund.is_empty() {
+            return Money::ZERO;
+        }
+        self.rare_fund.binary_search_by_key(&i, |&(j, _)| j as usize).map_or(Money::ZERO, |k| self.rare_fund[k].1)
+    }
+    /// Appends a claim with its `rare_fund_pay` and recorded amounts.
+    pub fn push(&mut self, c: Claim, rare_fund_pay: Money, recorded: Option<Recorded>) {
+        let i = self.claims.len() as u32;
+        if !rare_fund_pay.is_zero() {
+            self.rare_fund.push((i, rare_fund_pay));
+        }
         if let Some(r) = recorded {
-            self.recorded.push((self.claims.len() as u32, r));
+            self.recorded.push((i, r));
         }
         self.claims.push(c);
     }
@@ -172,6 +192,7 @@ impl ClaimTable {
         self.claims.clear();
         self.strings.clear();
         self.recorded.clear();
+        self.rare_fund.clear();
     }
     /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
@@ -179,6 +200,7 @@ impl ClaimTable {
         let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
         let first = self.claims.len() as u32;
         self.recorded.extend(other.recorded.into_iter().map(|(i, r)| (i + first, r)));
+        self.rare_fund.extend(other.rare_fund.into_iter().map(|(i, m)| (i + first, m)));
         self.claims.extend(other.claims.into_iter().map(|mut c| {
             c.setl_id = shift(c.setl_id);
             c.mdtrt_id = shift(c.mdtrt_id);

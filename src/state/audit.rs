@@ -202,9 +202,8 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
                 let StoredClaim { setl_id, init_setl_id, policy_ref, seq, detail: d, .. } = c;
                 let i = table.claims.len() as u32;
                 packs.push(pack_no);
-                let claim = d.input.to_claim(&mut table, &setl_id, &init_setl_id, psn, 0);
-                let y = time::year_of(claim.setl_time);
-                table.claims.push(claim);
+                d.input.push_to(&mut table, &setl_id, &init_setl_id, psn, 0);
+                let y = time::year_of(d.input.setl_time);
                 let mut s = d.settlement;
                 s.policy = *refs
                     .get(&policy_ref)
@@ -228,6 +227,11 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
             .enumerate()
             .map(|(to, &from)| crate::model::Claim { line: to as u32 + 2, ..table.claims[from as usize].clone() })
             .collect();
+        // The amounts held beside the claims move with them.
+        for (i, _) in &mut table.rare_fund {
+            *i = moved_to[*i as usize];
+        }
+        table.rare_fund.sort_unstable_by_key(|&(i, _)| i);
         sorted = order.iter().map(|&from| sorted[from as usize]).collect();
         contributions = order.iter().map(|&from| contributions[from as usize]).collect();
         packs = order.iter().map(|&from| packs[from as usize]).collect();

@@ -922,7 +922,7 @@ impl Tx<'_> {
                     seq,
                     policy_ref: refs[s.policy as usize],
                     reversed_by: reversed.get(setl_id).copied(),
-                    detail: Detail { input: ClaimInput::borrowed(table, cl), settlement: s, contribution },
+                    detail: Detail { input: ClaimInput::borrowed(table, ci as usize), settlement: s, contribution },
                 }
             };
             // A pack's row: its JSON, detail and setl_id hashes (8 bytes each, little-endian) are

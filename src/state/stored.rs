@@ -28,13 +28,15 @@ pub struct ClaimInput<S = String> {
 }
 
 impl ClaimInput {
-    pub fn of(table: &ClaimTable, c: &Claim) -> ClaimInput {
-        ClaimInput::borrowed(table, c).map_text(|s| s.to_string())
+    pub fn of(table: &ClaimTable, ci: usize) -> ClaimInput {
+        ClaimInput::borrowed(table, ci).map_text(|s| s.to_string())
     }
 }
 
 impl<'a> ClaimInput<&'a str> {
-    pub fn borrowed(table: &'a ClaimTable, c: &Claim) -> ClaimInput<&'a str> {
+    /// Claim `ci` of `table`.
+    pub fn borrowed(table: &'a ClaimTable, ci: usize) -> ClaimInput<&'a str> {
+        let c = &table.claims[ci];
         ClaimInput {
             mdtrt_id: table.strings.get(c.mdtrt_id),
             setl_time: c.setl_time,
@@ -43,7 +45,7 @@ impl<'a> ClaimInput<&'a str> {
             overlmt_selfpay: c.overlmt_selfpay,
             preselfpay_amt: c.preselfpay_amt,
             inscp_scp_amt: c.inscp_scp_amt,
-            rare_fund_pay: c.rare_fund_pay,
+            rare_fund_pay: table.rare_fund_pay(ci),
             med_type: c.med_type,
             hosp_lv: c.hosp_lv(),
             primary_care: c.primary_care(),
@@ -99,9 +101,9 @@ impl<S: AsRef<str>> ClaimInput<S> {
         [self.medfee_sumamt, self.fulamt_ownpay_amt, self.overlmt_selfpay, self.preselfpay_amt, self.inscp_scp_amt, self.rare_fund_pay]
     }
 
-    /// The claim again, in `table` (for settling it once more).
-    pub fn to_claim(&self, table: &mut ClaimTable, setl_id: &str, init_setl_id: &str, psn: u32, line: u32) -> Claim {
-        Claim {
+    /// The claim again, appended to `table` (for settling it once more).
+    pub fn push_to(&self, table: &mut ClaimTable, setl_id: &str, init_setl_id: &str, psn: u32, line: u32) {
+        let claim = Claim {
             setl_id: table.strings.push(setl_id),
             mdtrt_id: table.strings.push(self.mdtrt_id.as_ref()),
             init_setl_id: table.strings.push(init_setl_id),
@@ -111,7 +113,6 @@ impl<S: AsRef<str>> ClaimInput<S> {
             overlmt_selfpay: self.overlmt_selfpay,
             preselfpay_amt: self.preselfpay_amt,
             inscp_scp_amt: self.inscp_scp_amt,
-            rare_fund_pay: self.rare_fund_pay,
             med_type: self.med_type,
             level: Claim::level_of(self.hosp_lv, self.primary_care),
             offsite: self.offsite,
@@ -121,7 +122,8 @@ impl<S: AsRef<str>> ClaimInput<S> {
             original: NO_ORIGINAL,
             file: 0,
             line,
-        }
+        };
+        table.push(claim, self.rare_fund_pay, None);
     }
 }
 
@@ -291,7 +293,7 @@ mod tests {
     #[test]
     fn a_claim_written_borrowed_reads_back_owned() -> anyhow::Result<()> {
         let mut table = ClaimTable::default();
-        let claim = ClaimInput {
+        ClaimInput {
             mdtrt_id: "M1".to_string(),
             // A wall-clock count of seconds (no zone): 2023-11-14 22:13:20.
             setl_time: 1_700_000_000,
@@ -310,19 +312,14 @@ mod tests {
             disease: None,
             reversal: false,
         }
-        .to_claim(&mut table, "S1", "", 0, 2);
-        table.claims.push(claim);
+        .push_to(&mut table, "S1", "", 0, 2);
         let owned = StoredClaim {
             setl_id: "S1".to_string(),
             init_setl_id: String::new(),
             seq: 7,
             policy_ref: 3,
             reversed_by: Some("R1".to_string()),
-            detail: Detail {
-                input: ClaimInput::of(&table, &table.claims[0]),
-                settlement: Settlement::EMPTY,
-                contribution: Contribution::default(),
-            },
+            detail: Detail { input: ClaimInput::of(&table, 0), settlement: Settlement::EMPTY, contribution: Contribution::default() },
         };
         let borrowed = StoredClaim {
             setl_id: "S1",
@@ -330,11 +327,7 @@ mod tests {
             seq: 7,
             policy_ref: 3,
             reversed_by: Some("R1"),
-            detail: Detail {
-                input: ClaimInput::borrowed(&table, &table.claims[0]),
-                settlement: Settlement::EMPTY,
-                contribution: Contribution::default(),
-            },
+            detail: Detail { input: ClaimInput::borrowed(&table, 0), settlement: Settlement::EMPTY, contribution: Contribution::default() },
         };
         let bytes = postcard::to_stdvec(&vec![borrowed.clone()])?;
         assert_eq!(bytes, postcard::to_stdvec(&vec![owned.clone()])?);

@@ -1042,7 +1042,7 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
         let reversal = r.init_seq != 0;
         let init_setl_id = if reversal { claims.strings.push(id_str(&id_of(b'S', r.year, r.psn, r.init_seq))) } else { StrId::NONE };
         let [fulamt, overlmt, presel, inscp] = e.amt.map(Money::from_fen);
-        claims.claims.push(Claim {
+        let claim = Claim {
             setl_id,
             mdtrt_id,
             init_setl_id,
@@ -1061,8 +1061,8 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             original: NO_ORIGINAL,
             file: 0,
             line: 0,
-            rare_fund_pay: Money::from_fen(e.rare_fund),
-        });
+        };
+        claims.push(claim, Money::from_fen(e.rare_fund), None);
         coding.push(e.coding);
     }
     Chunk { first, persons, chronic_text, claims, coding, skipped }
@@ -1448,7 +1448,10 @@ fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u3
         Val::Text(c.offsite.as_str()),
         Val::Int(c.reversal as i64),
         Val::Text(t.strings.get(c.init_setl_id)),
-        if c.rare_fund_pay.is_zero() { Val::Null } else { Val::Money(c.rare_fund_pay) },
+        match t.rare_fund_pay(i) {
+            m if m.is_zero() => Val::Null,
+            m => Val::Money(m),
+        },
     ]);
     if with_recorded {
         let r = t.recorded(i);
