@@ -212,7 +212,7 @@ proptest! {
         // A reversal and its original net to zero.
         for (i, s) in one.iter() {
             if s.status == Status::Reversal {
-                let init = t.strings.get(t.claims[i].init_setl_id);
+                let init = t.init_setl_id(i);
                 let o = by_setl[init];
                 prop_assert_eq!(o.fund_pay_sumamt() + s.fund_pay_sumamt(), Money::ZERO);
                 prop_assert_eq!(o.psn_part_amt + s.psn_part_amt, Money::ZERO);

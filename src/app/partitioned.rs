@@ -18,7 +18,7 @@ use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame, records, unframe};
 use crate::io::write::{Format, OutputDir, TableWriter};
-use crate::model::{Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
+use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
 use crate::pipeline::{self, RunInfo, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -156,8 +156,11 @@ enum Verdict {
     Reversal(RejectCode, String),
 }
 
-fn strs<'a>(t: &'a ClaimTable, c: &Claim) -> [Option<&'a str>; 3] {
-    [c.setl_id, c.mdtrt_id, c.init_setl_id].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
+/// The text ids of claim `ci` (setl_id, mdtrt_id, a reversal's init_setl_id).
+fn strs(t: &ClaimTable, ci: usize) -> [Option<&str>; 3] {
+    let c = &t.claims[ci];
+    let init = t.reversal_of(ci).map_or(StrId::NONE, |r| r.init_setl_id);
+    [c.setl_id, c.mdtrt_id, init].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
 }
 
 /// Puts a spilled claim (its ids, record and `rare_fund_pay`) into `t`.
@@ -165,8 +168,8 @@ fn push_claim(t: &mut ClaimTable, (s, mut c, rare_fund_pay): SpilledClaim) {
     let mut id = |s: Option<&str>| s.map(|s| t.strings.push(s)).unwrap_or(StrId::NONE);
     c.setl_id = id(s[0]);
     c.mdtrt_id = id(s[1]);
-    c.init_setl_id = id(s[2]);
-    t.push(c, rare_fund_pay, None);
+    let init_setl_id = s[2].map(|s| t.strings.push(s));
+    t.push(c, Beside { rare_fund_pay, init_setl_id, recorded: None });
 }
 
 /// Runs the job; returns the counts (the outputs are committed).
@@ -411,7 +414,7 @@ impl SpillCtx<'_> {
                 let pos = position(c);
                 let part = self.part_of[c.psn as usize];
                 e.seq.push(part as u8);
-                let s = strs(&t, c);
+                let s = strs(&t, ci);
                 let slot = &mut e.claims[part as usize];
                 frame(&mut slot.0, &(s, c, t.rare_fund_pay(ci)))?;
                 slot.1 += 1;

@@ -163,15 +163,16 @@ pub fn settle_person(
         }
         let policy = policies.get(pol_idx);
 
-        if claim.reversal && claim.original != NO_ORIGINAL {
+        let original = if claim.reversal { table.original(ci as usize) } else { NO_ORIGINAL };
+        if original != NO_ORIGINAL {
             // S-22: the exact negation of the original; its contribution leaves every accumulator.
             // The original is settled in this call, or (nightly state, an earlier batch of a
             // stream) in the carried history, by setl_id.
-            let here = if claim.original == PRIOR_ORIGINAL { None } else { position.get(&claim.original).copied() };
+            let here = if original == PRIOR_ORIGINAL { None } else { position.get(&original).copied() };
             let (orig, contrib) = match here {
                 Some(op) => (out[op], contributions[op]),
                 None => {
-                    let prior = carry.as_deref().and_then(|c| c.originals.get(table.strings.get(claim.init_setl_id)));
+                    let prior = carry.as_deref().and_then(|c| c.originals.get(table.init_setl_id(ci as usize)));
                     let Some(&(o, c)) = prior else { continue };
                     (o, c)
                 }
@@ -184,7 +185,7 @@ pub fn settle_person(
                 let mut d = trace::Detail::new(
                     format!(
                         "reverses {}: every amount negated; running totals taken back: {}",
-                        table.strings.get(claim.init_setl_id),
+                        table.init_setl_id(ci as usize),
                         if list.is_empty() { "none (the original added nothing)".to_string() } else { list.join(", ") }
                     ),
                     "CONTRACT.md §1; RULES.md S-22".into(),

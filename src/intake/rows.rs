@@ -176,7 +176,7 @@ impl<'a> ClaimIntake<'a> {
                         self.persons.prefetch(&p);
                     }
                     match self.claim(b, row, file, &mut t.strings) {
-                        Ok((c, rare_fund_pay, recorded)) => t.push(c, rare_fund_pay, recorded),
+                        Ok((c, beside)) => t.push(c, beside),
                         Err((code, message)) => rejects.push(RejectRow {
                             file,
                             line: b.line(row),
@@ -192,7 +192,7 @@ impl<'a> ClaimIntake<'a> {
     }
 
     /// One claims row (CONTRACT.md §1).
-    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<(Claim, Money, Option<Recorded>), Refusal> {
+    fn claim<B: Batch>(&self, b: &B, row: usize, file: u16, strings: &mut Strings) -> Result<(Claim, Beside), Refusal> {
         if let Some(e) = b.row_error(row) {
             return Err(e);
         }
@@ -306,11 +306,10 @@ impl<'a> ClaimIntake<'a> {
         });
         let setl_id = strings.push(&setl_id);
         let mdtrt_id = strings.push(&mdtrt_id);
-        let init_setl_id = if reversal { init.map(|s| strings.push(&s)).unwrap_or(StrId::NONE) } else { StrId::NONE };
+        let init_setl_id = if reversal { init.map(|s| strings.push(&s)) } else { None };
         let claim = Claim {
             setl_id,
             mdtrt_id,
-            init_setl_id,
             psn,
             setl_time,
             fulamt_ownpay_amt: fulamt,
@@ -323,11 +322,10 @@ impl<'a> ClaimIntake<'a> {
             drug_class,
             disease,
             reversal,
-            original: NO_ORIGINAL,
             file,
             line: u32::try_from(b.line(row)).unwrap_or(u32::MAX),
         };
-        Ok((claim, rare_fund_pay, recorded))
+        Ok((claim, Beside { rare_fund_pay, init_setl_id, recorded }))
     }
 }
 

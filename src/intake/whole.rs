@@ -495,7 +495,7 @@ pub fn prepare_part(
     let mut originals = Vec::with_capacity(reversals.len());
     for &ri in &reversals {
         let r = &table.claims[ri as usize];
-        let init = table.strings.get(r.init_setl_id);
+        let init = table.init_setl_id(ri as usize);
         let res: Result<u32, (RejectCode, String)> = (|| {
             if let Some(p) = history.claims.get(init) {
                 // The original was settled by an earlier run (nightly state); a row of the
@@ -586,7 +586,7 @@ pub fn prepare_part(
     }
     drop(ids);
     for (ri, oi) in originals {
-        table.claims[ri as usize].original = oi;
+        table.set_original(ri as usize, oi);
     }
     step();
     let table = &*table;

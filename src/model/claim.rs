@@ -24,8 +24,8 @@ pub struct Recorded {
 pub struct Claim {
     pub setl_id: StrId,
     pub mdtrt_id: StrId,
-    /// For a reversal: the cancelled settlement's id (text as given).
-    pub init_setl_id: StrId,
+    // A reversal's init_setl_id and original lie in the table beside the claims
+    // ([`ClaimTable::reversals`]).
     /// Index of the person in [`crate::model::PersonTable`].
     pub psn: u32,
     pub setl_time: Timestamp,
@@ -51,18 +51,17 @@ pub struct Claim {
     /// The outpatient disease for med_type 14 (after aliases and the E70.0/E70.1 rule).
     pub disease: Option<Disease>,
     pub reversal: bool,
-    /// For a reversal: index of the original claim in the table (set by validation).
-    pub original: u32,
     /// Input file index and line (CSV: header = 1) for messages.
     pub file: u16,
     pub line: u32,
 }
 
 // A city-year holds tens of millions of claims: every byte of a claim is 10 MB per 10M claims
-// first touched (zeroed by the kernel) and copied once. The amounts `replay` alone reads, and
-// the rare-disease drug fund's, live in the table beside the claims ([`ClaimTable::recorded`],
-// [`ClaimTable::rare_fund`]).
-const _: () = assert!(std::mem::size_of::<Claim>() <= 72);
+// first touched (zeroed by the kernel) and copied once. What only a few claims carry (the
+// amounts `replay` reads, the rare-disease drug fund's, a reversal's original) lives in the
+// table beside the claims ([`ClaimTable::recorded`], [`ClaimTable::rare_fund`],
+// [`ClaimTable::reversals`]).
+const _: () = assert!(std::mem::size_of::<Claim>() <= 64);
 
 /// [`Claim::level`]'s bit for `primary_care`; `hosp_lv` (0–3) takes the bits below it.
 const PRIMARY_CARE: u8 = 0x80;
@@ -77,7 +76,6 @@ impl Claim {
         Claim {
             setl_id,
             mdtrt_id: StrId::NONE,
-            init_setl_id: StrId::NONE,
             psn,
             setl_time,
             fulamt_ownpay_amt: Money::ZERO,
@@ -90,7 +88,6 @@ impl Claim {
             drug_class: DrugClass::DualChannel,
             disease: None,
             reversal: false,
-            original: NO_ORIGINAL,
             file: 0,
             line: 0,
         }
@@ -128,6 +125,27 @@ impl Claim {
     }
 }
 
+/// A reversal's fields that other claims lack, beside the claims ([`ClaimTable::reversals`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reversal {
+    /// The reversal's index in the table.
+    pub claim: u32,
+    /// The cancelled settlement's id (text as given; [`StrId::NONE`] when absent).
+    pub init_setl_id: StrId,
+    /// Index of the original claim in the table (set by validation), or [`NO_ORIGINAL`], or
+    /// [`PRIOR_ORIGINAL`].
+    pub original: u32,
+}
+
+/// What a claim carries beside its fixed fields ([`ClaimTable::push`]): nothing for most.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Beside {
+    pub rare_fund_pay: Money,
+    /// A reversal's init_setl_id (in the table's arena).
+    pub init_setl_id: Option<StrId>,
+    pub recorded: Option<Recorded>,
+}
+
 /// All claims of a run, in input order, with their text ids in one arena.
 #[derive(Debug, Default)]
 pub struct ClaimTable {
@@ -140,6 +158,9 @@ pub struct ClaimTable {
     /// RULES.md S-27) of the claims where it is not zero, by claim index in ascending order:
     /// only med_type 15 `rare` claims carry it, so a claim is 72 bytes instead of 80.
     pub rare_fund: Vec<(u32, Money)>,
+    /// The reversals' own fields, by claim index in ascending order: one for each claim whose
+    /// `reversal` is set (a few in a thousand), so a claim is 64 bytes instead of 72.
+    pub reversals: Vec<Reversal>,
 }
 
 impl ClaimTable {
@@ -150,6 +171,7 @@ impl ClaimTable {
             strings: Strings::with_capacity(n * 2, n * 40),
             recorded: Vec::new(),
             rare_fund: Vec::new(),
+            reversals: Vec::new(),
         }
     }
     pub fn setl_id(&self, c: &Claim) -> &str {
@@ -171,14 +193,38 @@ impl ClaimTable {
         }
         self.rare_fund.binary_search_by_key(&i, |&(j, _)| j as usize).map_or(Money::ZERO, |k| self.rare_fund[k].1)
     }
-    /// Appends a claim with its `rare_fund_pay` and recorded amounts.
-    pub fn push(&mut self, c: Claim, rare_fund_pay: Money, recorded: Option<Recorded>) {
-        let i = self.claims.len() as u32;
-        if !rare_fund_pay.is_zero() {
-            self.rare_fund.push((i, rare_fund_pay));
+    /// Claim `i`'s reversal fields, when it is a reversal.
+    pub fn reversal_of(&self, i: usize) -> Option<&Reversal> {
+        let k = self.reversals.binary_search_by_key(&i, |r| r.claim as usize).ok()?;
+        Some(&self.reversals[k])
+    }
+    /// A reversal's init_setl_id; empty for other claims.
+    pub fn init_setl_id(&self, i: usize) -> &str {
+        self.reversal_of(i).map_or("", |r| self.strings.get(r.init_setl_id))
+    }
+    /// A reversal's original (an index, [`NO_ORIGINAL`] or [`PRIOR_ORIGINAL`]); [`NO_ORIGINAL`]
+    /// for other claims.
+    pub fn original(&self, i: usize) -> u32 {
+        self.reversal_of(i).map_or(NO_ORIGINAL, |r| r.original)
+    }
+    /// Sets reversal `i`'s original (validation); other claims have none to set.
+    pub fn set_original(&mut self, i: usize, original: u32) {
+        if let Ok(k) = self.reversals.binary_search_by_key(&i, |r| r.claim as usize) {
+            self.reversals[k].original = original;
         }
-        if let Some(r) = recorded {
+    }
+    /// Appends a claim with what it carries beside its fixed fields.
+    pub fn push(&mut self, c: Claim, beside: Beside) {
+        let i = self.claims.len() as u32;
+        if !beside.rare_fund_pay.is_zero() {
+            self.rare_fund.push((i, beside.rare_fund_pay));
+        }
+        if let Some(r) = beside.recorded {
             self.recorded.push((i, r));
+        }
+        if c.reversal {
+            let init_setl_id = beside.init_setl_id.unwrap_or(StrId::NONE);
+            self.reversals.push(Reversal { claim: i, init_setl_id, original: NO_ORIGINAL });
         }
         self.claims.push(c);
     }
@@ -193,6 +239,7 @@ impl ClaimTable {
         self.strings.clear();
         self.recorded.clear();
         self.rare_fund.clear();
+        self.reversals.clear();
     }
     /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
@@ -201,10 +248,14 @@ impl ClaimTable {
         let first = self.claims.len() as u32;
         self.recorded.extend(other.recorded.into_iter().map(|(i, r)| (i + first, r)));
         self.rare_fund.extend(other.rare_fund.into_iter().map(|(i, m)| (i + first, m)));
+        self.reversals.extend(other.reversals.into_iter().map(|r| Reversal {
+            claim: r.claim + first,
+            init_setl_id: shift(r.init_setl_id),
+            ..r
+        }));
         self.claims.extend(other.claims.into_iter().map(|mut c| {
             c.setl_id = shift(c.setl_id);
             c.mdtrt_id = shift(c.mdtrt_id);
-            c.init_setl_id = shift(c.init_setl_id);
             c
         }));
     }

@@ -8,7 +8,7 @@ pub mod settlement;
 pub mod strings;
 pub mod time;
 
-pub use claim::{Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, Recorded};
+pub use claim::{Beside, Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, Recorded, Reversal};
 pub use codes::*;
 pub use money::{Exact, Money, Rate, RoundingMode};
 pub use person::{Person, PersonTable};

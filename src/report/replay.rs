@@ -330,6 +330,7 @@ pub fn document(r: &ReplayResult, t: &ClaimTable, settled: &Settled, psn_no: &dy
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Beside;
 
     /// A 2026 childbirth claim as settled (hifp 6,000.00, oth_pay 1,500.00, psn_part
     /// 2,500.00 of medfee 10,000.00) and as recorded with personal part `recorded_psn_part`.
@@ -381,7 +382,7 @@ mod tests {
         for (id, oth) in [("A", Some(m(1000))), ("B", None)] {
             let setl_id = t.strings.push(id);
             let claim = Claim { med_type: MedType(52), level: Claim::level_of(2, false), ..Claim::plain(setl_id, 0, 0, m(10000)) };
-            t.push(claim, Money::ZERO, Some(Recorded { oth_pay: oth, ..rec }));
+            t.push(claim, Beside { recorded: Some(Recorded { oth_pay: oth, ..rec }), ..Beside::default() });
         }
         let settled = Settled { claim: std::sync::Arc::new(vec![0, 1]), sorted: vec![s, s], pos: vec![0, 1], person_years: Vec::new() };
         let r = compare(&t, &settled, Money::ZERO)?;
@@ -414,7 +415,7 @@ mod tests {
         {
             let setl_id = t.strings.push(id);
             let claim = Claim { med_type: MedType(52), level: Claim::level_of(2, false), ..Claim::plain(setl_id, 0, 0, m(10000)) };
-            t.push(claim, Money::ZERO, recorded.map(|r| Recorded { oth_pay: Some(m(1500)), ..r }));
+            t.push(claim, Beside { recorded: recorded.map(|r| Recorded { oth_pay: Some(m(1500)), ..r }), ..Beside::default() });
         }
         assert_eq!(t.recorded.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 2, 3]);
         assert!(t.recorded(1).is_none() && t.recorded(3).is_some_and(|r| r.psn_part_amt == Some(m(2501))));

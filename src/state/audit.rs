@@ -227,11 +227,15 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
             .enumerate()
             .map(|(to, &from)| crate::model::Claim { line: to as u32 + 2, ..table.claims[from as usize].clone() })
             .collect();
-        // The amounts held beside the claims move with them.
+        // What is held beside the claims moves with them.
         for (i, _) in &mut table.rare_fund {
             *i = moved_to[*i as usize];
         }
         table.rare_fund.sort_unstable_by_key(|&(i, _)| i);
+        for r in &mut table.reversals {
+            r.claim = moved_to[r.claim as usize];
+        }
+        table.reversals.sort_unstable_by_key(|r| r.claim);
         sorted = order.iter().map(|&from| sorted[from as usize]).collect();
         contributions = order.iter().map(|&from| contributions[from as usize]).collect();
         packs = order.iter().map(|&from| packs[from as usize]).collect();
@@ -246,14 +250,11 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
     for (i, cl) in table.claims.iter().enumerate() {
         index.insert(table.strings.get(cl.setl_id), i as u32);
     }
-    let originals: Vec<u32> = table
-        .claims
-        .iter()
-        .map(|cl| if cl.reversal { index.get(table.strings.get(cl.init_setl_id)).copied().unwrap_or(NO_ORIGINAL) } else { NO_ORIGINAL })
-        .collect();
+    let originals: Vec<u32> =
+        table.reversals.iter().map(|r| index.get(table.strings.get(r.init_setl_id)).copied().unwrap_or(NO_ORIGINAL)).collect();
     drop(index);
-    for (cl, o) in table.claims.iter_mut().zip(originals) {
-        cl.original = o;
+    for (r, o) in table.reversals.iter_mut().zip(originals) {
+        r.original = o;
     }
     for m in &mut members {
         m.sort_by(|&a, &b| {

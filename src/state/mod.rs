@@ -103,10 +103,10 @@ pub fn look_up(path: &Path, ids: &[&str], psn_nos: &[&str], policies: &PolicySet
 pub fn input_keys<'a>(claims: &'a ClaimsRead, persons: &'a PersonsRead) -> (Vec<&'a str>, Vec<&'a str>) {
     let t = &claims.table;
     let mut ids: Vec<&str> = Vec::with_capacity(t.claims.len());
-    for c in &t.claims {
+    for (i, c) in t.claims.iter().enumerate() {
         ids.push(t.strings.get(c.setl_id));
         if c.reversal {
-            ids.push(t.strings.get(c.init_setl_id));
+            ids.push(t.init_setl_id(i));
         }
     }
     let mut psn_nos: Vec<&str> = t.claims.iter().map(|c| persons.table.persons[c.psn as usize].psn_no.as_str()).collect();
@@ -155,9 +155,8 @@ impl Prior {
                     carry.years.push(y);
                 }
                 for &ci in claims {
-                    let c = &table.claims[ci as usize];
-                    if c.reversal && c.original == PRIOR_ORIGINAL {
-                        let init = table.strings.get(c.init_setl_id);
+                    if table.original(ci as usize) == PRIOR_ORIGINAL {
+                        let init = table.init_setl_id(ci as usize);
                         if let Some(o) = prior.originals.get(init) {
                             carry.originals.insert(init.to_string(), *o);
                         }
@@ -878,8 +877,8 @@ impl Tx<'_> {
             for (ci, s) in settled.iter() {
                 let cl = &table.claims[ci];
                 if s.status == crate::model::Status::Reversal {
-                    let pair = (table.strings.get(cl.init_setl_id), table.strings.get(cl.setl_id));
-                    if cl.original == PRIOR_ORIGINAL {
+                    let pair = (table.init_setl_id(ci), table.strings.get(cl.setl_id));
+                    if table.original(ci) == PRIOR_ORIGINAL {
                         earlier.push(pair)
                     } else {
                         reversed.insert(pair.0, pair.1);
@@ -918,7 +917,7 @@ impl Tx<'_> {
                 let setl_id = table.strings.get(cl.setl_id);
                 StoredClaim {
                     setl_id,
-                    init_setl_id: table.strings.get(cl.init_setl_id),
+                    init_setl_id: table.init_setl_id(ci as usize),
                     seq,
                     policy_ref: refs[s.policy as usize],
                     reversed_by: reversed.get(setl_id).copied(),

@@ -3,7 +3,7 @@
 //! export`), what it was paid and what it added to the running totals (S-22).
 
 use crate::engine::Contribution;
-use crate::model::{Claim, ClaimTable, Disease, DrugClass, MedType, Money, NO_ORIGINAL, Offsite, Settlement, time::Timestamp};
+use crate::model::{Beside, Claim, ClaimTable, Disease, DrugClass, MedType, Money, Offsite, Settlement, time::Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A settled claim's inputs (the columns the kernel reads). Written from borrowed text
@@ -106,7 +106,6 @@ impl<S: AsRef<str>> ClaimInput<S> {
         let claim = Claim {
             setl_id: table.strings.push(setl_id),
             mdtrt_id: table.strings.push(self.mdtrt_id.as_ref()),
-            init_setl_id: table.strings.push(init_setl_id),
             psn,
             setl_time: self.setl_time,
             fulamt_ownpay_amt: self.fulamt_ownpay_amt,
@@ -119,11 +118,11 @@ impl<S: AsRef<str>> ClaimInput<S> {
             drug_class: self.drug_class,
             disease: self.disease,
             reversal: self.reversal,
-            original: NO_ORIGINAL,
             file: 0,
             line,
         };
-        table.push(claim, self.rare_fund_pay, None);
+        let init_setl_id = self.reversal.then(|| table.strings.push(init_setl_id));
+        table.push(claim, Beside { rare_fund_pay: self.rare_fund_pay, init_setl_id, recorded: None });
     }
 }
 

@@ -1040,12 +1040,11 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
         let setl_id = claims.strings.push(id_str(&id_of(b'S', r.year, r.psn, r.seq)));
         let mdtrt_id = claims.strings.push(id_str(&id_of(b'M', r.year, r.psn, e.visit + 1)));
         let reversal = r.init_seq != 0;
-        let init_setl_id = if reversal { claims.strings.push(id_str(&id_of(b'S', r.year, r.psn, r.init_seq))) } else { StrId::NONE };
+        let init_setl_id = reversal.then(|| claims.strings.push(id_str(&id_of(b'S', r.year, r.psn, r.init_seq))));
         let [fulamt, overlmt, presel, inscp] = e.amt.map(Money::from_fen);
         let claim = Claim {
             setl_id,
             mdtrt_id,
-            init_setl_id,
             psn: r.psn,
             setl_time: e.time,
             fulamt_ownpay_amt: fulamt,
@@ -1058,11 +1057,10 @@ fn chunk(o: &Options, range: std::ops::Range<u64>, settles: &[(Scheme, &str, i32
             drug_class: e.drug,
             disease: e.disease,
             reversal,
-            original: NO_ORIGINAL,
             file: 0,
             line: 0,
         };
-        claims.push(claim, Money::from_fen(e.rare_fund), None);
+        claims.push(claim, Beside { rare_fund_pay: Money::from_fen(e.rare_fund), init_setl_id, recorded: None });
         coding.push(e.coding);
     }
     Chunk { first, persons, chronic_text, claims, coding, skipped }
@@ -1447,7 +1445,7 @@ fn claim_row<'a>(t: &'a ClaimTable, i: usize, coding: Coding, psn_no: &dyn Fn(u3
         Val::Text(if c.med_type.0 == 15 { c.drug_class.as_str() } else { "" }),
         Val::Text(c.offsite.as_str()),
         Val::Int(c.reversal as i64),
-        Val::Text(t.strings.get(c.init_setl_id)),
+        Val::Text(t.init_setl_id(i)),
         match t.rare_fund_pay(i) {
             m if m.is_zero() => Val::Null,
             m => Val::Money(m),
