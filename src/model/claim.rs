@@ -146,6 +146,12 @@ pub struct Beside {
     pub recorded: Option<Recorded>,
 }
 
+/// The position of claim `i`'s entry in a list kept beside the claims (ascending by claim
+/// index, `claim` giving an entry's), if it has one.
+fn beside_at<T>(list: &[T], i: usize, claim: impl Fn(&T) -> u32) -> Option<usize> {
+    list.binary_search_by_key(&i, |e| claim(e) as usize).ok()
+}
+
 /// All claims of a run, in input order, with their text ids in one arena.
 #[derive(Debug, Default)]
 pub struct ClaimTable {
@@ -182,8 +188,7 @@ impl ClaimTable {
     }
     /// The recorded amounts of claim `i`, if it carries any.
     pub fn recorded(&self, i: usize) -> Option<&Recorded> {
-        let k = self.recorded.binary_search_by_key(&i, |&(j, _)| j as usize).ok()?;
-        Some(&self.recorded[k].1)
+        beside_at(&self.recorded, i, |r| r.0).map(|k| &self.recorded[k].1)
     }
     /// `rare_fund_pay` of claim `i` (zero on all but med_type 15 `rare` claims).
     #[inline]
@@ -191,12 +196,11 @@ impl ClaimTable {
         if self.rare_fund.is_empty() {
             return Money::ZERO;
         }
-        self.rare_fund.binary_search_by_key(&i, |&(j, _)| j as usize).map_or(Money::ZERO, |k| self.rare_fund[k].1)
+        beside_at(&self.rare_fund, i, |r| r.0).map_or(Money::ZERO, |k| self.rare_fund[k].1)
     }
     /// Claim `i`'s reversal fields, when it is a reversal.
     pub fn reversal_of(&self, i: usize) -> Option<&Reversal> {
-        let k = self.reversals.binary_search_by_key(&i, |r| r.claim as usize).ok()?;
-        Some(&self.reversals[k])
+        beside_at(&self.reversals, i, |r| r.claim).map(|k| &self.reversals[k])
     }
     /// A reversal's init_setl_id; empty for other claims.
     pub fn init_setl_id(&self, i: usize) -> &str {
@@ -209,9 +213,27 @@ impl ClaimTable {
     }
     /// Sets reversal `i`'s original (validation); other claims have none to set.
     pub fn set_original(&mut self, i: usize, original: u32) {
-        if let Ok(k) = self.reversals.binary_search_by_key(&i, |r| r.claim as usize) {
+        if let Some(k) = beside_at(&self.reversals, i, |r| r.claim) {
             self.reversals[k].original = original;
         }
+    }
+    /// Puts the claims in `order` (`order[to]` = the claim's index before), with what they
+    /// carry beside them; the ids stay where they are in the arena. Returns where each claim
+    /// went (by its index before).
+    pub fn reorder(&mut self, order: &[u32]) -> Vec<u32> {
+        let mut moved_to = vec![0u32; order.len()];
+        for (to, &from) in order.iter().enumerate() {
+            moved_to[from as usize] = to as u32;
+        }
+        self.claims = order.iter().map(|&from| self.claims[from as usize].clone()).collect();
+        let to = |i: &mut u32| *i = moved_to[*i as usize];
+        self.recorded.iter_mut().for_each(|r| to(&mut r.0));
+        self.recorded.sort_unstable_by_key(|r| r.0);
+        self.rare_fund.iter_mut().for_each(|r| to(&mut r.0));
+        self.rare_fund.sort_unstable_by_key(|r| r.0);
+        self.reversals.iter_mut().for_each(|r| to(&mut r.claim));
+        self.reversals.sort_unstable_by_key(|r| r.claim);
+        moved_to
     }
     /// Appends a claim with what it carries beside its fixed fields.
     pub fn push(&mut self, c: Claim, beside: Beside) {
@@ -258,5 +280,49 @@ impl ClaimTable {
             c.mdtrt_id = shift(c.mdtrt_id);
             c
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a claim carries beside the others follows it through `append` and `reorder`, and
+    /// a claim without it reads none.
+    #[test]
+    fn what_claims_carry_beside_follows_them() {
+        let m = Money::from_fen;
+        let mut t = ClaimTable::default();
+        let push = |t: &mut ClaimTable, id: &str, reversal: bool, beside: Beside| {
+            let setl_id = t.strings.push(id);
+            t.push(Claim { reversal, ..Claim::plain(setl_id, 0, 0, m(100)) }, beside);
+        };
+        push(&mut t, "S0", false, Beside { rare_fund_pay: m(7), ..Beside::default() });
+        push(&mut t, "S1", false, Beside::default());
+        let mut u = ClaimTable::default();
+        push(&mut u, "S2", false, Beside { recorded: Some(Recorded { hifp_pay: Some(m(3)), ..Recorded::default() }), ..Beside::default() });
+        let init = u.strings.push("S0");
+        push(&mut u, "R3", true, Beside { init_setl_id: Some(init), ..Beside::default() });
+        t.append(u);
+        t.set_original(3, 0);
+        t.set_original(1, 5); // not a reversal: nothing to set
+        let check = |t: &ClaimTable, at: [usize; 4]| {
+            assert_eq!(t.setl_id(&t.claims[at[0]]), "S0");
+            assert_eq!(t.rare_fund_pay(at[0]), m(7));
+            assert_eq!(t.rare_fund_pay(at[1]), Money::ZERO);
+            assert_eq!(t.recorded(at[2]).and_then(|r| r.hifp_pay), Some(m(3)));
+            assert!(t.recorded(at[0]).is_none() && t.reversal_of(at[1]).is_none());
+            assert_eq!(t.setl_id(&t.claims[at[3]]), "R3");
+            assert_eq!(t.init_setl_id(at[3]), "S0");
+            assert_eq!(t.init_setl_id(at[2]), "");
+            assert_eq!(t.original(at[1]), NO_ORIGINAL);
+        };
+        check(&t, [0, 1, 2, 3]);
+        assert_eq!(t.original(3), 0);
+        let moved_to = t.reorder(&[3, 2, 0, 1]);
+        assert_eq!(moved_to, vec![2, 3, 1, 0]);
+        check(&t, [2, 3, 1, 0]);
+        // `original` is the index it was set to (callers set it again after a reorder).
+        assert_eq!(t.original(0), 0);
     }
 }

@@ -218,24 +218,10 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
         // Into settlement order: the runs' settlements files one after another.
         let mut order: Vec<u32> = (0..keys.len() as u32).collect();
         order.par_sort_unstable_by_key(|&i| keys[i as usize]);
-        let mut moved_to = vec![0u32; order.len()];
-        for (to, &from) in order.iter().enumerate() {
-            moved_to[from as usize] = to as u32;
+        let moved_to = table.reorder(&order);
+        for (to, c) in table.claims.iter_mut().enumerate() {
+            c.line = to as u32 + 2;
         }
-        table.claims = order
-            .iter()
-            .enumerate()
-            .map(|(to, &from)| crate::model::Claim { line: to as u32 + 2, ..table.claims[from as usize].clone() })
-            .collect();
-        // What is held beside the claims moves with them.
-        for (i, _) in &mut table.rare_fund {
-            *i = moved_to[*i as usize];
-        }
-        table.rare_fund.sort_unstable_by_key(|&(i, _)| i);
-        for r in &mut table.reversals {
-            r.claim = moved_to[r.claim as usize];
-        }
-        table.reversals.sort_unstable_by_key(|r| r.claim);
         sorted = order.iter().map(|&from| sorted[from as usize]).collect();
         contributions = order.iter().map(|&from| contributions[from as usize]).collect();
         packs = order.iter().map(|&from| packs[from as usize]).collect();
