@@ -19,10 +19,13 @@ pub struct Recorded {
 }
 
 /// One settlement row after validation. Plain data, no IO. (Serialized only into the spill
-/// files of a run, with its strings beside it: the ids are its table's.)
+/// files of a run, with its ids' text beside it: the ids' indices are its table's, so they are
+/// not written, and the reader sets them as it puts the text in its own table.)
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
+    #[serde(skip)]
     pub setl_id: StrId,
+    #[serde(skip)]
     pub mdtrt_id: StrId,
     // A reversal's init_setl_id and original lie in the table beside the claims
     // ([`ClaimTable::reversals`]).
@@ -218,8 +221,8 @@ impl ClaimTable {
         }
     }
     /// Puts the claims in `order` (`order[to]` = the claim's index before), with what they
-    /// carry beside them; the ids stay where they are in the arena. Returns where each claim
-    /// went (by its index before).
+    /// carry beside them and the reversals' originals; the ids stay where they are in the
+    /// arena. Returns where each claim went (by its index before).
     pub fn reorder(&mut self, order: &[u32]) -> Vec<u32> {
         let mut moved_to = vec![0u32; order.len()];
         for (to, &from) in order.iter().enumerate() {
@@ -231,7 +234,12 @@ impl ClaimTable {
         self.recorded.sort_unstable_by_key(|r| r.0);
         self.rare_fund.iter_mut().for_each(|r| to(&mut r.0));
         self.rare_fund.sort_unstable_by_key(|r| r.0);
-        self.reversals.iter_mut().for_each(|r| to(&mut r.claim));
+        for r in &mut self.reversals {
+            to(&mut r.claim);
+            if r.original < PRIOR_ORIGINAL {
+                to(&mut r.original);
+            }
+        }
         self.reversals.sort_unstable_by_key(|r| r.claim);
         moved_to
     }
@@ -322,7 +330,7 @@ mod tests {
         let moved_to = t.reorder(&[3, 2, 0, 1]);
         assert_eq!(moved_to, vec![2, 3, 1, 0]);
         check(&t, [2, 3, 1, 0]);
-        // `original` is the index it was set to (callers set it again after a reorder).
-        assert_eq!(t.original(0), 0);
+        // The original moved with the claim it names.
+        assert_eq!(t.original(0), 2);
     }
 }
