@@ -45,9 +45,8 @@ pub struct Claim {
     // the table beside the claims ([`ClaimTable::rare_fund_pay`]).
     pub med_type: MedType,
     /// `hosp_lv` and `primary_care` in one byte ([`Claim::level_of`]; read them with
-    /// [`Claim::hosp_lv`] and [`Claim::primary_care`]): with the recorded amounts in the
-    /// table beside the claims ([`ClaimTable::recorded`]), a claim is 80 bytes instead of 96
-    /// (160 MiB less at 10M claims, first touched while reading).
+    /// [`Claim::hosp_lv`] and [`Claim::primary_care`]): one of the steps that made a claim 64
+    /// bytes (see the size assertion below).
     pub level: u8,
     pub offsite: Offsite,
     pub drug_class: DrugClass,
