@@ -205,7 +205,9 @@ pub fn settle_person(
         }
 
         let (benefit, not_covered) = classify::classify(claim, person, policy, year);
-        let rare_fund_pay = table.rare_fund_pay(ci as usize);
+        // The claim's context (and its rare_fund_pay, looked up once), used when covered.
+        let ctx = basic::Ctx::of(table, ci as usize, person, policy, year, benefit);
+        let rare_fund_pay = ctx.rare_fund_pay;
         let mut r = Settlement {
             // intake refuses times outside 1900–2199 (docs/contract.md), so the year fits
             year: year as i16,
@@ -237,7 +239,6 @@ pub fn settle_person(
                 .value("psn_part_amt", r.psn_part_amt)
             });
         } else {
-            let ctx = basic::Ctx::of(table, ci as usize, person, policy, year, benefit);
             t.detail("benefit", || {
                 trace::Detail::new(format!("{benefit} under {} ({} group)", policy.id, ctx.group.as_str()), "RULES.md §3, S-11".into())
                     .value("benefit", benefit)

@@ -202,6 +202,10 @@ impl ClaimTable {
     }
     /// Claim `i`'s reversal fields, when it is a reversal.
     pub fn reversal_of(&self, i: usize) -> Option<&Reversal> {
+        // Only a reversal has an entry (`push`): no search for the others.
+        if !self.claims.get(i)?.reversal {
+            return None;
+        }
         beside_at(&self.reversals, i, |r| r.claim).map(|k| &self.reversals[k])
     }
     /// A reversal's init_setl_id; empty for other claims.
