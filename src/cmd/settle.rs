@@ -1,11 +1,11 @@
 //! `medsettle settle`: settle every claim and write the outputs (CONTRACT.md §3–4).
 
 use crate::app::partitioned;
-use crate::io::write::Format;
+use crate::io::write::{Format, OutputDir};
 use crate::pipeline;
 use crate::policy::PolicySet;
 use crate::report::i18n::Lang;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -107,12 +107,19 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
         let c = partitioned::run(&job, "settle")?;
         return Ok(finish(a, &c, "", start));
     }
-    let loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
+    let mut loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
     if a.strict {
         loaded.refuse_rejects("nothing written")?;
     }
+    let mut out = OutputDir::new(&a.out)?;
+    // The ids wait in a file while the claims are settled (beside the output, or in
+    // --spill-dir), so the run holds the claims, their settlements and little else.
+    let spool_dir = a.spill_dir.clone().unwrap_or_else(|| out.staging().to_path_buf());
+    std::fs::create_dir_all(&spool_dir).with_context(|| format!("cannot create {}", spool_dir.display()))?;
+    pipeline::spool_ids(&mut loaded, &spool_dir)?;
     let settled = pipeline::settle(&loaded, &policies);
-    let c = pipeline::write_outputs(&a.out, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
+    let c = pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
+    out.commit()?;
     let code = finish(a, &c, "", start);
     // The process ends with this command (only `main` calls it): the claims and settlements,
     // gigabytes in a city's year, go back to the operating system with the process instead of

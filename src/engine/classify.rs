@@ -30,6 +30,18 @@ pub fn benefit_of(claim: &Claim, person: &Person, policy: &Policy) -> Benefit {
     }
 }
 
+/// Whether the kernel may look the claim's admission up by its mdtrt_id (S-04/S-05: the
+/// deductible is charged per admission): the claims [`benefit_of`] may make inpatient,
+/// maternity or special-disease claims, which [`classify`] can only turn into outpatient
+/// ones. A batch run keeps only these mdtrt_ids in memory while it settles.
+pub fn may_open_admission(claim: &Claim) -> bool {
+    match claim.med_type.0 {
+        21..=29 | 52 => true,
+        14 => claim.disease.map(|d| d.kind()) == Some(DiseaseKind::Special),
+        _ => false,
+    }
+}
+
 /// The benefit a claim settles under and, when the rules pay nothing, why (S-21). D-29 /
 /// S-07: with `outpatient.takes_unpaid_chronic_special` (employees), a med_type 14 claim the
 /// special or chronic rules do not pay (chronic not approved; a special disease or PKU outside
@@ -117,4 +129,56 @@ pub fn not_covered(claim: &Claim, person: &Person, policy: &Policy, benefit: Ben
         return Some(R::Unreferred);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Assistance, Disease, MedType, Money, PsnType, Scheme, StrId};
+
+    /// Every claim the kernel settles as an admission (inpatient, maternity, special disease:
+    /// the benefits that look an admission up by mdtrt_id) is one whose mdtrt_id a batch run
+    /// keeps: any med_type, disease, drug class, built-in policy and enrolment.
+    #[test]
+    fn admissions_are_the_claims_whose_mdtrt_id_is_kept() -> anyhow::Result<()> {
+        let policies = crate::policy::LoadedPolicy::all_builtin()?;
+        let diseases = std::iter::once(None).chain(Disease::ALL.iter().map(|&d| Some(d)));
+        let mut admissions = 0;
+        for disease in diseases {
+            for drug_class in [DrugClass::DualChannel, DrugClass::Rare] {
+                for med_type in 0..=u8::MAX {
+                    let mut claim = Claim::plain(StrId(0), 0, 0, Money::ZERO);
+                    claim.med_type = MedType(med_type);
+                    claim.disease = disease;
+                    claim.drug_class = drug_class;
+                    for consecutive_years in [0, 40] {
+                        let person = Person {
+                            psn_no: "P1".into(),
+                            insutype: Scheme::Employee,
+                            psn_type: PsnType::InService,
+                            brdy: 0,
+                            district: None,
+                            assistance: Assistance::None,
+                            chronic_diseases: Vec::new(),
+                            consecutive_years,
+                            prior_zero_claim: false,
+                            benefit_begn: None,
+                            transplant_date: None,
+                            contribution_base: None,
+                            flexible: false,
+                        };
+                        for p in &policies {
+                            let (benefit, _) = classify(&claim, &person, &p.policy, 2024);
+                            if matches!(benefit, Benefit::Inpatient | Benefit::Maternity | Benefit::Special) {
+                                admissions += 1;
+                                assert!(may_open_admission(&claim), "med_type {med_type} {disease:?} settles as {benefit:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(admissions > 0);
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 pub mod csv;
 pub mod parquet;
 pub mod read;
+pub mod scratch;
 pub mod source;
 pub mod spill;
 pub mod write;

@@ -64,11 +64,11 @@ struct Direct {
     pos: u64,
 }
 
-const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 const DIRECT_BUF: usize = 8 << 20;
 
 /// `O_DIRECT` on the platforms where its value is known.
-fn direct_flag() -> Option<i32> {
+pub(crate) fn direct_flag() -> Option<i32> {
     if cfg!(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86"))) {
         Some(0o40000)
     } else if cfg!(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm"))) {

@@ -2,7 +2,7 @@
 
 use crate::engine::Settled;
 use crate::io::write::{ArrowCells, Cells, ColType, Format, OutputDir, TableWriter, Val, write_table};
-use crate::model::{ClaimTable, Person, PersonTable, PersonYear, prefetch};
+use crate::model::{ClaimTable, Person, PersonTable, PersonYear, StrId, Strings, prefetch};
 use crate::policy::PolicySet;
 use anyhow::Result;
 
@@ -59,7 +59,14 @@ pub struct SettlementRows<'a> {
     policies: &'a PolicySet,
     settled: &'a Settled,
     rows: &'a [u32],
+    /// the text of the claims' ids: the table's, or a window of them read back from its spool
+    ids: &'a Strings,
 }
+
+/// Rows written per window of ids read back from a spooled table: 2 of the Parquet writer's
+/// steps, about 12 MB of ids in the peer year (a few rows in unit tests, so that the sample
+/// crosses many windows).
+const ID_PIECE: usize = if cfg!(test) { 37 } else { 1 << 18 };
 
 pub fn settlement_rows<'a>(
     table: &'a ClaimTable,
@@ -68,7 +75,7 @@ pub fn settlement_rows<'a>(
     settled: &'a Settled,
     rows: &'a [u32],
 ) -> SettlementRows<'a> {
-    SettlementRows { table, persons, policies, settled, rows }
+    SettlementRows { table, persons, policies, settled, rows, ids: &table.strings }
 }
 
 impl<'a> SettlementRows<'a> {
@@ -87,7 +94,7 @@ impl<'a> SettlementRows<'a> {
     /// The cells of row `i` ([`SETTLEMENT_COLUMNS`]), written to `out`.
     #[inline]
     pub fn cells(&self, i: usize, out: &mut impl Cells<'a>) {
-        let SettlementRows { table, persons, policies, settled, rows } = *self;
+        let SettlementRows { table, persons, policies, settled, rows, ids } = *self;
         // Rows go in input order; their persons and settlements lie in person order: each is
         // looked up a few rows ahead (the person's psn_no text, behind the person, in two steps).
         const AHEAD: usize = 8;
@@ -105,9 +112,9 @@ impl<'a> SettlementRows<'a> {
         let ci = rows[i] as usize;
         let c = &table.claims[ci];
         let Some(s) = settled.get(ci) else { return };
-        out.put(Val::Text(table.strings.get(c.setl_id)));
+        out.put(Val::Text(ids.get(c.setl_id)));
         out.put(Val::Text(&persons.persons[c.psn as usize].psn_no));
-        out.put(Val::Text(table.strings.get(c.mdtrt_id)));
+        out.put(Val::Text(ids.get(c.mdtrt_id)));
         out.put(Val::DateTime(c.setl_time));
         out.put(Val::Int(s.year as i64));
         out.put(Val::Text(&policies.get(s.policy).id));
@@ -136,9 +143,31 @@ impl<'a> SettlementRows<'a> {
         move |i, c| self.cells(i, c)
     }
 
-    /// Appends the rows to a settlements table.
+    /// Appends the rows to a settlements table; when the table's ids are spooled
+    /// ([`crate::pipeline::spool_ids`]), a piece of rows at a time, each with its ids read
+    /// back (the bytes are the same as in one piece: [`TableWriter`]).
     pub fn write(self, w: &mut TableWriter, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-        w.write_columns(self.len(), &self.row_fn(), &self.columns_fn(), progress)
+        if !self.table.strings.is_spooled() {
+            return w.write_columns(self.len(), &self.row_fn(), &self.columns_fn(), progress);
+        }
+        for rows in self.rows.chunks(ID_PIECE) {
+            let piece = SettlementRows { rows, ..self };
+            let window = piece.id_range().map(|range| self.table.strings.window(range)).transpose()?;
+            let piece = match &window {
+                Some(ids) => SettlementRows { ids, ..piece },
+                None => piece,
+            };
+            w.write_columns(piece.len(), &piece.row_fn(), &piece.columns_fn(), progress)?;
+        }
+        Ok(())
+    }
+
+    /// The lowest and highest id of the rows' claims (their setl_id and mdtrt_id), if any.
+    fn id_range(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        let claims = &self.table.claims;
+        let ids = self.rows.iter().flat_map(|&ci| claims.get(ci as usize).map(|c| [c.setl_id, c.mdtrt_id])).flatten();
+        let (lo, hi) = ids.filter(|id| !id.is_none()).fold((StrId::NONE, StrId(0)), |(lo, hi), id| (lo.min(id), hi.max(id)));
+        (!lo.is_none()).then_some(lo.0..=hi.0)
     }
 }
 
