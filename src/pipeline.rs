@@ -393,14 +393,13 @@ pub fn write_outputs_into(
     let out = &mut *out;
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
-    let rows = settled.input_order();
-    let pb = progress::bar(rows.len() as u64, "writing");
+    let pb = progress::bar(settled.sorted.len() as u64, "writing");
     // The fund report and the monthly totals are computed while the tables are written:
     // writing is bound by the writer thread (the kernel's copy into the page cache), which
     // leaves the pool idle.
     let (written, (fund, missing_base, by_month)) = rayon::join(
         || -> Result<()> {
-            tables::write_settlements(out, format, t, persons, policies, settled, &rows, &|k| pb.inc(k))?;
+            tables::write_settlements(out, format, t, persons, policies, settled, &|k| pb.inc(k))?;
             tables::write_person_years(out, format, persons, policies, &settled.person_years)
         },
         || {

@@ -59,16 +59,15 @@ pub fn run(a: &StateArgs) -> Result<i32> {
             let store = Store::open_existing(db)?;
             let r = rebuild(&store, *year)?;
             let mut dir = OutputDir::new(out)?;
-            let rows: Vec<u32> = (0..r.table.claims.len() as u32).collect();
-            let pb = progress::bar(rows.len() as u64, "writing");
-            tables::write_settlements(&mut dir, *format, &r.table, &r.persons, &r.policies, &r.settled, &rows, &|k| pb.inc(k))?;
+            let pb = progress::bar(r.settled.sorted.len() as u64, "writing");
+            tables::write_settlements(&mut dir, *format, &r.table, &r.persons, &r.policies, &r.settled, &|k| pb.inc(k))?;
             tables::write_person_years(&mut dir, *format, &r.persons, &r.policies, &r.settled.person_years)?;
             pb.finish_and_clear();
             pipeline::write_set_manifest(&mut dir, "state export")?;
             dir.commit()?;
             eprintln!(
                 "medsettle state export: {} claims, {} person-years{} → {}",
-                rows.len(),
+                r.settled.sorted.len(),
                 r.settled.person_years.len(),
                 year.map(|y| format!(" of {y}")).unwrap_or_default(),
                 out.display()

@@ -171,19 +171,27 @@ impl<'a> SettlementRows<'a> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn write_settlements<'a>(
+/// Writes the settlements table: the settled claims in input order (CONTRACT.md §4),
+/// [`ID_PIECE`] claims at a time. Only a piece's rows are listed at once (not a year's:
+/// 41 MB of the peer year), and a spooled table's ids are read back for them.
+pub fn write_settlements(
     out: &mut OutputDir,
     format: Format,
-    table: &'a ClaimTable,
-    persons: &'a PersonTable,
-    policies: &'a PolicySet,
-    settled: &'a Settled,
-    rows: &'a [u32],
+    table: &ClaimTable,
+    persons: &PersonTable,
+    policies: &PolicySet,
+    settled: &Settled,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
     let mut w = TableWriter::new(out, "settlements", format, SETTLEMENT_COLUMNS)?;
-    settlement_rows(table, persons, policies, settled, rows).write(&mut w, progress)?;
+    let n = settled.pos.len();
+    let mut rows = Vec::with_capacity(ID_PIECE.min(n));
+    for start in (0..n).step_by(ID_PIECE) {
+        rows.clear();
+        let piece = start..(start + ID_PIECE).min(n);
+        rows.extend(piece.filter(|&ci| settled.pos[ci] != u32::MAX).map(|ci| ci as u32));
+        settlement_rows(table, persons, policies, settled, &rows).write(&mut w, progress)?;
+    }
     w.finish(progress)
 }
 
