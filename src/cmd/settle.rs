@@ -65,8 +65,9 @@ pub struct SettleArgs {
     /// at a time; the outputs are the same byte for byte. Not used with --state.
     #[arg(long, value_name = "SIZE", value_parser = crate::app::partitioned::parse_size)]
     pub memory_limit: Option<u64>,
-    /// Folder for the spill files of a run beyond --memory-limit (default: beside the output,
-    /// inside its staging folder); removed when the run ends.
+    /// Folder for the spill files of a run beyond --memory-limit, and for the claims' ids
+    /// while a run within it settles (default: beside the output, inside its staging
+    /// folder); removed when the run ends.
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
 }

@@ -53,6 +53,17 @@ struct Spooled {
     kept: Strings,
 }
 
+impl Spooled {
+    /// A kept string of the spooled arena ("" for one not kept).
+    #[cold]
+    fn kept(&self, id: StrId) -> &str {
+        match self.kept_ids.binary_search(&id.0) {
+            Ok(k) => self.kept.get(StrId(k as u32)),
+            Err(_) => "",
+        }
+    }
+}
+
 impl Strings {
     pub fn new() -> Strings {
         Strings::default()
@@ -86,15 +97,13 @@ impl Strings {
         StrId(self.ends.len() as u32 - 1)
     }
     /// String `id`; "" for [`StrId::NONE`] and, in a spooled arena, for a string not kept.
+    #[inline]
     pub fn get(&self, id: StrId) -> &str {
         if id.is_none() {
             return "";
         }
         if let Some(s) = &self.spooled {
-            return match s.kept_ids.binary_search(&id.0) {
-                Ok(k) => s.kept.get(StrId(k as u32)),
-                Err(_) => "",
-            };
+            return s.kept(id);
         }
         let i = (id.0 - self.first) as usize;
         let start = if i == 0 { 0 } else { self.end(i - 1) };

@@ -67,6 +67,8 @@ pub struct SettlementRows<'a> {
 /// steps, about 12 MB of ids in the peer year (a few rows in unit tests, so that the sample
 /// crosses many windows).
 const ID_PIECE: usize = if cfg!(test) { 37 } else { 1 << 18 };
+/// Rows read back a window of ids at a time.
+const ID_WINDOW: usize = if cfg!(test) { 11 } else { 1 << 16 };
 
 pub fn settlement_rows<'a>(
     table: &'a ClaimTable,
@@ -150,16 +152,29 @@ impl<'a> SettlementRows<'a> {
         if !self.table.strings.is_spooled() {
             return w.write_columns(self.len(), &self.row_fn(), &self.columns_fn(), progress);
         }
-        for rows in self.rows.chunks(ID_PIECE) {
-            let piece = SettlementRows { rows, ..self };
-            let window = piece.id_range().map(|range| self.table.strings.window(range)).transpose()?;
-            let piece = match &window {
-                Some(ids) => SettlementRows { ids, ..piece },
-                None => piece,
-            };
-            w.write_columns(piece.len(), &piece.row_fn(), &piece.columns_fn(), progress)?;
-        }
-        Ok(())
+        // The next window of ids is read on another thread while a piece is written (the
+        // read waits on the disk more than it works).
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(0);
+            s.spawn(move || {
+                for rows in self.rows.chunks(ID_WINDOW) {
+                    let window = SettlementRows { rows, ..self }.id_range().map(|range| self.table.strings.window(range)).transpose();
+                    if tx.send(window).is_err() {
+                        return;
+                    }
+                }
+            });
+            for rows in self.rows.chunks(ID_WINDOW) {
+                let window = rx.recv().map_err(|_| anyhow::anyhow!("internal: the ids' reader stopped"))??;
+                let piece = SettlementRows { rows, ..self };
+                let piece = match &window {
+                    Some(ids) => SettlementRows { ids, ..piece },
+                    None => piece,
+                };
+                w.write_columns(piece.len(), &piece.row_fn(), &piece.columns_fn(), progress)?;
+            }
+            Ok(())
+        })
     }
 
     /// The lowest and highest id of the rows' claims (their setl_id and mdtrt_id), if any.
