@@ -174,3 +174,24 @@ fn checks_across_partitions_give_the_in_memory_verdicts() {
     assert!(in_memory.contains("row(s) rejected, nothing written; first:"), "{in_memory}");
     assert_eq!(strict("1KiB", "strict-spill"), in_memory);
 }
+
+/// An in-memory run whose scratch folder for the ids cannot be made (a file stands where it
+/// would go) keeps the ids in memory, says so, and writes the same outputs.
+#[test]
+fn ids_stay_in_memory_when_their_folder_cannot_take_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let (c, p) = (root.join("claims.csv"), root.join("persons.csv"));
+    let base = ["settle", "--claims", c.to_str().unwrap(), "--persons", p.to_str().unwrap(), "--max-reject-rate", "1"];
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let run = medsettle(&[&base[..], &["--out", a.to_str().unwrap()]].concat());
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let no_folder = blocker.join("ids");
+    let run = medsettle(&[&base[..], &["--out", b.to_str().unwrap(), "--spill-dir", no_folder.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(err.contains("the claims' ids stay in memory"), "{err}");
+    assert_same_files(&a, &b);
+}

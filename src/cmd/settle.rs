@@ -115,9 +115,15 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     let mut out = OutputDir::new(&a.out)?;
     // The ids wait in a file while the claims are settled (beside the output, or in
     // --spill-dir), so the run holds the claims, their settlements and little else.
+    // The run fits in memory with them too: a folder that cannot take them (full, or not
+    // writable) leaves them in memory, with a warning, and the run goes on.
     let spool_dir = a.spill_dir.clone().unwrap_or_else(|| out.staging().to_path_buf());
-    std::fs::create_dir_all(&spool_dir).with_context(|| format!("cannot create {}", spool_dir.display()))?;
-    pipeline::spool_ids(&mut loaded, &spool_dir)?;
+    let spooled = std::fs::create_dir_all(&spool_dir)
+        .with_context(|| format!("cannot create {}", spool_dir.display()))
+        .and_then(|()| pipeline::spool_ids(&mut loaded, &spool_dir));
+    if let Err(e) = spooled {
+        eprintln!("medsettle: warning: the claims' ids stay in memory: {e:#}");
+    }
     let settled = pipeline::settle(&loaded, &policies);
     let c = pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;
     out.commit()?;
