@@ -4,7 +4,7 @@
 //! megabytes) would otherwise cost a page-cache page each, allocated at about 450 MB/s on
 //! the 2-core machine against 1.9 GB/s direct (`dd`, README's Performance section).
 
-use super::write::{DIRECT_ALIGN, direct_flag};
+use super::write::{DIRECT_ALIGN, direct_flag, nanos};
 use crate::model::Spool;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -30,8 +30,7 @@ fn aligned(len: usize) -> (Vec<u8>, usize) {
 impl ScratchFile {
     /// Writes `parts`, one after another, to a new scratch file in `dir`.
     pub fn write_new(dir: &Path, parts: &[&[u8]]) -> std::io::Result<ScratchFile> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let path = dir.join(format!(".scratch-{}-{nanos}", std::process::id()));
+        let path = dir.join(format!(".scratch-{}-{}", std::process::id(), nanos()));
         let plain = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         let direct = direct_flag().and_then(|flag| {
             use std::os::unix::fs::OpenOptionsExt;

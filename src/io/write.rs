@@ -476,7 +476,8 @@ pub fn fault_point(point: &str) {
     }
 }
 
-fn nanos() -> u128 {
+/// Nanoseconds since the epoch (0 on a clock before it): part of a file name no other run takes.
+pub(crate) fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
