@@ -326,7 +326,11 @@ impl Settled {
     }
     /// The settled claims' indices in input order.
     pub fn input_order(&self) -> Vec<u32> {
-        self.pos.iter().enumerate().filter(|(_, p)| **p != u32::MAX).map(|(i, _)| i as u32).collect()
+        self.settled_in(0..self.pos.len()).collect()
+    }
+    /// The settled claims' indices among the claims `range` (by input index), in order.
+    pub fn settled_in(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = u32> + '_ {
+        self.pos.get(range.clone()).unwrap_or_default().iter().zip(range).filter(|(p, _)| **p != u32::MAX).map(|(_, i)| i as u32)
     }
 }
 

@@ -63,11 +63,11 @@ pub struct SettlementRows<'a> {
     ids: &'a Strings,
 }
 
-/// Rows written per window of ids read back from a spooled table: 2 of the Parquet writer's
-/// steps, about 12 MB of ids in the peer year (a few rows in unit tests, so that the sample
-/// crosses many windows).
-const ID_PIECE: usize = if cfg!(test) { 37 } else { 1 << 18 };
-/// Rows read back a window of ids at a time.
+/// Claims whose settled rows [`write_settlements`] lists at a time (a few in unit tests, so
+/// that the sample crosses many pieces).
+const ROW_PIECE: usize = if cfg!(test) { 37 } else { 1 << 18 };
+/// Rows written per window of ids read back from a spooled table: half a step of the Parquet
+/// writer, about 3 MB of ids in the peer year (a few rows in unit tests).
 const ID_WINDOW: usize = if cfg!(test) { 11 } else { 1 << 16 };
 
 pub fn settlement_rows<'a>(
@@ -187,7 +187,7 @@ impl<'a> SettlementRows<'a> {
 }
 
 /// Writes the settlements table: the settled claims in input order (CONTRACT.md §4),
-/// [`ID_PIECE`] claims at a time. Only a piece's rows are listed at once (not a year's:
+/// [`ROW_PIECE`] claims at a time. Only a piece's rows are listed at once (not a year's:
 /// 41 MB of the peer year), and a spooled table's ids are read back for them.
 pub fn write_settlements(
     out: &mut OutputDir,
@@ -200,11 +200,10 @@ pub fn write_settlements(
 ) -> Result<()> {
     let mut w = TableWriter::new(out, "settlements", format, SETTLEMENT_COLUMNS)?;
     let n = settled.pos.len();
-    let mut rows = Vec::with_capacity(ID_PIECE.min(n));
-    for start in (0..n).step_by(ID_PIECE) {
+    let mut rows = Vec::with_capacity(ROW_PIECE.min(n));
+    for start in (0..n).step_by(ROW_PIECE) {
         rows.clear();
-        let piece = start..(start + ID_PIECE).min(n);
-        rows.extend(piece.filter(|&ci| settled.pos[ci] != u32::MAX).map(|ci| ci as u32));
+        rows.extend(settled.settled_in(start..(start + ROW_PIECE).min(n)));
         settlement_rows(table, persons, policies, settled, &rows).write(&mut w, progress)?;
     }
     w.finish(progress)
