@@ -44,7 +44,7 @@ fn readers(c: &mut Criterion) {
         let persons = read::read_persons(&sub.join(format!("persons.{}", format.ext())), 1, &aliases).expect("persons");
         let claims = [sub.join(format!("claims.{}", format.ext()))];
         group.bench_function(format!("read_claims {} (20k persons)", format.ext()), |b| {
-            b.iter(|| read::read_claims(&claims, &persons, &aliases, &|_| {}).expect("read"))
+            b.iter(|| read::read_claims(&claims, &persons, &aliases, &|_| {}, None).expect("read"))
         });
     }
     group.finish();

@@ -4,6 +4,7 @@
 use crate::engine::{self, Prepared, Reject, Settled};
 use crate::intake::History;
 use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
+use crate::io::scratch::IdsSpooler;
 use crate::io::write::{Format, OutputDir};
 use crate::model::ClaimTable;
 use crate::model::{PersonTable, PersonYear};
@@ -158,7 +159,13 @@ pub fn refuse_rows(rejects: &[RejectRow], name: &dyn Fn(u16) -> String, what: &s
 
 /// Reads and checks the inputs under the given policies.
 pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) -> Result<Loaded> {
-    Ok(load_after(claim_files, persons_file, policies, false, |_| Ok(()), |(), _, _, _| Ok((History::default(), ())))?.0)
+    load_spooling(claim_files, persons_file, policies, None)
+}
+
+/// [`load`], the claims' text ids going to `ids` as they are read (for [`spool_ids`]).
+pub fn load_spooling(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet, ids: Option<&IdsSpooler>) -> Result<Loaded> {
+    let history = |(), _: Option<&read::ClaimKeys>, _: &ClaimsRead, _: &PersonsRead| Ok((History::default(), ()));
+    Ok(load_after(claim_files, persons_file, policies, false, ids, |_| Ok(()), history)?.0)
 }
 
 /// [`load`] for a run continuing a nightly state. With `named_persons_only`, the claims'
@@ -166,12 +173,14 @@ pub fn load(claim_files: &[PathBuf], persons_file: &Path, policies: &PolicySet) 
 /// `ahead` is given them on a second thread (the state is looked up while the persons file is
 /// read), and only the persons rows the claims name are checked and kept. Once the inputs
 /// are read, `history` gets what `ahead` returned, the keys, and the inputs, and returns what
-/// the state holds about them (their setl_ids, their persons' latest claims).
+/// the state holds about them (their setl_ids, their persons' latest claims). With `ids`,
+/// the claims' text ids go to it as they are read.
 pub fn load_after<A: Send>(
     claim_files: &[PathBuf],
     persons_file: &Path,
     policies: &PolicySet,
     named_persons_only: bool,
+    ids: Option<&IdsSpooler>,
     ahead: impl FnOnce(Option<&read::ClaimKeys>) -> Result<A> + Send,
     history: impl FnOnce(A, Option<&read::ClaimKeys>, &ClaimsRead, &PersonsRead) -> Result<(History, A)>,
 ) -> Result<(Loaded, A)> {
@@ -196,7 +205,7 @@ pub fn load_after<A: Send>(
     let early = early.map_err(|_| anyhow::anyhow!("internal: the look-up beside the persons read stopped"))??;
     timer.mark("read persons (and look ahead)");
     let pb = progress::reading(claim_files, "reading");
-    let claims = read::read_claims(claim_files, &persons, &aliases, &|n| progress::grow(&pb, n))?;
+    let claims = read::read_claims(claim_files, &persons, &aliases, &|n| progress::grow(&pb, n), ids)?;
     pb.finish_and_clear();
     timer.mark("read claims");
     let mut claims = claims;
@@ -223,22 +232,24 @@ pub fn load_after<A: Send>(
 }
 
 /// Moves the claims' text ids (setl_id, mdtrt_id: 435 MiB of a 10.36M-claim year, the
-/// largest part of a batch run's memory after the claims and the settlements) to a file in
-/// `dir`, once the whole-input checks that compare them are done. What still reads ids in
-/// memory keeps them: the kernel the mdtrt_id of a claim that may open an admission (S-04/
+/// largest part of a batch run's memory after the claims and the settlements) to the files of
+/// `ids`, once the whole-input checks that compare them are done: `ids` wrote them as they
+/// were read ([`load_spooling`]; what it was not given, it writes now). What still reads ids
+/// in memory keeps them: the kernel the mdtrt_id of a claim that may open an admission (S-04/
 /// S-05, [`engine::classify::may_open_admission`]), the rejects a refused claim's setl_id,
 /// a reversal its init_setl_id. The settlements writer reads the rest back a piece at a time
-/// ([`tables::write_settlements`]). The file is a [`crate::io::scratch::ScratchFile`]:
-/// its space goes back when the run ends, killed or not.
-pub fn spool_ids(loaded: &mut Loaded, dir: &Path) -> Result<()> {
+/// ([`tables::write_settlements`]). The files are [`crate::io::scratch::ScratchFile`]s:
+/// their space goes back when the run ends, killed or not. On an error the ids stay in memory.
+pub fn spool_ids(loaded: &mut Loaded, ids: IdsSpooler) -> Result<()> {
     let mut timer = Timer::new();
+    let w = ids.finish()?;
+    timer.mark("ids written by the read");
     let t = &loaded.claims.table;
     let admissions = t.claims.iter().filter(|c| engine::classify::may_open_admission(c)).map(|c| c.mdtrt_id);
     let refused = loaded.prepared.rejects.iter().map(|r| t.claims[r.claim as usize].setl_id);
     let reversals = t.reversals.iter().map(|r| r.init_setl_id);
     let keep: Vec<_> = admissions.chain(refused).chain(reversals).collect();
-    let write = |parts: &[&[u8]]| crate::io::scratch::ScratchFile::write_new(dir, parts);
-    loaded.claims.table.strings.spool(write, keep).with_context(|| format!("cannot write the claims' ids to {}", dir.display()))?;
+    loaded.claims.table.strings.spool(w, keep)?;
     timer.mark("spool ids");
     Ok(())
 }
@@ -591,21 +602,23 @@ mod tests {
 
     /// Every output file of the sample, written with the claims' ids spooled (settled from
     /// the kept mdtrt_ids, written a few rows a piece in unit tests), is the same byte for
-    /// byte as with the ids in memory.
+    /// byte as with the ids in memory: whether the ids were written as they were read or
+    /// all at the spool.
     #[test]
     fn spooled_ids_give_the_same_outputs() -> Result<()> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
         let policies = PolicySet::assemble(&[], &[])?;
         let tmp = tempfile::tempdir()?;
-        for format in [Format::Csv, Format::Parquet] {
-            let mut loaded = load(&[root.join("claims.csv")], &root.join("persons.csv"), &policies)?;
+        for (format, fed) in [(Format::Csv, true), (Format::Parquet, true), (Format::Csv, false)] {
+            let ids = IdsSpooler::start(tmp.path())?;
+            let mut loaded = load_spooling(&[root.join("claims.csv")], &root.join("persons.csv"), &policies, fed.then_some(&ids))?;
             let settled = settle(&loaded, &policies);
-            let kept = tmp.path().join(format!("kept-{}", format.ext()));
+            let kept = tmp.path().join(format!("kept-{}-{fed}", format.ext()));
             write_outputs(&kept, format, &loaded, &policies, &settled, "settle", "t", Lang::En)?;
-            spool_ids(&mut loaded, tmp.path())?;
+            spool_ids(&mut loaded, ids)?;
             assert!(loaded.claims.table.strings.is_spooled());
             let settled = settle(&loaded, &policies);
-            let spooled = tmp.path().join(format!("spooled-{}", format.ext()));
+            let spooled = tmp.path().join(format!("spooled-{}-{fed}", format.ext()));
             write_outputs(&spooled, format, &loaded, &policies, &settled, "settle", "t", Lang::En)?;
             let mut names: Vec<_> = std::fs::read_dir(&kept)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
             names.sort();
@@ -614,8 +627,8 @@ mod tests {
                 assert!(std::fs::read(kept.join(&name))? == std::fs::read(spooled.join(&name))?, "{name:?} differs");
             }
         }
-        // The spool files were unlinked at once: only the two output folders of each format.
-        assert_eq!(std::fs::read_dir(tmp.path())?.count(), 4);
+        // The spool files were unlinked at once: only the two output folders of each run.
+        assert_eq!(std::fs::read_dir(tmp.path())?.count(), 6);
         Ok(())
     }
 }

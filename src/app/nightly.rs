@@ -123,7 +123,7 @@ pub fn run(a: &SettleArgs, db: &Path) -> Result<i32> {
         timer.mark("look up the state (ahead)");
         Ok(Some(prior))
     };
-    let (mut loaded, prior) = pipeline::load_after(&a.claims, &a.persons, &policies, true, ahead, |early, keys, claims, persons| {
+    let (mut loaded, prior) = pipeline::load_after(&a.claims, &a.persons, &policies, true, None, ahead, |early, keys, claims, persons| {
         let mut timer = pipeline::Timer::new();
         let tx = store.begin_read()?;
         let mut prior = match (early, keys) {

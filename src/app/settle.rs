@@ -63,7 +63,7 @@ pub fn load(claims: &[Input], persons: &Input, policies: &PolicySet) -> Result<L
     let persons_index = u16::try_from(claims.len()).context("too many claims inputs")?;
     let aliases = read::aliases_of(policies);
     let persons_read = read::read_persons_input(persons, persons_index, &aliases)?;
-    let mut claims_read = read::read_claim_inputs(claims, &persons_read, &aliases, &|_| {})?;
+    let mut claims_read = read::read_claim_inputs(claims, &persons_read, &aliases, &|_| {}, None)?;
     let prepared = crate::intake::prepare(&mut claims_read.table, &persons_read.table, policies);
     let info = |i: &Input, rows: u64| FileInfo { path: i.name(), bytes: 0, sha256: String::new(), rows };
     let mut files: Vec<FileInfo> = claims.iter().zip(&claims_read.rows).map(|(i, &rows)| info(i, rows)).collect();

@@ -1,11 +1,12 @@
 //! `medsettle settle`: settle every claim and write the outputs (CONTRACT.md §3–4).
 
 use crate::app::partitioned;
+use crate::io::scratch::IdsSpooler;
 use crate::io::write::{Format, OutputDir};
 use crate::pipeline;
 use crate::policy::PolicySet;
 use crate::report::i18n::Lang;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -108,21 +109,21 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
         let c = partitioned::run(&job, "settle")?;
         return Ok(finish(a, &c, "", start));
     }
-    let mut loaded = pipeline::load(&a.claims, &a.persons, &policies)?;
+    let mut out = OutputDir::new(&a.out)?;
+    // The ids are written to a file as the claims are read (beside the output, or in
+    // --spill-dir), and wait there while the claims are settled, so the run holds the
+    // claims, their settlements and little else. The run fits in memory with them too: a
+    // folder that cannot take them (full, or not writable) leaves them in memory, with a
+    // warning, and the run goes on.
+    let spool_dir = a.spill_dir.clone().unwrap_or_else(|| out.staging().to_path_buf());
+    let ids = std::fs::create_dir_all(&spool_dir).and_then(|()| IdsSpooler::start(&spool_dir));
+    let mut loaded = pipeline::load_spooling(&a.claims, &a.persons, &policies, ids.as_ref().ok())?;
     if a.strict {
         loaded.refuse_rejects("nothing written")?;
     }
-    let mut out = OutputDir::new(&a.out)?;
-    // The ids wait in a file while the claims are settled (beside the output, or in
-    // --spill-dir), so the run holds the claims, their settlements and little else.
-    // The run fits in memory with them too: a folder that cannot take them (full, or not
-    // writable) leaves them in memory, with a warning, and the run goes on.
-    let spool_dir = a.spill_dir.clone().unwrap_or_else(|| out.staging().to_path_buf());
-    let spooled = std::fs::create_dir_all(&spool_dir)
-        .with_context(|| format!("cannot create {}", spool_dir.display()))
-        .and_then(|()| pipeline::spool_ids(&mut loaded, &spool_dir));
+    let spooled = ids.map_err(anyhow::Error::from).and_then(|ids| pipeline::spool_ids(&mut loaded, ids));
     if let Err(e) = spooled {
-        eprintln!("medsettle: warning: the claims' ids stay in memory: {e:#}");
+        eprintln!("medsettle: warning: the claims' ids stay in memory: cannot write them to {}: {e:#}", spool_dir.display());
     }
     let settled = pipeline::settle(&loaded, &policies);
     let c = pipeline::write_outputs_into(&mut out, None, a.format, &loaded, &policies, &settled, "settle", "Settlement report", a.lang)?;

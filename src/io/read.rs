@@ -3,6 +3,7 @@
 
 use super::csv::read::{read_csv, read_csv_windows};
 use super::parquet::read::{parquet_row_groups, read_parquet_group, read_parquet_group_rows};
+use super::scratch::IdsSpooler;
 use super::source::{is_parquet, tune_allocator};
 use crate::intake::{
     Aliases, ArrowBatch, Batch, CLAIMS, ClaimIntake, LINE_COLUMN, PERSONS, Part, PersonBatches, named_persons, read_person_batch,
@@ -33,10 +34,17 @@ impl Input {
     }
 }
 
-/// All claims of the given files (CSV or Parquet, mixed), in file then row order.
-pub fn read_claims(files: &[PathBuf], persons: &PersonsRead, aliases: &Aliases, progress: &(dyn Fn(u64) + Sync)) -> Result<ClaimsRead> {
+/// All claims of the given files (CSV or Parquet, mixed), in file then row order. With
+/// `ids`, each chunk's text ids go to it once appended (written to a file as the read goes).
+pub fn read_claims(
+    files: &[PathBuf],
+    persons: &PersonsRead,
+    aliases: &Aliases,
+    progress: &(dyn Fn(u64) + Sync),
+    ids: Option<&IdsSpooler>,
+) -> Result<ClaimsRead> {
     let inputs: Vec<Input> = files.iter().map(|p| Input::File(p.clone())).collect();
-    read_claim_inputs(&inputs, persons, aliases, progress)
+    read_claim_inputs(&inputs, persons, aliases, progress, ids)
 }
 
 /// [`read_claims`] from files or in-memory Arrow tables ([`ClaimIntake::arrow`], as Parquet).
@@ -45,6 +53,7 @@ pub fn read_claim_inputs(
     persons: &PersonsRead,
     aliases: &Aliases,
     progress: &(dyn Fn(u64) + Sync),
+    ids: Option<&IdsSpooler>,
 ) -> Result<ClaimsRead> {
     let mut out = ClaimsRead::default();
     let mut table = std::mem::take(&mut out.table);
@@ -58,7 +67,10 @@ pub fn read_claim_inputs(
         expected = expected.max(reserve);
         let (claims, strings, bytes) = (table.claims.len(), table.strings.len(), table.strings.text_len());
         for (t, r) in parts {
-            table.append(t);
+            match ids {
+                Some(w) => w.add(table.append_giving_ids(t)),
+                None => table.append(t),
+            }
             rejects.extend(r);
         }
         let added = table.claims.len() - claims;
@@ -575,13 +587,13 @@ mod tests {
             c.table.claims.iter().map(|k| (c.table.strings.get(k.setl_id).to_string(), k.line)).collect()
         };
         let rejects = |c: &ClaimsRead| -> Vec<(u64, String)> { c.rejects.iter().map(|r| (r.line, r.setl_id.clone())).collect() };
-        let csv = read_claims(&[sample_data().join("claims.csv")], &persons, &aliases, &|_| {})?;
+        let csv = read_claims(&[sample_data().join("claims.csv")], &persons, &aliases, &|_| {}, None)?;
         // a Parquet row's number is its record number, a CSV row's its line (the header is 1)
         let csv_ids: Vec<(String, u32)> = ids(&csv).into_iter().map(|(s, l)| (s, l - 1)).collect();
         let csv_rejects: Vec<(u64, String)> = rejects(&csv).into_iter().map(|(l, s)| (l - 1, s)).collect();
         for threads in [1, 2, 4] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-            let p = pool.install(|| read_claims(std::slice::from_ref(&parquet), &persons, &aliases, &|_| {}))?;
+            let p = pool.install(|| read_claims(std::slice::from_ref(&parquet), &persons, &aliases, &|_| {}, None))?;
             assert_eq!(p.rows, csv.rows);
             assert_eq!(ids(&p), csv_ids, "{threads} threads");
             assert_eq!(rejects(&p), csv_rejects, "{threads} threads");

@@ -5,10 +5,11 @@
 //! the 2-core machine against 1.9 GB/s direct (`dd`, README's Performance section).
 
 use super::write::{DIRECT_ALIGN, direct_flag, nanos};
-use crate::model::Spool;
+use crate::model::{Spool, SpoolFile, SpoolWriter, Strings};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::mpsc;
 
 /// Bytes staged between direct writes.
 const BLOCK: usize = 8 << 20;
@@ -27,9 +28,22 @@ fn aligned(len: usize) -> (Vec<u8>, usize) {
     (buf, start)
 }
 
+/// A scratch file being written, one piece after another, through an aligned staging block.
+#[derive(Debug)]
+pub struct ScratchWriter {
+    file: ScratchFile,
+    buf: Vec<u8>,
+    /// where the aligned block starts in `buf`
+    start: usize,
+    /// bytes staged in the block
+    staged: usize,
+    /// where the block goes in the file
+    pos: u64,
+}
+
 impl ScratchFile {
-    /// Writes `parts`, one after another, to a new scratch file in `dir`.
-    pub fn write_new(dir: &Path, parts: &[&[u8]]) -> std::io::Result<ScratchFile> {
+    /// A new scratch file in `dir`, to write.
+    pub fn create(dir: &Path) -> std::io::Result<ScratchWriter> {
         let path = dir.join(format!(".scratch-{}-{}", std::process::id(), nanos()));
         let plain = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         let direct = direct_flag().and_then(|flag| {
@@ -37,30 +51,8 @@ impl ScratchFile {
             std::fs::OpenOptions::new().read(true).write(true).custom_flags(flag).open(&path).ok()
         });
         std::fs::remove_file(&path)?;
-        let mut f = ScratchFile { plain, direct };
-        let (mut buf, start) = aligned(BLOCK);
-        let (mut staged, mut pos) = (0usize, 0u64);
-        for part in parts {
-            let mut data = *part;
-            while !data.is_empty() {
-                let n = (BLOCK - staged).min(data.len());
-                buf[start + staged..start + staged + n].copy_from_slice(&data[..n]);
-                staged += n;
-                data = &data[n..];
-                if staged == BLOCK {
-                    f.write_block(&buf[start..start + BLOCK], pos)?;
-                    pos += BLOCK as u64;
-                    staged = 0;
-                }
-            }
-        }
-        if staged > 0 {
-            // The tail padded to a whole direct block (zeros: beyond anything read back).
-            let padded = if f.direct.is_some() { staged.next_multiple_of(DIRECT_ALIGN) } else { staged };
-            buf[start + staged..start + padded].fill(0);
-            f.write_block(&buf[start..start + padded], pos)?;
-        }
-        Ok(f)
+        let (buf, start) = aligned(BLOCK);
+        Ok(ScratchWriter { file: ScratchFile { plain, direct }, buf, start, staged: 0, pos: 0 })
     }
 
     /// Writes `block` at `pos`, direct while the file system takes it.
@@ -74,6 +66,79 @@ impl ScratchFile {
             self.direct = None;
         }
         self.plain.write_all_at(block, pos)
+    }
+}
+
+impl SpoolFile for ScratchWriter {
+    type Done = ScratchFile;
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let n = (BLOCK - self.staged).min(data.len());
+            let at = self.start + self.staged;
+            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.staged += n;
+            data = &data[n..];
+            if self.staged == BLOCK {
+                self.file.write_block(&self.buf[self.start..self.start + BLOCK], self.pos)?;
+                self.pos += BLOCK as u64;
+                self.staged = 0;
+            }
+        }
+        Ok(())
+    }
+    /// Writes what is staged, padded to a whole direct block (zeros: beyond anything read
+    /// back), and frees the staging block.
+    fn finish(mut self) -> std::io::Result<ScratchFile> {
+        if self.staged > 0 {
+            let padded = if self.file.direct.is_some() { self.staged.next_multiple_of(DIRECT_ALIGN) } else { self.staged };
+            let (from, to) = (self.start + self.staged, self.start + padded);
+            self.buf[from..to].fill(0);
+            self.file.write_block(&self.buf[self.start..to], self.pos)?;
+        }
+        Ok(self.file)
+    }
+}
+
+/// The claims' text ids written to two scratch files (their ends and their text,
+/// [`SpoolWriter`]) on a thread of their own while the claims are read: the read hands over
+/// each chunk's arena once it has appended it, and the writing waits on the disk beside the
+/// decoding instead of after it. [`IdsSpooler::finish`] gives the writer for
+/// [`Strings::spool`].
+#[derive(Debug)]
+pub struct IdsSpooler {
+    chunks: mpsc::SyncSender<Strings>,
+    thread: std::thread::JoinHandle<std::io::Result<SpoolWriter<ScratchWriter>>>,
+}
+
+/// Chunks waiting for the writer: a few megabytes of ids each.
+const WAITING: usize = 8;
+
+impl IdsSpooler {
+    /// Creates the files in `dir` and starts the writer.
+    pub fn start(dir: &Path) -> std::io::Result<IdsSpooler> {
+        let mut w = SpoolWriter::new(ScratchFile::create(dir)?, ScratchFile::create(dir)?);
+        let (chunks, waiting) = mpsc::sync_channel::<Strings>(WAITING);
+        let thread = std::thread::Builder::new().name("ids to scratch".into()).spawn(move || {
+            let mut failed = None;
+            // After a failure the chunks are still taken (and dropped), so the read goes on.
+            for chunk in waiting {
+                if failed.is_none() {
+                    failed = w.add(&chunk).err();
+                }
+            }
+            failed.map_or(Ok(w), Err)
+        })?;
+        Ok(IdsSpooler { chunks, thread })
+    }
+    /// The arena of the chunk the read has just appended (in the read's order).
+    pub fn add(&self, chunk: Strings) {
+        // The writer stops only at `finish` (or by a panic, which `finish` reports).
+        let _ = self.chunks.send(chunk);
+    }
+    /// The writer, with every chunk given written; its first error if one failed.
+    pub fn finish(self) -> std::io::Result<SpoolWriter<ScratchWriter>> {
+        drop(self.chunks);
+        self.thread.join().map_err(|_| std::io::Error::other("internal: the ids' writer stopped"))?
     }
 }
 
@@ -110,7 +175,11 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let a: Vec<u8> = (0..BLOCK + 5000).map(|i| (i % 251) as u8).collect();
         let b: Vec<u8> = (0..7777).map(|i| (i % 13) as u8).collect();
-        let f = ScratchFile::write_new(dir.path(), &[&a, &[], &b])?;
+        let mut w = ScratchFile::create(dir.path())?;
+        for part in [&a[..], &[], &b] {
+            w.write(part)?;
+        }
+        let f = w.finish()?;
         // Unlinked at once: the folder holds nothing.
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
         let all: Vec<u8> = a.iter().chain(&b).copied().collect();

@@ -276,7 +276,12 @@ impl ClaimTable {
     }
     /// Appends another table (a chunk read in parallel) keeping its order after ours.
     pub fn append(&mut self, other: ClaimTable) {
-        let base = self.strings.append(other.strings);
+        self.append_giving_ids(other);
+    }
+    /// [`ClaimTable::append`], giving back the chunk's text ids (copied into ours), for a
+    /// read that writes them to a file as it goes ([`crate::io::scratch::IdsSpooler`]).
+    pub fn append_giving_ids(&mut self, other: ClaimTable) -> Strings {
+        let base = self.strings.append(&other.strings);
         let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
         let first = self.claims.len() as u32;
         self.recorded.extend(other.recorded.into_iter().map(|(i, r)| (i + first, r)));
@@ -291,6 +296,7 @@ impl ClaimTable {
             c.mdtrt_id = shift(c.mdtrt_id);
             c
         }));
+        other.strings
     }
 }
 

@@ -1,12 +1,21 @@
 //! A compact arena for the text ids of tens of millions of claims (setl_id, mdtrt_id): one
-//! buffer and one offset per string instead of a heap allocation each. Once the checks that
-//! compare the ids are done, a batch run moves the arena to a file ([`Strings::spool`]) and
-//! reads it back a window at a time as it writes ([`Strings::window`]).
+//! buffer and one offset per string instead of a heap allocation each. A batch run writes the
+//! arena to files as it is read ([`SpoolWriter`]), moves it there once the checks that compare
+//! the ids are done ([`Strings::spool`]), and reads it back a window at a time as it writes
+//! ([`Strings::window`]).
 
-/// Where a spooled arena's bytes are kept ([`crate::io::scratch::ScratchFile`]).
+/// Where a spooled arena's bytes are read back from ([`crate::io::scratch::ScratchFile`]).
 pub trait Spool: std::fmt::Debug + Send + Sync {
     /// `len` bytes from `pos`.
     fn read_at(&self, pos: u64, len: usize) -> std::io::Result<Vec<u8>>;
+}
+
+/// Where a spooled arena's bytes are written, one piece after another
+/// ([`crate::io::scratch::ScratchWriter`]); [`SpoolFile::finish`] gives what reads them back.
+pub trait SpoolFile: Send {
+    type Done: Spool + 'static;
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    fn finish(self) -> std::io::Result<Self::Done>;
 }
 
 /// Index of a string in a [`Strings`] arena.
@@ -40,11 +49,12 @@ pub struct Strings {
     spooled: Option<std::sync::Arc<Spooled>>,
 }
 
-/// A spooled arena: its `ends` (4 bytes a string, little-endian) then its text in `file`,
+/// A spooled arena: its `ends` (4 bytes a string, little-endian) and its text in two files,
 /// and the few strings still read in memory.
 #[derive(Debug)]
 struct Spooled {
-    file: Box<dyn Spool>,
+    ends: Box<dyn Spool>,
+    text: Box<dyn Spool>,
     /// strings in the file
     len: usize,
     /// the ids still readable with [`Strings::get`], ascending; their text is `kept`'s, in
@@ -137,7 +147,7 @@ impl Strings {
         self.len() == 0
     }
     /// Appends another arena; returns the offset to add to its ids.
-    pub fn append(&mut self, other: Strings) -> u32 {
+    pub fn append(&mut self, other: &Strings) -> u32 {
         let base = self.ends.len() as u32;
         let shift = self.buf.len() as u64;
         self.buf.push_str(&other.buf);
@@ -158,19 +168,23 @@ impl Strings {
         self.buf.len() + (self.ends.len() + self.wraps.len()) * 4 + kept
     }
 
-    /// Moves the arena's ends and text to a spool (`write` is given them, 4 bytes an end
-    /// little-endian, then the text) and frees them; only the strings `keep` stay readable
-    /// with [`Strings::get`], the rest through [`Strings::window`]. The arena is read-only
-    /// from then on.
-    pub fn spool<S: Spool + 'static>(
-        &mut self,
-        write: impl FnOnce(&[&[u8]]) -> std::io::Result<S>,
-        keep: impl IntoIterator<Item = StrId>,
-    ) -> std::io::Result<()> {
-        if self.spooled.is_some() {
+    /// Where string `i` starts in `buf`.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.end(i - 1) }
+    }
+
+    /// Moves the arena to files and frees it: `w` writes what it was not given yet as the
+    /// arena was read (all of it, for a writer given nothing), then finishes. Only the
+    /// strings `keep` stay readable with [`Strings::get`], the rest through
+    /// [`Strings::window`]. The arena is read-only from then on; on an error it is left whole.
+    pub fn spool<F: SpoolFile>(&mut self, mut w: SpoolWriter<F>, keep: impl IntoIterator<Item = StrId>) -> std::io::Result<()> {
+        if self.spooled.is_some() || self.first != 0 {
             return Err(std::io::Error::other("internal: the ids were spooled already"));
         }
         let len = self.ends.len();
+        if w.len > len || self.start(w.len) as u64 != w.text_len {
+            return Err(std::io::Error::other("internal: the ids written are not this arena's first"));
+        }
         let mut kept_ids: Vec<u32> = keep.into_iter().filter(|id| (id.0 as usize) < len).map(|id| id.0).collect();
         kept_ids.sort_unstable();
         kept_ids.dedup();
@@ -178,12 +192,12 @@ impl Strings {
         for &i in &kept_ids {
             kept.push(self.get(StrId(i)));
         }
-        let ends: Vec<u8> = self.ends.iter().flat_map(|e| e.to_le_bytes()).collect();
-        let file = write(&[&ends, self.buf.as_bytes()])?;
+        w.write_from(self, w.len)?;
+        let (ends, text) = (w.ends.finish()?, w.text.finish()?);
         // The vectors, hundreds of megabytes in a city's year, go back to the system.
         self.buf = String::new();
         self.ends = Vec::new();
-        self.spooled = Some(std::sync::Arc::new(Spooled { file: Box::new(file), len, kept_ids, kept }));
+        self.spooled = Some(std::sync::Arc::new(Spooled { ends: Box::new(ends), text: Box::new(text), len, kept_ids, kept }));
         Ok(())
     }
 
@@ -203,15 +217,64 @@ impl Strings {
         }
         // The ends from the one before `lo` (the window's start), if any, to `hi`'s.
         let from = lo.saturating_sub(1);
-        let raw = s.file.read_at(from as u64 * 4, (hi + 1 - from) * 4)?;
+        let raw = s.ends.read_at(from as u64 * 4, (hi + 1 - from) * 4)?;
         let end = |k: usize| self.full_end(from + k, u32::from_le_bytes([raw[4 * k], raw[4 * k + 1], raw[4 * k + 2], raw[4 * k + 3]]));
         let start = if lo == 0 { 0 } else { end(0) };
         let stop = end(hi - from);
         let text_len = u32::try_from(stop - start).map_err(|_| bad("4 GiB of text or more"))?;
-        let text = s.file.read_at((s.len * 4) as u64 + start, text_len as usize)?;
+        let text = s.text.read_at(start, text_len as usize)?;
         let buf = String::from_utf8(text).map_err(|_| bad("not UTF-8"))?;
         let local = (lo - from..=hi - from).map(|k| (end(k) - start) as u32).collect();
         Ok(Strings { buf, ends: local, wraps: Vec::new(), first: lo as u32, spooled: None })
+    }
+}
+
+/// An arena on its way to files, written as it grows: the arenas of a read's chunks, in the
+/// order the read appends them ([`Strings::append`]), as they come, then the rest at
+/// [`Strings::spool`]. `ends` gets each string's end in the whole arena (its low [`SEG`]
+/// bits, 4 bytes little-endian, as [`Strings`] holds them), `text` the text.
+#[derive(Debug)]
+pub struct SpoolWriter<F> {
+    ends: F,
+    text: F,
+    /// strings written
+    len: usize,
+    /// bytes of text written
+    text_len: u64,
+}
+
+impl<F: SpoolFile> SpoolWriter<F> {
+    pub fn new(ends: F, text: F) -> SpoolWriter<F> {
+        SpoolWriter { ends, text, len: 0, text_len: 0 }
+    }
+    /// Writes `chunk`'s strings after those written (its ids will be theirs shifted by the
+    /// strings before it, as [`Strings::append`] shifts them).
+    pub fn add(&mut self, chunk: &Strings) -> std::io::Result<()> {
+        if chunk.spooled.is_some() || chunk.first != 0 {
+            return Err(std::io::Error::other("internal: a spooled arena or a window cannot be written again"));
+        }
+        self.write_from(chunk, 0)
+    }
+    /// Writes `s`'s strings from `from` on after those written, a block of ends at a time.
+    fn write_from(&mut self, s: &Strings, from: usize) -> std::io::Result<()> {
+        const BLOCK: usize = 1 << 16;
+        let start = s.start(from);
+        let mut staged = Vec::with_capacity(4 * BLOCK.min(s.ends.len().saturating_sub(from)));
+        let mut i = from;
+        while i < s.ends.len() {
+            let to = (i + BLOCK).min(s.ends.len());
+            staged.clear();
+            for j in i..to {
+                let end = self.text_len + (s.end(j) - start) as u64;
+                staged.extend_from_slice(&((end & LOW) as u32).to_le_bytes());
+            }
+            self.ends.write(&staged)?;
+            i = to;
+        }
+        self.text.write(&s.buf.as_bytes()[start..])?;
+        self.len += s.ends.len() - from;
+        self.text_len += (s.buf.len() - start) as u64;
+        Ok(())
     }
 }
 
@@ -220,8 +283,23 @@ mod tests {
     use super::*;
 
     /// A spool in memory.
-    #[derive(Debug)]
+    #[derive(Debug, Default)]
     struct Bytes(Vec<u8>);
+
+    impl SpoolFile for Bytes {
+        type Done = Bytes;
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+        fn finish(self) -> std::io::Result<Bytes> {
+            Ok(self)
+        }
+    }
+
+    fn fail(e: std::io::Error) -> proptest::test_runner::TestCaseError {
+        proptest::test_runner::TestCaseError::fail(e.to_string())
+    }
 
     impl Spool for Bytes {
         fn read_at(&self, pos: u64, len: usize) -> std::io::Result<Vec<u8>> {
@@ -236,11 +314,34 @@ mod tests {
         let e = a.push("");
         let mut b = Strings::new();
         let y = b.push("M-22");
-        let base = a.append(b);
+        let base = a.append(&b);
         assert_eq!(a.get(x), "S1");
         assert_eq!(a.get(e), "");
         assert_eq!(a.get(StrId(y.0 + base)), "M-22");
         assert_eq!(a.get(StrId::NONE), "");
+    }
+
+    /// A writer given strings the arena does not start with is refused at the spool, and the
+    /// arena stays whole.
+    #[test]
+    fn a_writer_of_other_strings_is_refused() -> std::io::Result<()> {
+        let mut a = Strings::new();
+        let s = a.push("S1");
+        a.push("M1");
+        let mut other = Strings::new();
+        other.push("S1-longer");
+        for given in [other, {
+            let mut three = a.clone();
+            three.push("R1");
+            three
+        }] {
+            let mut w = SpoolWriter::new(Bytes::default(), Bytes::default());
+            w.add(&given)?;
+            assert!(a.spool(w, []).is_err());
+            assert!(!a.is_spooled());
+            assert_eq!((a.len(), a.get(s)), (2, "S1"));
+        }
+        Ok(())
     }
 
     /// A cleared arena (reused from one partition to the next) holds nothing of its past:
@@ -261,17 +362,33 @@ mod tests {
 
     proptest::proptest! {
         /// A spooled arena reads its kept strings (and "" for the others) in memory, and every
-        /// window of its ids from the file, across the ends' boundaries (64 bytes here).
+        /// window of its ids from the files, across the ends' boundaries (64 bytes here). The
+        /// arena is read in chunks, the first `fed` of them given to the writer as they are
+        /// appended (the rest written at the spool): the same whatever `fed`.
         #[test]
         fn spooled_strings_read_back_by_window(
-            texts in proptest::collection::vec("[a-z0-9]{0,3}|[a-zé医保]{20,70}", 1..40),
+            chunks in proptest::collection::vec(proptest::collection::vec("[a-z0-9]{0,3}|[a-zé医保]{20,70}", 0..12), 1..6),
+            fed in 0usize..7,
             keep_every in 1usize..5,
-            windows in proptest::collection::vec((0usize..40, 0usize..40), 1..6),
+            windows in proptest::collection::vec((0usize..60, 0usize..60), 1..6),
         ) {
+            let texts: Vec<&String> = chunks.iter().flatten().collect();
+            proptest::prop_assume!(!texts.is_empty());
             let mut a = Strings::new();
-            let ids: Vec<StrId> = texts.iter().map(|t| a.push(t)).collect();
+            let mut w = SpoolWriter::new(Bytes::default(), Bytes::default());
+            for (k, chunk) in chunks.iter().enumerate() {
+                let mut c = Strings::new();
+                for t in chunk {
+                    c.push(t);
+                }
+                if k < fed {
+                    w.add(&c).map_err(fail)?;
+                }
+                a.append(&c);
+            }
+            let ids: Vec<StrId> = (0..texts.len() as u32).map(StrId).collect();
             let keep: Vec<StrId> = ids.iter().copied().step_by(keep_every).chain([StrId::NONE]).collect();
-            a.spool(|parts| Ok(Bytes(parts.concat())), keep).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            a.spool(w, keep).map_err(fail)?;
             proptest::prop_assert!(a.is_spooled());
             proptest::prop_assert_eq!(a.len(), texts.len());
             for (k, (t, &id)) in texts.iter().zip(&ids).enumerate() {
@@ -281,7 +398,7 @@ mod tests {
             for (x, y) in windows {
                 let (lo, hi) = (x.min(y) % texts.len(), x.max(y) % texts.len());
                 let (lo, hi) = (lo.min(hi), lo.max(hi));
-                let w = a.window(lo as u32..=hi as u32).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                let w = a.window(lo as u32..=hi as u32).map_err(fail)?;
                 for i in lo..=hi {
                     proptest::prop_assert_eq!(w.get(ids[i]), texts[i].as_str());
                 }
@@ -289,6 +406,7 @@ mod tests {
             }
             proptest::prop_assert!(a.window(0..=texts.len() as u32).is_err());
             proptest::prop_assert!(Strings::new().window(0..=0).is_err());
+            proptest::prop_assert!(a.spool(SpoolWriter::new(Bytes::default(), Bytes::default()), []).is_err());
         }
 
         /// Pushed one by one or in arenas appended together, every string reads back, across
@@ -303,7 +421,7 @@ mod tests {
             for part in &parts {
                 let mut arena = Strings::with_capacity(part.len(), 0);
                 let local: Vec<StrId> = part.iter().map(|t| arena.push(t)).collect();
-                let base = joined.append(arena);
+                let base = joined.append(&arena);
                 for (t, id) in part.iter().zip(local) {
                     ids.push((t, one.push(t), StrId(id.0 + base)));
                 }
