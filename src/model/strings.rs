@@ -55,7 +55,7 @@ pub struct Strings {
 struct Spooled {
     ends: Box<dyn Spool>,
     text: Box<dyn Spool>,
-    /// strings in the file
+    /// strings in the files
     len: usize,
     /// the ids still readable with [`Strings::get`], ascending; their text is `kept`'s, in
     /// the same order
@@ -116,8 +116,7 @@ impl Strings {
             return s.kept(id);
         }
         let i = (id.0 - self.first) as usize;
-        let start = if i == 0 { 0 } else { self.end(i - 1) };
-        &self.buf[start..self.end(i)]
+        &self.buf[self.start(i)..self.end(i)]
     }
     /// Room for `n` more strings of `bytes` bytes in all (a hint: a refused reservation is
     /// no error).
@@ -169,6 +168,7 @@ impl Strings {
     }
 
     /// Where string `i` starts in `buf`.
+    #[inline]
     fn start(&self, i: usize) -> usize {
         if i == 0 { 0 } else { self.end(i - 1) }
     }
@@ -179,7 +179,7 @@ impl Strings {
     /// [`Strings::window`]. The arena is read-only from then on; on an error it is left whole.
     pub fn spool<F: SpoolFile>(&mut self, mut w: SpoolWriter<F>, keep: impl IntoIterator<Item = StrId>) -> std::io::Result<()> {
         if self.spooled.is_some() || self.first != 0 {
-            return Err(std::io::Error::other("internal: the ids were spooled already"));
+            return Err(std::io::Error::other("internal: a spooled arena or a window cannot be spooled"));
         }
         let len = self.ends.len();
         if w.len > len || self.start(w.len) as u64 != w.text_len {
@@ -206,7 +206,7 @@ impl Strings {
         self.spooled.is_some()
     }
 
-    /// The strings `ids` of a spooled arena, read back from its file: an arena whose
+    /// The strings `ids` of a spooled arena, read back from its files: an arena whose
     /// [`Strings::get`] takes the spooled ids from `ids.start()` to `ids.end()`.
     pub fn window(&self, ids: std::ops::RangeInclusive<u32>) -> std::io::Result<Strings> {
         let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("internal: id window {ids:?}: {what}"));
