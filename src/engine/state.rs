@@ -1,7 +1,7 @@
 //! The annual accumulators of one person-year, and what one claim added to them (kept so a
 //! reversal can take exactly that back out, RULES.md S-22).
 
-use crate::model::{Disease, Money, PersonYear, YearTotals};
+use crate::model::{Disease, Money, PersonYear};
 use serde::{Deserialize, Serialize};
 
 /// An inpatient admission (one mdtrt_id) of the year, or a special-disease visit charged a
@@ -181,24 +181,7 @@ impl YearState {
             cat_paid: Money::ZERO,
             assist_paid: [Money::ZERO; 4],
             tilt_base: Money::ZERO,
-            summary: PersonYear {
-                psn,
-                year,
-                policy,
-                claims: 0,
-                admissions: 0,
-                medfee_sumamt: Money::ZERO,
-                inscp_scp_amt: Money::ZERO,
-                act_pay_dedc: Money::ZERO,
-                hifp_pay: Money::ZERO,
-                hifob_pay: Money::ZERO,
-                hifmi_pay: Money::ZERO,
-                maf_pay: Money::ZERO,
-                maf_tilt_pay: Money::ZERO,
-                psn_part_amt: Money::ZERO,
-                oth_pay: Money::ZERO,
-                totals: YearTotals::default(),
-            },
+            summary: PersonYear::empty(psn, year, policy),
         }
     }
 

@@ -94,6 +94,30 @@ pub struct PersonYear {
     pub totals: YearTotals,
 }
 
+impl PersonYear {
+    /// A year with nothing settled in it yet: what a person's first claim of the year opens.
+    pub fn empty(psn: u32, year: i32, policy: u16) -> PersonYear {
+        PersonYear {
+            psn,
+            year,
+            policy,
+            claims: 0,
+            admissions: 0,
+            medfee_sumamt: Money::ZERO,
+            inscp_scp_amt: Money::ZERO,
+            act_pay_dedc: Money::ZERO,
+            hifp_pay: Money::ZERO,
+            hifob_pay: Money::ZERO,
+            hifmi_pay: Money::ZERO,
+            maf_pay: Money::ZERO,
+            maf_tilt_pay: Money::ZERO,
+            psn_part_amt: Money::ZERO,
+            oth_pay: Money::ZERO,
+            totals: YearTotals::default(),
+        }
+    }
+}
+
 /// Running totals of a person-year at year end: what the report counts the limits from
 /// (the 350,000 cap, the catastrophic bands and cap, the assistance limits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
