@@ -260,7 +260,8 @@ pub(crate) struct ParquetSink {
     schema: Arc<Schema>,
     types: Vec<ColType>,
     shown: PathBuf,
-    writer: parquet::file::writer::SerializedFileWriter<OutFile>,
+    /// the file, written on a thread of its own
+    file: FileThread,
     factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
     /// the open row group's column encoders and its number
     columns: Option<Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>>,
@@ -324,7 +325,8 @@ impl ParquetSink {
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
         let types = cols.iter().map(|c| c.1).collect();
         let schema = schema_with(cols, MoneyAs::Decimal64);
-        Ok(ParquetSink { schema, types, shown, writer, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
+        let file = FileThread::start(writer).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?;
+        Ok(ParquetSink { schema, types, shown, file, factory, columns: None, row_group: 0, group_rows: 0, partial: None, window, chunk })
     }
 
     fn named(&self, e: parquet::errors::ParquetError) -> anyhow::Error {
@@ -401,11 +403,7 @@ impl ParquetSink {
         let Some(cols) = self.columns.take() else { return Ok(()) };
         let chunks: Vec<ArrowColumnChunk> =
             cols.into_par_iter().map(|cw| cw.close()).collect::<parquet::errors::Result<_>>().map_err(|e| self.named(e))?;
-        let mut rg = self.writer.next_row_group().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
-        for c in chunks {
-            c.append_to_row_group(&mut rg).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.shown.display()))?;
-        }
-        rg.close().map_err(|e| self.named(e))?;
+        self.file.send(chunks).map_err(|e| self.named(e))?;
         self.row_group += 1;
         progress(self.group_rows as u64);
         self.group_rows = 0;
@@ -418,7 +416,68 @@ impl ParquetSink {
         }
         self.close_row_group(progress)?;
         let shown = self.shown;
-        self.writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", shown.display()))?.finish()
+        let named = |e| anyhow::anyhow!("cannot write {}: {e}", shown.display());
+        self.file.finish().and_then(|w| w.into_inner()).map_err(named)?.finish()
+    }
+}
+
+type FileWriter = parquet::file::writer::SerializedFileWriter<OutFile>;
+
+/// A Parquet file's writer on a thread of its own: the encoded row groups are appended to the
+/// file (hashed, copied to the staging block, written to the disk) while the next one is
+/// encoded, instead of both cores waiting on the disk at every row group's end. One row group
+/// waits in the channel at most.
+struct FileThread {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<ArrowColumnChunk>>>,
+    thread: Option<std::thread::JoinHandle<parquet::errors::Result<FileWriter>>>,
+}
+
+impl FileThread {
+    fn start(mut writer: FileWriter) -> std::io::Result<FileThread> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ArrowColumnChunk>>(1);
+        let thread = std::thread::Builder::new().name("parquet file".into()).spawn(move || {
+            for chunks in rx {
+                let mut rg = writer.next_row_group()?;
+                for c in chunks {
+                    c.append_to_row_group(&mut rg)?;
+                }
+                rg.close()?;
+            }
+            Ok(writer)
+        })?;
+        Ok(FileThread { tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// Queues a row group's column chunks; a write error of an earlier one comes back here.
+    fn send(&mut self, chunks: Vec<ArrowColumnChunk>) -> parquet::errors::Result<()> {
+        match &self.tx {
+            Some(tx) if tx.send(chunks).is_ok() => Ok(()),
+            // The thread stopped on an error: its error.
+            _ => self.join().map(|_| ()),
+        }
+    }
+
+    /// Waits for the row groups queued to be written; gives back the writer.
+    fn finish(mut self) -> parquet::errors::Result<FileWriter> {
+        self.join()
+    }
+
+    fn join(&mut self) -> parquet::errors::Result<FileWriter> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(written)) => written,
+            Some(Err(_)) => Err(parquet::errors::ParquetError::General("the file's writer thread panicked".into())),
+            None => Err(parquet::errors::ParquetError::General("the file's writer stopped earlier".into())),
+        }
+    }
+}
+
+impl Drop for FileThread {
+    /// A sink dropped unfinished (an error elsewhere) still waits for its thread.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
     }
 }
 
