@@ -414,9 +414,9 @@ pub fn write_outputs_into(
             tables::write_person_years(out, format, persons, policies, &settled.person_years)
         },
         || {
-            let mut fr = fund::expenditure(t, persons, settled);
+            let (mut fr, by_month) = fund::expenditure_and_months(t, persons, settled);
             let missing_base = fund::income(persons, policies, t, &mut fr);
-            (fr, missing_base, ByMonth::of(t, settled))
+            (fr, missing_base, by_month)
         },
     );
     // The bar stays, full, while the person-years and the fund report are finished.

@@ -315,9 +315,9 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                         rayon::join(
                             || piece_rows.write(&mut w, &|k| pb.inc(k)),
                             || {
-                                let part_fund = fund::claim_expenditure(&table, &persons.table, &settled);
+                                let (part_fund, part_months) = fund::claim_sums(&table, &persons.table, &settled);
                                 fund::merge(&mut fr, part_fund);
-                                totals.by_month.add(&table, &settled);
+                                totals.by_month.merge(part_months);
                                 totals.add_reasons(&settled);
                                 statuses.add_statuses(&settled);
                             },

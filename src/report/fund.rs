@@ -1,6 +1,7 @@
 //! Fund expenditure and income by year, policy, fund, benefit, category and facility level
 //! (`fund_report.csv`, CONTRACT.md §4; income per RULES.md §9).
 
+use super::settlement::{ByMonth, Months};
 use crate::engine::Settled;
 use crate::model::{Assistance, Benefit, Claim, ClaimTable, Money, PersonTable, PsnType, Scheme, Settlement, Status, prefetch, time};
 use crate::policy::{Financing, PolicySet};
@@ -59,9 +60,14 @@ type Lines = HashMap<Key, Line, foldhash::fast::FixedState>;
 
 /// Expenditure from settled and reversal rows, plus tilted assistance per person-year.
 pub fn expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
-    let mut report = claim_expenditure(table, persons, settled);
+    expenditure_and_months(table, persons, settled).0
+}
+
+/// [`expenditure`] and the claims' fund payments by settlement month, in one pass.
+pub fn expenditure_and_months(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> (FundReport, ByMonth) {
+    let (mut report, months) = claim_sums(table, persons, settled);
     add_tilted(&settled.person_years, persons, &mut report);
-    report
+    (report, months)
 }
 
 /// Adds the lines of `other` to `into` (reports of parts of a run).
@@ -73,37 +79,50 @@ pub fn merge(into: &mut FundReport, other: FundReport) {
     }
 }
 
-/// Expenditure from the settled and reversal rows of `settled` alone.
-pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> FundReport {
+/// Expenditure from the settled and reversal rows of `settled` alone, and their fund
+/// payments by settlement month: one pass over the claims, whose loads (in input order, from
+/// settlements in person order) are most of the cost.
+pub fn claim_sums(table: &ClaimTable, persons: &PersonTable, settled: &Settled) -> (FundReport, ByMonth) {
     // The settlements lie in person order, their claims in input order: each claim is loaded
     // a few settlements ahead, and its person when the claim has come.
     const AHEAD: usize = 8;
-    let m = settled
+    let (m, months) = settled
         .claim
         .par_chunks(4096)
         .zip(settled.sorted.par_chunks(4096))
-        .fold(ClaimLines::default, |mut m, (ci, ss)| {
-            for (k, (&i, s)) in ci.iter().zip(ss).enumerate() {
-                if let Some(&a) = ci.get(k + AHEAD) {
-                    table.prefetch(a);
+        .fold(
+            || (ClaimLines::default(), Months::default()),
+            |(mut m, mut months), (ci, ss)| {
+                for (k, (&i, s)) in ci.iter().zip(ss).enumerate() {
+                    if let Some(&a) = ci.get(k + AHEAD) {
+                        table.prefetch(a);
+                    }
+                    if let Some(c) = ci.get(k + AHEAD / 2).and_then(|&a| table.claims.get(a as usize)) {
+                        prefetch(persons.persons.as_ptr().wrapping_add(c.psn as usize));
+                    }
+                    let c = &table.claims[i as usize];
+                    claim_lines(&mut m, c, s, persons);
+                    months.claim(c.setl_time, s);
                 }
-                if let Some(c) = ci.get(k + AHEAD / 2).and_then(|&a| table.claims.get(a as usize)) {
-                    prefetch(persons.persons.as_ptr().wrapping_add(c.psn as usize));
+                (m, months)
+            },
+        )
+        .reduce(
+            || (ClaimLines::default(), Months::default()),
+            |(mut a, mut am), (b, bm)| {
+                for (k, l) in b {
+                    let e = a.entry(k).or_default();
+                    for f in 0..FUNDS.len() {
+                        e.count[f] += l.count[f];
+                        e.amount[f] += l.amount[f];
+                    }
                 }
-                claim_lines(&mut m, &table.claims[i as usize], s, persons);
-            }
-            m
-        })
-        .reduce(ClaimLines::default, |mut a, b| {
-            for (k, l) in b {
-                let e = a.entry(k).or_default();
-                for f in 0..FUNDS.len() {
-                    e.count[f] += l.count[f];
-                    e.amount[f] += l.amount[f];
-                }
-            }
-            a
-        });
+                am.append(bm);
+                (a, am)
+            },
+        );
+    let mut by_month = ByMonth::default();
+    by_month.add_months(months);
     let mut report = FundReport::new();
     for (k, l) in m {
         for (f, fund) in FUNDS.iter().enumerate().filter(|&(f, _)| l.count[f] > 0) {
@@ -122,7 +141,7 @@ pub fn claim_expenditure(table: &ClaimTable, persons: &PersonTable, settled: &Se
             e.amount += l.amount[f];
         }
     }
-    report
+    (report, by_month)
 }
 
 /// The payers of a claim's fund lines, in the order [`claim_lines`] gives their amounts.

@@ -6,9 +6,8 @@ use super::doc::{Block, Cell, Chart, ChartKind, Doc, Section, Series, Table, rat
 use super::fund::FundReport;
 use super::i18n::Lang;
 use super::markdown::ReportInput;
-use crate::engine::Settled;
 use crate::engine::catastrophic::cap_of;
-use crate::model::{ClaimTable, Money, Status, time};
+use crate::model::{Money, Settlement, Status, time};
 use std::collections::BTreeMap;
 
 /// Expenditure funds in report order (RULES.md §1, §7).
@@ -98,58 +97,41 @@ fn multi_year<V>(by: &BTreeMap<(i32, &str), V>) -> bool {
 }
 
 /// Fund expenditure of the claims by settlement month: (year, month) → (hifp, hifob, hifmi,
-/// maf, maf_tilt = 0; claims). Summed over the settled claims a part at a time ([`ByMonth::add`]).
+/// maf, maf_tilt = 0; claims). Summed over the settled claims with the fund expenditure
+/// ([`super::fund::claim_sums`]), a part of a run at a time ([`ByMonth::merge`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ByMonth(BTreeMap<(i32, u32), ([Money; 5], i64)>);
 
 impl ByMonth {
-    /// Adds the settled claims of `claims` (not-covered ones pay nothing and are left out),
-    /// in parallel pieces of settlement order; each piece keeps its months in a short list of
-    /// day ranges, so a claim costs a comparison with the month of the claim before it, not
-    /// a calendar conversion and a map lookup.
-    pub fn add(&mut self, claims: &ClaimTable, settled: &Settled) {
-        use rayon::prelude::*;
-        const PIECE: usize = 1 << 16;
-        // The settlements lie in person order, their claims in input order: each claim is
-        // loaded a few settlements ahead.
-        const AHEAD: usize = 8;
-        let pieces: Vec<Months> = settled
-            .claim
-            .par_chunks(PIECE)
-            .zip(settled.sorted.par_chunks(PIECE))
-            .map(|(ci, ss)| {
-                let mut m = Months::default();
-                for (k, (&c, s)) in ci.iter().zip(ss).enumerate() {
-                    if let Some(&a) = ci.get(k + AHEAD) {
-                        claims.prefetch(a);
-                    }
-                    if s.status != Status::NotCovered {
-                        m.add(time::date_of(claims.claims[c as usize].setl_time), [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay]);
-                    }
-                }
-                m
-            })
-            .collect();
-        for m in pieces {
-            for month in m.months {
-                let e = self.0.entry(month.key).or_default();
-                for (t, v) in e.0.iter_mut().zip(month.sums) {
-                    *t += v;
-                }
-                e.1 += month.claims;
+    /// Adds a piece's months ([`Months`], summed by [`super::fund::claim_sums`] in the same
+    /// pass as the fund expenditure).
+    pub(crate) fn add_months(&mut self, m: Months) {
+        for month in m.months {
+            let e = self.0.entry(month.key).or_default();
+            for (t, v) in e.0.iter_mut().zip(month.sums) {
+                *t += v;
             }
+            e.1 += month.claims;
         }
     }
-    pub fn of(claims: &ClaimTable, settled: &Settled) -> ByMonth {
-        let mut b = ByMonth::default();
-        b.add(claims, settled);
-        b
+
+    /// The months of another part of a run added to these.
+    pub fn merge(&mut self, other: ByMonth) {
+        for (key, (sums, claims)) in other.0 {
+            let e = self.0.entry(key).or_default();
+            for (t, v) in e.0.iter_mut().zip(sums) {
+                *t += v;
+            }
+            e.1 += claims;
+        }
     }
 }
 
-/// One piece's months: each with its first day and the first day of the next month.
+/// One piece's months: each with its first day and the first day of the next month, so that
+/// a claim costs a comparison with the month of the claim before it, not a calendar
+/// conversion and a map lookup.
 #[derive(Default)]
-struct Months {
+pub(crate) struct Months {
     months: Vec<Month>,
     /// the month of the previous claim
     last: usize,
@@ -164,6 +146,20 @@ struct Month {
 }
 
 impl Months {
+    /// Adds a settled claim settled at `setl_time` (a not-covered one pays nothing and is
+    /// left out).
+    pub(crate) fn claim(&mut self, setl_time: time::Timestamp, s: &Settlement) {
+        if s.status != Status::NotCovered {
+            self.add(time::date_of(setl_time), [s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay]);
+        }
+    }
+
+    /// The months of another piece appended (the same month twice is summed by
+    /// [`ByMonth::add_months`]).
+    pub(crate) fn append(&mut self, mut other: Months) {
+        self.months.append(&mut other.months);
+    }
+
     fn add(&mut self, day: time::Date, paid: [Money; 4]) {
         let hit = |m: &Month| (m.from..m.until).contains(&day);
         if !self.months.get(self.last).is_some_and(hit) {
