@@ -7,7 +7,7 @@ use crate::io::read::{self, ClaimsRead, PersonsRead, RejectRow};
 use crate::io::scratch::IdsSpooler;
 use crate::io::write::{Format, OutputDir};
 use crate::model::ClaimTable;
-use crate::model::{PersonTable, PersonYear};
+use crate::model::{NotCoveredReason, PersonTable, PersonYear};
 use crate::policy::PolicySet;
 use crate::progress;
 use crate::report::fund::{self, FundReport};
@@ -17,6 +17,7 @@ use crate::report::settlement::ByMonth;
 use crate::report::tables;
 use crate::report::{html, settlement, xlsx};
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -405,33 +406,33 @@ pub fn write_outputs_into(
     let t = &loaded.claims.table;
     let persons = &loaded.persons.table;
     let pb = progress::bar(settled.sorted.len() as u64, "writing");
-    // The fund report and the monthly totals are computed while the tables are written:
-    // writing is bound by the writer thread (the kernel's copy into the page cache), which
-    // leaves the pool idle.
-    let (written, (fund, missing_base, by_month)) = rayon::join(
+    // The fund report, the monthly totals and the counts are computed while the tables are
+    // written, filling the gaps the writing leaves in the pool (a serial pass over a year's
+    // settlements after it left a core idle).
+    let (written, totals) = rayon::join(
         || -> Result<()> {
             tables::write_settlements(out, format, t, persons, policies, settled, &|k| pb.inc(k))?;
             tables::write_person_years(out, format, persons, policies, &settled.person_years)
         },
         || {
-            let (mut fr, by_month) = fund::expenditure_and_months(t, persons, settled);
-            let missing_base = fund::income(persons, policies, t, &mut fr);
-            (fr, missing_base, by_month)
+            let (mut fund, by_month) = fund::expenditure_and_months(t, persons, settled);
+            let missing_base = fund::income(persons, policies, t, &mut fund);
+            let mut totals = Totals {
+                counts: counts(loaded, settled),
+                fund,
+                missing_base,
+                by_month,
+                not_covered: BTreeMap::new(),
+                rejects: loaded.reject_rows(),
+            };
+            totals.add_reasons(settled);
+            totals
         },
     );
     // The bar stays, full, while the person-years and the fund report are finished.
     pb.finish_and_clear();
     written?;
     timer.mark("write tables, fund report");
-    let mut totals = Totals {
-        counts: counts(loaded, settled),
-        fund,
-        missing_base,
-        by_month,
-        not_covered: BTreeMap::new(),
-        rejects: loaded.reject_rows(),
-    };
-    totals.add_reasons(settled);
     let run = RunInfo {
         loaded_files: &loaded.files,
         file_names: loaded.file_names(),
@@ -461,10 +462,23 @@ pub struct Totals {
 impl Totals {
     /// Counts the not-covered reasons of `settled`.
     pub fn add_reasons(&mut self, settled: &Settled) {
-        for s in &settled.sorted {
-            if let Some(r) = s.reason {
-                *self.not_covered.entry(r.to_string()).or_default() += 1;
-            }
+        let reasons = settled
+            .sorted
+            .par_chunks(1 << 16)
+            .fold(BTreeMap::<NotCoveredReason, u64>::new, |mut m, piece| {
+                for r in piece.iter().filter_map(|s| s.reason) {
+                    *m.entry(r).or_default() += 1;
+                }
+                m
+            })
+            .reduce(BTreeMap::new, |mut a, b| {
+                for (r, n) in b {
+                    *a.entry(r).or_default() += n;
+                }
+                a
+            });
+        for (r, n) in reasons {
+            *self.not_covered.entry(r.to_string()).or_default() += n;
         }
     }
 }
@@ -535,8 +549,6 @@ pub fn write_rest(
         not_covered_reasons: totals.not_covered.clone(),
         missing_contribution_base: totals.missing_base,
     };
-    out.write_file("report.md", markdown::render(&input).as_bytes())?;
-    pb.inc(1);
     let mut manifest = Manifest {
         tool: "medsettle",
         version: env!("CARGO_PKG_VERSION"),
@@ -564,7 +576,10 @@ pub fn write_rest(
     if let Some(o) = shown.as_object_mut() {
         o.remove("outputs");
     }
-    let doc = settlement::document(&input, &shown, lang);
+    // The two renderings (each a few passes over the person-years) side by side.
+    let (md, doc) = rayon::join(|| markdown::render(&input), || settlement::document(&input, &shown, lang));
+    out.write_file("report.md", md.as_bytes())?;
+    pb.inc(1);
     out.write_file("report.html", html::render(&doc).as_bytes())?;
     pb.inc(1);
     out.write_file("report.xlsx", &xlsx::render(&doc)?)?;

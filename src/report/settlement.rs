@@ -8,6 +8,7 @@ use super::i18n::Lang;
 use super::markdown::ReportInput;
 use crate::engine::catastrophic::cap_of;
 use crate::model::{Money, Settlement, Status, time};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// Expenditure funds in report order (RULES.md §1, §7).
@@ -417,7 +418,7 @@ pub fn percentile(sorted: &[Money], q: f64) -> Money {
 /// concentration (Lorenz) curve and Gini coefficient.
 fn burden(r: &ReportInput, l: Lang) -> Section {
     let mut b: Vec<Money> = r.years.iter().map(|y| y.psn_part_amt - y.maf_tilt_pay).collect();
-    b.sort_unstable();
+    b.par_sort_unstable();
     let total: Money = b.iter().copied().sum();
     let mut p = Table::new(
         "burden_percentiles",
