@@ -246,10 +246,11 @@ pub fn spool_ids(loaded: &mut Loaded, ids: IdsSpooler) -> Result<()> {
     let w = ids.finish()?;
     timer.mark("ids written by the read");
     let t = &loaded.claims.table;
-    let admissions = t.claims.iter().filter(|c| engine::classify::may_open_admission(c)).map(|c| c.mdtrt_id);
-    let refused = loaded.prepared.rejects.iter().map(|r| t.claims[r.claim as usize].setl_id);
-    let reversals = t.reversals.iter().map(|r| r.init_setl_id);
-    let keep: Vec<_> = admissions.chain(refused).chain(reversals).collect();
+    // Listed in parallel (in order): a pass over every claim.
+    let mut keep: Vec<_> =
+        t.claims.par_iter().with_min_len(1 << 14).filter(|c| engine::classify::may_open_admission(c)).map(|c| c.mdtrt_id).collect();
+    keep.extend(loaded.prepared.rejects.iter().map(|r| t.claims[r.claim as usize].setl_id));
+    keep.extend(t.reversals.iter().map(|r| r.init_setl_id));
     loaded.claims.table.strings.spool(w, keep)?;
     timer.mark("spool ids");
     Ok(())
