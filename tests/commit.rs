@@ -319,3 +319,34 @@ fn a_killed_spilled_run_leaves_a_set_and_the_next_run_its_spill() {
     let left: Vec<_> = std::fs::read_dir(&spill).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "spill folders left: {left:?}");
 }
+
+/// A full disk while a Parquet table is written: the error comes back from the file's own
+/// writer thread (at the start, mid-way, or when the last row group is written), names the
+/// table, and the previous set stays.
+#[test]
+fn a_full_disk_while_writing_parquet_fails_naming_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, parent, out) = parquet_year(tmp.path(), "1500", "7");
+    let run = |budget: Option<u64>| {
+        let mut c = settle(&data, &out, "parquet");
+        c.stderr(Stdio::piped());
+        if let Some(n) = budget {
+            c.env("MEDSETTLE_FAULT_ENOSPC_AFTER", n.to_string());
+        }
+        c.output().unwrap()
+    };
+    assert!(run(None).status.success());
+    let before = complete_set(&out).unwrap();
+    let size = std::fs::metadata(out.join("settlements.parquet")).unwrap().len();
+    assert!(size > 20_000, "settlements.parquet is {size} bytes");
+    for n in [0, 4, size / 3, size - 100] {
+        let r = run(Some(n));
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(r.status.code(), Some(1), "budget {n}: {err}");
+        assert!(err.contains("No space left on device") || err.contains("os error 28"), "budget {n}: {err}");
+        assert!(err.contains("settlements.parquet"), "budget {n}: the error names no table: {err}");
+        assert_eq!(complete_set(&out).unwrap(), before, "budget {n}: the previous set changed");
+        assert!(staging_left(&parent).is_empty(), "budget {n}: left behind: {:?}", staging_left(&parent));
+    }
+}

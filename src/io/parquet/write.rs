@@ -452,8 +452,12 @@ impl FileThread {
     fn send(&mut self, chunks: Vec<ArrowColumnChunk>) -> parquet::errors::Result<()> {
         match &self.tx {
             Some(tx) if tx.send(chunks).is_ok() => Ok(()),
-            // The thread stopped on an error: its error.
-            _ => self.join().map(|_| ()),
+            // The thread stopped on an error: its error (it stops on nothing else while the
+            // channel is open).
+            _ => match self.join() {
+                Err(e) => Err(e),
+                Ok(_) => Err(parquet::errors::ParquetError::General("the file's writer stopped before the end".into())),
+            },
         }
     }
 
