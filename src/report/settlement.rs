@@ -108,23 +108,23 @@ impl ByMonth {
     /// pass as the fund expenditure).
     pub(crate) fn add_months(&mut self, m: Months) {
         for month in m.months {
-            let e = self.0.entry(month.key).or_default();
-            for (t, v) in e.0.iter_mut().zip(month.sums) {
-                *t += v;
-            }
-            e.1 += month.claims;
+            self.add(month.key, month.sums, month.claims);
         }
     }
 
     /// The months of another part of a run added to these.
     pub fn merge(&mut self, other: ByMonth) {
         for (key, (sums, claims)) in other.0 {
-            let e = self.0.entry(key).or_default();
-            for (t, v) in e.0.iter_mut().zip(sums) {
-                *t += v;
-            }
-            e.1 += claims;
+            self.add(key, sums, claims);
         }
+    }
+
+    fn add(&mut self, key: (i32, u32), sums: [Money; 5], claims: i64) {
+        let e = self.0.entry(key).or_default();
+        for (t, v) in e.0.iter_mut().zip(sums) {
+            *t += v;
+        }
+        e.1 += claims;
     }
 }
 
