@@ -35,6 +35,8 @@ pub struct ScratchWriter {
     buf: Vec<u8>,
     /// where the aligned block starts in `buf`
     start: usize,
+    /// the block's size (a multiple of [`DIRECT_ALIGN`])
+    block: usize,
     /// bytes staged in the block
     staged: usize,
     /// where the block goes in the file
@@ -45,14 +47,26 @@ impl ScratchFile {
     /// A new scratch file in `dir`, to write.
     pub fn create(dir: &Path) -> std::io::Result<ScratchWriter> {
         let path = dir.join(format!(".scratch-{}-{}", std::process::id(), nanos()));
-        let plain = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        let w = ScratchFile::open(std::fs::OpenOptions::new().read(true).write(true).create_new(true), &path, BLOCK)?;
+        std::fs::remove_file(&path)?;
+        Ok(w)
+    }
+
+    /// A file at `path` (created, or emptied) that stays when written, staged through a block
+    /// of `block` bytes (rounded up to whole direct blocks); end it with [`ScratchWriter::close`].
+    pub fn create_at(path: &Path, block: usize) -> std::io::Result<ScratchWriter> {
+        ScratchFile::open(std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true), path, block)
+    }
+
+    fn open(options: &std::fs::OpenOptions, path: &Path, block: usize) -> std::io::Result<ScratchWriter> {
+        let plain = options.open(path)?;
         let direct = direct_flag().and_then(|flag| {
             use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().read(true).write(true).custom_flags(flag).open(&path).ok()
+            std::fs::OpenOptions::new().read(true).write(true).custom_flags(flag).open(path).ok()
         });
-        std::fs::remove_file(&path)?;
-        let (buf, start) = aligned(BLOCK);
-        Ok(ScratchWriter { file: ScratchFile { plain, direct }, buf, start, staged: 0, pos: 0 })
+        let block = block.max(1).next_multiple_of(DIRECT_ALIGN);
+        let (buf, start) = aligned(block);
+        Ok(ScratchWriter { file: ScratchFile { plain, direct }, buf, start, block, staged: 0, pos: 0 })
     }
 
     /// Writes `block` at `pos`, direct while the file system takes it.
@@ -73,14 +87,14 @@ impl SpoolFile for ScratchWriter {
     type Done = ScratchFile;
     fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
-            let n = (BLOCK - self.staged).min(data.len());
+            let n = (self.block - self.staged).min(data.len());
             let at = self.start + self.staged;
             self.buf[at..at + n].copy_from_slice(&data[..n]);
             self.staged += n;
             data = &data[n..];
-            if self.staged == BLOCK {
-                self.file.write_block(&self.buf[self.start..self.start + BLOCK], self.pos)?;
-                self.pos += BLOCK as u64;
+            if self.staged == self.block {
+                self.file.write_block(&self.buf[self.start..self.start + self.block], self.pos)?;
+                self.pos += self.block as u64;
                 self.staged = 0;
             }
         }
@@ -96,6 +110,101 @@ impl SpoolFile for ScratchWriter {
             self.file.write_block(&self.buf[self.start..to], self.pos)?;
         }
         Ok(self.file)
+    }
+}
+
+impl ScratchWriter {
+    /// Ends a file made by [`ScratchFile::create_at`]: what is staged is written and the file
+    /// cut to the bytes written (no padding); returns their number.
+    pub fn close(self) -> std::io::Result<u64> {
+        let len = self.pos + self.staged as u64;
+        let f = self.finish()?;
+        if f.direct.is_some() {
+            f.plain.set_len(len)?;
+        }
+        Ok(len)
+    }
+}
+
+/// A file read from its start to its end through an aligned block, with direct IO where the
+/// platform and file system allow (else, or once refused, through the page cache): a spill
+/// file written with direct IO is not in the page cache, and reading it through there would
+/// cost a fresh page per 4 KiB again.
+#[derive(Debug)]
+pub struct SequentialReader {
+    plain: File,
+    direct: Option<File>,
+    buf: Vec<u8>,
+    /// where the aligned block starts in `buf`
+    start: usize,
+    /// the block's size (a multiple of [`DIRECT_ALIGN`])
+    block: usize,
+    /// bytes of the file in the block, and the next to give
+    filled: usize,
+    at: usize,
+    /// where the next block starts in the file
+    pos: u64,
+}
+
+impl SequentialReader {
+    /// Opens `path` to read it through blocks of `block` bytes (rounded up to whole direct
+    /// blocks).
+    pub fn open(path: &Path, block: usize) -> std::io::Result<SequentialReader> {
+        let plain = File::open(path)?;
+        let direct = direct_flag().and_then(|flag| {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().read(true).custom_flags(flag).open(path).ok()
+        });
+        let block = block.max(1).next_multiple_of(DIRECT_ALIGN);
+        let (buf, start) = aligned(block);
+        Ok(SequentialReader { plain, direct, buf, start, block, filled: 0, at: 0, pos: 0 })
+    }
+
+    /// Reads the next block (fewer bytes at the end of the file, none past it).
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.at = 0;
+        self.filled = 0;
+        let block = &mut self.buf[self.start..self.start + self.block];
+        if let Some(d) = &self.direct {
+            match read_full_at(d, block, self.pos) {
+                Ok(n) => {
+                    self.filled = n;
+                    self.pos += n as u64;
+                    return Ok(());
+                }
+                // Refused after all: through the page cache from here on.
+                Err(_) => self.direct = None,
+            }
+        }
+        self.filled = read_full_at(&self.plain, block, self.pos)?;
+        self.pos += self.filled as u64;
+        Ok(())
+    }
+}
+
+/// Reads into all of `buf` from `pos`, fewer bytes only at the end of the file.
+fn read_full_at(f: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], pos + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl std::io::Read for SequentialReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.filled {
+            self.fill()?;
+        }
+        let n = out.len().min(self.filled - self.at);
+        out[..n].copy_from_slice(&self.buf[self.start + self.at..self.start + self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -187,6 +296,42 @@ mod tests {
             assert_eq!(f.read_at(pos as u64, len)?, all[pos..pos + len], "at {pos}, {len} bytes");
         }
         assert!(f.read_at(all.len() as u64 + DIRECT_ALIGN as u64, 1).is_err());
+        Ok(())
+    }
+
+    /// A named file written through small staging blocks is cut to the bytes written (no
+    /// padding) and reads back whole through [`SequentialReader`], in reads of any size and
+    /// across its blocks; an empty file reads as empty.
+    #[test]
+    fn a_named_file_reads_back_exactly() -> std::io::Result<()> {
+        use std::io::Read;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("records");
+        let data: Vec<u8> = (0..3 * DIRECT_ALIGN + 1234).map(|i| (i * 7 % 253) as u8).collect();
+        let mut w = ScratchFile::create_at(&path, DIRECT_ALIGN)?;
+        for piece in data.chunks(1000) {
+            w.write(piece)?;
+        }
+        assert_eq!(w.close()?, data.len() as u64);
+        assert_eq!(std::fs::metadata(&path)?.len(), data.len() as u64);
+        for step in [1, 999, DIRECT_ALIGN, data.len() + 10] {
+            let mut r = SequentialReader::open(&path, 2 * DIRECT_ALIGN)?;
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; step];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, data, "reads of {step} bytes");
+        }
+        // written again from nothing: emptied first
+        ScratchFile::create_at(&path, DIRECT_ALIGN)?.close()?;
+        let mut rest = Vec::new();
+        SequentialReader::open(&path, DIRECT_ALIGN)?.read_to_end(&mut rest)?;
+        assert!(rest.is_empty());
         Ok(())
     }
 }
