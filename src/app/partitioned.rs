@@ -41,7 +41,10 @@ pub const BYTES_PER_CLAIM: u64 = 340;
 pub const CSV_MEMORY_FACTOR: u64 = 3;
 /// At most this many partitions (open spill files; a partition number is a byte).
 const MAX_PARTITIONS: usize = 256;
-/// Key buckets for the cross-partition checks.
+/// Key buckets for the cross-partition checks: at most this many, and four per partition (a
+/// bucket's keys are sorted and looked up at random, so a smaller bucket stays nearer the
+/// CPU's caches: on the 100M year, 17 buckets of 6.1M keys took 10.6 and 11.2 s, 64 of 1.6M 8.0
+/// and 6.4 s, 2 alternated rounds).
 const MAX_KEY_BUCKETS: usize = 64;
 /// Settlements merged and written a piece at a time.
 const MERGE_ROWS: usize = 1 << 18;
@@ -183,7 +186,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         eprintln!("medsettle: warning: cannot remove {}, the spill of an earlier run that ended: {why}; remove it by hand", path.display())
     })?;
     let parts = job.partitions.clamp(1, MAX_PARTITIONS);
-    let buckets = parts.min(MAX_KEY_BUCKETS);
+    let buckets = (parts * 4).min(MAX_KEY_BUCKETS);
 
     let persons_index = u16::try_from(job.claims.len()).context("too many input files")?;
     let aliases = read::aliases_of(policies);
