@@ -3,6 +3,10 @@
 //! with direct IO where the platform and file system allow: a batch run's ids (hundreds of
 //! megabytes) would otherwise cost a page-cache page each, allocated at about 450 MB/s on
 //! the 2-core machine against 1.9 GB/s direct (`dd`, README's Performance section).
+//!
+//! The spill files of a run beyond its memory limit are written the same way but keep their
+//! names ([`ScratchFile::create_at`], cut to their length by [`ScratchWriter::close`]; their
+//! folder goes at the end of the run) and are read from start to end ([`SequentialReader`]).
 
 use super::write::{DIRECT_ALIGN, direct_flag, nanos};
 use crate::model::{Spool, SpoolFile, SpoolWriter, Strings};
