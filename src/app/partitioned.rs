@@ -571,29 +571,34 @@ fn settle_partition(
     let mut r = RecordReader::open(path)?;
     let damaged = || format!("a damaged record in {}", path.display());
     let window = rayon::current_num_threads().max(2) * 4;
-    loop {
-        let frames = r.next_frames(window)?;
-        if frames.is_empty() {
-            break;
-        }
-        let decoded: Vec<(ClaimTable, Vec<u64>)> = frames
-            .par_iter()
-            .map(|raw| {
-                let buf = unframe(raw).with_context(damaged)?;
-                let mut t = ClaimTable::default();
-                let mut ps = Vec::new();
-                for rec in records(&buf) {
-                    let claim: SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
-                    ps.push(position(&claim.1));
-                    push_claim(&mut t, claim);
-                }
-                Ok((t, ps))
-            })
-            .collect::<Result<_>>()?;
-        for (t, ps) in decoded {
+    let mut frames = r.next_frames(window)?;
+    while !frames.is_empty() {
+        // The next window is read while this one is decoded: the spill is read with direct
+        // IO, which the kernel does not read ahead.
+        let (next, decoded) = rayon::join(
+            || r.next_frames(window),
+            || {
+                frames
+                    .par_iter()
+                    .map(|raw| {
+                        let buf = unframe(raw).with_context(damaged)?;
+                        let mut t = ClaimTable::default();
+                        let mut ps = Vec::new();
+                        for rec in records(&buf) {
+                            let claim: SpilledClaim = postcard::from_bytes(rec.with_context(damaged)?).with_context(damaged)?;
+                            ps.push(position(&claim.1));
+                            push_claim(&mut t, claim);
+                        }
+                        Ok((t, ps))
+                    })
+                    .collect::<Result<Vec<(ClaimTable, Vec<u64>)>>>()
+            },
+        );
+        for (t, ps) in decoded? {
             table.append(t);
             pos.extend(ps);
         }
+        frames = next?;
     }
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
