@@ -119,13 +119,12 @@ impl SpoolFile for ScratchWriter {
 
 impl ScratchWriter {
     /// Ends a file made by [`ScratchFile::create_at`]: what is staged is written and the file
-    /// cut to the bytes written (no padding); returns their number.
+    /// cut to the bytes written (no padding); returns their number. Cut whatever handle wrote
+    /// the tail: a padded tail refused by direct IO goes through the page cache padded.
     pub fn close(self) -> std::io::Result<u64> {
         let len = self.pos + self.staged as u64;
         let f = self.finish()?;
-        if f.direct.is_some() {
-            f.plain.set_len(len)?;
-        }
+        f.plain.set_len(len)?;
         Ok(len)
     }
 }
