@@ -32,6 +32,13 @@ fn aligned(len: usize) -> (Vec<u8>, usize) {
     (buf, start)
 }
 
+/// `path` opened for direct IO (to read, and to write if `write`), where the platform and
+/// file system allow it.
+fn open_direct(path: &Path, write: bool) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).write(write).custom_flags(direct_flag()?).open(path).ok()
+}
+
 /// A scratch file being written, one piece after another, through an aligned staging block.
 #[derive(Debug)]
 pub struct ScratchWriter {
@@ -64,10 +71,7 @@ impl ScratchFile {
 
     fn open(options: &std::fs::OpenOptions, path: &Path, block: usize) -> std::io::Result<ScratchWriter> {
         let plain = options.open(path)?;
-        let direct = direct_flag().and_then(|flag| {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().read(true).write(true).custom_flags(flag).open(path).ok()
-        });
+        let direct = open_direct(path, true);
         let block = block.max(1).next_multiple_of(DIRECT_ALIGN);
         let (buf, start) = aligned(block);
         Ok(ScratchWriter { file: ScratchFile { plain, direct }, buf, start, block, staged: 0, pos: 0 })
@@ -154,10 +158,7 @@ impl SequentialReader {
     /// blocks).
     pub fn open(path: &Path, block: usize) -> std::io::Result<SequentialReader> {
         let plain = File::open(path)?;
-        let direct = direct_flag().and_then(|flag| {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().read(true).custom_flags(flag).open(path).ok()
-        });
+        let direct = open_direct(path, false);
         let block = block.max(1).next_multiple_of(DIRECT_ALIGN);
         let (buf, start) = aligned(block);
         Ok(SequentialReader { plain, direct, buf, start, block, filled: 0, at: 0, pos: 0 })
