@@ -338,8 +338,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             Ok(())
         },
         || -> Result<()> {
-            let p = &persons.table.persons;
-            years.par_sort_unstable_by(|a, b| p[a.psn as usize].psn_no.cmp(&p[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+            engine::order_person_years(&mut years, &persons.table);
             let row = tables::person_year_row(&persons.table, policies, &years);
             yw.write(years.len(), &row, &|_| {})?;
             yw.finish(&|_| {})

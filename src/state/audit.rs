@@ -253,8 +253,7 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
         .iter()
         .map(|(psn, st, _)| engine::close_year(st, &persons.persons[*psn as usize], &policies, &mut Tracer::off()))
         .collect();
-    person_years
-        .sort_by(|a, b| persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year)));
+    engine::order_person_years(&mut person_years, &persons);
     let settled = Settled { claim: std::sync::Arc::new((0..n as u32).collect()), sorted, pos: (0..n as u32).collect(), person_years };
     let mut years = Vec::with_capacity(years_raw.len());
     let mut stored_years = Vec::with_capacity(years_raw.len());
