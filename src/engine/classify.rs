@@ -134,7 +134,7 @@ pub fn not_covered(claim: &Claim, person: &Person, policy: &Policy, benefit: Ben
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Assistance, Disease, MedType, Money, PsnType, Scheme, StrId};
+    use crate::model::{Disease, MedType, Money, StrId};
 
     /// Every claim the kernel settles as an admission (inpatient, maternity, special disease:
     /// the benefits that look an admission up by mdtrt_id) is one whose mdtrt_id a batch run
@@ -152,21 +152,7 @@ mod tests {
                     claim.disease = disease;
                     claim.drug_class = drug_class;
                     for consecutive_years in [0, 40] {
-                        let person = Person {
-                            psn_no: "P1".into(),
-                            insutype: Scheme::Employee,
-                            psn_type: PsnType::InService,
-                            brdy: 0,
-                            district: None,
-                            assistance: Assistance::None,
-                            chronic_diseases: Vec::new(),
-                            consecutive_years,
-                            prior_zero_claim: false,
-                            benefit_begn: None,
-                            transplant_date: None,
-                            contribution_base: None,
-                            flexible: false,
-                        };
+                        let person = Person { consecutive_years, ..Person::plain("P1") };
                         for p in &policies {
                             let (benefit, _) = classify(&claim, &person, &p.policy, 2024);
                             if matches!(benefit, Benefit::Inpatient | Benefit::Maternity | Benefit::Special) {

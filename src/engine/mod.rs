@@ -458,3 +458,44 @@ pub fn order_person_years(years: &mut Vec<PersonYear>, persons: &PersonTable) {
     keys.par_sort_unstable_by(cmp);
     *years = keys.par_iter().with_min_len(1 << 14).map(|k| years[k.2 as usize].clone()).collect();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `order_person_years` orders as comparing the psn_no texts and years would: psn_no
+        /// shorter and longer than its 16-byte key, sharing the key's bytes (padding zeros
+        /// included), several years a person, in any order.
+        #[test]
+        fn person_years_order_as_their_texts_and_years(
+            tails in prop::collection::vec(("[AB\\x00]{0,4}", 0usize..3), 1..40),
+            years in prop::collection::vec((0usize..40, 2024i32..2027), 0..120),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let persons = PersonTable::of(
+                tails
+                    .iter()
+                    .map(|(tail, head)| ["", "P0000000000000", "P00000000000000000"][*head].to_string() + tail)
+                    .filter(|s| seen.insert(s.clone()))
+                    .map(|s| Person::plain(&s))
+                    .collect(),
+            );
+            let n = persons.persons.len();
+            let mut keys = std::collections::HashSet::new();
+            let mut ours: Vec<PersonYear> = years
+                .iter()
+                .map(|&(i, y)| ((i % n) as u32, y))
+                .filter(|k| keys.insert(*k))
+                .map(|(psn, y)| PersonYear::empty(psn, y, 0))
+                .collect();
+            let mut by_text = ours.clone();
+            by_text.sort_by(|a, b| {
+                persons.persons[a.psn as usize].psn_no.cmp(&persons.persons[b.psn as usize].psn_no).then(a.year.cmp(&b.year))
+            });
+            order_person_years(&mut ours, &persons);
+            prop_assert_eq!(ours, by_text);
+        }
+    }
+}

@@ -78,6 +78,28 @@ impl Person {
     }
 }
 
+#[cfg(test)]
+impl Person {
+    /// For tests: an employee in service, in Changzhou, with nothing else recorded.
+    pub fn plain(psn_no: &str) -> Person {
+        Person {
+            psn_no: psn_no.into(),
+            insutype: Scheme::Employee,
+            psn_type: PsnType::InService,
+            brdy: 0,
+            district: None,
+            assistance: Assistance::None,
+            chronic_diseases: Vec::new(),
+            consecutive_years: 0,
+            prior_zero_claim: false,
+            benefit_begn: None,
+            transplant_date: None,
+            contribution_base: None,
+            flexible: false,
+        }
+    }
+}
+
 /// Persons with their index by `psn_no`.
 #[derive(Debug, Default)]
 pub struct PersonTable {
