@@ -50,6 +50,15 @@ impl Timer {
     }
 }
 
+impl Timer {
+    /// Prints a line under the last phase (with `MEDSETTLE_TIMINGS`): what its time went to.
+    pub fn note(&self, what: &str) {
+        if self.on {
+            eprintln!("timing:   ({what})");
+        }
+    }
+}
+
 impl Default for Timer {
     fn default() -> Self {
         Timer::new()

@@ -264,6 +264,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut v_at = 0;
     // One partition's claims and positions, their memory kept from partition to partition.
     let mut scratch = (ClaimTable::default(), Vec::new());
+    let mut spent = [std::time::Duration::ZERO; 4];
     for (p, &n) in spilled.iter().enumerate() {
         let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
         let mine = &verdicts[v_at..v_end];
@@ -271,7 +272,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let path = spill.file(&format!("claims-{p}"));
         // The claims file stays for the merge, which reads it beside the settlements.
         let (settled_here, rejects) =
-            settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")), &mut scratch)?;
+            settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")), &mut scratch, &mut spent)?;
         pb.inc(n);
         peak_bytes = peak_bytes.max(spill.bytes());
         years.extend(settled_here);
@@ -281,6 +282,13 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     drop(scratch);
     pb.finish_and_clear();
     timer.mark("settle partitions");
+    timer.note(&format!(
+        "read the spill {:.2} s, order and check {:.2} s, settle {:.2} s, spill the settlements {:.2} s",
+        spent[0].as_secs_f64(),
+        spent[1].as_secs_f64(),
+        spent[2].as_secs_f64(),
+        spent[3].as_secs_f64()
+    ));
 
     // Every reject is known now (read, partitions, persons): --strict stops before writing.
     let read_rejected = read_rejects.len() as u64;
@@ -550,7 +558,10 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
 /// their positions are read into `scratch`, emptied first: partitions reuse its memory
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
-/// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds).
+/// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds). `spent` adds the
+/// time of its steps: reading the spill, ordering and checking, settling, spilling the
+/// settlements.
+#[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,
     n: u64,
@@ -559,7 +570,14 @@ fn settle_partition(
     policies: &PolicySet,
     settled_path: &Path,
     scratch: &mut (ClaimTable, Vec<u64>),
+    spent: &mut [std::time::Duration; 4],
 ) -> Result<(Vec<PersonYear>, Vec<RejectRow>)> {
+    let mut clock = std::time::Instant::now();
+    let mut step = |k: usize| {
+        let now = std::time::Instant::now();
+        spent[k] += now - clock;
+        clock = now;
+    };
     let (table, pos) = scratch;
     table.clear();
     pos.clear();
@@ -571,11 +589,20 @@ fn settle_partition(
     let damaged = || format!("a damaged record in {}", path.display());
     let window = rayon::current_num_threads().max(2) * 4;
     let mut frames = r.next_frames(window)?;
+    // The window decoded before, appended (one thread copying the claims and their ids) while
+    // this one is decoded.
+    let mut decoded_before: Vec<(ClaimTable, Vec<u64>)> = Vec::new();
     while !frames.is_empty() {
         // The next window is read while this one is decoded: the spill is read with direct
         // IO, which the kernel does not read ahead.
         let (next, decoded) = rayon::join(
-            || r.next_frames(window),
+            || {
+                for (t, ps) in decoded_before.drain(..) {
+                    table.append(t);
+                    pos.extend(ps);
+                }
+                r.next_frames(window)
+            },
             || {
                 frames
                     .par_iter()
@@ -593,15 +620,17 @@ fn settle_partition(
                     .collect::<Result<Vec<(ClaimTable, Vec<u64>)>>>()
             },
         );
-        for (t, ps) in decoded? {
-            table.append(t);
-            pos.extend(ps);
-        }
+        decoded_before = decoded?;
         frames = next?;
+    }
+    for (t, ps) in decoded_before {
+        table.append(t);
+        pos.extend(ps);
     }
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
     }
+    step(0);
     let mut cross = CrossPartition::default();
     for (_, p, v) in verdicts {
         let Ok(i) = pos.binary_search(p) else { bail!("internal: a verdict for a claim not in its partition") };
@@ -615,7 +644,9 @@ fn settle_partition(
         }
     }
     let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &|| {});
+    step(1);
     let settled = engine::settle_all(table, &persons.table, &prepared, policies, &|_| {});
+    step(2);
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads
     // the claims from there); encoded and compressed in parallel pieces, written in order.
@@ -639,6 +670,7 @@ fn settle_partition(
         w.put_compressed(f, *k)?;
     }
     w.finish()?;
+    step(3);
     Ok((settled.person_years, rejects))
 }
 
