@@ -16,7 +16,7 @@ use crate::engine::{self, Settled};
 use crate::intake::whole::{claim_of, entry, half};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
-use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, frame, records, unframe};
+use crate::io::spill::{RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame, records, unframe};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
 use crate::pipeline::{self, RunInfo, Timer, Totals};
@@ -447,9 +447,14 @@ impl SpillCtx<'_> {
                 }
             }
         }
-        for (bytes, n) in e.claims.iter_mut().chain(e.keys.iter_mut()) {
+        for (bytes, n) in &mut e.claims {
             if *n > 0 {
                 *bytes = compress(bytes)?;
+            }
+        }
+        for (bytes, n) in &mut e.keys {
+            if *n > 0 {
+                *bytes = compress_keys(bytes)?;
             }
         }
         Ok(e)

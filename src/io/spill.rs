@@ -90,19 +90,37 @@ pub struct RecordWriter {
 
 /// Compresses framed records (see [`frame`]) into one zstd frame for [`RecordWriter::put_compressed`].
 pub fn compress(framed: &[u8]) -> Result<Vec<u8>> {
+    compress_at(framed, SPILL_LEVEL)
+}
+
+/// [`compress`] at [`KEY_LEVEL`], for the cross-partition checks' key files.
+pub fn compress_keys(framed: &[u8]) -> Result<Vec<u8>> {
+    compress_at(framed, KEY_LEVEL)
+}
+
+fn compress_at(framed: &[u8], level: i32) -> Result<Vec<u8>> {
     thread_local! {
         // One context per thread, reused: making one costs more than compressing a small frame.
-        static CCTX: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+        static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
     }
     CCTX.with(|c| {
         let mut c = c.borrow_mut();
-        let c = match &mut *c {
+        let (at, c) = match &mut *c {
             Some(c) => c,
-            empty => empty.insert(zstd::bulk::Compressor::new(SPILL_LEVEL)?),
+            empty => empty.insert((level, zstd::bulk::Compressor::new(level)?)),
         };
+        if *at != level {
+            c.set_compression_level(level)?;
+            *at = level;
+        }
         Ok(c.compress(framed)?)
     })
 }
+
+/// zstd's level for the key files: each bucket's file is read whole and decompressed at once
+/// by the cross-partition checks, which took 7.5–8.0 s on the 100M year at -5 and 8.1–10.4 s at
+/// -30 (see [`SPILL_LEVEL`]).
+const KEY_LEVEL: i32 = -5;
 
 /// zstd's level for the spill files: one of its fast negative levels. The spill is read once
 /// and deleted; on the 10.36M-claim year forced into 5 partitions, level 1 took 32.8 s and
