@@ -48,9 +48,6 @@ impl Timer {
         }
         self.last = std::time::Instant::now();
     }
-}
-
-impl Timer {
     /// Prints a line under the last phase (with `MEDSETTLE_TIMINGS`): what its time went to.
     pub fn note(&self, what: &str) {
         if self.on {
