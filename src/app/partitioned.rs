@@ -602,10 +602,7 @@ fn settle_partition(
         // IO, which the kernel does not read ahead.
         let (next, decoded) = rayon::join(
             || {
-                for (t, ps) in decoded_before.drain(..) {
-                    table.append(t);
-                    pos.extend(ps);
-                }
+                append_decoded(table, pos, std::mem::take(&mut decoded_before));
                 r.next_frames(window)
             },
             || {
@@ -628,10 +625,7 @@ fn settle_partition(
         decoded_before = decoded?;
         frames = next?;
     }
-    for (t, ps) in decoded_before {
-        table.append(t);
-        pos.extend(ps);
-    }
+    append_decoded(table, pos, decoded_before);
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
     }
@@ -677,6 +671,14 @@ fn settle_partition(
     w.finish()?;
     step(3);
     Ok((settled.person_years, rejects))
+}
+
+/// Appends decoded pieces of a partition (their claims and positions), in order.
+fn append_decoded(table: &mut ClaimTable, pos: &mut Vec<u64>, decoded: Vec<(ClaimTable, Vec<u64>)>) {
+    for (t, ps) in decoded {
+        table.append(t);
+        pos.extend(ps);
+    }
 }
 
 /// The partitions' claims and settlement files, read side by side and merged into input
