@@ -46,6 +46,10 @@ const MAX_PARTITIONS: usize = 256;
 /// CPU's caches: on the 100M year, 17 buckets of 6.1M keys took 10.6 and 11.2 s, 64 of 1.6M 8.0
 /// and 6.4 s, 2 alternated rounds).
 const MAX_KEY_BUCKETS: usize = 64;
+/// The steps of a partition's settling, timed under `MEDSETTLE_TIMINGS`: the read, the four
+/// of [`prepare_part`] ([`crate::intake::PREPARE_STEPS`]), the settling and its spill.
+const SETTLE_STEPS: [&str; 7] =
+    ["read the spill", "persons and policies", "repeated setl_ids", "reversals", "D-06 order", "settle", "spill the settlements"];
 /// Settlements merged and written a piece at a time.
 const MERGE_ROWS: usize = 1 << 18;
 
@@ -264,7 +268,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut v_at = 0;
     // One partition's claims and positions, their memory kept from partition to partition.
     let mut scratch = (ClaimTable::default(), Vec::new());
-    let mut spent = [std::time::Duration::ZERO; 4];
+    let mut spent = [std::time::Duration::ZERO; SETTLE_STEPS.len()];
     for (p, &n) in spilled.iter().enumerate() {
         let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
         let mine = &verdicts[v_at..v_end];
@@ -282,13 +286,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     drop(scratch);
     pb.finish_and_clear();
     timer.mark("settle partitions");
-    timer.note(&format!(
-        "read the spill {:.2} s, order and check {:.2} s, settle {:.2} s, spill the settlements {:.2} s",
-        spent[0].as_secs_f64(),
-        spent[1].as_secs_f64(),
-        spent[2].as_secs_f64(),
-        spent[3].as_secs_f64()
-    ));
+    timer.note(&SETTLE_STEPS.iter().zip(spent).map(|(name, d)| format!("{name} {:.2} s", d.as_secs_f64())).collect::<Vec<_>>().join(", "));
 
     // Every reject is known now (read, partitions, persons): --strict stops before writing.
     let read_rejected = read_rejects.len() as u64;
@@ -575,13 +573,16 @@ fn settle_partition(
     policies: &PolicySet,
     settled_path: &Path,
     scratch: &mut (ClaimTable, Vec<u64>),
-    spent: &mut [std::time::Duration; 4],
+    spent: &mut [std::time::Duration; SETTLE_STEPS.len()],
 ) -> Result<(Vec<PersonYear>, Vec<RejectRow>)> {
-    let mut clock = std::time::Instant::now();
-    let mut step = |k: usize| {
+    // Each step's time, added to `spent` as it ends ([`SETTLE_STEPS`]).
+    let clock = std::cell::Cell::new((std::time::Instant::now(), 0));
+    let spent = std::cell::RefCell::new(spent);
+    let step = || {
+        let (then, k) = clock.get();
         let now = std::time::Instant::now();
-        spent[k] += now - clock;
-        clock = now;
+        spent.borrow_mut()[k] += now - then;
+        clock.set((now, k + 1));
     };
     let (table, pos) = scratch;
     table.clear();
@@ -629,7 +630,7 @@ fn settle_partition(
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
     }
-    step(0);
+    step();
     let mut cross = CrossPartition::default();
     for (_, p, v) in verdicts {
         let Ok(i) = pos.binary_search(p) else { bail!("internal: a verdict for a claim not in its partition") };
@@ -642,10 +643,9 @@ fn settle_partition(
             }
         }
     }
-    let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &|| {});
-    step(1);
+    let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &step);
     let settled = engine::settle_all(table, &persons.table, &prepared, policies, &|_| {});
-    step(2);
+    step();
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads
     // the claims from there); encoded and compressed in parallel pieces, written in order.
@@ -669,7 +669,7 @@ fn settle_partition(
         w.put_compressed(f, *k)?;
     }
     w.finish()?;
-    step(3);
+    step();
     Ok((settled.person_years, rejects))
 }
 
