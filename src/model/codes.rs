@@ -11,6 +11,10 @@ macro_rules! coded_enum {
             pub const ALL: &'static [$name] = &[$($name::$var),+];
             pub fn as_str(self) -> &'static str { match self { $($name::$var => $text),+ } }
             pub fn parse(s: &str) -> Option<$name> { match s { $($text => Some($name::$var),)+ _ => None } }
+            /// Its place in [`Self::ALL`] (a spill file's byte for it).
+            pub fn ordinal(self) -> u8 { self as u8 }
+            /// The value at `i` in [`Self::ALL`].
+            pub fn from_ordinal(i: u8) -> Option<$name> { Self::ALL.get(usize::from(i)).copied() }
             /// The accepted codes, for error messages.
             pub fn expected() -> String { [$($text),+].join(", ") }
         }
