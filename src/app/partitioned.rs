@@ -169,7 +169,8 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     let psn = u32::try_from(r.varint()?).ok()?;
     let setl_time = r.signed()?;
     let mut money = || r.signed().map(Money::from_fen);
-    let (fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, rare_fund_pay) = (money()?, money()?, money()?, money()?, money()?);
+    let (fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, rare_fund_pay) =
+        (money()?, money()?, money()?, money()?, money()?);
     let c = Claim {
         setl_id: StrId::NONE,
         mdtrt_id: StrId::NONE,
@@ -877,8 +878,8 @@ impl<'a> Merge<'a> {
                 let mut sorted = Vec::with_capacity(refs.len());
                 for &(p, j) in refs {
                     let share = &shares[p as usize];
-                    let st = get_settlement(Share::record(&share.settled, j as usize))
-                        .context("a damaged record in a settlement spill file")?;
+                    let st =
+                        get_settlement(Share::record(&share.settled, j as usize)).context("a damaged record in a settlement spill file")?;
                     let Some(st) = st else { continue };
                     let claim = get_claim(Share::record(&share.claims, j as usize)).context("a damaged record in a claims spill file")?;
                     push_claim(&mut table, claim);
