@@ -275,15 +275,20 @@ fn d06_order(table: &ClaimTable, policy_of: &[u16], persons: usize) -> (Vec<u32>
         },
     );
     drop(keys);
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    for i in 1..=order.len() {
-        if i == order.len() || order[i].0 != order[start].0 {
-            ranges.push(start..i);
-            start = i;
-        }
-    }
+    let ranges = person_ranges(&order, |k| k.0);
     (order.into_par_iter().map(|k| k.1).collect(), ranges)
+}
+
+/// The ranges of equal persons in keys ordered by person (looking each claim up in the table
+/// would be a cache miss per claim, in person order).
+fn person_ranges<T>(keys: &[T], person: impl Fn(&T) -> u32) -> Vec<Range<usize>> {
+    let mut start = 0;
+    keys.chunk_by(|a, b| person(a) == person(b))
+        .map(|run| {
+            start += run.len();
+            start - run.len()..start
+        })
+        .collect()
 }
 
 /// [`d06_order`] by sorting compact keys in parallel, then ordering only the runs with an
@@ -310,16 +315,7 @@ fn d06_by_sort(table: &ClaimTable, policy_of: &[u16]) -> (Vec<u32>, Vec<Range<us
         }
         start = end;
     }
-    // The persons' ranges from the sorted keys (looking each claim up in the table would
-    // be a cache miss per claim, in person order).
-    let mut persons = Vec::new();
-    let mut start = 0;
-    for i in 1..=keys.len() {
-        if i == keys.len() || keys[i].0 != keys[start].0 {
-            persons.push(start..i);
-            start = i;
-        }
-    }
+    let persons = person_ranges(&keys, |k| k.0);
     (keys.into_par_iter().map(|k| k.2).collect(), persons)
 }
 
