@@ -669,8 +669,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
 /// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds). `spent` adds the
-/// time of its steps: reading the spill, ordering and checking, settling, spilling the
-/// settlements.
+/// time of its steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,
@@ -1015,7 +1014,9 @@ mod tests {
         merge.finish()?;
         // partition 1's settlements hold one record that no claim read takes
         let mut w = RecordWriter::create(&spill.file("settled-1"))?;
-        w.put(&None::<Settlement>)?;
+        let mut refused = Vec::new();
+        frame_with(&mut refused, |w| put_settlement(w, None))?;
+        w.put_framed(&refused, 1)?;
         w.finish()?;
         let mut merge = Merge::open(&spill, 2, &[])?;
         assert!(merge.next_piece(16, Default::default())?.is_none());

@@ -169,12 +169,7 @@ impl RecordWriter {
 
 /// Appends `value` to `buf` as one framed record (u32 length, little-endian, then postcard).
 pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
-    let at = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    postcard::serialize_with_flavor(value, Appended(buf))?;
-    let n = u32::try_from(buf.len() - at - 4).context("a spill record of more than 4 GiB")?;
-    buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
-    Ok(())
+    framed(buf, |buf| Ok(postcard::serialize_with_flavor(value, Appended(buf))?))
 }
 
 /// Appends one framed record (as [`frame`] does) whose fields `put` writes by hand
@@ -182,9 +177,17 @@ pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
 /// field-by-field serde calls were an eighth of a spilled run's CPU (its read, the
 /// partitions' spill of their settlements, the merge's decoding).
 pub fn frame_with(buf: &mut Vec<u8>, put: impl FnOnce(&mut Put)) -> Result<()> {
+    framed(buf, |buf| {
+        put(&mut Put(buf));
+        Ok(())
+    })
+}
+
+/// Appends what `write` appends to `buf`, preceded by its length (u32, little-endian).
+fn framed(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
     let at = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    put(&mut Put(buf));
+    write(buf)?;
     let n = u32::try_from(buf.len() - at - 4).context("a spill record of more than 4 GiB")?;
     buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
     Ok(())
