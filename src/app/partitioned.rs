@@ -16,7 +16,9 @@ use crate::engine::{self, Settled};
 use crate::intake::whole::{claim_of, entry, half};
 use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
-use crate::io::spill::{Get, Put, RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame, frame_with, records, unframe};
+use crate::io::spill::{
+    Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame, frame_with, records, unframe,
+};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
@@ -144,6 +146,8 @@ fn position(c: &Claim) -> u64 {
 /// Writes a spilled claim: its ids' texts, its fields, its `rare_fund_pay` ([`get_claim`]
 /// reads them back).
 fn put_claim(w: &mut Put, s: [Option<&str>; 3], c: &Claim, rare_fund_pay: Money) {
+    // the texts' bytes, 12 varints (the texts' lengths among them) and 6 bytes at most
+    w.reserve(s.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 12 * MAX_VARINT + 6);
     for id in s {
         w.text(id);
     }
@@ -203,6 +207,8 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
 /// ([`get_settlement`] reads it back).
 fn put_settlement(w: &mut Put, st: Option<&Settlement>) {
     let Some(st) = st else { return w.byte(0) };
+    // 9 integers and 4 bytes at most
+    w.reserve(9 * MAX_VARINT + 4);
     w.byte(1);
     w.signed(i64::from(st.year));
     w.varint(u64::from(st.policy));

@@ -197,22 +197,28 @@ fn framed(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> 
 /// as their length and bytes. [`Get`] reads them back in the same order.
 pub struct Put<'a>(&'a mut Vec<u8>);
 
+/// The most bytes a varint takes (a `u64`: 64 bits, 7 a byte).
+pub const MAX_VARINT: usize = 10;
+
 impl Put<'_> {
+    /// Room for `n` bytes more: a record's writer reserves its bound once, and each byte is
+    /// then pushed without growing (a `memcpy` call per varint cost more than its bytes: 7% of
+    /// a spilled run's read).
+    #[inline(always)]
+    pub fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
     #[inline(always)]
     pub fn byte(&mut self, b: u8) {
         self.0.push(b);
     }
     #[inline(always)]
     pub fn varint(&mut self, mut v: u64) {
-        let mut b = [0u8; 10];
-        let mut n = 0;
         while v >= 0x80 {
-            b[n] = v as u8 | 0x80;
+            self.0.push(v as u8 | 0x80);
             v >>= 7;
-            n += 1;
         }
-        b[n] = v as u8;
-        self.0.extend_from_slice(&b[..=n]);
+        self.0.push(v as u8);
     }
     #[inline(always)]
     pub fn signed(&mut self, v: i64) {
