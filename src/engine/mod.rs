@@ -439,7 +439,7 @@ pub fn settle_all_from(
 /// years, or psn_no longer than 16 bytes sharing those) compare their texts. Comparing the
 /// texts throughout looks up two persons at random per comparison: the 100M year's 8.4M
 /// person-years, settled partition by partition and so out of order, spent seconds there.
-pub fn order_person_years(years: &mut Vec<PersonYear>, persons: &PersonTable) {
+pub fn order_person_years(years: &mut [PersonYear], persons: &PersonTable) {
     fn head(psn_no: &str) -> u128 {
         let mut b = [0u8; 16];
         let n = psn_no.len().min(16);
@@ -456,7 +456,22 @@ pub fn order_person_years(years: &mut Vec<PersonYear>, persons: &PersonTable) {
         return; // in order already (an in-memory run settles persons in psn_no order)
     }
     keys.par_sort_unstable_by(cmp);
-    *years = keys.par_iter().with_min_len(1 << 14).map(|k| years[k.2 as usize].clone()).collect();
+    // Each year moved to its place by following the order's cycles, in place (`keys[j].2`,
+    // the year that goes to place `j`, is marked done as `j`): a gathered copy took as much
+    // fresh memory again (1.7 GB on the 100M year, at the peak of the merge beside it), and
+    // the kernel zeroing its pages was 8% of the merge's samples.
+    for start in 0..keys.len() {
+        let mut j = start;
+        loop {
+            let k = keys[j].2 as usize;
+            keys[j].2 = j as u32;
+            if k == start {
+                break;
+            }
+            years.swap(j, k);
+            j = k;
+        }
+    }
 }
 
 #[cfg(test)]
