@@ -230,7 +230,12 @@ fn stream_parquet_groups<T: Send>(
         head: usize,
         stop: bool,
     }
-    let ahead = rayon::current_num_threads().max(2);
+    // Groups handed out beyond the oldest unfinished one: twice the workers, so that a worker
+    // done with its group while another's is slow goes on to the next instead of waiting at
+    // the gate. With one a worker, the 100M year's read (spilled) kept its 2 cores 88–92%
+    // busy and took 61.5 and 56.7 s; with two, 97% and 54.1 and 52.7 s. Groups done early
+    // wait for the sink, a few at most.
+    let ahead = rayon::current_num_threads().max(2) * 2;
     let gate = (Mutex::new(Gate { next: 0, head: 0, stop: false }), Condvar::new());
     let lock = || gate.0.lock().unwrap_or_else(|e| e.into_inner());
     let (tx, rx) = mpsc::channel::<Msg<T>>();
