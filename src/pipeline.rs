@@ -26,25 +26,47 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Phase timings on stderr when `MEDSETTLE_TIMINGS` is set (for profiling large runs).
+/// Phase timings on stderr when `MEDSETTLE_TIMINGS` is set (for profiling large runs): each
+/// phase's wall time, the CPU time the process spent in it (both cores busy show as twice the
+/// wall time; less tells a phase waiting on one thread), and the resident memory after it.
 pub struct Timer {
     on: bool,
     last: std::time::Instant,
+    last_cpu: std::time::Duration,
+}
+
+/// The CPU time (user and system) this process's threads have used so far.
+pub fn cpu_time() -> std::time::Duration {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given and reads nothing else.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) };
+    if r != 0 {
+        return std::time::Duration::ZERO;
+    }
+    // SAFETY: initialised by the call that returned 0 (and zeroed before it).
+    let u = unsafe { u.assume_init() };
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 impl Timer {
     pub fn new() -> Timer {
-        Timer { on: std::env::var_os("MEDSETTLE_TIMINGS").is_some(), last: std::time::Instant::now() }
+        let on = std::env::var_os("MEDSETTLE_TIMINGS").is_some();
+        Timer { on, last: std::time::Instant::now(), last_cpu: if on { cpu_time() } else { std::time::Duration::ZERO } }
     }
-    /// Prints the time since the previous mark, and the process's resident memory now (Linux).
+    /// Prints the time since the previous mark, the CPU time spent since, and the process's
+    /// resident memory now (Linux).
     pub fn mark(&mut self, phase: &str) {
         if self.on {
+            let cpu = cpu_time();
+            let spent = cpu.saturating_sub(self.last_cpu);
+            self.last_cpu = cpu;
             let rss = std::fs::read_to_string("/proc/self/statm")
                 .ok()
                 .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
                 .map(|pages| format!("  RSS {:>5} MiB", (pages * 4096) >> 20)) // statm counts 4 KiB pages
                 .unwrap_or_default();
-            eprintln!("timing: {phase:<24} {:>7.2} s{rss}", self.last.elapsed().as_secs_f64());
+            eprintln!("timing: {phase:<24} {:>7.2} s  cpu {:>7.2} s{rss}", self.last.elapsed().as_secs_f64(), spent.as_secs_f64());
         }
         self.last = std::time::Instant::now();
     }

@@ -49,10 +49,21 @@ const MAX_PARTITIONS: usize = 256;
 /// CPU's caches: on the 100M year, 17 buckets of 6.1M keys took 10.6 and 11.2 s, 64 of 1.6M 8.0
 /// and 6.4 s, 2 alternated rounds).
 const MAX_KEY_BUCKETS: usize = 64;
-/// The steps of a partition's settling, timed under `MEDSETTLE_TIMINGS`: the read, the four
-/// of [`prepare_part`] ([`crate::intake::PREPARE_STEPS`]), the settling and its spill.
-const SETTLE_STEPS: [&str; 7] =
-    ["read the spill", "persons and policies", "repeated setl_ids", "reversals", "D-06 order", "settle", "spill the settlements"];
+/// The steps of a partition's settling, timed under `MEDSETTLE_TIMINGS` (wall and CPU time):
+/// the read, the four of [`prepare_part`] ([`crate::intake::PREPARE_STEPS`]), the settling,
+/// the settlements' encoding, the partition's memory freed, and the wait for the thread
+/// writing the partition before's settlements.
+const SETTLE_STEPS: [&str; 9] = [
+    "read the spill",
+    "persons and policies",
+    "repeated setl_ids",
+    "reversals",
+    "D-06 order",
+    "settle",
+    "encode the settlements",
+    "free the partition",
+    "wait for the settlements' writer",
+];
 /// Settlements merged and written a piece at a time.
 const MERGE_ROWS: usize = 1 << 18;
 
@@ -381,34 +392,61 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut v_at = 0;
     // One partition's claims and positions, their memory kept from partition to partition.
     let mut scratch = (ClaimTable::default(), Vec::new());
-    let mut spent = [std::time::Duration::ZERO; SETTLE_STEPS.len()];
-    for (p, &n) in spilled.iter().enumerate() {
-        let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
-        let mine = &verdicts[v_at..v_end];
-        v_at = v_end;
-        let path = spill.file(&format!("claims-{p}"));
-        // The claims file stays for the merge, which reads it beside the settlements.
-        let (settled_here, rejects) =
-            settle_partition(&path, n, mine, &persons, policies, &spill.file(&format!("settled-{p}")), &mut scratch, &mut spent)?;
-        pb.inc(n);
-        peak_bytes = peak_bytes.max(spill.bytes());
-        // Room for every partition's person-years, estimated from this one's (the partitions
-        // are alike by the hash) with an eighth to spare, and filled in parallel: grown by
-        // doubling, and filled on one thread, the 100M year's 1.7 GB list cost 4 s between
-        // partitions, most of it the kernel zeroing fresh pages (copies left behind by each
-        // growth among them).
-        if years.capacity() - years.len() < settled_here.len() {
-            let rest = settled_here.len().saturating_mul(spilled.len() - p);
-            years.reserve(rest.saturating_add(rest / 8));
+    // Each step's wall and CPU time, added over the partitions.
+    let mut spent = [(std::time::Duration::ZERO, std::time::Duration::ZERO); SETTLE_STEPS.len()];
+    // A partition's settlements are written on a thread of their own while the next partition
+    // is read: written by the main thread, they kept the pool waiting on the disk.
+    let join =
+        |h: std::thread::ScopedJoinHandle<Result<()>>| h.join().unwrap_or_else(|_| bail!("internal: the settlements' writer stopped"));
+    std::thread::scope(|s| -> Result<()> {
+        let mut writing = None;
+        let mut last_years = 0;
+        for (p, &n) in spilled.iter().enumerate() {
+            let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
+            let mine = &verdicts[v_at..v_end];
+            v_at = v_end;
+            let path = spill.file(&format!("claims-{p}"));
+            // Room for every partition's person-years left, estimated from the last one's
+            // (the partitions are alike by the hash) with an eighth to spare: grown by
+            // doubling, the 100M year's 1.7 GB list was copied at each growth into fresh
+            // pages, which the kernel zeroes. Each partition writes its years straight into
+            // the list, in parallel, as it settles.
+            if years.capacity() - years.len() < last_years {
+                let rest = last_years.saturating_mul(spilled.len() - p);
+                years.reserve(rest.saturating_add(rest / 8));
+            }
+            let before = years.len();
+            // The claims file stays for the merge, which reads it beside the settlements.
+            let (rejects, frames) = settle_partition(&path, n, mine, &persons, policies, &mut years, &mut scratch, &mut spent)?;
+            last_years = years.len() - before;
+            let (wait, wait_cpu) = (std::time::Instant::now(), pipeline::cpu_time());
+            if let Some(h) = writing.take() {
+                join(h)?;
+            }
+            let settled_path = spill.file(&format!("settled-{p}"));
+            writing = Some(s.spawn(move || write_settled(&settled_path, frames)));
+            pb.inc(n);
+            peak_bytes = peak_bytes.max(spill.bytes());
+            part_rejects.extend(rejects);
+            let last = &mut spent[SETTLE_STEPS.len() - 1];
+            last.0 += wait.elapsed();
+            last.1 += pipeline::cpu_time().saturating_sub(wait_cpu);
         }
-        years.par_extend(settled_here);
-        part_rejects.extend(rejects);
-    }
+        writing.map_or(Ok(()), join)
+    })?;
+    peak_bytes = peak_bytes.max(spill.bytes());
     // The last partition's claims are not needed by the merge, which reads its own.
     drop(scratch);
     pb.finish_and_clear();
     timer.mark("settle partitions");
-    timer.note(&SETTLE_STEPS.iter().zip(spent).map(|(name, d)| format!("{name} {:.2} s", d.as_secs_f64())).collect::<Vec<_>>().join(", "));
+    timer.note(
+        &SETTLE_STEPS
+            .iter()
+            .zip(spent)
+            .map(|(name, (wall, cpu))| format!("{name} {:.2} s cpu {:.2} s", wall.as_secs_f64(), cpu.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
 
     // Every reject is known now (read, partitions, persons): --strict stops before writing.
     let read_rejected = read_rejects.len() as u64;
@@ -677,14 +715,15 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     Ok(out)
 }
 
-/// Reads one partition, checks what needs the whole partition, settles it and spills one
-/// settlement (or none, for a refused claim) per claim, in the claims file's order, to
-/// `settled_path`; returns its person-years and rejected rows. The partition's claims and
+/// Reads one partition, checks what needs the whole partition and settles it; appends its
+/// person-years to `years` (in no order: the merge orders them all); returns its rejected
+/// rows and one settlement record (or none, for a refused claim) per claim, in the claims
+/// file's order, compressed in frames for [`write_settled`]. The partition's claims and
 /// their positions are read into `scratch`, emptied first: partitions reuse its memory
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
 /// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds). `spent` adds the
-/// time of its steps ([`SETTLE_STEPS`]).
+/// wall and CPU time of its steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,
@@ -692,18 +731,20 @@ fn settle_partition(
     verdicts: &[(u32, u64, Verdict)],
     persons: &PersonsRead,
     policies: &PolicySet,
-    settled_path: &Path,
+    years: &mut Vec<PersonYear>,
     scratch: &mut (ClaimTable, Vec<u64>),
-    spent: &mut [std::time::Duration; SETTLE_STEPS.len()],
-) -> Result<(Vec<PersonYear>, Vec<RejectRow>)> {
-    // Each step's time, added to `spent` as it ends ([`SETTLE_STEPS`]).
-    let clock = std::cell::Cell::new((std::time::Instant::now(), 0));
+    spent: &mut [(std::time::Duration, std::time::Duration); SETTLE_STEPS.len()],
+) -> Result<(Vec<RejectRow>, Frames)> {
+    // Each step's wall and CPU time, added to `spent` as it ends ([`SETTLE_STEPS`]).
+    let clock = std::cell::Cell::new((std::time::Instant::now(), pipeline::cpu_time(), 0));
     let spent = std::cell::RefCell::new(spent);
     let step = || {
-        let (then, k) = clock.get();
-        let now = std::time::Instant::now();
-        spent.borrow_mut()[k] += now - then;
-        clock.set((now, k + 1));
+        let (then, then_cpu, k) = clock.get();
+        let (now, cpu) = (std::time::Instant::now(), pipeline::cpu_time());
+        let s = &mut spent.borrow_mut()[k];
+        s.0 += now - then;
+        s.1 += cpu.saturating_sub(then_cpu);
+        clock.set((now, cpu, k + 1));
     };
     let (table, pos) = scratch;
     table.clear();
@@ -765,14 +806,14 @@ fn settle_partition(
         }
     }
     let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &step);
-    let settled = engine::settle_all(table, &persons.table, &prepared, policies, &|_| {});
+    let settled = engine::settle_all_into(table, &persons.table, &prepared, policies, None, &|_| {}, years);
     step();
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads
-    // the claims from there); encoded and compressed in parallel pieces, written in order.
+    // the claims from there); encoded and compressed in parallel pieces.
     const PIECE: usize = 1 << 13;
     let n = table.claims.len();
-    let frames: Vec<(Vec<u8>, u64)> = (0..n.div_ceil(PIECE))
+    let frames: Frames = (0..n.div_ceil(PIECE))
         .into_par_iter()
         .map(|k| {
             let piece = k * PIECE..(n.min((k + 1) * PIECE));
@@ -784,13 +825,23 @@ fn settle_partition(
             Ok((compress(&buf)?, records))
         })
         .collect::<Result<_>>()?;
-    let mut w = RecordWriter::create(settled_path)?;
+    step();
+    drop((settled, prepared, cross));
+    step();
+    Ok((rejects, frames))
+}
+
+/// Compressed frames of records, each with its number of records ([`RecordWriter::put_compressed`]).
+type Frames = Vec<(Vec<u8>, u64)>;
+
+/// Writes a partition's settlements, as [`settle_partition`] encoded them, to `path`.
+fn write_settled(path: &Path, frames: Frames) -> Result<()> {
+    let mut w = RecordWriter::create(path)?;
     for (f, k) in &frames {
         w.put_compressed(f, *k)?;
     }
     w.finish()?;
-    step();
-    Ok((settled.person_years, rejects))
+    Ok(())
 }
 
 /// Appends decoded pieces of a partition (their claims and positions), in order.
