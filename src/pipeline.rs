@@ -297,7 +297,7 @@ pub fn settle_from(loaded: &Loaded, policies: &PolicySet, carries: Option<&mut [
     let mut timer = Timer::new();
     let pb = progress::bar(n, "settling");
     let t = &loaded.claims.table;
-    let s = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, policies, carries, &|k| pb.inc(k));
+    let s = engine::settle_all_from(t, &loaded.persons.table, &loaded.prepared, policies, carries, &|k| pb.inc(k), None);
     pb.finish_and_clear();
     timer.mark("settle");
     s

@@ -806,7 +806,7 @@ fn settle_partition(
         }
     }
     let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &step);
-    let settled = engine::settle_all_into(table, &persons.table, &prepared, policies, None, &|_| {}, years);
+    let settled = engine::settle_all_from(table, &persons.table, &prepared, policies, None, &|_| {}, Some(years));
     step();
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads

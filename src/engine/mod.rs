@@ -344,12 +344,19 @@ pub fn settle_all(
     policies: &PolicySet,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Settled {
-    settle_all_from(table, persons, prepared, policies, None, progress)
+    settle_all_from(table, persons, prepared, policies, None, progress, None)
 }
 
 /// [`settle_all`] continuing each person from a settled history: `carries` (when given) holds
 /// one [`Carry`] per entry of `prepared.persons`, handed back updated (nightly runs), each
 /// person's contributions packed as soon as the person is settled ([`Carry::packed`]).
+///
+/// With `into`, the person-years are appended there, in no order, and none are in the
+/// [`Settled`] returned: a spilled run's partitions append theirs to one list, ordered once
+/// after the last, instead of each making a list of its own to be copied into that one and
+/// ordered twice. (The copy's 3.9–7.5 s on the 100M year were mostly the list's first touch,
+/// which the settling now pays: the partitions' phase 44.8 and 47.4 s before, 47.0 and 44.2 s
+/// after; its memory 4.5–4.9 GiB at the peak, against 5.1.)
 pub fn settle_all_from(
     table: &ClaimTable,
     persons: &PersonTable,
@@ -357,29 +364,13 @@ pub fn settle_all_from(
     policies: &PolicySet,
     carries: Option<&mut [Carry]>,
     progress: &(dyn Fn(u64) + Sync),
+    into: Option<&mut Vec<PersonYear>>,
 ) -> Settled {
-    let mut person_years = Vec::new();
-    let mut settled = settle_all_into(table, persons, prepared, policies, carries, progress, &mut person_years);
-    order_person_years(&mut person_years, persons);
-    settled.person_years = person_years;
-    settled
-}
-
-/// [`settle_all_from`] with the person-years appended to `years`, in no order, and none in
-/// the [`Settled`] returned: a spilled run's partitions append theirs to one list, ordered
-/// once after the last, instead of each making a list of its own to be copied into that one
-/// and ordered twice. (The copy's 3.9–7.5 s on the 100M year were mostly the list's first
-/// touch, which the settling now pays: the partitions' phase 44.8 and 47.4 s before, 47.0
-/// and 44.2 s after; its memory 4.5–4.9 GiB at the peak, against 5.1.)
-pub fn settle_all_into(
-    table: &ClaimTable,
-    persons: &PersonTable,
-    prepared: &Prepared,
-    policies: &PolicySet,
-    carries: Option<&mut [Carry]>,
-    progress: &(dyn Fn(u64) + Sync),
-    years: &mut Vec<PersonYear>,
-) -> Settled {
+    let mut own = Vec::new();
+    let years = match into {
+        Some(list) => list,
+        None => &mut own,
+    };
     let n = prepared.order.len();
     // Filled in parallel: the first touch of the settlements' memory (the kernel clearing
     // each page, slow under virtualization) is a good part of settling; `vec!` would do it on
@@ -456,7 +447,8 @@ pub fn settle_all_into(
     for (k, &ci) in prepared.order.iter().enumerate() {
         pos[ci as usize] = k as u32;
     }
-    Settled { claim: Arc::clone(&prepared.order), sorted, pos, person_years: Vec::new() }
+    order_person_years(&mut own, persons);
+    Settled { claim: Arc::clone(&prepared.order), sorted, pos, person_years: own }
 }
 
 /// Orders person-years by (psn_no, year), person_years' order (CONTRACT.md §4).
