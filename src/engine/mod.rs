@@ -356,7 +356,7 @@ pub fn settle_all(
 /// after the last, instead of each making a list of its own to be copied into that one and
 /// ordered twice. (The copy's 3.9–7.5 s on the 100M year were mostly the list's first touch,
 /// which the settling now pays: the partitions' phase 44.8 and 47.4 s before, 47.0 and 44.2 s
-/// after; its memory 4.5–4.9 GiB at the peak, against 5.1.)
+/// after; the run's peak 4.3–4.7 GiB, against 4.8.)
 pub fn settle_all_from(
     table: &ClaimTable,
     persons: &PersonTable,
