@@ -31,12 +31,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// wall time; less tells a phase waiting on one thread), and the resident memory after it.
 pub struct Timer {
     on: bool,
-    last: std::time::Instant,
-    last_cpu: std::time::Duration,
+    clock: Clock,
 }
 
 /// The CPU time (user and system) this process's threads have used so far.
-pub fn cpu_time() -> std::time::Duration {
+fn cpu_time() -> std::time::Duration {
     let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes the struct it is given and reads nothing else.
     let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) };
@@ -49,26 +48,56 @@ pub fn cpu_time() -> std::time::Duration {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
+/// Wall and CPU time spent (the process's CPU: on 2 cores, up to twice the wall time).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spent {
+    pub wall: std::time::Duration,
+    pub cpu: std::time::Duration,
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, o: Spent) {
+        self.wall += o.wall;
+        self.cpu += o.cpu;
+    }
+}
+
+/// A point in wall and CPU time, to measure what is spent from it ([`Clock::lap`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    at: std::time::Instant,
+    cpu: std::time::Duration,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock { at: std::time::Instant::now(), cpu: cpu_time() }
+    }
+    /// What was spent since this point, which moves to now.
+    pub fn lap(&mut self) -> Spent {
+        let now = Clock::start();
+        let spent = Spent { wall: now.at - self.at, cpu: now.cpu.saturating_sub(self.cpu) };
+        *self = now;
+        spent
+    }
+}
+
 impl Timer {
     pub fn new() -> Timer {
-        let on = std::env::var_os("MEDSETTLE_TIMINGS").is_some();
-        Timer { on, last: std::time::Instant::now(), last_cpu: if on { cpu_time() } else { std::time::Duration::ZERO } }
+        Timer { on: std::env::var_os("MEDSETTLE_TIMINGS").is_some(), clock: Clock::start() }
     }
-    /// Prints the time since the previous mark, the CPU time spent since, and the process's
-    /// resident memory now (Linux).
+    /// Prints the wall and CPU time since the previous mark, and the process's resident
+    /// memory now (Linux).
     pub fn mark(&mut self, phase: &str) {
+        let spent = self.clock.lap();
         if self.on {
-            let cpu = cpu_time();
-            let spent = cpu.saturating_sub(self.last_cpu);
-            self.last_cpu = cpu;
             let rss = std::fs::read_to_string("/proc/self/statm")
                 .ok()
                 .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
                 .map(|pages| format!("  RSS {:>5} MiB", (pages * 4096) >> 20)) // statm counts 4 KiB pages
                 .unwrap_or_default();
-            eprintln!("timing: {phase:<24} {:>7.2} s  cpu {:>7.2} s{rss}", self.last.elapsed().as_secs_f64(), spent.as_secs_f64());
+            eprintln!("timing: {phase:<24} {:>7.2} s  cpu {:>7.2} s{rss}", spent.wall.as_secs_f64(), spent.cpu.as_secs_f64());
         }
-        self.last = std::time::Instant::now();
     }
     /// Prints a line under the last phase (with `MEDSETTLE_TIMINGS`): what its time went to.
     pub fn note(&self, what: &str) {
@@ -643,6 +672,24 @@ pub fn write_set_manifest(out: &mut OutputDir, command: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lap measures from the clock's point to now, then starts again there: a sleep counts
+    /// its wall time, and the lap after it starts from its end. (Its CPU is the process's,
+    /// which the tests running beside this one spend too.)
+    #[test]
+    fn a_clock_laps_from_its_last_point() {
+        let mut c = Clock::start();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let slept = c.lap();
+        assert!(slept.wall >= std::time::Duration::from_millis(30), "{slept:?}");
+        let next = c.lap();
+        assert!(next.wall < slept.wall, "{next:?} after {slept:?}");
+        let mut sum = Spent::default();
+        sum += slept;
+        sum += next;
+        assert_eq!(sum.wall, slept.wall + next.wall);
+        assert_eq!(sum.cpu, slept.cpu + next.cpu);
+    }
 
     /// Every output file of the sample, written with the claims' ids spooled (settled from
     /// the kept mdtrt_ids, written a few rows a piece in unit tests), is the same byte for

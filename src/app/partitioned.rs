@@ -22,7 +22,7 @@ use crate::io::spill::{
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
-use crate::pipeline::{self, RunInfo, Timer, Totals};
+use crate::pipeline::{self, Clock, RunInfo, Spent, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
 use crate::report::fund;
@@ -51,9 +51,9 @@ const MAX_PARTITIONS: usize = 256;
 const MAX_KEY_BUCKETS: usize = 64;
 /// The steps of a partition's settling, timed under `MEDSETTLE_TIMINGS` (wall and CPU time):
 /// the read, the four of [`prepare_part`] ([`crate::intake::PREPARE_STEPS`]), the settling,
-/// the settlements' encoding, the partition's memory freed, and the wait for the thread
-/// writing the partition before's settlements.
-const SETTLE_STEPS: [&str; 9] = [
+/// the settlements' encoding, and the wait for the thread writing the partition before's
+/// settlements.
+const SETTLE_STEPS: [&str; 8] = [
     "read the spill",
     "persons and policies",
     "repeated setl_ids",
@@ -61,7 +61,6 @@ const SETTLE_STEPS: [&str; 9] = [
     "D-06 order",
     "settle",
     "encode the settlements",
-    "free the partition",
     "wait for the settlements' writer",
 ];
 /// Settlements merged and written a piece at a time.
@@ -393,7 +392,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     // One partition's claims and positions, their memory kept from partition to partition.
     let mut scratch = (ClaimTable::default(), Vec::new());
     // Each step's wall and CPU time, added over the partitions.
-    let mut spent = [(std::time::Duration::ZERO, std::time::Duration::ZERO); SETTLE_STEPS.len()];
+    let mut spent = [Spent::default(); SETTLE_STEPS.len()];
     // A partition's settlements are written on a thread of their own while the next partition
     // is read: written by the main thread, they kept the pool waiting on the disk.
     let join =
@@ -419,7 +418,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             // The claims file stays for the merge, which reads it beside the settlements.
             let (rejects, frames) = settle_partition(&path, n, mine, &persons, policies, &mut years, &mut scratch, &mut spent)?;
             last_years = years.len() - before;
-            let (wait, wait_cpu) = (std::time::Instant::now(), pipeline::cpu_time());
+            let mut wait = Clock::start();
             if let Some(h) = writing.take() {
                 join(h)?;
             }
@@ -428,9 +427,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             pb.inc(n);
             peak_bytes = peak_bytes.max(spill.bytes());
             part_rejects.extend(rejects);
-            let last = &mut spent[SETTLE_STEPS.len() - 1];
-            last.0 += wait.elapsed();
-            last.1 += pipeline::cpu_time().saturating_sub(wait_cpu);
+            spent[SETTLE_STEPS.len() - 1] += wait.lap();
         }
         writing.map_or(Ok(()), join)
     })?;
@@ -443,7 +440,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         &SETTLE_STEPS
             .iter()
             .zip(spent)
-            .map(|(name, (wall, cpu))| format!("{name} {:.2} s cpu {:.2} s", wall.as_secs_f64(), cpu.as_secs_f64()))
+            .map(|(name, t)| format!("{name} {:.2} s cpu {:.2} s", t.wall.as_secs_f64(), t.cpu.as_secs_f64()))
             .collect::<Vec<_>>()
             .join(", "),
     );
@@ -733,18 +730,15 @@ fn settle_partition(
     policies: &PolicySet,
     years: &mut Vec<PersonYear>,
     scratch: &mut (ClaimTable, Vec<u64>),
-    spent: &mut [(std::time::Duration, std::time::Duration); SETTLE_STEPS.len()],
+    spent: &mut [Spent; SETTLE_STEPS.len()],
 ) -> Result<(Vec<RejectRow>, Frames)> {
     // Each step's wall and CPU time, added to `spent` as it ends ([`SETTLE_STEPS`]).
-    let clock = std::cell::Cell::new((std::time::Instant::now(), pipeline::cpu_time(), 0));
+    let clock = std::cell::Cell::new((Clock::start(), 0));
     let spent = std::cell::RefCell::new(spent);
     let step = || {
-        let (then, then_cpu, k) = clock.get();
-        let (now, cpu) = (std::time::Instant::now(), pipeline::cpu_time());
-        let s = &mut spent.borrow_mut()[k];
-        s.0 += now - then;
-        s.1 += cpu.saturating_sub(then_cpu);
-        clock.set((now, cpu, k + 1));
+        let (mut c, k) = clock.get();
+        spent.borrow_mut()[k] += c.lap();
+        clock.set((c, k + 1));
     };
     let (table, pos) = scratch;
     table.clear();
@@ -825,8 +819,6 @@ fn settle_partition(
             Ok((compress(&buf)?, records))
         })
         .collect::<Result<_>>()?;
-    step();
-    drop((settled, prepared, cross));
     step();
     Ok((rejects, frames))
 }
