@@ -69,7 +69,9 @@ fn the_sample_spilled_equals_the_sample_in_memory() {
 
 /// A generated year with rows whose checks cross partitions: repeated setl_ids of other
 /// persons, reversals of another person's claim, of another person's reversal and of another
-/// person's refused claim, and a row the reader refuses.
+/// person's refused claim, and a row the reader refuses; and rows whose checks the partitions
+/// are told by the same cross-partition checks: a person's own repetition, a reversal of no
+/// claim, a second reversal of the same original.
 #[test]
 fn checks_across_partitions_give_the_in_memory_verdicts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -119,6 +121,10 @@ fn checks_across_partitions_give_the_in_memory_verdicts() {
         with(&original, &[(sid, "SXNOPOL01"), (time, "2031-03-01 09:00:00")]),
         negated(&original, &[(sid, "SXREV0003"), (psn, &y), (flag, "1"), (init, "SXNOPOL01"), (time, late)]),
         with(&original, &[(sid, "SXNOPOL01"), (psn, &z), (time, late)]),
+        // a reversal of a setl_id no row has
+        negated(&original, &[(sid, "SXREV0004"), (flag, "1"), (init, "SXABSENT1"), (time, late)]),
+        // the same person's second reversal of an original reversed already
+        with(&a_reversal, &[(sid, "SXREV0005"), (time, late)]),
     ];
     // and a row the reader refuses (a stray quote)
     let mut bad = with(&original, &[(sid, "SXBAD0001")]);
@@ -143,7 +149,9 @@ fn checks_across_partitions_give_the_in_memory_verdicts() {
     for (code, count) in [
         ("duplicate_setl_id", 4),
         ("reversal_person_mismatch", 1),
-        ("reversal_unknown_original: init_setl_id", 1),
+        ("is itself a reversal", 1),
+        ("reversal_unknown_original: init_setl_id SXABSENT1 is not a settlement in the input", 1),
+        ("already_reversed: the original", 1),
         ("reversal_unknown_original: the original SXNOPOL01 was rejected", 1),
         ("no_policy", 1),
     ] {

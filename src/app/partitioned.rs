@@ -8,13 +8,15 @@
 //! keyed by setl_id (S-24, S-22): a setl_id whose first row is in another partition, and a
 //! reversal whose original (the first row with its init_setl_id) is in another partition —
 //! another person — get the verdicts the whole input would give them ([`CrossPartition`]).
+//! The same checks tell each partition its own repetitions and its reversals' originals, so
+//! that no partition indexes its setl_ids again.
 //!
 //! Memory: the persons, the person-years and one partition at a time; the claims never all at
 //! once. Disk: the partitions once (zstd), then one settlement (or none) per claim of each.
 
 use crate::engine::{self, Settled};
 use crate::intake::whole::{claim_of, entry, half};
-use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, prepare_part, refused_alone};
+use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, policy_alone, prepare_part, unknown_original};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{
     Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame, frame_with, records, unframe,
@@ -142,9 +144,10 @@ pub struct Job<'a> {
     pub partitions: usize,
 }
 
-/// A claim in a partition's spill file: its text ids (None = absent), the claim and its
-/// `rare_fund_pay` (held beside the claims, [`ClaimTable::rare_fund_pay`]).
-type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim, Money);
+/// A claim in a partition's spill file: its text ids (None = absent), the claim, its
+/// `rare_fund_pay` (held beside the claims, [`ClaimTable::rare_fund_pay`]) and its
+/// [`policy_alone`], found by the read.
+type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim, Money, Option<u16>);
 
 /// A claim's position in the input: its file, then its row (record number or line). Unique,
 /// and increasing in input order, so the read's threads number claims without counting the
@@ -153,13 +156,13 @@ fn position(c: &Claim) -> u64 {
     (u64::from(c.file) << 32) | u64::from(c.line)
 }
 
-/// Writes a spilled claim: its ids' texts, its fields, its `rare_fund_pay` ([`get_claim`]
-/// reads them back).
-fn put_claim(w: &mut Put, s: [Option<&str>; 3], c: &Claim, rare_fund_pay: Money) {
-    // the texts' bytes, 12 varints (the texts' lengths among them) and 6 bytes at most
-    w.reserve(s.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 12 * MAX_VARINT + 6);
+/// Writes a spilled claim: its ids' texts, its fields, its `rare_fund_pay`, its policy
+/// ([`get_claim`] reads them back).
+fn put_claim(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) {
+    // the texts' bytes, 13 varints (the texts' lengths among them) and 6 bytes at most
+    w.reserve(s.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 13 * MAX_VARINT + 6);
     for id in s {
-        w.text(id);
+        w.text(*id);
     }
     w.varint(u64::from(c.psn));
     w.signed(c.setl_time);
@@ -174,6 +177,7 @@ fn put_claim(w: &mut Put, s: [Option<&str>; 3], c: &Claim, rare_fund_pay: Money)
     w.byte(u8::from(c.reversal));
     w.varint(u64::from(c.file));
     w.varint(u64::from(c.line));
+    w.varint(policy.map_or(0, |p| u64::from(p) + 1));
 }
 
 /// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`push_claim`] to set).
@@ -210,7 +214,11 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
         file: u16::try_from(r.varint()?).ok()?,
         line: u32::try_from(r.varint()?).ok()?,
     };
-    r.at_end().then_some((s, c, rare_fund_pay))
+    let policy = match r.varint()? {
+        0 => None,
+        p => Some(u16::try_from(p - 1).ok()?),
+    };
+    r.at_end().then_some((s, c, rare_fund_pay, policy))
 }
 
 /// Writes a partition's settlement of a claim, or none for a claim it refused
@@ -282,8 +290,12 @@ enum KeyRecord<'a> {
 /// A cross-partition verdict for the claim at `pos` of partition `part`.
 #[derive(Clone, Debug)]
 enum Verdict {
+    /// a repetition of the setl_id first seen at this file and line
     Duplicate { file: u16, line: u32 },
+    /// a reversal refused for what it finds (or does not find) in other partitions
     Reversal(RejectCode, String),
+    /// a reversal whose original is the claim at this position, in the same partition
+    Original(u64),
 }
 
 /// The text ids of claim `ci` (setl_id, mdtrt_id, a reversal's init_setl_id).
@@ -294,7 +306,7 @@ fn strs(t: &ClaimTable, ci: usize) -> [Option<&str>; 3] {
 }
 
 /// Puts a spilled claim (its ids, record and `rare_fund_pay`) into `t`.
-fn push_claim(t: &mut ClaimTable, (s, mut c, rare_fund_pay): SpilledClaim) {
+fn push_claim(t: &mut ClaimTable, (s, mut c, rare_fund_pay, _): SpilledClaim) {
     let mut id = |s: Option<&str>| s.map(|s| t.strings.push(s)).unwrap_or(StrId::NONE);
     c.setl_id = id(s[0]);
     c.mdtrt_id = id(s[1]);
@@ -390,7 +402,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let pb = progress::bar(claims_read, "settling partitions");
     let mut v_at = 0;
     // One partition's claims and positions, their memory kept from partition to partition.
-    let mut scratch = (ClaimTable::default(), Vec::new());
+    let mut scratch = PartClaims::default();
     // Each step's wall and CPU time, added over the partitions.
     let mut spent = [Spent::default(); SETTLE_STEPS.len()];
     // A partition's settlements are written on a thread of their own while the next partition
@@ -580,8 +592,9 @@ impl SpillCtx<'_> {
                 let part = self.part_of[c.psn as usize];
                 e.seq.push(part as u8);
                 let s = strs(&t, ci);
+                let policy = policy_alone(&t, ci, &self.persons.table, self.policies);
                 let slot = &mut e.claims[part as usize];
-                frame_with(&mut slot.0, |w| put_claim(w, s, c, t.rare_fund_pay(ci)))?;
+                frame_with(&mut slot.0, |w| put_claim(w, (&s, c, t.rare_fund_pay(ci), policy)))?;
                 slot.1 += 1;
                 // a run of claims mostly shares its year: one set insert per change
                 let y = time::year_of(c.setl_time);
@@ -590,7 +603,7 @@ impl SpillCtx<'_> {
                     year = Some(y);
                 }
                 let setl_id = s[0].unwrap_or("");
-                let refused = refused_alone(&t, ci, &self.persons.table, self.policies);
+                let refused = policy.is_none();
                 let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
                 frame(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, reversal: c.reversal, refused })?;
                 slot.1 += 1;
@@ -616,8 +629,10 @@ impl SpillCtx<'_> {
     }
 }
 
-/// The verdicts of one setl_id bucket: every repetition of a setl_id in another partition than
-/// its first row, and every reversal whose original's first row is in another partition.
+/// The verdicts of one setl_id bucket: every repetition of a setl_id, and every reversal's
+/// original (its position, when in the reversal's partition), or its refusal, when it is in
+/// another partition or nowhere. The partitions need no setl_id index of their own then
+/// ([`CrossPartition::originals`]): building one took 3.2–3.6 s of the 100M year's partitions.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     // The bucket's frames, decompressed in parallel; its records decoded in place (the ids
     // borrow the buffers) and in parallel straight into the two lists: a record's first byte
@@ -669,8 +684,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     let mut out = Vec::new();
     // Repetitions, in one pass over the runs sharing a half (mostly an id and its
     // repetitions): within a run, equal ids in input order. The first row (lowest position)
-    // is kept; a repetition in its own partition is found there, one elsewhere gets the first
-    // row's place from here.
+    // is kept; every repetition, in its partition or another, gets the first row's place.
     let mut run: Vec<&Id> = Vec::new();
     let mut start = 0;
     while start < keys.len() {
@@ -682,7 +696,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
             run.sort_by(|a, b| (a.hash, a.setl_id).cmp(&(b.hash, b.setl_id)));
             for same in run.chunk_by(|a, b| a.hash == b.hash && a.setl_id == b.setl_id) {
                 let first = same[0];
-                for d in same[1..].iter().filter(|d| d.part != first.part) {
+                for d in &same[1..] {
                     let (file, line) = file_line(first.pos);
                     out.push((d.part, d.pos, Verdict::Duplicate { file, line }));
                 }
@@ -694,8 +708,13 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     for (h, init, pos, part) in lookups {
         let from = keys.partition_point(|&k| half(k) < half(h));
         let found = keys[from..].iter().take_while(|&&k| half(k) == half(h)).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
-        let Some(o) = found else { continue };
+        let Some(o) = found else {
+            let (code, msg) = unknown_original(init);
+            out.push((part, pos, Verdict::Reversal(code, msg)));
+            continue;
+        };
         if o.part == part {
+            out.push((part, pos, Verdict::Original(o.pos)));
             continue;
         }
         // The same refusals, in the same order, as the whole input's check (S-22): the
@@ -715,8 +734,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
 /// Reads one partition, checks what needs the whole partition and settles it; appends its
 /// person-years to `years` (in no order: the merge orders them all); returns its rejected
 /// rows and one settlement record (or none, for a refused claim) per claim, in the claims
-/// file's order, compressed in frames for [`write_settled`]. The partition's claims and
-/// their positions are read into `scratch`, emptied first: partitions reuse its memory
+/// file's order, compressed in frames for [`write_settled`]. The partition's claims, their
+/// positions and policies are read into `scratch`, emptied first: partitions reuse its memory
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
 /// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds). `spent` adds the
@@ -729,7 +748,7 @@ fn settle_partition(
     persons: &PersonsRead,
     policies: &PolicySet,
     years: &mut Vec<PersonYear>,
-    scratch: &mut (ClaimTable, Vec<u64>),
+    scratch: &mut PartClaims,
     spent: &mut [Spent; SETTLE_STEPS.len()],
 ) -> Result<(Vec<RejectRow>, Frames)> {
     // Each step's wall and CPU time, added to `spent` as it ends ([`SETTLE_STEPS`]).
@@ -740,12 +759,8 @@ fn settle_partition(
         spent.borrow_mut()[k] += c.lap();
         clock.set((c, k + 1));
     };
-    let (table, pos) = scratch;
-    table.clear();
-    pos.clear();
-    let n_claims = usize::try_from(n).unwrap_or(0);
-    table.claims.reserve(n_claims);
-    pos.reserve(n_claims);
+    scratch.clear();
+    scratch.reserve(usize::try_from(n).unwrap_or(0));
     // Frames are read in order, decompressed and decoded in parallel, appended in order.
     let mut r = RecordReader::open(path)?;
     let damaged = || format!("a damaged record in {}", path.display());
@@ -753,13 +768,13 @@ fn settle_partition(
     let mut frames = r.next_frames(window)?;
     // The window decoded before, appended (one thread copying the claims and their ids) while
     // this one is decoded.
-    let mut decoded_before: Vec<(ClaimTable, Vec<u64>)> = Vec::new();
+    let mut decoded_before: Vec<PartClaims> = Vec::new();
     while !frames.is_empty() {
         // The next window is read while this one is decoded: the spill is read with direct
         // IO, which the kernel does not read ahead.
         let (next, decoded) = rayon::join(
             || {
-                append_decoded(table, pos, std::mem::take(&mut decoded_before));
+                scratch.append(std::mem::take(&mut decoded_before));
                 r.next_frames(window)
             },
             || {
@@ -767,38 +782,47 @@ fn settle_partition(
                     .par_iter()
                     .map(|raw| {
                         let buf = unframe(raw).with_context(damaged)?;
-                        let mut t = ClaimTable::default();
-                        let mut ps = Vec::new();
+                        let mut piece = PartClaims::default();
                         for rec in records(&buf) {
                             let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
-                            ps.push(position(&claim.1));
-                            push_claim(&mut t, claim);
+                            piece.pos.push(position(&claim.1));
+                            piece.policy.push(claim.3);
+                            push_claim(&mut piece.table, claim);
                         }
-                        Ok((t, ps))
+                        Ok(piece)
                     })
-                    .collect::<Result<Vec<(ClaimTable, Vec<u64>)>>>()
+                    .collect::<Result<Vec<PartClaims>>>()
             },
         );
         decoded_before = decoded?;
         frames = next?;
     }
-    append_decoded(table, pos, decoded_before);
+    scratch.append(decoded_before);
+    let PartClaims { table, pos, policy } = scratch;
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
     }
     step();
-    let mut cross = CrossPartition::default();
+    let index = |p: &u64| {
+        pos.binary_search(p).map(|i| i as u32).map_err(|_| anyhow::anyhow!("internal: a verdict for a claim not in its partition"))
+    };
+    let mut originals = std::collections::HashMap::new();
+    let mut cross = CrossPartition { policy_of: Some(policy), ..CrossPartition::default() };
     for (_, p, v) in verdicts {
-        let Ok(i) = pos.binary_search(p) else { bail!("internal: a verdict for a claim not in its partition") };
+        let i = index(p)?;
         match v {
             Verdict::Duplicate { file, line } => {
-                cross.duplicates.insert(i as u32, (*file, *line));
+                cross.duplicates.insert(i, (*file, *line));
             }
             Verdict::Reversal(code, msg) => {
-                cross.reversals.insert(i as u32, (*code, msg.clone()));
+                cross.reversals.insert(i, (*code, msg.clone()));
+            }
+            Verdict::Original(o) => {
+                originals.insert(i, index(o)?);
             }
         }
     }
+    cross.originals = Some(originals);
     let prepared = prepare_part(table, &persons.table, policies, &History::default(), &cross, &step);
     let settled = engine::settle_all_from(table, &persons.table, &prepared, policies, None, &|_| {}, Some(years));
     step();
@@ -836,11 +860,33 @@ fn write_settled(path: &Path, frames: Frames) -> Result<()> {
     Ok(())
 }
 
-/// Appends decoded pieces of a partition (their claims and positions), in order.
-fn append_decoded(table: &mut ClaimTable, pos: &mut Vec<u64>, decoded: Vec<(ClaimTable, Vec<u64>)>) {
-    for (t, ps) in decoded {
-        table.append(t);
-        pos.extend(ps);
+/// A partition's claims, read from its spill file: their table, positions ([`position`]) and
+/// policies as the read found them ([`policy_alone`]).
+#[derive(Default)]
+struct PartClaims {
+    table: ClaimTable,
+    pos: Vec<u64>,
+    policy: Vec<Option<u16>>,
+}
+
+impl PartClaims {
+    fn clear(&mut self) {
+        self.table.clear();
+        self.pos.clear();
+        self.policy.clear();
+    }
+    fn reserve(&mut self, n: usize) {
+        self.table.claims.reserve(n);
+        self.pos.reserve(n);
+        self.policy.reserve(n);
+    }
+    /// Appends decoded pieces of the partition, in order.
+    fn append(&mut self, pieces: Vec<PartClaims>) {
+        for p in pieces {
+            self.table.append(p.table);
+            self.pos.extend(p.pos);
+            self.policy.extend(p.policy);
+        }
     }
 }
 
@@ -1010,6 +1056,7 @@ mod tests {
             drug_class in pick(DrugClass::ALL),
             disease in prop::option::of(pick(Disease::ALL)),
             (reversal, file, line) in (any::<bool>(), any::<u16>(), any::<u32>()),
+            policy in prop::option::of(any::<u16>()),
             st in prop::option::of((any::<i16>(), any::<u16>(), pick(Benefit::ALL), pick(Status::ALL), prop::option::of(pick(NotCoveredReason::ALL)), prop::array::uniform7(any::<i64>()))),
         ) {
             let [a, b, c, d, rare] = fen.map(Money::from_fen);
@@ -1033,10 +1080,10 @@ mod tests {
             };
             let ids: [Option<&str>; 3] = [ids[0].as_deref(), ids[1].as_deref(), ids[2].as_deref()];
             let mut buf = Vec::new();
-            frame_with(&mut buf, |w| put_claim(w, ids, &claim, rare)).expect("framed");
+            frame_with(&mut buf, |w| put_claim(w, (&ids, &claim, rare, policy))).expect("framed");
             let rec = records(&buf).next().expect("one record").expect("whole");
             let back = get_claim(rec).expect("the claim read back");
-            prop_assert_eq!(format!("{:?}", back), format!("{:?}", (ids, &claim, rare)));
+            prop_assert_eq!(format!("{:?}", back), format!("{:?}", (ids, &claim, rare, policy)));
             for cut in 0..rec.len() {
                 prop_assert!(get_claim(&rec[..cut]).is_none());
             }
@@ -1110,17 +1157,27 @@ mod tests {
         w.put(&id(&b, 2, 1))?;
         // a again in another partition than its first row: a duplicate of line 1
         w.put(&id(&a, 3, 1))?;
-        // b again in its first row's partition: found there
+        // b again in its first row's partition: a duplicate of line 2 all the same
         w.put(&id(&b, 4, 1))?;
         // b's original is in partition 1, the reversal in 0: another person's
         w.put(&lookup(&b, 5, 0))?;
-        // a's original is in the reversal's partition: found there
+        // a's original is in the reversal's partition: its position
         w.put(&lookup(&a, 6, 0))?;
         w.put(&lookup("absent", 7, 0))?;
         w.finish()?;
         let mut got: Vec<String> = cross_checks(&path)?.iter().map(|v| format!("{v:?}")).collect();
         let mut want = vec![
             format!("{:?}", (1u32, 3u64, Verdict::Duplicate { file: 0, line: 1 })),
+            format!("{:?}", (1u32, 4u64, Verdict::Duplicate { file: 0, line: 2 })),
+            format!("{:?}", (0u32, 6u64, Verdict::Original(1))),
+            format!(
+                "{:?}",
+                (
+                    0u32,
+                    7u64,
+                    Verdict::Reversal(RejectCode::ReversalUnknownOriginal, "init_setl_id absent is not a settlement in the input".into())
+                )
+            ),
             format!(
                 "{:?}",
                 (0u32, 5u64, Verdict::Reversal(RejectCode::ReversalPersonMismatch, format!("the original {b} belongs to another person")))

@@ -23,7 +23,9 @@ pub use reject::{Refusal, RejectCode, RejectRow};
 pub use rows::{
     Aliases, ClaimIntake, ClaimsRead, Part, PersonBatches, PersonsRead, aliases_of, named_persons, read_person_arrow, read_person_batch,
 };
-pub use whole::{CrossPartition, History, PREPARE_STEPS, PriorClaim, id_hash, prepare, prepare_after, prepare_part, refused_alone};
+pub use whole::{
+    CrossPartition, History, PREPARE_STEPS, PriorClaim, id_hash, policy_alone, prepare, prepare_after, prepare_part, unknown_original,
+};
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the
 /// batch was built for ([`CLAIMS`] or [`PERSONS`]).

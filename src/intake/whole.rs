@@ -365,12 +365,14 @@ fn rare_refusal(table: &ClaimTable, i: usize, persons: &PersonTable, policies: &
     })
 }
 
-/// Whether the claim is refused by the checks that need only the claim and its person (S-23,
-/// S-27): a spilled run records this for the cross-partition checks ([`CrossPartition`]).
-pub fn refused_alone(table: &ClaimTable, i: usize, persons: &PersonTable, policies: &PolicySet) -> bool {
+/// The policy that settles claim `i`, or none when the checks that need only the claim and
+/// its person refuse it (S-23, S-27): the first step of [`prepare_part`]. A spilled run finds
+/// it as it reads, for the cross-partition checks and for the partitions
+/// ([`CrossPartition::policy_of`]).
+pub fn policy_alone(table: &ClaimTable, i: usize, persons: &PersonTable, policies: &PolicySet) -> Option<u16> {
     match claim_policy(&table.claims[i], persons, policies) {
-        Err(_) => true,
-        Ok(p) => rare_refusal(table, i, persons, policies, p).is_some(),
+        Ok(p) if rare_refusal(table, i, persons, policies, p).is_none() => Some(p),
+        _ => None,
     }
 }
 
@@ -379,16 +381,55 @@ fn duplicate_message(id: &str, first_file: u16, first_line: u32) -> String {
     format!("setl_id {id} already appears at line {first_line} (file #{}); the first row is kept", first_file + 1)
 }
 
+/// The refusal of a reversal whose init_setl_id is no claim's setl_id (S-22).
+pub fn unknown_original(init: &str) -> (RejectCode, String) {
+    (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input"))
+}
+
 /// What the whole-input checks of one partition of a spilled run (`--memory-limit`) cannot
 /// see from its own claims: repetitions of a setl_id whose first row is in another partition,
 /// and reversals whose original (the first row with their init_setl_id) is in another
 /// partition, i.e. belongs to another person. Claim indices are the partition's.
+///
+/// With `originals`, the checks that made it saw every setl_id of the input: `duplicates`
+/// then holds every repetition, the partition's own too, `reversals` every reversal whose
+/// original is elsewhere or nowhere, and `originals` those whose original is in the
+/// partition, so that the partition builds no setl_id index of its own.
 #[derive(Debug, Default)]
-pub struct CrossPartition {
+pub struct CrossPartition<'a> {
     /// claim → (file, line) of the first row with its setl_id
     pub duplicates: HashMap<u32, (u16, u32)>,
     /// reversal → its refusal
     pub reversals: HashMap<u32, (RejectCode, String)>,
+    /// reversal → its original, for every reversal whose original is in the partition
+    pub originals: Option<HashMap<u32, u32>>,
+    /// each claim's [`policy_alone`], found as the claims were read
+    pub policy_of: Option<&'a [Option<u16>]>,
+}
+
+/// Where [`prepare_part`] finds repetitions and originals: its own setl_id index, or all of
+/// them told by the cross-partition checks ([`CrossPartition::originals`]).
+enum Ids<'a> {
+    Index(SetlIndex),
+    Told(&'a HashMap<u32, u32>),
+}
+
+impl Ids<'_> {
+    /// (claim, first claim with the same setl_id) for every later repetition the partition
+    /// must find itself.
+    fn duplicates(&self, table: &ClaimTable) -> Vec<(u32, u32)> {
+        match self {
+            Ids::Index(ids) => ids.duplicates(table),
+            Ids::Told(_) => Vec::new(),
+        }
+    }
+    /// Reversal `ri`'s original in the table: the first claim whose setl_id is `init`.
+    fn original(&self, table: &ClaimTable, ri: u32, init: &str) -> Option<u32> {
+        match self {
+            Ids::Index(ids) => ids.first(table, init),
+            Ids::Told(originals) => originals.get(&ri).copied(),
+        }
+    }
 }
 
 /// [`prepare`] for a run that continues a state (`history`): a setl_id settled before is a
@@ -418,16 +459,12 @@ pub fn prepare_part(
     // on the claim (S-27): the policy of every claim in parallel, then the few refused ones
     // again for their reasons (a result with its message for each of tens of millions of
     // claims was a third of a GB).
-    let mut policy_of: Vec<u16> = {
-        let t = &*table;
-        t.claims
-            .par_iter()
-            .enumerate()
-            .map(|(i, c)| match claim_policy(c, persons, policies) {
-                Ok(p) if rare_refusal(t, i, persons, policies, p).is_none() => p,
-                _ => NO_POLICY,
-            })
-            .collect()
+    let mut policy_of: Vec<u16> = match &cross.policy_of {
+        Some(told) if told.len() == n => told.par_iter().map(|p| p.unwrap_or(NO_POLICY)).collect(),
+        _ => {
+            let t = &*table;
+            (0..n).into_par_iter().map(|i| policy_alone(t, i, persons, policies).unwrap_or(NO_POLICY)).collect()
+        }
     };
     let mut rejects: Vec<Reject> = policy_of
         .par_iter()
@@ -444,7 +481,10 @@ pub fn prepare_part(
         .collect();
     step();
     // Duplicate setl_id: the first row is kept (S-24).
-    let ids = SetlIndex::build(table);
+    let ids = match &cross.originals {
+        Some(told) => Ids::Told(told),
+        None => Ids::Index(SetlIndex::build(table)),
+    };
     let mut dups: Vec<(u32, u16, u32)> = ids
         .duplicates(table)
         .into_iter()
@@ -540,9 +580,7 @@ pub fn prepare_part(
             if let Some(refusal) = cross.reversals.get(&ri) {
                 return Err(refusal.clone());
             }
-            let oi = ids
-                .first(table, init)
-                .ok_or_else(|| (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input")))?;
+            let oi = ids.original(table, ri, init).ok_or_else(|| unknown_original(init))?;
             let o = &table.claims[oi as usize];
             if o.reversal {
                 return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));
