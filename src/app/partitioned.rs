@@ -23,7 +23,7 @@ use crate::io::spill::{
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
-use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, time};
+use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, prefetch, time};
 use crate::pipeline::{self, Clock, RunInfo, Spent, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -588,6 +588,13 @@ impl SpillCtx<'_> {
         for (t, rejects) in parts {
             e.rejects.extend(rejects);
             for (ci, c) in t.claims.iter().enumerate() {
+                // A claim's person and partition are looked up at random (10M persons at a
+                // city's scale): each is fetched a few claims ahead (the read, check and spill
+                // of the 100M year: 112–120 s of CPU against 119–131 s, 2 alternated rounds).
+                if let Some(ahead) = t.claims.get(ci + 8) {
+                    prefetch(self.persons.table.persons.as_ptr().wrapping_add(ahead.psn as usize));
+                    prefetch(self.part_of.as_ptr().wrapping_add(ahead.psn as usize));
+                }
                 let pos = position(c);
                 let part = self.part_of[c.psn as usize];
                 e.seq.push(part as u8);
