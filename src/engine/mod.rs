@@ -20,7 +20,8 @@ pub mod trace;
 
 pub use crate::intake::whole::{Prepared, Reject};
 use crate::model::{
-    Claim, ClaimTable, Money, NO_ORIGINAL, PRIOR_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status, YearTotals, time,
+    Assistance, Claim, ClaimTable, LimitsReached, Money, NO_ORIGINAL, PRIOR_ORIGINAL, Person, PersonTable, PersonYear, Settlement, Status,
+    time,
 };
 use crate::policy::PolicySet;
 use rayon::prelude::*;
@@ -90,10 +91,39 @@ pub fn close_year(st: &YearState, person: &Person, policies: &PolicySet, t: &mut
     let admissions = st.live_admissions();
     let mut s = st.summary.clone();
     s.admissions = admissions;
-    s.totals = YearTotals { cap_paid: st.cap_paid, cat_base: st.cat_base, cat_paid: st.cat_paid, assist_paid: st.assist_paid };
+    s.limits = limits_reached(st, person, policies.get(st.policy));
     t.claim(|| "", st.year);
     s.maf_tilt_pay = assistance::tilted(policies.get(st.policy), person, st.tilt_base, t);
     s
+}
+
+/// The limits the running totals of `st` reached, for the report's limits table: the basic
+/// fund's annual cap (D-10), each catastrophic band of the person's table passed (D-03) and the
+/// catastrophic cap (S-20), each assistance limit group's limit (S-18).
+fn limits_reached(st: &YearState, person: &Person, pol: &crate::policy::Policy) -> LimitsReached {
+    let mut r = LimitsReached::default();
+    if let Some(cap) = pol.inpatient.as_ref().and_then(|i| i.cap) {
+        r.set_cap(st.cap_paid >= cap.0);
+    }
+    if let Some(cat) = &pol.catastrophic {
+        let table = if person.assistance != Assistance::None { &cat.poor } else { &cat.general };
+        let mut lo = Money::ZERO;
+        for b in table {
+            r.cat_bands = r.cat_bands.saturating_add((st.cat_base > lo) as u8);
+            lo = b.upto.map_or(lo, |a| a.0);
+        }
+        if let Some(cap) = catastrophic::cap_of(pol, person) {
+            r.set_cat_cap(st.cat_paid >= cap);
+        }
+    }
+    if person.assistance != Assistance::None
+        && let Some(a) = &pol.assistance
+    {
+        for (g, lim) in a.limits.iter().enumerate().take(LimitsReached::ASSIST_GROUPS) {
+            r.set_assist(g, st.assist_paid[g] >= lim.limit.0);
+        }
+    }
+    r
 }
 
 /// A person's settled history that a run continues from (nightly runs against a state,

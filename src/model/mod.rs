@@ -12,7 +12,7 @@ pub use claim::{Beside, Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, Recorded
 pub use codes::*;
 pub use money::{Exact, Money, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
-pub use settlement::{PersonYear, Settlement, YearTotals};
+pub use settlement::{LimitsReached, PersonYear, Settlement};
 pub use strings::{Spool, SpoolFile, SpoolWriter, StrId, Strings};
 
 /// Advises the kernel to back the whole 2 MiB pages inside `memory` with huge pages as they

@@ -70,8 +70,13 @@ impl Settlement {
     }
 }
 
-/// Annual summary of one person (CONTRACT.md §4 `person_years`).
+/// Annual summary of one person (CONTRACT.md §4 `person_years`). 104 bytes: a city-year's
+/// 8.4M of them are one list, first touched as the partitions settle.
+///
+/// Nightly states store it inside each person-year's running totals (`engine::YearState`,
+/// postcard) in the layout of [`StoredYear`], which this version writes and reads unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "StoredYear", into = "StoredYear")]
 pub struct PersonYear {
     pub psn: u32,
     pub year: i32,
@@ -90,9 +95,11 @@ pub struct PersonYear {
     pub psn_part_amt: Money,
     /// S-28: childbirth subsidy and rare-disease drug fund, outside the funds.
     pub oth_pay: Money,
-    /// The year's running totals at year end, for the human report (not output columns).
-    pub totals: YearTotals,
+    /// The limits the year reached, for the human report (not output columns).
+    pub limits: LimitsReached,
 }
+
+const _: () = assert!(std::mem::size_of::<PersonYear>() <= 104);
 
 impl PersonYear {
     /// A year with nothing settled in it yet: what a person's first claim of the year opens.
@@ -113,22 +120,121 @@ impl PersonYear {
             maf_tilt_pay: Money::ZERO,
             psn_part_amt: Money::ZERO,
             oth_pay: Money::ZERO,
-            totals: YearTotals::default(),
+            limits: LimitsReached::default(),
         }
     }
 }
 
-/// Running totals of a person-year at year end: what the report counts the limits from
-/// (the 350,000 cap, the catastrophic bands and cap, the assistance limits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct YearTotals {
-    /// Basic-fund payment counted against the annual cap (D-10).
-    pub cap_paid: Money,
-    /// Cumulative catastrophic base (D-03) and payment.
-    pub cat_base: Money,
-    pub cat_paid: Money,
-    /// Assistance paid per limit group of the policy (S-18).
-    pub assist_paid: [Money; 4],
+/// Which limits a person-year's running totals reached (as the year stands: year end, or
+/// year to date in a nightly run), found by `engine::close_year`: what the report's limits
+/// table counts. Two bytes where the totals themselves took 56.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitsReached {
+    /// bit 0: the basic fund's annual cap (D-10); bit 1: the catastrophic cap (S-20);
+    /// bit 2 + g: assistance limit group g (S-18)
+    flags: u8,
+    /// The catastrophic bands (of the table that applies to the person, D-03) whose start the
+    /// year's catastrophic base passed.
+    pub cat_bands: u8,
+}
+
+impl LimitsReached {
+    /// The most assistance limit groups a policy has (S-18).
+    pub const ASSIST_GROUPS: usize = 4;
+    const CAP: u8 = 1;
+    const CAT_CAP: u8 = 2;
+
+    pub fn set_cap(&mut self, reached: bool) {
+        self.flags |= Self::CAP * reached as u8;
+    }
+    pub fn set_cat_cap(&mut self, reached: bool) {
+        self.flags |= Self::CAT_CAP * reached as u8;
+    }
+    /// `g` < [`Self::ASSIST_GROUPS`].
+    pub fn set_assist(&mut self, g: usize, reached: bool) {
+        self.flags |= (4 << g) * reached as u8;
+    }
+    pub fn cap(self) -> bool {
+        self.flags & Self::CAP != 0
+    }
+    pub fn cat_cap(self) -> bool {
+        self.flags & Self::CAT_CAP != 0
+    }
+    pub fn assist(self, g: usize) -> bool {
+        g < Self::ASSIST_GROUPS && self.flags & (4 << g) != 0
+    }
+}
+
+/// A [`PersonYear`] as nightly states store it (inside `engine::YearState`, postcard): the
+/// layout from before [`LimitsReached`], when the year-end running totals travelled in it.
+/// A stored year's totals were always zeros (the year state's own fields are its totals; only
+/// the closed year, never stored, filled them), so they are written as zeros and ignored on
+/// reading, and the limits are found again when the year is closed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredYear {
+    psn: u32,
+    year: i32,
+    policy: u16,
+    claims: u32,
+    admissions: u32,
+    medfee_sumamt: Money,
+    inscp_scp_amt: Money,
+    act_pay_dedc: Money,
+    hifp_pay: Money,
+    hifob_pay: Money,
+    hifmi_pay: Money,
+    maf_pay: Money,
+    maf_tilt_pay: Money,
+    psn_part_amt: Money,
+    oth_pay: Money,
+    /// cap_paid, cat_base, cat_paid, assist_paid[4]
+    totals: ([Money; 3], [Money; 4]),
+}
+
+impl From<StoredYear> for PersonYear {
+    fn from(s: StoredYear) -> PersonYear {
+        PersonYear {
+            psn: s.psn,
+            year: s.year,
+            policy: s.policy,
+            claims: s.claims,
+            admissions: s.admissions,
+            medfee_sumamt: s.medfee_sumamt,
+            inscp_scp_amt: s.inscp_scp_amt,
+            act_pay_dedc: s.act_pay_dedc,
+            hifp_pay: s.hifp_pay,
+            hifob_pay: s.hifob_pay,
+            hifmi_pay: s.hifmi_pay,
+            maf_pay: s.maf_pay,
+            maf_tilt_pay: s.maf_tilt_pay,
+            psn_part_amt: s.psn_part_amt,
+            oth_pay: s.oth_pay,
+            limits: LimitsReached::default(),
+        }
+    }
+}
+
+impl From<PersonYear> for StoredYear {
+    fn from(y: PersonYear) -> StoredYear {
+        StoredYear {
+            psn: y.psn,
+            year: y.year,
+            policy: y.policy,
+            claims: y.claims,
+            admissions: y.admissions,
+            medfee_sumamt: y.medfee_sumamt,
+            inscp_scp_amt: y.inscp_scp_amt,
+            act_pay_dedc: y.act_pay_dedc,
+            hifp_pay: y.hifp_pay,
+            hifob_pay: y.hifob_pay,
+            hifmi_pay: y.hifmi_pay,
+            maf_pay: y.maf_pay,
+            maf_tilt_pay: y.maf_tilt_pay,
+            psn_part_amt: y.psn_part_amt,
+            oth_pay: y.oth_pay,
+            totals: ([Money::ZERO; 3], [Money::ZERO; 4]),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +268,67 @@ mod tests {
         assert_eq!([s.act_pay_dedc, s.hifp_pay, s.hifob_pay, s.hifmi_pay, s.maf_pay, s.psn_part_amt, s.oth_pay], before.amounts);
         assert_eq!(postcard::to_allocvec(&s)?, bytes);
         Ok(())
+    }
+
+    #[test]
+    fn a_person_year_stored_with_its_totals_reads_back_and_writes_the_same_bytes() -> anyhow::Result<()> {
+        // Nightly states hold each person-year's summary (postcard) as it was laid out when
+        // the year-end running totals travelled in it: ten money fields, then the totals.
+        #[derive(serde::Serialize)]
+        struct Totals {
+            cap_paid: Money,
+            cat_base: Money,
+            cat_paid: Money,
+            assist_paid: [Money; 4],
+        }
+        #[derive(serde::Serialize)]
+        struct Before {
+            psn: u32,
+            year: i32,
+            policy: u16,
+            claims: u32,
+            admissions: u32,
+            amounts: [Money; 10],
+            totals: Totals,
+        }
+        let m = Money::from_fen;
+        let amounts = [m(1), m(-2), m(3), m(4_000_000), m(5), m(6), m(7), m(8), m(9), m(10)];
+        let zero = Totals { cap_paid: m(0), cat_base: m(0), cat_paid: m(0), assist_paid: [m(0); 4] };
+        let before = Before { psn: 7, year: 2024, policy: 2, claims: 12, admissions: 1, amounts, totals: zero };
+        let bytes = postcard::to_allocvec(&before)?;
+        let y: PersonYear = postcard::from_bytes(&bytes)?;
+        let got = [
+            y.medfee_sumamt,
+            y.inscp_scp_amt,
+            y.act_pay_dedc,
+            y.hifp_pay,
+            y.hifob_pay,
+            y.hifmi_pay,
+            y.maf_pay,
+            y.maf_tilt_pay,
+            y.psn_part_amt,
+            y.oth_pay,
+        ];
+        assert_eq!((y.psn, y.year, y.policy, y.claims, y.admissions, got), (7, 2024, 2, 12, 1, amounts));
+        assert_eq!(y.limits, LimitsReached::default());
+        assert_eq!(postcard::to_allocvec(&y)?, bytes);
+        // Totals that were not zeros (no version stored such) are read and left: the limits
+        // are found again when the year is closed.
+        let other = Before { totals: Totals { cap_paid: m(35_000_000), cat_base: m(1), cat_paid: m(2), assist_paid: [m(3); 4] }, ..before };
+        assert_eq!(postcard::from_bytes::<PersonYear>(&postcard::to_allocvec(&other)?)?, y);
+        Ok(())
+    }
+
+    #[test]
+    fn limits_reached_keep_each_flag_apart() {
+        let mut r = LimitsReached::default();
+        assert!(!r.cap() && !r.cat_cap() && (0..6).all(|g| !r.assist(g)));
+        r.set_cap(true);
+        r.set_assist(3, true);
+        r.set_assist(1, false);
+        assert!(r.cap() && !r.cat_cap() && r.assist(3));
+        assert!(!r.assist(0) && !r.assist(1) && !r.assist(2) && !r.assist(4));
+        r.set_cat_cap(true);
+        assert!(r.cat_cap() && r.cap() && r.assist(3));
     }
 }

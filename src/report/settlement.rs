@@ -332,10 +332,11 @@ fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
     for y in r.years {
         let p = &r.persons.persons[y.psn as usize];
         let pol = r.policies.get(y.policy);
-        let t = &y.totals;
+        // What the year reached, found when it was closed (`engine::close_year`).
+        let reached = y.limits;
         if let Some(cap) = pol.inpatient.as_ref().and_then(|i| i.cap) {
             let label = || l.pick("基本医保年度最高支付限额", "basic fund annual cap").to_string();
-            bump(y.year, &pol.id, 0, &label, Some(cap.0), t.cap_paid >= cap.0);
+            bump(y.year, &pol.id, 0, &label, Some(cap.0), reached.cap());
         }
         if let Some(cat) = &pol.catastrophic {
             let poor = p.assistance != crate::model::Assistance::None;
@@ -345,20 +346,20 @@ fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
             for (i, b) in table.iter().enumerate() {
                 let hi = b.upto.map(|a| a.0);
                 let label = || band_label(lo, hi, b.rate.0, who, l);
-                bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, &label, Some(lo), t.cat_base > lo);
+                bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, &label, Some(lo), i < reached.cat_bands as usize);
                 lo = hi.unwrap_or(lo);
             }
             if let Some(cap) = cap_of(pol, p) {
                 let label = || l.pick("大病保险年度封顶（含2026激励）", "catastrophic annual cap (with 2026 incentives)").to_string();
-                bump(y.year, &pol.id, 30, &label, Some(cat.cap.map(|c| c.0).unwrap_or(cap)), t.cat_paid >= cap);
+                bump(y.year, &pol.id, 30, &label, Some(cat.cap.map(|c| c.0).unwrap_or(cap)), reached.cat_cap());
             }
         }
         if p.assistance != crate::model::Assistance::None
             && let Some(a) = &pol.assistance
         {
-            for (g, lim) in a.limits.iter().enumerate().take(t.assist_paid.len()) {
+            for (g, lim) in a.limits.iter().enumerate().take(crate::model::LimitsReached::ASSIST_GROUPS) {
                 let label = || format!("{}{}", l.pick("医疗救助年度限额：", "assistance annual limit: "), lim.name);
-                bump(y.year, &pol.id, 40 + g, &label, Some(lim.limit.0), t.assist_paid[g] >= lim.limit.0);
+                bump(y.year, &pol.id, 40 + g, &label, Some(lim.limit.0), reached.assist(g));
             }
             bump(y.year, &pol.id, 50, &|| l.term("maf_tilt"), None, y.maf_tilt_pay.is_positive());
         }

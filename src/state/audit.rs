@@ -168,7 +168,7 @@ pub fn rebuild(store: &Store, year: Option<i32>, progress: &dyn Fn(u64)) -> Resu
                 maf_tilt_pay: m(14)?,
                 psn_part_amt: m(15)?,
                 oth_pay: m(16)?,
-                totals: Default::default(),
+                limits: Default::default(),
             };
             years_raw.push((psn, state, stored));
         }
@@ -314,7 +314,7 @@ pub fn verify_claims(r: &Rebuilt, progress: &dyn Fn(u64)) -> Vec<String> {
         }
         if let Some(y) = py.first() {
             let mut y = y.clone();
-            y.totals = Default::default();
+            y.limits = Default::default();
             if same_policy(y.policy, stored_year.policy) {
                 y.policy = stored_year.policy;
             }
