@@ -16,7 +16,7 @@
 
 use crate::engine::{self, Settled};
 use crate::intake::whole::{claim_of, entry, half};
-use crate::intake::{CrossPartition, History, Part, RejectCode, id_hash, policy_alone, prepare_part, unknown_original};
+use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_hash, policy_alone, prepare_part};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{
     Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame, frame_with, records, unframe,
@@ -716,7 +716,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         let from = keys.partition_point(|&k| half(k) < half(h));
         let found = keys[from..].iter().take_while(|&&k| half(k) == half(h)).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
         let Some(o) = found else {
-            let (code, msg) = unknown_original(init);
+            let (code, msg) = Unreversible::Unknown.refusal(init);
             out.push((part, pos, Verdict::Reversal(code, msg)));
             continue;
         };
@@ -726,14 +726,15 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         }
         // The same refusals, in the same order, as the whole input's check (S-22): the
         // original is another person's unless it is a reversal or was refused itself.
-        let v = if o.reversal {
-            Verdict::Reversal(RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal"))
+        let why = if o.reversal {
+            Unreversible::Reversal
         } else if o.refused {
-            Verdict::Reversal(RejectCode::ReversalUnknownOriginal, format!("the original {init} was rejected; fix it first"))
+            Unreversible::Rejected
         } else {
-            Verdict::Reversal(RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person"))
+            Unreversible::OtherPerson
         };
-        out.push((part, pos, v));
+        let (code, msg) = why.refusal(init);
+        out.push((part, pos, Verdict::Reversal(code, msg)));
     }
     Ok(out)
 }

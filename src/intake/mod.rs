@@ -24,7 +24,7 @@ pub use rows::{
     Aliases, ClaimIntake, ClaimsRead, Part, PersonBatches, PersonsRead, aliases_of, named_persons, read_person_arrow, read_person_batch,
 };
 pub use whole::{
-    CrossPartition, History, PREPARE_STEPS, PriorClaim, id_hash, policy_alone, prepare, prepare_after, prepare_part, unknown_original,
+    CrossPartition, History, PREPARE_STEPS, PriorClaim, Unreversible, id_hash, policy_alone, prepare, prepare_after, prepare_part,
 };
 
 /// Rows of one input chunk; `cell(row, col)` with `col` an index into the column list the

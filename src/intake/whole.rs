@@ -381,9 +381,38 @@ fn duplicate_message(id: &str, first_file: u16, first_line: u32) -> String {
     format!("setl_id {id} already appears at line {first_line} (file #{}); the first row is kept", first_file + 1)
 }
 
-/// The refusal of a reversal whose init_setl_id is no claim's setl_id (S-22).
-pub fn unknown_original(init: &str) -> (RejectCode, String) {
-    (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input"))
+/// Why a reversal cannot reverse its original (S-22): what the refusal says is the same
+/// wherever the original was found (in the input, in another partition of a spilled run, in a
+/// nightly state's earlier nights), and is written once, by [`Unreversible::refusal`].
+pub enum Unreversible<'a> {
+    /// no claim has the reversal's init_setl_id as its setl_id
+    Unknown,
+    /// the original is itself a reversal
+    Reversal,
+    /// the original was rejected
+    Rejected,
+    /// the original is another person's
+    OtherPerson,
+    /// the original was settled in another year
+    OtherYear { original: i32, reversal: i32 },
+    /// the original is reversed already, by this setl_id
+    ReversedBy(&'a str),
+}
+
+impl Unreversible<'_> {
+    /// The refusal of the reversal whose init_setl_id is `init`: its reject code and message.
+    pub fn refusal(&self, init: &str) -> (RejectCode, String) {
+        match self {
+            Unreversible::Unknown => (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is not a settlement in the input")),
+            Unreversible::Reversal => (RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")),
+            Unreversible::Rejected => (RejectCode::ReversalUnknownOriginal, format!("the original {init} was rejected; fix it first")),
+            Unreversible::OtherPerson => (RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person")),
+            Unreversible::OtherYear { original, reversal } => {
+                (RejectCode::ReversalCrossesYear, format!("the original {init} was settled in {original}, the reversal in {reversal}"))
+            }
+            Unreversible::ReversedBy(by) => (RejectCode::AlreadyReversed, format!("the original {init} is already reversed by {by}")),
+        }
+    }
 }
 
 /// What the whole-input checks of one partition of a spilled run (`--memory-limit`) cannot
@@ -547,17 +576,14 @@ pub fn prepare_part(
                 // The original was settled by an earlier run (nightly state); a row of the
                 // input with its setl_id is a duplicate of it, rejected above.
                 if p.reversal {
-                    return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));
+                    return Err(Unreversible::Reversal.refusal(init));
                 }
                 if p.psn_no != persons.persons[r.psn as usize].psn_no {
-                    return Err((RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person")));
+                    return Err(Unreversible::OtherPerson.refusal(init));
                 }
                 let (ry, oy) = (time::year_of(r.setl_time), time::year_of(p.setl_time));
                 if ry != oy {
-                    return Err((
-                        RejectCode::ReversalCrossesYear,
-                        format!("the original {init} was settled in {oy}, the reversal in {ry}"),
-                    ));
+                    return Err(Unreversible::OtherYear { original: oy, reversal: ry }.refusal(init));
                 }
                 if let Some((col, ov, rv)) = not_negated(p.amounts, table, ri as usize) {
                     return Err((
@@ -566,13 +592,10 @@ pub fn prepare_part(
                     ));
                 }
                 if let Some(by) = &p.reversed_by {
-                    return Err((RejectCode::AlreadyReversed, format!("the original {init} is already reversed by {by}")));
+                    return Err(Unreversible::ReversedBy(by).refusal(init));
                 }
                 if let Some(&prev) = taken_prior.get(init) {
-                    return Err((
-                        RejectCode::AlreadyReversed,
-                        format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id)),
-                    ));
+                    return Err(Unreversible::ReversedBy(table.strings.get(table.claims[prev as usize].setl_id)).refusal(init));
                 }
                 taken_prior.insert(init, ri);
                 return Ok(PRIOR_ORIGINAL);
@@ -580,20 +603,20 @@ pub fn prepare_part(
             if let Some(refusal) = cross.reversals.get(&ri) {
                 return Err(refusal.clone());
             }
-            let oi = ids.original(table, ri, init).ok_or_else(|| unknown_original(init))?;
+            let oi = ids.original(table, ri, init).ok_or_else(|| Unreversible::Unknown.refusal(init))?;
             let o = &table.claims[oi as usize];
             if o.reversal {
-                return Err((RejectCode::ReversalUnknownOriginal, format!("init_setl_id {init} is itself a reversal")));
+                return Err(Unreversible::Reversal.refusal(init));
             }
             if policy_of[oi as usize] == NO_POLICY {
-                return Err((RejectCode::ReversalUnknownOriginal, format!("the original {init} was rejected; fix it first")));
+                return Err(Unreversible::Rejected.refusal(init));
             }
             if o.psn != r.psn {
-                return Err((RejectCode::ReversalPersonMismatch, format!("the original {init} belongs to another person")));
+                return Err(Unreversible::OtherPerson.refusal(init));
             }
             let (ry, oy) = (time::year_of(r.setl_time), time::year_of(o.setl_time));
             if ry != oy {
-                return Err((RejectCode::ReversalCrossesYear, format!("the original {init} was settled in {oy}, the reversal in {ry}")));
+                return Err(Unreversible::OtherYear { original: oy, reversal: ry }.refusal(init));
             }
             if order_key(table, o) >= order_key(table, r) {
                 return Err((
@@ -608,10 +631,7 @@ pub fn prepare_part(
                 ));
             }
             if let Some(&prev) = taken.get(&oi) {
-                return Err((
-                    RejectCode::AlreadyReversed,
-                    format!("the original {init} is already reversed by {}", table.strings.get(table.claims[prev as usize].setl_id)),
-                ));
+                return Err(Unreversible::ReversedBy(table.strings.get(table.claims[prev as usize].setl_id)).refusal(init));
             }
             Ok(oi)
         })();
