@@ -153,7 +153,7 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
     let mut out = Trace {
         format: TRACE_FORMAT,
         person: TracePerson {
-            psn_no: person.psn_no.clone(),
+            psn_no: person.psn_no.to_string(),
             insutype: person.insutype.as_str(),
             psn_type: person.psn_type.as_str(),
             group: crate::policy::Group::of(person.psn_type).as_str(),

@@ -74,7 +74,7 @@ pub fn replay(a: &ReplayInput) -> Result<(Counts, ReplayResult)> {
         cw.flush()?;
     }
     w.finish()?;
-    let psn_no = |p: u32| persons.persons[p as usize].psn_no.clone();
+    let psn_no = |p: u32| persons.persons[p as usize].psn_no.to_string();
     let doc = replay::document(&r, t, &settled, &psn_no, a.lang);
     out.write_file("replay_report.md", render_doc(&doc).as_bytes())?;
     out.write_file("replay_report.html", html::render(&doc).as_bytes())?;

@@ -282,7 +282,7 @@ pub fn explain(run: &Run, setl_id: Option<&str>, psn_no: Option<&str>) -> Result
     let one = Settled { claim: Arc::new(rows.clone()), sorted, pos, person_years: Vec::new() };
     let s = tables::settlement_rows(t, &l.persons.table, &run.policies, &one, &rows);
     let (schema, batches) = arrow_table_columns(SETTLEMENT_COLUMNS, s.len(), &s.columns_fn())?;
-    Ok(Explained { psn_no: person.psn_no.clone(), rejected: None, steps, settlements: Table { schema, batches } })
+    Ok(Explained { psn_no: person.psn_no.to_string(), rejected: None, steps, settlements: Table { schema, batches } })
 }
 
 /// The policies of each scenario file: the run's policies with the scenario's overrides.

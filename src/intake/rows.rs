@@ -353,7 +353,7 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
         return Err(e);
     }
     let col = |c: usize| b.cell(row, c);
-    let psn_no = id(col(0).text(), "psn_no", "a person number")?.into_owned();
+    let psn_no = compact_str::CompactString::new(id(col(0).text(), "psn_no", "a person number")?);
     let insutype = code(col(1).text(), "insutype", Scheme::parse, Scheme::expected)?
         .ok_or_else(|| (R::MissingValue, "column insutype is empty; expected 310 or 390".to_string()))?;
     let psn_type = code(col(2).text(), "psn_type", PsnType::parse, PsnType::expected)?
@@ -790,7 +790,7 @@ mod tests {
         let model = model_person()?;
         let mut t = PersonTable::default();
         for i in 0..5000u32 {
-            assert_eq!(t.add(Person { psn_no: format!("Q{i}"), ..model.clone() }), Ok(i));
+            assert_eq!(t.add(Person { psn_no: format!("Q{i}").into(), ..model.clone() }), Ok(i));
         }
         let again = Person { psn_no: "Q17".into(), consecutive_years: 3, ..model.clone() };
         assert_eq!(t.add(again.clone()), Err(again));
@@ -812,7 +812,7 @@ mod tests {
         // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its consecutive_years
         let number = |k: u32| if k.is_multiple_of(3) { k * k % 12_000 } else { k * 7_919 % 12_000 };
         let rows: Vec<Person> =
-            (0..20_000u32).map(|k| Person { psn_no: format!("Q{}", number(k)), consecutive_years: k, ..model.clone() }).collect();
+            (0..20_000u32).map(|k| Person { psn_no: format!("Q{}", number(k)).into(), consecutive_years: k, ..model.clone() }).collect();
         let mut one = PersonTable::default();
         let mut at_once = PersonTable::default();
         for part in [&rows[..3_000], &rows[3_000..3_001], &rows[3_001..]] {
@@ -843,7 +843,7 @@ mod tests {
         let number = |i: u32| if i.is_multiple_of(97) { format!("P{i:0>40}") } else { format!("P{i}") };
         let mut t = PersonTable::default();
         for i in 0..12_288u32 {
-            assert_eq!(t.add(Person { psn_no: number(i), ..model.clone() }), Ok(i));
+            assert_eq!(t.add(Person { psn_no: number(i).into(), ..model.clone() }), Ok(i));
         }
         let ix = PersonIndex::new(&t);
         assert_eq!(ix.slots.len(), 16_384);

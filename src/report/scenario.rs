@@ -358,7 +358,7 @@ impl Comparison {
             self.largest.rows.push(vec![
                 Cell::text(&name),
                 Cell::code(kind),
-                Cell::text(&persons.persons[b.psn as usize].psn_no),
+                Cell::text(persons.persons[b.psn as usize].psn_no.as_str()),
                 Cell::Year(b.year),
                 Cell::code(psn_type(b)),
                 Cell::Money(final_burden(b)),

@@ -143,7 +143,7 @@ impl Prior {
                 out.push(carry);
                 continue;
             };
-            let psn_no = &persons.persons[table.claims[first as usize].psn as usize].psn_no;
+            let psn_no = persons.persons[table.claims[first as usize].psn as usize].psn_no.as_str();
             if let Some(rows) = prior.years.get(psn_no) {
                 for (policy_id, blob) in rows {
                     let mut y: YearState = decode(blob, "person-year")?;
@@ -973,7 +973,7 @@ impl Tx<'_> {
                 let psn = table.claims[members[r.start] as usize].psn;
                 ins.execute(params![
                     pack_no,
-                    persons.persons[psn as usize].psn_no,
+                    persons.persons[psn as usize].psn_no.as_str(),
                     row.year,
                     run_id,
                     r.len() as i64,
@@ -1083,12 +1083,13 @@ impl Tx<'_> {
                 let (time_ref, id_ref) = match row.last {
                     Some((time, id)) => (text(&buf[time]), ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes()))),
                     None => {
-                        (last_time, last_id) = prev.query_row(params![p.psn_no, y.year], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?;
+                        (last_time, last_id) =
+                            prev.query_row(params![p.psn_no.as_str(), y.year], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&e)?;
                         (ToSqlOutput::Borrowed((&last_time).into()), ToSqlOutput::Borrowed((&last_id).into()))
                     }
                 };
                 up.execute(params![
-                    p.psn_no,
+                    p.psn_no.as_str(),
                     y.year,
                     policies.get(y.policy).id,
                     y.claims,

@@ -401,7 +401,7 @@ fn draw_person(i: u64, ref_year: i32, rng: &mut Rng) -> (Person, Health) {
     let util = rng.lognormal(1.0, 0.5) * if assistance == Assistance::None { 1.0 } else { 1.3 };
     let reversal = i < ARCHETYPES.len() as u64 && i.is_multiple_of(3);
     let person = Person {
-        psn_no: format!("P{i:09}"),
+        psn_no: compact_str::format_compact!("P{i:09}"),
         insutype: scheme,
         psn_type,
         brdy,
