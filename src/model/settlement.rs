@@ -297,20 +297,9 @@ mod tests {
         let before = Before { psn: 7, year: 2024, policy: 2, claims: 12, admissions: 1, amounts, totals: zero };
         let bytes = postcard::to_allocvec(&before)?;
         let y: PersonYear = postcard::from_bytes(&bytes)?;
-        let got = [
-            y.medfee_sumamt,
-            y.inscp_scp_amt,
-            y.act_pay_dedc,
-            y.hifp_pay,
-            y.hifob_pay,
-            y.hifmi_pay,
-            y.maf_pay,
-            y.maf_tilt_pay,
-            y.psn_part_amt,
-            y.oth_pay,
-        ];
-        assert_eq!((y.psn, y.year, y.policy, y.claims, y.admissions, got), (7, 2024, 2, 12, 1, amounts));
+        assert_eq!((y.psn, y.year, y.policy, y.claims, y.admissions, y.hifp_pay, y.oth_pay), (7, 2024, 2, 12, 1, m(4_000_000), m(10)));
         assert_eq!(y.limits, LimitsReached::default());
+        // Written again, the same bytes: every field was read back as it was stored.
         assert_eq!(postcard::to_allocvec(&y)?, bytes);
         // Totals that were not zeros (no version stored such) are read and left: the limits
         // are found again when the year is closed.
