@@ -6,7 +6,13 @@ use super::state::{Contribution, YearState};
 use super::trace::{Detail, Tracer};
 use crate::model::money::{Fixed, Fraction};
 use crate::model::{Assistance, Money, Person};
-use crate::policy::{Policy, PoorCap};
+use crate::policy::{Bracket, Catastrophic, Policy, PoorCap};
+
+/// The catastrophic brackets that apply to `person`: the poor-person table for anyone with
+/// assistance, the general table otherwise (D-04).
+pub fn brackets_of<'a>(cat: &'a Catastrophic, person: &Person) -> &'a [Bracket] {
+    if person.assistance != Assistance::None { &cat.poor } else { &cat.general }
+}
 
 /// S-20: the person-year's catastrophic cap (with the 2026 incentives); `None` = no cap.
 pub fn cap_of(policy: &Policy, person: &Person) -> Option<Money> {
@@ -38,7 +44,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     // D-03: the in-catalogue burden left after the earlier layers.
     let base = (ctx.claim.in_catalogue() - paid_before - ctx.rare_fund_pay).max0();
     let poor = ctx.person.assistance != Assistance::None;
-    let table = if poor { &cat.poor } else { &cat.general };
+    let table = brackets_of(cat, ctx.person);
     let seg = Span::at(st.cat_base, base);
     let mut exact = Fixed::ZERO;
     // (piece start, piece end on the cumulative base, rate, exact amount) for explain

@@ -106,9 +106,8 @@ fn limits_reached(st: &YearState, person: &Person, pol: &crate::policy::Policy) 
         r.set_cap(st.cap_paid >= cap.0);
     }
     if let Some(cat) = &pol.catastrophic {
-        let table = if person.assistance != Assistance::None { &cat.poor } else { &cat.general };
         let mut lo = Money::ZERO;
-        for b in table {
+        for b in catastrophic::brackets_of(cat, person) {
             r.cat_bands = r.cat_bands.saturating_add((st.cat_base > lo) as u8);
             lo = b.upto.map_or(lo, |a| a.0);
         }

@@ -1,7 +1,7 @@
 //! The annual accumulators of one person-year, and what one claim added to them (kept so a
 //! reversal can take exactly that back out, RULES.md S-22).
 
-use crate::model::{Disease, Money, PersonYear};
+use crate::model::{Disease, LimitsReached, Money, PersonYear};
 use serde::{Deserialize, Serialize};
 
 /// An inpatient admission (one mdtrt_id) of the year, or a special-disease visit charged a
@@ -42,7 +42,7 @@ pub struct YearState {
     pub cat_base: Money,
     pub cat_paid: Money,
     // assistance, per limit group
-    pub assist_paid: [Money; 4],
+    pub assist_paid: [Money; LimitsReached::ASSIST_GROUPS],
     /// S-19 base of tilted assistance.
     pub tilt_base: Money,
     pub summary: PersonYear,

@@ -144,15 +144,18 @@ impl LimitsReached {
     const CAP: u8 = 1;
     const CAT_CAP: u8 = 2;
 
+    fn set(&mut self, bit: u8, reached: bool) {
+        self.flags = self.flags & !bit | if reached { bit } else { 0 };
+    }
     pub fn set_cap(&mut self, reached: bool) {
-        self.flags |= Self::CAP * reached as u8;
+        self.set(Self::CAP, reached);
     }
     pub fn set_cat_cap(&mut self, reached: bool) {
-        self.flags |= Self::CAT_CAP * reached as u8;
+        self.set(Self::CAT_CAP, reached);
     }
     /// `g` < [`Self::ASSIST_GROUPS`].
     pub fn set_assist(&mut self, g: usize, reached: bool) {
-        self.flags |= (4 << g) * reached as u8;
+        self.set(4 << g, reached);
     }
     pub fn cap(self) -> bool {
         self.flags & Self::CAP != 0
@@ -319,5 +322,7 @@ mod tests {
         assert!(!r.assist(0) && !r.assist(1) && !r.assist(2) && !r.assist(4));
         r.set_cat_cap(true);
         assert!(r.cat_cap() && r.cap() && r.assist(3));
+        r.set_cap(false);
+        assert!(!r.cap() && r.cat_cap() && r.assist(3));
     }
 }

@@ -6,7 +6,7 @@ use super::doc::{Block, Cell, Chart, ChartKind, Doc, Section, Series, Table, rat
 use super::fund::FundReport;
 use super::i18n::Lang;
 use super::markdown::ReportInput;
-use crate::engine::catastrophic::cap_of;
+use crate::engine::catastrophic::{brackets_of, cap_of};
 use crate::model::{Money, Settlement, Status, time};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -340,10 +340,9 @@ fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
         }
         if let Some(cat) = &pol.catastrophic {
             let poor = p.assistance != crate::model::Assistance::None;
-            let (table, who) =
-                if poor { (&cat.poor, l.pick("困难群众", "low-income")) } else { (&cat.general, l.pick("一般人员", "general")) };
+            let who = if poor { l.pick("困难群众", "low-income") } else { l.pick("一般人员", "general") };
             let mut lo = Money::ZERO;
-            for (i, b) in table.iter().enumerate() {
+            for (i, b) in brackets_of(cat, p).iter().enumerate() {
                 let hi = b.upto.map(|a| a.0);
                 let label = || band_label(lo, hi, b.rate.0, who, l);
                 bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, &label, Some(lo), i < reached.cat_bands as usize);
