@@ -161,7 +161,7 @@ pub fn explain(loaded: &Loaded, policies: &PolicySet, target: Target) -> Result<
             district: person.district.map(|d| d.as_str()),
             assistance: person.assistance.as_str(),
             chronic_diseases: person.chronic_diseases.iter().map(|d| d.as_str()).collect(),
-            consecutive_years: person.consecutive_years,
+            consecutive_years: person.consecutive_years.into(),
             prior_zero_claim: person.prior_zero_claim,
         },
         claims: Vec::new(),

@@ -559,7 +559,7 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     let base_rate = rates.map(|r| if ctx.claim.primary_care() { r.primary.0 } else { r.other.0 }).unwrap_or(Rate::ZERO);
     let rate = ctx.adjusted(base_rate);
     // The annual limit by the person's approved diseases (tumour rows where the policy has them).
-    let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().copied().filter(|d| ch.diseases.contains(d)).collect();
+    let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().filter(|d| ch.diseases.contains(d)).collect();
     let tumour = approved.contains(&Disease::MalignantTumor);
     let limit = ch.limits.get(ctx.group).map(|l| match (tumour, l.tumour, l.tumour_plus) {
         (true, Some(alone), _) if approved.len() == 1 => alone.0,

@@ -30,7 +30,7 @@ pub fn cap_parts(policy: &Policy, person: &Person) -> (Money, Money, Money) {
     let Some(cat) = policy.catastrophic.as_ref() else { return (Money::ZERO, Money::ZERO, Money::ZERO) };
     let cap = cat.cap.map(|c| c.0).unwrap_or(Money::ZERO);
     let zero = if person.prior_zero_claim { cat.zero_claim_bonus.map(|a| a.0).unwrap_or(Money::ZERO) } else { Money::ZERO };
-    let years = person.consecutive_years.saturating_sub(cat.loyalty_after_years) as i64;
+    let years = u32::from(person.consecutive_years).saturating_sub(cat.loyalty_after_years) as i64;
     let loyalty = cat.loyalty_bonus.map(|a| Money::from_fen(a.0.fen() * years)).unwrap_or(Money::ZERO);
     (cap, zero, loyalty)
 }

@@ -11,7 +11,7 @@ pub fn benefit_of(claim: &Claim, person: &Person, policy: &Policy) -> Benefit {
         // S-03: maternity needs the continuous-enrolment condition (2024/2025), else it is a
         // plain admission and reports `inpatient`.
         52 => match &policy.maternity {
-            Some(m) if person.consecutive_years >= m.min_consecutive_years => Benefit::Maternity,
+            Some(m) if u32::from(person.consecutive_years) >= m.min_consecutive_years => Benefit::Maternity,
             _ => Benefit::Inpatient,
         },
         11 | 12 | 13 | 16 | 51 => Benefit::Outpatient,
@@ -94,7 +94,7 @@ pub fn not_covered(claim: &Claim, person: &Person, policy: &Policy, benefit: Ben
             let d = claim.disease?;
             match &policy.chronic {
                 Some(c) if c.diseases.contains(&d) => {
-                    if !person.chronic_diseases.contains(&d) {
+                    if !person.chronic_diseases.contains(d) {
                         return Some(R::ChronicNotApproved);
                     }
                 }

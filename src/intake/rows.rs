@@ -369,16 +369,14 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
     let assistance = code(col(5).text(), "assistance", Assistance::parse, Assistance::expected)?.unwrap_or(Assistance::None);
     // S-07: known keys (or a policy's aliases), each once; an unknown key is refused, since
     // silently dropping it would deny an approved benefit.
-    let mut chronic = Vec::new();
+    let mut chronic = DiseaseSet::default();
     if let Some(t) = col(6).text() {
         for k in t.split(';').map(str::trim).filter(|k| !k.is_empty()) {
-            chronic.push(disease_of(k, aliases).ok_or_else(|| {
+            chronic.insert(disease_of(k, aliases).ok_or_else(|| {
                 (R::UnknownCode, format!("column chronic_diseases: {} is not a known disease key (docs/contract.md)", shown(k)))
             })?);
         }
     }
-    chronic.sort();
-    chronic.dedup();
     let consecutive_years = opt(col(7).integer(), "consecutive_years")?.unwrap_or(0);
     if !(0..=200).contains(&consecutive_years) {
         return Err((R::BadValue, format!("column consecutive_years: {consecutive_years} is not a count of years")));
@@ -391,11 +389,12 @@ fn person_row(b: &dyn Batch, row: usize, aliases: &Aliases) -> Result<Person, Re
         district,
         assistance,
         chronic_diseases: chronic,
-        consecutive_years: consecutive_years as u32,
+        consecutive_years: consecutive_years as u8,
         prior_zero_claim: opt(col(8).flag(), "prior_zero_claim")?.unwrap_or(false),
         benefit_begn: opt(col(9).date(), "benefit_begn")?,
         transplant_date: opt(col(10).date(), "transplant_date")?,
-        contribution_base: money(b, row, 11, "contribution_base")?,
+        // within ±10^10 fen (`money`), never the amount that stands for none
+        contribution_base: OptMoney::new(money(b, row, 11, "contribution_base")?).unwrap_or(OptMoney::NONE),
         flexible: opt(col(12).flag(), "flexible")?.unwrap_or(false),
     })
 }
@@ -809,10 +808,10 @@ mod tests {
     #[test]
     fn persons_added_at_once_equal_persons_added_one_by_one() -> Result<()> {
         let model = model_person()?;
-        // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its consecutive_years
+        // 20,000 rows naming at most 12,000 numbers, the k-th row marked by its brdy
         let number = |k: u32| if k.is_multiple_of(3) { k * k % 12_000 } else { k * 7_919 % 12_000 };
         let rows: Vec<Person> =
-            (0..20_000u32).map(|k| Person { psn_no: format!("Q{}", number(k)).into(), consecutive_years: k, ..model.clone() }).collect();
+            (0..20_000u32).map(|k| Person { psn_no: format!("Q{}", number(k)).into(), brdy: k as i32, ..model.clone() }).collect();
         let mut one = PersonTable::default();
         let mut at_once = PersonTable::default();
         for part in [&rows[..3_000], &rows[3_000..3_001], &rows[3_001..]] {

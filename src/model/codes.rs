@@ -186,6 +186,67 @@ impl Disease {
     pub const COUNT: usize = 26;
 }
 
+/// A set of disease keys (a person's approved 门诊慢性病, S-07) in one word instead of a
+/// `Vec` (24 bytes and a heap block for each of a city's persons who has one). Iterates in
+/// the keys' order ([`Disease::ALL`]), the order a sorted list of them had; serialized as
+/// that list, so stored states read and write as before.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DiseaseSet(u32);
+
+const _: () = assert!(Disease::ALL.len() <= u32::BITS as usize);
+
+impl DiseaseSet {
+    pub fn contains(self, d: Disease) -> bool {
+        self.0 & (1 << d.index()) != 0
+    }
+    pub fn insert(&mut self, d: Disease) {
+        self.0 |= 1 << d.index();
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn iter(self) -> impl Iterator<Item = Disease> {
+        Disease::ALL.iter().copied().filter(move |&d| self.contains(d))
+    }
+}
+
+impl FromIterator<Disease> for DiseaseSet {
+    fn from_iter<I: IntoIterator<Item = Disease>>(keys: I) -> DiseaseSet {
+        let mut set = DiseaseSet::default();
+        for d in keys {
+            set.insert(d);
+        }
+        set
+    }
+}
+
+impl std::fmt::Debug for DiseaseSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for DiseaseSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        // with its length first, as postcard needs (a filtered iterator's is not known)
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for d in self.iter() {
+            seq.serialize_element(&d)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DiseaseSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DiseaseSet, D::Error> {
+        Ok(Vec::<Disease>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 /// `med_type` (医疗类别), CONTRACT.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -10,7 +10,7 @@ pub mod time;
 
 pub use claim::{Beside, Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, Recorded, Reversal};
 pub use codes::*;
-pub use money::{Exact, Money, Rate, RoundingMode};
+pub use money::{Exact, Money, OptMoney, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
 pub use settlement::{LimitsReached, PersonYear, Settlement};
 pub use strings::{Spool, SpoolFile, SpoolWriter, StrId, Strings};

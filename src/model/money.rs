@@ -161,6 +161,48 @@ pub(crate) fn push_u64(mut v: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&tmp[i..]);
 }
 
+/// An amount that may be absent, in the 8 bytes of an amount (`Option<Money>` takes 16):
+/// `i64::MIN` fen, beyond every amount the intake lets in (±10^10 fen, intake::rows), stands
+/// for none. Serialized as an `Option<Money>`, so stored states read and write as before; a
+/// stored `Some` of that one value is refused.
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Option<Money>", try_from = "Option<Money>")]
+pub struct OptMoney(i64);
+
+impl OptMoney {
+    pub const NONE: OptMoney = OptMoney(i64::MIN);
+    pub fn get(self) -> Option<Money> {
+        (self.0 != i64::MIN).then_some(Money(self.0))
+    }
+    /// `None` for the one amount that stands for none, which no input reaches.
+    pub fn new(m: Option<Money>) -> Option<OptMoney> {
+        match m {
+            None => Some(OptMoney::NONE),
+            Some(Money(i64::MIN)) => None,
+            Some(Money(fen)) => Some(OptMoney(fen)),
+        }
+    }
+}
+
+impl From<OptMoney> for Option<Money> {
+    fn from(m: OptMoney) -> Option<Money> {
+        m.get()
+    }
+}
+
+impl TryFrom<Option<Money>> for OptMoney {
+    type Error = &'static str;
+    fn try_from(m: Option<Money>) -> Result<OptMoney, &'static str> {
+        OptMoney::new(m).ok_or("an amount of i64::MIN fen, beyond any amount")
+    }
+}
+
+impl fmt::Debug for OptMoney {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut v = Vec::with_capacity(24);

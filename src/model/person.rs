@@ -1,7 +1,7 @@
 //! Insured persons (CONTRACT.md §2).
 
-use super::codes::{Assistance, Disease, District, PsnType, Scheme};
-use super::money::Money;
+use super::codes::{Assistance, DiseaseSet, District, PsnType, Scheme};
+use super::money::OptMoney;
 use super::time::{Date, year_of_date};
 use compact_str::CompactString;
 use rayon::prelude::*;
@@ -57,18 +57,37 @@ pub struct Person {
     pub brdy: Date,
     pub district: Option<District>,
     pub assistance: Assistance,
-    /// Approved 门诊慢性病 (known keys, each once, sorted).
-    pub chronic_diseases: Vec<Disease>,
-    /// Consecutive enrolled years up to and including this year.
-    pub consecutive_years: u32,
+    /// Approved 门诊慢性病 (known keys).
+    pub chronic_diseases: DiseaseSet,
+    /// Consecutive enrolled years up to and including this year (at most 200, intake::rows;
+    /// stored as the `u32` it was).
+    #[serde(with = "stored_u32")]
+    pub consecutive_years: u8,
     /// The previous year had no fund reimbursement (零报销).
     pub prior_zero_claim: bool,
     /// Benefits start (待遇享受起始日); `None` = 1 January of each year.
     pub benefit_begn: Option<Date>,
     pub transplant_date: Option<Date>,
     /// Employee monthly contribution base (缴费基数).
-    pub contribution_base: Option<Money>,
+    pub contribution_base: OptMoney,
     pub flexible: bool,
+}
+
+// One cache line: a city's persons are looked up at random by every claim (the read's checks,
+// the partitions, the merge's rows); 96 bytes with a `Vec` of diseases and `Option<Money>`.
+const _: () = assert!(std::mem::size_of::<Person>() <= 64);
+
+/// `consecutive_years` stored as the `u32` it was (postcard writes a `u8` as a byte and a
+/// `u32` as a varint, which differ from 128 on).
+mod stored_u32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &u8, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(u32::from(*v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        let v = u32::deserialize(d)?;
+        u8::try_from(v).map_err(|_| serde::de::Error::custom(format!("{v} consecutive years")))
+    }
 }
 
 impl Person {
@@ -93,12 +112,12 @@ impl Person {
             brdy: 0,
             district: None,
             assistance: Assistance::None,
-            chronic_diseases: Vec::new(),
+            chronic_diseases: DiseaseSet::default(),
             consecutive_years: 0,
             prior_zero_claim: false,
             benefit_begn: None,
             transplant_date: None,
-            contribution_base: None,
+            contribution_base: OptMoney::NONE,
             flexible: false,
         }
     }
@@ -239,5 +258,75 @@ impl PersonTable {
         }
         given_back.extend(beyond.into_iter().enumerate().map(|(k, p)| (room + k, p)));
         given_back
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Disease, Money};
+
+    /// Nightly states hold each person (postcard) as laid out when the diseases were a sorted
+    /// list, the consecutive years a `u32` and the contribution base an `Option<Money>`.
+    #[test]
+    fn a_person_stored_before_reads_back_and_writes_the_same_bytes() -> anyhow::Result<()> {
+        #[derive(Clone, serde::Serialize)]
+        struct Before {
+            psn_no: String,
+            insutype: Scheme,
+            psn_type: PsnType,
+            brdy: Date,
+            district: Option<District>,
+            assistance: Assistance,
+            chronic_diseases: Vec<Disease>,
+            consecutive_years: u32,
+            prior_zero_claim: bool,
+            benefit_begn: Option<Date>,
+            transplant_date: Option<Date>,
+            contribution_base: Option<Money>,
+            flexible: bool,
+        }
+        let before = Before {
+            psn_no: "P000000042".into(),
+            insutype: Scheme::Resident,
+            psn_type: PsnType::Elderly,
+            brdy: -3_000,
+            district: Some(District::ALL[1]),
+            assistance: Assistance::ALL[2],
+            chronic_diseases: vec![Disease::Hypertension, Disease::MalignantTumor, Disease::Pku],
+            // from 128 on, a varint of two bytes where a u8 would take one
+            consecutive_years: 150,
+            prior_zero_claim: true,
+            benefit_begn: Some(19_800),
+            transplant_date: None,
+            contribution_base: Some(Money::from_fen(720_000)),
+            flexible: false,
+        };
+        let plain = Before { chronic_diseases: vec![], consecutive_years: 3, contribution_base: None, ..before.clone() };
+        for before in [&before, &plain] {
+            let bytes = postcard::to_allocvec(before)?;
+            let p: Person = postcard::from_bytes(&bytes)?;
+            assert_eq!(p.chronic_diseases.iter().collect::<Vec<_>>(), before.chronic_diseases);
+            assert_eq!((p.consecutive_years, p.contribution_base.get()), (before.consecutive_years as u8, before.contribution_base));
+            assert_eq!(postcard::to_allocvec(&p)?, bytes);
+        }
+        // What no version stored, nor could: refused, not read as something else.
+        let stored = |years: u32, base: Option<Money>| {
+            let p = Before { consecutive_years: years, contribution_base: base, ..plain.clone() };
+            postcard::to_allocvec(&p).map(|b| postcard::from_bytes::<Person>(&b).is_ok())
+        };
+        assert!(stored(200, Some(Money::from_fen(-5)))?);
+        assert!(!stored(256, None)?);
+        assert!(!stored(1, Some(Money::from_fen(i64::MIN)))?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_disease_set_holds_each_key_once_in_key_order() {
+        let set: DiseaseSet = [Disease::Pku, Disease::Diabetes, Disease::Pku, Disease::Hypertension].into_iter().collect();
+        assert_eq!(set.iter().collect::<Vec<_>>(), [Disease::Hypertension, Disease::Diabetes, Disease::Pku]);
+        assert_eq!((set.len(), set.contains(Disease::Cancer), DiseaseSet::default().is_empty()), (3, false, true));
+        let all: DiseaseSet = Disease::ALL.iter().copied().collect();
+        assert_eq!(all.iter().collect::<Vec<_>>(), Disease::ALL);
     }
 }

@@ -283,7 +283,7 @@ pub fn income_for_years(persons: &PersonTable, policies: &PolicySet, years: &BTr
                         // §9: on the provincial floor base only, never the person's own base.
                         (e.flexible_base.map(|a| a.0), vec![("personal", e.flexible_rate.0)])
                     } else {
-                        (p.contribution_base, vec![("employer", e.employer_rate.0), ("personal", e.personal_rate.0)])
+                        (p.contribution_base.get(), vec![("employer", e.employer_rate.0), ("personal", e.personal_rate.0)])
                     };
                     let Some(base) = base else {
                         missing_base += 1;

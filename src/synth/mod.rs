@@ -300,8 +300,9 @@ fn draw_person(i: u64, ref_year: i32, rng: &mut Rng) -> (Person, Health) {
         None if psn_type == PsnType::InService => rng.pick(&[(Assistance::None, 0.998), (Assistance::Other, 0.002)]),
         None => rng.pick(&[(Assistance::None, 0.995), (Assistance::Other, 0.005)]),
     };
-    let mut chronic: Vec<Disease> = match a {
-        Some(a) => a.chronic.to_vec(),
+    // each key once, in the keys' order
+    let chronic: DiseaseSet = match a {
+        Some(a) => a.chronic.iter().copied().collect(),
         None => {
             let p = match psn_type {
                 PsnType::Elderly => 0.22,
@@ -315,12 +316,10 @@ fn draw_person(i: u64, ref_year: i32, rng: &mut Rng) -> (Person, Health) {
                 let n = rng.pick(&[(1, 0.70), (2, 0.22), (3, 0.08)]);
                 (0..n).map(|_| rng.pick(CHRONIC_WEIGHTS)).collect()
             } else {
-                Vec::new()
+                DiseaseSet::default()
             }
         }
     };
-    chronic.sort();
-    chronic.dedup();
     let child = matches!(psn_type, PsnType::Minor | PsnType::Student);
     let old = matches!(psn_type, PsnType::Elderly | PsnType::Retired | PsnType::VeteranWorker);
     let special = match a {
@@ -408,11 +407,13 @@ fn draw_person(i: u64, ref_year: i32, rng: &mut Rng) -> (Person, Health) {
         district,
         assistance,
         chronic_diseases: chronic,
-        consecutive_years,
+        // at most 30
+        consecutive_years: consecutive_years as u8,
         prior_zero_claim,
         benefit_begn,
         transplant_date,
-        contribution_base,
+        // a few thousand yuan, never the amount that stands for none
+        contribution_base: OptMoney::new(contribution_base).unwrap_or(OptMoney::NONE),
         flexible,
     };
     (person, Health { util, special, critical, away, birth, reversal, archetype: a.is_some() })
@@ -864,7 +865,7 @@ impl YearOfCare<'_> {
         for _ in 0..self.rng.poisson(pharmacy * h.util) {
             self.pharmacy();
         }
-        for d in self.person.chronic_diseases.clone() {
+        for d in self.person.chronic_diseases.iter() {
             let median = if d == Disease::MalignantTumor { 900.0 } else { 300.0 };
             for _ in 0..self.rng.poisson(8.0).max(1) {
                 self.disease_claim(d, median, 0.5, 0.3);
@@ -874,7 +875,7 @@ impl YearOfCare<'_> {
         // general outpatient, D-29); every archetype with chronic diseases has one.
         if (self.health.archetype && !self.person.chronic_diseases.is_empty()) || self.rng.chance(0.004) {
             let d = self.rng.pick(CHRONIC_WEIGHTS);
-            if !self.person.chronic_diseases.contains(&d) {
+            if !self.person.chronic_diseases.contains(d) {
                 self.disease_claim(d, 300.0, 0.5, 0.3);
             }
         }
@@ -1418,7 +1419,7 @@ fn person_row<'a>(p: &'a Person, chronic_text: &'a str, v: &mut Vec<Val<'a>>) {
         Val::Int(p.prior_zero_claim as i64),
         p.benefit_begn.map_or(Val::Null, Val::Date),
         p.transplant_date.map_or(Val::Null, Val::Date),
-        p.contribution_base.map_or(Val::Null, Val::Money),
+        p.contribution_base.get().map_or(Val::Null, Val::Money),
         Val::Int(p.flexible as i64),
     ]);
 }
