@@ -7,7 +7,7 @@ use super::classify::offsite_class;
 use super::state::{Admission, Contribution, YearState};
 use super::trace::{Detail, Tracer};
 use crate::model::money::{Fixed, Fraction};
-use crate::model::{Benefit, Claim, ClaimTable, Disease, Money, Offsite, Person, Rate, RoundingMode, Strings, time};
+use crate::model::{Benefit, Claim, ClaimTable, Disease, DiseaseSet, Money, Offsite, Person, Rate, RoundingMode, Strings, time};
 use crate::policy::{CapBasis, Column, Fund, Group, LimitBasis, OutpatientBand, Policy, SpecialRate};
 
 /// The claim being settled, with what the layers need to know about it.
@@ -559,8 +559,8 @@ fn chronic(ctx: &Ctx, st: &YearState, c: &mut Contribution, t: &mut Tracer) -> B
     let base_rate = rates.map(|r| if ctx.claim.primary_care() { r.primary.0 } else { r.other.0 }).unwrap_or(Rate::ZERO);
     let rate = ctx.adjusted(base_rate);
     // The annual limit by the person's approved diseases (tumour rows where the policy has them).
-    let approved: Vec<Disease> = ctx.person.chronic_diseases.iter().filter(|d| ch.diseases.contains(d)).collect();
-    let tumour = approved.contains(&Disease::MalignantTumor);
+    let approved: DiseaseSet = ctx.person.chronic_diseases.iter().filter(|d| ch.diseases.contains(d)).collect();
+    let tumour = approved.contains(Disease::MalignantTumor);
     let limit = ch.limits.get(ctx.group).map(|l| match (tumour, l.tumour, l.tumour_plus) {
         (true, Some(alone), _) if approved.len() == 1 => alone.0,
         (true, _, Some(plus)) if approved.len() > 1 => plus.0,
