@@ -8,17 +8,22 @@ use crate::model::money::{Fixed, Fraction};
 use crate::model::{Assistance, Money, Person};
 use crate::policy::{Bracket, Catastrophic, Policy, PoorCap};
 
-/// The catastrophic brackets that apply to `person`: the poor-person table for anyone with
-/// assistance, the general table otherwise (D-04).
+/// D-04: anyone with medical assistance counts as 困难群众 for the catastrophic insurance.
+pub fn poor(person: &Person) -> bool {
+    person.assistance != Assistance::None
+}
+
+/// The catastrophic brackets that apply to `person`: the poor-person table, or the general
+/// one (D-04).
 pub fn brackets_of<'a>(cat: &'a Catastrophic, person: &Person) -> &'a [Bracket] {
-    if person.assistance != Assistance::None { &cat.poor } else { &cat.general }
+    if poor(person) { &cat.poor } else { &cat.general }
 }
 
 /// S-20: the person-year's catastrophic cap (with the 2026 incentives); `None` = no cap.
 pub fn cap_of(policy: &Policy, person: &Person) -> Option<Money> {
     let cat = policy.catastrophic.as_ref()?;
     cat.cap?;
-    if person.assistance != Assistance::None && cat.poor_cap == PoorCap::None {
+    if poor(person) && cat.poor_cap == PoorCap::None {
         return None;
     }
     let (cap, zero, loyalty) = cap_parts(policy, person);
@@ -43,7 +48,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     }
     // D-03: the in-catalogue burden left after the earlier layers.
     let base = (ctx.claim.in_catalogue() - paid_before - ctx.rare_fund_pay).max0();
-    let poor = ctx.person.assistance != Assistance::None;
+    let poor = poor(ctx.person);
     let table = brackets_of(cat, ctx.person);
     let seg = Span::at(st.cat_base, base);
     let mut exact = Fixed::ZERO;

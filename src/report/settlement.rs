@@ -6,7 +6,7 @@ use super::doc::{Block, Cell, Chart, ChartKind, Doc, Section, Series, Table, rat
 use super::fund::FundReport;
 use super::i18n::Lang;
 use super::markdown::ReportInput;
-use crate::engine::catastrophic::{brackets_of, cap_of};
+use crate::engine::catastrophic::{brackets_of, cap_of, poor};
 use crate::model::{Money, Settlement, Status, time};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -339,7 +339,7 @@ fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
             bump(y.year, &pol.id, 0, &label, Some(cap.0), reached.cap());
         }
         if let Some(cat) = &pol.catastrophic {
-            let poor = p.assistance != crate::model::Assistance::None;
+            let poor = poor(p);
             let who = if poor { l.pick("困难群众", "low-income") } else { l.pick("一般人员", "general") };
             let mut lo = Money::ZERO;
             for (i, b) in brackets_of(cat, p).iter().enumerate() {
