@@ -846,6 +846,12 @@ fn settle_partition(
             let records = piece.len() as u64;
             let mut buf = Vec::new();
             for i in piece {
+                // The settlements lie in the D-06 order and are read here in the claims', at
+                // random: each is fetched a few claims ahead (its first load was a third of
+                // the encoding's samples at 100M).
+                if let Some(ahead) = settled.get(i + 8) {
+                    prefetch(ahead);
+                }
                 frame_with(&mut buf, |w| put_settlement(w, settled.get(i)))?;
             }
             Ok((compress(&buf)?, records))
