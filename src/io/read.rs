@@ -96,6 +96,12 @@ fn with_room(estimate: usize) -> usize {
     estimate.saturating_add(estimate / 16)
 }
 
+/// Checked claims go to a read's `prep` (for a spilled run: encoded and compressed into one
+/// frame per partition) in runs of at least this many rows: the batches Parquet decodes are
+/// smaller ([`super::parquet::read::BATCH_ROWS`]), and frames of a few hundred claims
+/// compress worse and cost more per claim.
+const PREP_ROWS: usize = 64 * 1024;
+
 /// The checked claims of the inputs as they are read, a few batches at a time, in file then
 /// row order: each run of parts goes through `prep` on the read's own threads (in parallel,
 /// in no order), then what it made goes to `sink` in input order (with a hint of how many
@@ -308,13 +314,28 @@ fn stream_parquet_groups<T: Send>(
                 // would leave the sink and the other workers waiting for it.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let mut decoded = 0u64;
+                    // Each decoded batch is checked at once, while its columns are in the
+                    // CPU's caches; the checked parts go to `prep` a run of batches at a time
+                    // (its spill frames as large as before batches were small).
+                    let mut run: Vec<Part> = Vec::new();
+                    let mut run_rows = 0;
+                    // A closed channel: the sink has ended, and this group is not wanted.
+                    let send = |run: Vec<Part>| {
+                        let parts = prep(run)?;
+                        tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
+                    };
                     read_parquet_group(path, CLAIMS, group, first, |b, first| {
                         progress(b.num_rows() as u64);
                         decoded += b.num_rows() as u64;
-                        let parts = prep(intake.arrow(b, file, first, source)?)?;
-                        // A closed channel: the sink has ended, and this group is not wanted.
-                        tx.send(Msg::Parts(g, parts)).map_err(|_| anyhow::anyhow!("the claims' sink has ended"))
+                        run.extend(intake.arrow(b, file, first, source)?);
+                        run_rows += b.num_rows();
+                        if run_rows >= PREP_ROWS {
+                            run_rows = 0;
+                            send(std::mem::take(&mut run))?;
+                        }
+                        Ok(())
                     })
+                    .and_then(|()| if run.is_empty() { Ok(()) } else { send(std::mem::take(&mut run)) })
                     .and_then(|()| rows_as_declared(source, group, declared, decoded))
                 }))
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("internal: checking row group {group} of {source} failed")));
@@ -628,6 +649,62 @@ mod tests {
             assert!(hints.first().is_some_and(|&h| h > 0) && hints[1..].iter().all(|&h| h == 0), "{hints:?}");
             let numbered: Vec<u32> = runs.iter().copied().filter(|&l| l > 0).collect();
             assert!(numbered.len() > 100 && numbered.windows(2).all(|w| w[0] < w[1]), "{threads} threads: {runs:?}");
+        }
+        Ok(())
+    }
+
+    /// A row group larger than a run: decoded in batches of [`BATCH_ROWS`] rows, each checked
+    /// as it comes, the checked parts reach `prep` in runs of at least [`PREP_ROWS`] rows and
+    /// the rest at the group's end, in row order, none lost or repeated.
+    #[test]
+    fn a_large_row_group_reaches_prep_in_runs_of_batches() -> Result<()> {
+        use super::super::parquet::read::BATCH_ROWS;
+        let dir = tempfile::tempdir()?;
+        let mut r = csv::Reader::from_path(sample_data().join("claims.csv"))?;
+        let header = r.headers()?.clone();
+        let sample: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>()?;
+        // the sample over and over, one row group: more than one run and a part of another
+        let copies = (PREP_ROWS + BATCH_ROWS) / sample.len() + 2;
+        let rows: Vec<&csv::StringRecord> = (0..copies).flat_map(|_| sample.iter()).collect();
+        let cols: Vec<ArrayRef> = (0..header.len())
+            .map(|k| Arc::new(rows.iter().map(|r| Some(&r[k]).filter(|v| !v.is_empty())).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        let parquet = dir.path().join("claims.parquet");
+        write_text_parquet(&parquet, header.iter(), cols, rows.len())?;
+        assert_eq!(parquet_row_groups(&parquet, CLAIMS)?.len(), 1);
+        let aliases = Aliases::default();
+        let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
+        // what the sample alone gives, record numbers shifted for each copy
+        let one = read_claims(&[sample_data().join("claims.csv")], &persons, &aliases, &|_| {}, None)?;
+        let n = sample.len() as u64;
+        let want_claims: Vec<u64> =
+            (0..copies as u64).flat_map(|k| one.table.claims.iter().map(move |c| k * n + u64::from(c.line) - 1)).collect();
+        let want_rejects: Vec<u64> = (0..copies as u64).flat_map(|k| one.rejects.iter().map(move |r| k * n + r.line - 1)).collect();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            // each run's rows (claims and rejects), counted by `prep` on the read's threads
+            let prep =
+                |parts: Vec<Part>| -> Result<(usize, Vec<Part>)> { Ok((parts.iter().map(|(t, r)| t.claims.len() + r.len()).sum(), parts)) };
+            let (mut claims, mut rejects, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+            let read = pool.install(|| {
+                stream_claim_inputs(&[Input::File(parquet.clone())], &persons, &aliases, &|_| {}, &prep, &mut |(k, parts), _| {
+                    runs.push(k);
+                    for (t, r) in parts {
+                        claims.extend(t.claims.iter().map(|c| u64::from(c.line)));
+                        rejects.extend(r.iter().map(|r| r.line));
+                    }
+                    Ok(())
+                })
+            })?;
+            assert_eq!(read, vec![rows.len() as u64], "{threads} threads");
+            assert_eq!(claims, want_claims, "{threads} threads");
+            assert_eq!(rejects, want_rejects, "{threads} threads");
+            let last = runs.len() - 1;
+            assert!(
+                runs.len() >= 2 && runs[..last].iter().all(|&k| k >= PREP_ROWS) && runs[last] < PREP_ROWS,
+                "{threads} threads: {runs:?}"
+            );
+            assert_eq!(runs.iter().sum::<usize>(), rows.len(), "{threads} threads");
         }
         Ok(())
     }

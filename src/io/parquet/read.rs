@@ -9,6 +9,11 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use std::fs::File;
 use std::path::Path;
 
+/// Rows of a decoded record batch. A claims batch is checked row by row as soon as it is
+/// decoded: at 8K rows (about 1.5 MB of columns) it is still in the CPU's caches then, where
+/// 64K rows (about 13 MB) had left them, and loading each amount was the check's main cost.
+pub const BATCH_ROWS: usize = 8 * 1024;
+
 /// Row groups of a Parquet file with their first record numbers and row counts; checks the
 /// header (`cols`) once for the whole file.
 pub fn parquet_row_groups(path: &Path, cols: &[Column]) -> Result<Vec<(usize, u64, u64)>> {
@@ -92,7 +97,7 @@ fn read_group(
     let builder = open(path)?;
     let wanted: Vec<usize> = map_header(&p.to_string(), &header(&builder), cols)?.into_iter().flatten().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
-    let mut builder = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(64 * 1024);
+    let mut builder = builder.with_projection(mask).with_row_groups(vec![group]).with_batch_size(BATCH_ROWS);
     if let Some(s) = selection {
         // Skipped rows are skipped, not decoded and filtered out: the crate's default turns a
         // selection of short runs (a night's persons, one in 36 rows) into a mask over every
