@@ -316,7 +316,7 @@ fn stream_parquet_groups<T: Send>(
                     let mut decoded = 0u64;
                     // Each decoded batch is checked at once, while its columns are in the
                     // CPU's caches; the checked parts go to `prep` a run of batches at a time
-                    // (its spill frames as large as before batches were small).
+                    // (a spilled run's frames as large as with 64K-row batches).
                     let mut run: Vec<Part> = Vec::new();
                     let mut run_rows = 0;
                     // A closed channel: the sink has ended, and this group is not wanted.
