@@ -67,6 +67,9 @@ const SETTLE_STEPS: [&str; 8] = [
 ];
 /// Settlements merged and written a piece at a time.
 const MERGE_ROWS: usize = 1 << 18;
+/// What is looked up at random for each claim (its person, its partition, its settlement) is
+/// fetched this many claims ahead.
+const FETCH_AHEAD: usize = 8;
 
 /// The memory an in-memory run of these claims files would take (an estimate: Parquet from
 /// the row counts in its metadata, CSV from the file size).
@@ -591,7 +594,7 @@ impl SpillCtx<'_> {
                 // A claim's person and partition are looked up at random (10M persons at a
                 // city's scale): each is fetched a few claims ahead (the read, check and spill
                 // of the 100M year: 112–120 s of CPU against 119–131 s, 2 alternated rounds).
-                if let Some(ahead) = t.claims.get(ci + 8) {
+                if let Some(ahead) = t.claims.get(ci + FETCH_AHEAD) {
                     prefetch(self.persons.table.persons.as_ptr().wrapping_add(ahead.psn as usize));
                     prefetch(self.part_of.as_ptr().wrapping_add(ahead.psn as usize));
                 }
@@ -847,9 +850,9 @@ fn settle_partition(
             let mut buf = Vec::new();
             for i in piece {
                 // The settlements lie in the D-06 order and are read here in the claims', at
-                // random: each is fetched a few claims ahead (its first load was a third of
+                // random: each is fetched ahead (its first load was a third of
                 // the encoding's samples at 100M).
-                if let Some(ahead) = settled.get(i + 8) {
+                if let Some(ahead) = settled.get(i + FETCH_AHEAD) {
                     prefetch(ahead);
                 }
                 frame_with(&mut buf, |w| put_settlement(w, settled.get(i)))?;

@@ -48,7 +48,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
     }
     // D-03: the in-catalogue burden left after the earlier layers.
     let base = (ctx.claim.in_catalogue() - paid_before - ctx.rare_fund_pay).max0();
-    let poor = poor(ctx.person);
+    let is_poor = poor(ctx.person);
     let table = brackets_of(cat, ctx.person);
     let seg = Span::at(st.cat_base, base);
     let mut exact = Fixed::ZERO;
@@ -95,7 +95,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
                 paid_before,
                 seg.lo,
                 seg.hi,
-                if poor { "困难群众" } else { "general" },
+                if is_poor { "困难群众" } else { "general" },
                 if shown.is_empty() { "no band pays".to_string() } else { shown.join("; ") },
                 cap_text,
                 hifmi
@@ -105,7 +105,7 @@ pub fn settle(ctx: &Ctx, st: &YearState, paid_before: Money, c: &mut Contributio
         .value("base", base)
         .value("cumulative_from", seg.lo)
         .value("cumulative_to", seg.hi)
-        .param(if poor { "catastrophic.poor" } else { "catastrophic.general" })
+        .param(if is_poor { "catastrophic.poor" } else { "catastrophic.general" })
         .param("catastrophic.benefits");
         for (i, (lo, hi, rate, piece)) in pieces.iter().enumerate() {
             d = d

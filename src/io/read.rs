@@ -588,15 +588,21 @@ mod tests {
     /// The sample claims as Parquet (every column text, an empty cell null) in row groups of
     /// `per_group` rows.
     fn sample_claims_parquet(dir: &Path, per_group: usize) -> Result<PathBuf> {
+        Ok(sample_claims_parquet_copies(dir, 1, per_group)?.0)
+    }
+
+    /// [`sample_claims_parquet`] with the sample `copies` times over; also gives the rows.
+    fn sample_claims_parquet_copies(dir: &Path, copies: usize, per_group: usize) -> Result<(PathBuf, usize)> {
         let mut r = csv::Reader::from_path(sample_data().join("claims.csv"))?;
         let header = r.headers()?.clone();
-        let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>()?;
+        let sample: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>()?;
+        let rows: Vec<&csv::StringRecord> = (0..copies).flat_map(|_| sample.iter()).collect();
         let cols: Vec<ArrayRef> = (0..header.len())
             .map(|k| Arc::new(rows.iter().map(|r| Some(&r[k]).filter(|v| !v.is_empty())).collect::<StringArray>()) as ArrayRef)
             .collect();
         let path = dir.join("claims.parquet");
         write_text_parquet(&path, header.iter(), cols, per_group)?;
-        Ok(path)
+        Ok((path, rows.len()))
     }
 
     /// Row groups streamed (each thread taking the next group) come out in file order: the
@@ -660,23 +666,15 @@ mod tests {
     fn a_large_row_group_reaches_prep_in_runs_of_batches() -> Result<()> {
         use super::super::parquet::read::BATCH_ROWS;
         let dir = tempfile::tempdir()?;
-        let mut r = csv::Reader::from_path(sample_data().join("claims.csv"))?;
-        let header = r.headers()?.clone();
-        let sample: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>()?;
-        // the sample over and over, one row group: more than one run and a part of another
-        let copies = (PREP_ROWS + BATCH_ROWS) / sample.len() + 2;
-        let rows: Vec<&csv::StringRecord> = (0..copies).flat_map(|_| sample.iter()).collect();
-        let cols: Vec<ArrayRef> = (0..header.len())
-            .map(|k| Arc::new(rows.iter().map(|r| Some(&r[k]).filter(|v| !v.is_empty())).collect::<StringArray>()) as ArrayRef)
-            .collect();
-        let parquet = dir.path().join("claims.parquet");
-        write_text_parquet(&parquet, header.iter(), cols, rows.len())?;
-        assert_eq!(parquet_row_groups(&parquet, CLAIMS)?.len(), 1);
         let aliases = Aliases::default();
         let persons = read_persons(&sample_data().join("persons.csv"), 1, &aliases)?;
         // what the sample alone gives, record numbers shifted for each copy
         let one = read_claims(&[sample_data().join("claims.csv")], &persons, &aliases, &|_| {}, None)?;
-        let n = sample.len() as u64;
+        let n = one.rows.iter().sum::<u64>();
+        // the sample over and over, one row group: more than one run and a part of another
+        let copies = (PREP_ROWS + BATCH_ROWS) / n as usize + 2;
+        let (parquet, rows) = sample_claims_parquet_copies(dir.path(), copies, usize::MAX)?;
+        assert_eq!(parquet_row_groups(&parquet, CLAIMS)?.len(), 1);
         let want_claims: Vec<u64> =
             (0..copies as u64).flat_map(|k| one.table.claims.iter().map(move |c| k * n + u64::from(c.line) - 1)).collect();
         let want_rejects: Vec<u64> = (0..copies as u64).flat_map(|k| one.rejects.iter().map(move |r| k * n + r.line - 1)).collect();
@@ -696,15 +694,12 @@ mod tests {
                     Ok(())
                 })
             })?;
-            assert_eq!(read, vec![rows.len() as u64], "{threads} threads");
+            assert_eq!(read, vec![rows as u64], "{threads} threads");
             assert_eq!(claims, want_claims, "{threads} threads");
             assert_eq!(rejects, want_rejects, "{threads} threads");
-            let last = runs.len() - 1;
-            assert!(
-                runs.len() >= 2 && runs[..last].iter().all(|&k| k >= PREP_ROWS) && runs[last] < PREP_ROWS,
-                "{threads} threads: {runs:?}"
-            );
-            assert_eq!(runs.iter().sum::<usize>(), rows.len(), "{threads} threads");
+            let Some((last, full)) = runs.split_last() else { bail!("{threads} threads: no run reached the sink") };
+            assert!(!full.is_empty() && full.iter().all(|&k| k >= PREP_ROWS) && *last < PREP_ROWS, "{threads} threads: {runs:?}");
+            assert_eq!(runs.iter().sum::<usize>(), rows, "{threads} threads");
         }
         Ok(())
     }

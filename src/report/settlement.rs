@@ -339,13 +339,13 @@ fn limits<'a>(r: &ReportInput<'a>, l: Lang) -> Section {
             bump(y.year, &pol.id, 0, &label, Some(cap.0), reached.cap());
         }
         if let Some(cat) = &pol.catastrophic {
-            let poor = poor(p);
-            let who = if poor { l.pick("困难群众", "low-income") } else { l.pick("一般人员", "general") };
+            let is_poor = poor(p);
+            let who = if is_poor { l.pick("困难群众", "low-income") } else { l.pick("一般人员", "general") };
             let mut lo = Money::ZERO;
             for (i, b) in brackets_of(cat, p).iter().enumerate() {
                 let hi = b.upto.map(|a| a.0);
                 let label = || band_label(lo, hi, b.rate.0, who, l);
-                bump(y.year, &pol.id, 1 + i + if poor { 10 } else { 0 }, &label, Some(lo), i < reached.cat_bands as usize);
+                bump(y.year, &pol.id, 1 + i + if is_poor { 10 } else { 0 }, &label, Some(lo), i < reached.cat_bands as usize);
                 lo = hi.unwrap_or(lo);
             }
             if let Some(cap) = cap_of(pol, p) {
