@@ -125,6 +125,12 @@ impl Claim {
     pub fn in_catalogue(&self) -> Money {
         self.preselfpay_amt + self.inscp_scp_amt
     }
+    /// A rare-disease drug (med_type 15, drug_class `rare`): the only claim the provincial
+    /// rare-disease drug fund pays (RULES.md S-27; intake refuses `rare_fund_pay` on others).
+    #[inline]
+    pub fn rare_drug(&self) -> bool {
+        self.med_type.0 == 15 && self.drug_class == DrugClass::Rare
+    }
 }
 
 /// A reversal's fields that other claims lack, beside the claims ([`ClaimTable::reversals`]).
@@ -195,7 +201,9 @@ impl ClaimTable {
     /// `rare_fund_pay` of claim `i` (zero on all but med_type 15 `rare` claims).
     #[inline]
     pub fn rare_fund_pay(&self, i: usize) -> Money {
-        if self.rare_fund.is_empty() {
+        // Only a rare-disease drug claim has an entry (intake, S-27): no search for the
+        // others (the intake's S-27 check, the settling and the spill ask it of every claim).
+        if !self.claims.get(i).is_some_and(Claim::rare_drug) {
             return Money::ZERO;
         }
         beside_at(&self.rare_fund, i, |r| r.0).map_or(Money::ZERO, |k| self.rare_fund[k].1)
@@ -249,6 +257,7 @@ impl ClaimTable {
     /// Appends a claim with what it carries beside its fixed fields.
     pub fn push(&mut self, c: Claim, beside: Beside) {
         let i = self.claims.len() as u32;
+        debug_assert!(beside.rare_fund_pay.is_zero() || c.rare_drug(), "rare_fund_pay on a claim that is not a rare drug (S-27)");
         if !beside.rare_fund_pay.is_zero() {
             self.rare_fund.push((i, beside.rare_fund_pay));
         }
@@ -312,7 +321,10 @@ mod tests {
         let mut t = ClaimTable::default();
         let push = |t: &mut ClaimTable, id: &str, reversal: bool, beside: Beside| {
             let setl_id = t.strings.push(id);
-            t.push(Claim { reversal, ..Claim::plain(setl_id, 0, 0, m(100)) }, beside);
+            let plain = Claim { reversal, ..Claim::plain(setl_id, 0, 0, m(100)) };
+            // only a rare-disease drug carries rare_fund_pay (S-27)
+            let rare = Claim { med_type: MedType(15), drug_class: DrugClass::Rare, ..plain.clone() };
+            t.push(if beside.rare_fund_pay.is_zero() { plain } else { rare }, beside);
         };
         push(&mut t, "S0", false, Beside { rare_fund_pay: m(7), ..Beside::default() });
         push(&mut t, "S1", false, Beside::default());
