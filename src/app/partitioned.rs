@@ -793,7 +793,9 @@ fn settle_partition(
                     .par_iter()
                     .map(|raw| {
                         let buf = unframe(raw).with_context(damaged)?;
-                        let mut piece = PartClaims::default();
+                        // Sized for the frame's records at once: no vector of the piece grows
+                        // (and is copied) while it fills.
+                        let mut piece = PartClaims::with_capacity(records(&buf).count());
                         for rec in records(&buf) {
                             let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
                             piece.pos.push(position(&claim.1));
@@ -887,6 +889,10 @@ struct PartClaims {
 }
 
 impl PartClaims {
+    /// Room for `n` claims and their ids.
+    fn with_capacity(n: usize) -> PartClaims {
+        PartClaims { table: ClaimTable::with_capacity(n), pos: Vec::with_capacity(n), policy: Vec::with_capacity(n) }
+    }
     fn clear(&mut self) {
         self.table.clear();
         self.pos.clear();
