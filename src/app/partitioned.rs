@@ -852,8 +852,8 @@ fn settle_partition(
             let mut buf = Vec::new();
             for i in piece {
                 // The settlements lie in the D-06 order and are read here in the claims', at
-                // random: each is fetched ahead (its first load was a third of
-                // the encoding's samples at 100M).
+                // random: each is fetched ahead (its first load was a third of the encoding's
+                // samples at 100M).
                 if let Some(ahead) = settled.get(i + FETCH_AHEAD) {
                     prefetch(ahead);
                 }

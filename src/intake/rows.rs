@@ -243,7 +243,7 @@ impl<'a> ClaimIntake<'a> {
         let primary_care = opt(b.flag(row, C_PRIMARY_CARE), "primary_care")?.unwrap_or(false);
         let offsite = code(text(C_OFFSITE), "offsite", Offsite::parse, Offsite::expected)?.unwrap_or(Offsite::Local);
         let drug_class = code(text(C_DRUG_CLASS), "drug_class", DrugClass::parse, DrugClass::expected)?.unwrap_or(DrugClass::DualChannel);
-        let rare_drug = med_type.0 == 15 && drug_class == DrugClass::Rare;
+        let rare_drug = Claim::is_rare_drug(med_type, drug_class);
         if !rare_fund_pay.is_zero() && !rare_drug {
             return Err((
                 R::RareFundPayNotRareDrug,

@@ -129,7 +129,12 @@ impl Claim {
     /// rare-disease drug fund pays (RULES.md S-27; intake refuses `rare_fund_pay` on others).
     #[inline]
     pub fn rare_drug(&self) -> bool {
-        self.med_type.0 == 15 && self.drug_class == DrugClass::Rare
+        Claim::is_rare_drug(self.med_type, self.drug_class)
+    }
+    /// [`Claim::rare_drug`] of a claim's codes (intake asks it before the claim is made).
+    #[inline]
+    pub fn is_rare_drug(med_type: MedType, drug_class: DrugClass) -> bool {
+        med_type.0 == 15 && drug_class == DrugClass::Rare
     }
 }
 
