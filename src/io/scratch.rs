@@ -352,6 +352,21 @@ mod tests {
         Ok(())
     }
 
+    /// An error of the reading thread reaches the reader, and every read after it fails too
+    /// (the thread stops at an error): a folder read as a file fails its first read.
+    #[test]
+    fn a_read_error_reaches_the_reader_and_stays() -> std::io::Result<()> {
+        use std::io::Read;
+        let dir = tempfile::tempdir()?;
+        let mut r = SequentialReader::open(dir.path(), DIRECT_ALIGN)?;
+        let mut buf = [0u8; 16];
+        let first = r.read(&mut buf).err().map(|e| e.kind());
+        assert_eq!(first, Some(std::io::ErrorKind::IsADirectory));
+        let again = r.read(&mut buf).err().map(|e| e.to_string());
+        assert_eq!(again.as_deref(), Some("the spill file's reading stopped at an error"));
+        Ok(())
+    }
+
     /// A named file written through small staging blocks is cut to the bytes written (no
     /// padding) and reads back whole through [`SequentialReader`], in reads of any size and
     /// across its blocks; an empty file reads as empty.
