@@ -639,23 +639,42 @@ impl SpillCtx<'_> {
     }
 }
 
+/// The setl_id's bytes and the position of an id's key record, read without decoding the
+/// rest: [`KeyRecord::Id`] as postcard writes it (its kind 0, the text's length and bytes,
+/// the position, as varints); `None` for another record, or a damaged one.
+fn id_head(rec: &[u8]) -> Option<(&[u8], u64)> {
+    let mut r = Get::new(rec);
+    if r.byte()? != 0 {
+        return None;
+    }
+    let n = usize::try_from(r.varint()?).ok()?;
+    let setl_id = r.bytes(n)?;
+    Some((setl_id, r.varint()?))
+}
+
+/// The cross-partition checks' hash of an id's bytes (ids and lookups alike: the checks
+/// compare their own hashes only, never a partition's or a bucket's).
+fn bytes_hash(b: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6b65_7973).hash_one(b)
+}
+
 /// The verdicts of one setl_id bucket: every repetition of a setl_id, and every reversal's
 /// original (its position, when in the reversal's partition), or its refusal, when it is in
 /// another partition or nowhere. The partitions need no setl_id index of their own then
 /// ([`CrossPartition::originals`]): building one took 3.2–3.6 s of the 100M year's partitions.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
-    // The bucket's frames, decompressed in parallel; its records decoded in place (the ids
-    // borrow the buffers) and in parallel straight into the two lists: a record's first byte
-    // is its kind (postcard's variant index), so the few lookups are found without decoding
-    // every record twice.
+    // The bucket's frames, decompressed in parallel; its records read in place (the ids
+    // borrow the buffers) and in parallel: a record's first byte is its kind (postcard's
+    // variant index), so the few lookups are found without decoding every record twice.
     let damaged = || format!("a damaged record in {}", path.display());
     let frames = RecordReader::open(path)?.next_frames(usize::MAX)?;
     let bufs: Vec<Vec<u8>> = frames.par_iter().map(|f| unframe(f).with_context(damaged)).collect::<Result<_>>()?;
     drop(frames);
     let recs: Vec<&[u8]> = bufs.iter().flat_map(|b| records(b)).collect::<Result<_>>().with_context(damaged)?;
     struct Id<'a> {
-        /// `id_hash(setl_id)`: its top half sorts, so that strings are compared only within
-        /// the runs sharing it
+        /// [`bytes_hash`] of the setl_id: its top half sorts, so that strings are compared
+        /// only within the runs sharing it
         hash: u64,
         setl_id: &'a str,
         /// [`position`]: the claim's file and row
@@ -664,48 +683,52 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         reversal: bool,
         refused: bool,
     }
-    let ids: Vec<Id> = recs
-        .par_iter()
-        .filter(|r| r.first() != Some(&1))
-        .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
-            KeyRecord::Id { setl_id, pos, part, reversal, refused } => {
-                Ok(Id { hash: id_hash(setl_id), setl_id, pos, part, reversal, refused })
-            }
+    // Every id's hash and position, read from the head of its record (its text neither
+    // checked as UTF-8 nor copied); the whole record is decoded only for the few ids whose
+    // hash shares its top half with another's, and for the lookups' candidates, below.
+    let id_recs: Vec<&[u8]> = recs.iter().copied().filter(|r| r.first() != Some(&1)).collect();
+    let heads: Vec<(u64, u64)> =
+        id_recs.par_iter().map(|r| id_head(r).map(|(s, pos)| (bytes_hash(s), pos)).with_context(damaged)).collect::<Result<_>>()?;
+    let id = |i: u32| -> Result<Id> {
+        let i = i as usize;
+        match postcard::from_bytes::<KeyRecord>(id_recs[i]).with_context(damaged)? {
+            KeyRecord::Id { setl_id, pos, part, reversal, refused } => Ok(Id { hash: heads[i].0, setl_id, pos, part, reversal, refused }),
             KeyRecord::Lookup { .. } => bail!("{}", damaged()),
-        })
-        .collect::<Result<_>>()?;
+        }
+    };
     let lookups: Vec<(u64, &str, u64, u32)> = recs
         .par_iter()
         .filter(|r| r.first() == Some(&1))
         .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
-            KeyRecord::Lookup { init, pos, part } => Ok((id_hash(init), init, pos, part)),
+            KeyRecord::Lookup { init, pos, part } => Ok((bytes_hash(init.as_bytes()), init, pos, part)),
             KeyRecord::Id { .. } => bail!("{}", damaged()),
         })
         .collect::<Result<_>>()?;
     // The ids come in input order (the read wrote them so); sorted by the top half of their
     // hash, then by that order, as one word each (8 bytes, no string compared): the first of
     // equal ids is then their first row.
-    if !ids.windows(2).all(|w| w[0].pos < w[1].pos) || u32::try_from(ids.len()).is_err() {
+    if !heads.windows(2).all(|w| w[0].1 < w[1].1) || u32::try_from(heads.len()).is_err() {
         bail!("{}", damaged());
     }
-    let mut keys: Vec<u64> = ids.par_iter().enumerate().map(|(i, id)| entry(id.hash, i as u32)).collect();
+    let mut keys: Vec<u64> = heads.par_iter().enumerate().map(|(i, &(hash, _))| entry(hash, i as u32)).collect();
     keys.par_sort_unstable();
-    let id_of = |k: u64| &ids[claim_of(k) as usize];
     let mut out = Vec::new();
     // Repetitions, in one pass over the runs sharing a half (mostly an id and its
     // repetitions): within a run, equal ids in input order. The first row (lowest position)
     // is kept; every repetition, in its partition or another, gets the first row's place.
-    let mut run: Vec<&Id> = Vec::new();
+    let mut run: Vec<Id> = Vec::new();
     let mut start = 0;
     while start < keys.len() {
         let end = start + keys[start..].iter().take_while(|&&k| half(k) == half(keys[start])).count();
         if end - start > 1 {
             run.clear();
-            run.extend(keys[start..end].iter().map(|&k| id_of(k)));
+            for &k in &keys[start..end] {
+                run.push(id(claim_of(k))?);
+            }
             // stable: input order kept among equal ids
             run.sort_by(|a, b| (a.hash, a.setl_id).cmp(&(b.hash, b.setl_id)));
             for same in run.chunk_by(|a, b| a.hash == b.hash && a.setl_id == b.setl_id) {
-                let first = same[0];
+                let first = &same[0];
                 for d in &same[1..] {
                     let (file, line) = file_line(first.pos);
                     out.push((d.part, d.pos, Verdict::Duplicate { file, line }));
@@ -717,7 +740,17 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     // Each lookup's original: the first id of its run equal to it.
     for (h, init, pos, part) in lookups {
         let from = keys.partition_point(|&k| half(k) < half(h));
-        let found = keys[from..].iter().take_while(|&&k| half(k) == half(h)).map(|&k| id_of(k)).find(|i| i.hash == h && i.setl_id == init);
+        let mut found = None;
+        for &k in keys[from..].iter().take_while(|&&k| half(k) == half(h)) {
+            let i = claim_of(k);
+            if heads[i as usize].0 == h {
+                let candidate = id(i)?;
+                if candidate.setl_id == init {
+                    found = Some(candidate);
+                    break;
+                }
+            }
+        }
         let Some(o) = found else {
             let (code, msg) = Unreversible::Unknown.refusal(init);
             out.push((part, pos, Verdict::Reversal(code, msg)));
@@ -1153,6 +1186,22 @@ mod tests {
         Ok(())
     }
 
+    /// An id's key record read from its head gives the text's bytes and the position
+    /// postcard wrote (lengths and positions of every varint width); a lookup's record, or
+    /// one cut inside its text, is not read as an id's.
+    #[test]
+    fn an_id_is_read_from_its_key_record_head() -> Result<()> {
+        let long = "x".repeat(300);
+        for (setl_id, pos) in [("", 0u64), ("S1", 1 << 40), (long.as_str(), u64::MAX)] {
+            let rec = postcard::to_extend(&KeyRecord::Id { setl_id, pos, part: 255, reversal: true, refused: false }, Vec::new())?;
+            assert_eq!(id_head(&rec), Some((setl_id.as_bytes(), pos)));
+        }
+        let lookup = postcard::to_extend(&KeyRecord::Lookup { init: "S1", pos: 7, part: 0 }, Vec::new())?;
+        assert_eq!(id_head(&lookup), None);
+        assert_eq!(id_head(&[0, 5, b'a']), None);
+        Ok(())
+    }
+
     /// Two setl_ids whose hashes share their top half stay apart in the cross-partition
     /// checks: each id's repetitions and each lookup's original are its own.
     #[test]
@@ -1162,11 +1211,11 @@ mod tests {
         let (a, b) = (0u32..)
             .find_map(|i| {
                 let id = format!("S{i}");
-                let h = half(id_hash(&id));
+                let h = half(bytes_hash(id.as_bytes()));
                 seen.insert(h, id.clone()).filter(|other| *other != id).map(|other| (other, id))
             })
             .ok_or_else(|| anyhow::Error::msg("no two ids share a half"))?;
-        assert_ne!(id_hash(&a), id_hash(&b));
+        assert_ne!(bytes_hash(a.as_bytes()), bytes_hash(b.as_bytes()));
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("keys");
         let mut w = RecordWriter::create(&path)?;

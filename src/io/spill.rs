@@ -266,6 +266,14 @@ impl<'a> Get<'a> {
         }
         None
     }
+    /// The next `n` bytes as they are.
+    #[inline(always)]
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let b = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(b)
+    }
     #[inline(always)]
     pub fn signed(&mut self) -> Option<i64> {
         let v = self.varint()?;
@@ -520,6 +528,18 @@ mod tests {
         assert!(own.is_dir() && std::fs::read_dir(&own)?.next().is_none(), "the run's own folder is new and empty");
         drop(dir);
         assert!(!own.exists(), "the run's own folder goes when it ends");
+        Ok(())
+    }
+
+    /// A read error of a spill file reaches its reader, naming the file, and its reads stay
+    /// refused after it (a folder read as a file).
+    #[test]
+    fn a_read_error_names_the_spill_file() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut r = RecordReader::open(dir.path())?;
+        let e = r.next_bytes().err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(e.starts_with(&format!("cannot read the spill file {}: ", dir.path().display())), "{e}");
+        assert!(r.next_frames(1).is_err());
         Ok(())
     }
 
