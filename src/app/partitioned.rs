@@ -711,7 +711,8 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         bail!("{}", damaged());
     }
     let mut keys: Vec<u64> = heads.par_iter().enumerate().map(|(i, &(hash, _))| entry(hash, i as u32)).collect();
-    keys.par_sort_unstable();
+    // A stable radix sort by the half keeps the ids' order within a half: the entries' order.
+    radsort::sort_by_key(&mut keys, |&k| half(k) as u32);
     let mut out = Vec::new();
     // Repetitions, in one pass over the runs sharing a half (mostly an id and its
     // repetitions): within a run, equal ids in input order. The first row (lowest position)
