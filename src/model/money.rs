@@ -274,6 +274,20 @@ impl RoundingMode {
     /// `n ÷ d` fen rounded to a whole fen by this mode, exactly in integers (the fixed-point
     /// twin of [`RoundingMode::round`]; beyond an `i64` of fen, [`Money::MAX`] as there).
     fn round_quotient(self, n: i128, d: i128) -> Money {
+        // Most quotients are of machine words (an amount of up to ~92 million yuan in
+        // billionths of a fen): the same arithmetic in an `i64`, where the `i128` division is a
+        // library call (`__divti3`, `__modti3`: about a tenth of the settling's samples).
+        if let (Ok(n), Ok(d)) = (i64::try_from(n), i64::try_from(d))
+            && n != i64::MIN
+            && d != i64::MIN
+        {
+            return self.round_quotient_64(n, d);
+        }
+        self.round_quotient_128(n, d)
+    }
+
+    /// [`RoundingMode::round_quotient`] in `i128`s.
+    fn round_quotient_128(self, n: i128, d: i128) -> Money {
         let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
         let (q, r) = (n / d, n % d);
         let twice = r.unsigned_abs() * 2;
@@ -284,6 +298,21 @@ impl RoundingMode {
         };
         let q = if away { q + n.signum() } else { q };
         i64::try_from(q).map(Money).unwrap_or(Money::MAX)
+    }
+
+    /// [`RoundingMode::round_quotient`] of `i64`s (neither `i64::MIN`, whose negation
+    /// overflows): `|r| < |d|`, so `2|r|` fits a `u64`, and `q ± 1` cannot overflow (`|q|`
+    /// reaches `i64::MAX` only for `|d| = 1`, where `r = 0` rounds nothing away).
+    fn round_quotient_64(self, n: i64, d: i64) -> Money {
+        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
+        let (q, r) = (n / d, n % d);
+        let twice = r.unsigned_abs() * 2;
+        let d = d.unsigned_abs();
+        let away = match self {
+            RoundingMode::HalfAwayFromZero => twice >= d,
+            RoundingMode::HalfEven => twice > d || (twice == d && q % 2 != 0),
+        };
+        Money(if away { q + n.signum() } else { q })
     }
 }
 
@@ -385,7 +414,24 @@ additive!(Fixed);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::str::FromStr;
+
+    fn word() -> impl Strategy<Value = i64> {
+        prop_oneof![any::<i64>(), -1_000i64..=1_000, Just(i64::MAX), Just(i64::MIN + 1)]
+    }
+
+    proptest! {
+        /// A quotient of machine words rounds as the same quotient in `i128`s, in both modes,
+        /// at every sign and size (ties included: small divisors make many).
+        #[test]
+        fn word_quotients_round_as_wide_ones(n in word(), d in word(), even in any::<bool>()) {
+            prop_assume!(d != 0 && n != i64::MIN && d != i64::MIN);
+            let mode = if even { RoundingMode::HalfEven } else { RoundingMode::HalfAwayFromZero };
+            prop_assert_eq!(mode.round_quotient_64(n, d), mode.round_quotient_128(i128::from(n), i128::from(d)));
+            prop_assert_eq!(mode.round_quotient(i128::from(n), i128::from(d)), mode.round_quotient_128(i128::from(n), i128::from(d)));
+        }
+    }
 
     #[test]
     fn parse_and_format_round_trip() -> anyhow::Result<()> {
