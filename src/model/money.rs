@@ -261,6 +261,23 @@ pub enum RoundingMode {
     HalfEven,
 }
 
+/// `n ÷ d` rounded to a whole by `mode` ([`RoundingMode`]), exactly, in the operands' own
+/// integer type (`i64` or `i128`: [`RoundingMode::round_quotient`] takes the narrower when
+/// it can).
+macro_rules! rounded_quotient {
+    ($mode:expr, $n:ident, $d:ident) => {{
+        let (n, d) = if $d < 0 { (-$n, -$d) } else { ($n, $d) };
+        let (q, r) = (n / d, n % d);
+        let twice = r.unsigned_abs() * 2;
+        let d = d.unsigned_abs();
+        let away = match $mode {
+            RoundingMode::HalfAwayFromZero => twice >= d,
+            RoundingMode::HalfEven => twice > d || (twice == d && q % 2 != 0),
+        };
+        if away { q + n.signum() } else { q }
+    }};
+}
+
 impl RoundingMode {
     pub fn round(self, x: Exact) -> Money {
         let strategy = match self {
@@ -288,31 +305,14 @@ impl RoundingMode {
 
     /// [`RoundingMode::round_quotient`] in `i128`s.
     fn round_quotient_128(self, n: i128, d: i128) -> Money {
-        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
-        let (q, r) = (n / d, n % d);
-        let twice = r.unsigned_abs() * 2;
-        let d = d.unsigned_abs();
-        let away = match self {
-            RoundingMode::HalfAwayFromZero => twice >= d,
-            RoundingMode::HalfEven => twice > d || (twice == d && q % 2 != 0),
-        };
-        let q = if away { q + n.signum() } else { q };
-        i64::try_from(q).map(Money).unwrap_or(Money::MAX)
+        i64::try_from(rounded_quotient!(self, n, d)).map(Money).unwrap_or(Money::MAX)
     }
 
     /// [`RoundingMode::round_quotient`] of `i64`s (neither `i64::MIN`, whose negation
     /// overflows): `|r| < |d|`, so `2|r|` fits a `u64`, and `q ± 1` cannot overflow (`|q|`
     /// reaches `i64::MAX` only for `|d| = 1`, where `r = 0` rounds nothing away).
     fn round_quotient_64(self, n: i64, d: i64) -> Money {
-        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
-        let (q, r) = (n / d, n % d);
-        let twice = r.unsigned_abs() * 2;
-        let d = d.unsigned_abs();
-        let away = match self {
-            RoundingMode::HalfAwayFromZero => twice >= d,
-            RoundingMode::HalfEven => twice > d || (twice == d && q % 2 != 0),
-        };
-        Money(if away { q + n.signum() } else { q })
+        Money(rounded_quotient!(self, n, d))
     }
 }
 
