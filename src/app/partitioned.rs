@@ -15,7 +15,7 @@
 //! once. Disk: the partitions once (zstd), then one settlement (or none) per claim of each.
 
 use crate::engine::{self, Settled};
-use crate::intake::whole::{claim_of, entry, half};
+use crate::intake::whole::{claim_of, entry, half, id_bytes_hash};
 use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_hash, policy_alone, prepare_part};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::spill::{
@@ -652,13 +652,6 @@ fn id_head(rec: &[u8]) -> Option<(&[u8], u64)> {
     Some((setl_id, r.varint()?))
 }
 
-/// The cross-partition checks' hash of an id's bytes (ids and lookups alike: the checks
-/// compare their own hashes only, never a partition's or a bucket's).
-fn bytes_hash(b: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6b65_7973).hash_one(b)
-}
-
 /// The verdicts of one setl_id bucket: every repetition of a setl_id, and every reversal's
 /// original (its position, when in the reversal's partition), or its refusal, when it is in
 /// another partition or nowhere. The partitions need no setl_id index of their own then
@@ -673,7 +666,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     drop(frames);
     let recs: Vec<&[u8]> = bufs.iter().flat_map(|b| records(b)).collect::<Result<_>>().with_context(damaged)?;
     struct Id<'a> {
-        /// [`bytes_hash`] of the setl_id: its top half sorts, so that strings are compared
+        /// [`id_bytes_hash`] of the setl_id: its top half sorts, so that strings are compared
         /// only within the runs sharing it
         hash: u64,
         setl_id: &'a str,
@@ -688,7 +681,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
     // hash shares its top half with another's, and for the lookups' candidates, below.
     let id_recs: Vec<&[u8]> = recs.iter().copied().filter(|r| r.first() != Some(&1)).collect();
     let heads: Vec<(u64, u64)> =
-        id_recs.par_iter().map(|r| id_head(r).map(|(s, pos)| (bytes_hash(s), pos)).with_context(damaged)).collect::<Result<_>>()?;
+        id_recs.par_iter().map(|r| id_head(r).map(|(s, pos)| (id_bytes_hash(s), pos)).with_context(damaged)).collect::<Result<_>>()?;
     let id = |i: u32| -> Result<Id> {
         let i = i as usize;
         match postcard::from_bytes::<KeyRecord>(id_recs[i]).with_context(damaged)? {
@@ -700,7 +693,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
         .par_iter()
         .filter(|r| r.first() == Some(&1))
         .map(|r| match postcard::from_bytes::<KeyRecord>(r).with_context(damaged)? {
-            KeyRecord::Lookup { init, pos, part } => Ok((bytes_hash(init.as_bytes()), init, pos, part)),
+            KeyRecord::Lookup { init, pos, part } => Ok((id_bytes_hash(init.as_bytes()), init, pos, part)),
             KeyRecord::Id { .. } => bail!("{}", damaged()),
         })
         .collect::<Result<_>>()?;
@@ -1212,11 +1205,11 @@ mod tests {
         let (a, b) = (0u32..)
             .find_map(|i| {
                 let id = format!("S{i}");
-                let h = half(bytes_hash(id.as_bytes()));
+                let h = half(id_bytes_hash(id.as_bytes()));
                 seen.insert(h, id.clone()).filter(|other| *other != id).map(|other| (other, id))
             })
             .ok_or_else(|| anyhow::Error::msg("no two ids share a half"))?;
-        assert_ne!(bytes_hash(a.as_bytes()), bytes_hash(b.as_bytes()));
+        assert_ne!(id_bytes_hash(a.as_bytes()), id_bytes_hash(b.as_bytes()));
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("keys");
         let mut w = RecordWriter::create(&path)?;

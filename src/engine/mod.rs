@@ -492,8 +492,15 @@ pub fn order_person_years(years: &mut [PersonYear], persons: &PersonTable) {
     }
     let by_person = persons.persons.par_windows(2).all(|w| w[0].psn_no < w[1].psn_no);
     let place = if by_person { places_by_person(years, persons.persons.len()) } else { places_by_key(years, persons) };
-    if let Some(place) = place {
-        put_in_place(years, place);
+    let Some(place) = place else { return };
+    put_in_place(years, place);
+    if by_person {
+        // Counted by person only: a person's years that came out of year order are ordered.
+        for one in years.chunk_by_mut(|a, b| a.psn == b.psn) {
+            if !one.is_sorted_by_key(|y| y.year) {
+                one.sort_unstable_by_key(|y| y.year);
+            }
+        }
     }
 }
 
@@ -507,7 +514,8 @@ fn places_by_person(years: &[PersonYear], persons: usize) -> Option<Vec<u32>> {
         return None;
     }
     // Where each person's years start. Stable: a person's years keep the order they came in
-    // (a partition settles a person's years in turn); any other order is mended after.
+    // (a partition settles a person's years in turn); any other order is mended after
+    // ([`order_person_years`]).
     let mut next = vec![0u32; persons + 1];
     for y in years {
         next[y.psn as usize + 1] += 1;
@@ -564,8 +572,7 @@ fn places_by_key(years: &[PersonYear], persons: &PersonTable) -> Option<Vec<u32>
 /// year at `i` with the one at its place puts that one where it goes, in any order of such
 /// swaps; following one cycle waits on a miss at every step, so 16 lanes, each over its own
 /// range of places, fetch their next places together (8.3M years: 0.5 s against 1.5 s
-/// following the cycles one by one). Then a person's years, if they came out of year order,
-/// are ordered.
+/// following the cycles one by one).
 fn put_in_place(years: &mut [PersonYear], mut place: Vec<u32>) {
     const LANES: usize = 16;
     let n = years.len().min(place.len());
@@ -597,11 +604,6 @@ fn put_in_place(years: &mut [PersonYear], mut place: Vec<u32>) {
         }
         if !moved {
             break;
-        }
-    }
-    for one in years.chunk_by_mut(|a, b| a.psn == b.psn) {
-        if !one.is_sorted_by_key(|y| y.year) {
-            one.sort_unstable_by_key(|y| y.year);
         }
     }
 }

@@ -105,8 +105,20 @@ struct SetlIndex {
 /// modulo the partitions, must not share that one's low bits.
 pub fn id_hash(s: &str) -> u64 {
     use std::hash::BuildHasher;
+    id_hasher().hash_one(s)
+}
+
+/// [`id_hash`]'s hasher over an id's bytes, as they lie in a spill record (no UTF-8 check):
+/// not equal to `id_hash` of the same text (a `str` hashes with a terminator), so a caller
+/// compares it only with itself (the cross-partition checks' ids and lookups).
+pub fn id_bytes_hash(b: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    id_hasher().hash_one(b)
+}
+
+fn id_hasher() -> foldhash::fast::FixedState {
     const SEED: u64 = 0x6d65_6473_6574_746c; // "medsettl"
-    foldhash::fast::FixedState::with_seed(SEED).hash_one(s)
+    foldhash::fast::FixedState::with_seed(SEED)
 }
 
 /// The top `bits` bits of a hash (none for 0 bits).
