@@ -23,7 +23,7 @@ use crate::io::spill::{
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
-use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, prefetch, time};
+use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, TextBytes, prefetch, time};
 use crate::pipeline::{self, Clock, RunInfo, Spent, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -147,10 +147,10 @@ pub struct Job<'a> {
     pub partitions: usize,
 }
 
-/// A claim in a partition's spill file: its text ids (None = absent), the claim, its
-/// `rare_fund_pay` (held beside the claims, [`ClaimTable::rare_fund_pay`]) and its
-/// [`policy_alone`], found by the read.
-type SpilledClaim<'a> = ([Option<&'a str>; 3], Claim, Money, Option<u16>);
+/// A claim in a partition's spill file: its text ids' bytes (None = absent; checked as UTF-8
+/// by [`TextBytes::finish`], a frame's at once), the claim, its `rare_fund_pay` (held beside
+/// the claims, [`ClaimTable::rare_fund_pay`]) and its [`policy_alone`], found by the read.
+type SpilledClaim<'a> = ([Option<&'a [u8]>; 3], Claim, Money, Option<u16>);
 
 /// A claim's position in the input: its file, then its row (record number or line). Unique,
 /// and increasing in input order, so the read's threads number claims without counting the
@@ -186,7 +186,7 @@ fn put_claim(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &C
 /// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`push_claim`] to set).
 fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     let mut r = Get::new(rec);
-    let s = [r.text()?, r.text()?, r.text()?];
+    let s = [r.text_bytes()?, r.text_bytes()?, r.text_bytes()?];
     let psn = u32::try_from(r.varint()?).ok()?;
     let setl_time = r.signed()?;
     let mut money = || r.signed().map(Money::from_fen);
@@ -308,12 +308,13 @@ fn strs(t: &ClaimTable, ci: usize) -> [Option<&str>; 3] {
     [c.setl_id, c.mdtrt_id, init].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
 }
 
-/// Puts a spilled claim (its ids, record and `rare_fund_pay`) into `t`.
-fn push_claim(t: &mut ClaimTable, (s, mut c, rare_fund_pay, _): SpilledClaim) {
-    let mut id = |s: Option<&str>| s.map(|s| t.strings.push(s)).unwrap_or(StrId::NONE);
+/// Puts a spilled claim (its record and `rare_fund_pay`) into `t`, its ids into `texts`,
+/// which become `t`'s strings once checked (`t` holds none before).
+fn push_claim(t: &mut ClaimTable, texts: &mut TextBytes, (s, mut c, rare_fund_pay, _): SpilledClaim) {
+    let mut id = |s: Option<&[u8]>| s.map(|s| texts.push(s)).unwrap_or(StrId::NONE);
     c.setl_id = id(s[0]);
     c.mdtrt_id = id(s[1]);
-    let init_setl_id = s[2].map(|s| t.strings.push(s));
+    let init_setl_id = s[2].map(|s| texts.push(s));
     t.push(c, Beside { rare_fund_pay, init_setl_id, recorded: None });
 }
 
@@ -821,14 +822,17 @@ fn settle_partition(
                     .map(|raw| {
                         let buf = unframe(raw).with_context(damaged)?;
                         // Sized for the frame's records at once: no vector of the piece grows
-                        // (and is copied) while it fills.
-                        let mut piece = PartClaims::with_capacity(records(&buf).count());
+                        // (and is copied) while it fills; a record's ids are fewer bytes than it.
+                        let k = records(&buf).count();
+                        let mut piece = PartClaims::with_capacity(k);
+                        let mut texts = TextBytes::with_capacity(3 * k, buf.len());
                         for rec in records(&buf) {
                             let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
                             piece.pos.push(position(&claim.1));
                             piece.policy.push(claim.3);
-                            push_claim(&mut piece.table, claim);
+                            push_claim(&mut piece.table, &mut texts, claim);
                         }
+                        piece.table.strings = texts.finish().with_context(damaged)?;
                         Ok(piece)
                     })
                     .collect::<Result<Vec<PartClaims>>>()
@@ -916,9 +920,10 @@ struct PartClaims {
 }
 
 impl PartClaims {
-    /// Room for `n` claims and their ids.
+    /// Room for `n` claims (their ids come as [`TextBytes`]).
     fn with_capacity(n: usize) -> PartClaims {
-        PartClaims { table: ClaimTable::with_capacity(n), pos: Vec::with_capacity(n), policy: Vec::with_capacity(n) }
+        let table = ClaimTable { claims: Vec::with_capacity(n), ..ClaimTable::default() };
+        PartClaims { table, pos: Vec::with_capacity(n), policy: Vec::with_capacity(n) }
     }
     fn clear(&mut self) {
         self.table.clear();
@@ -1027,7 +1032,7 @@ impl<'a> Merge<'a> {
                 let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
                 let mut table = ClaimTable::default();
                 table.claims.reserve(refs.len());
-                table.strings.reserve(3 * refs.len(), id_bytes);
+                let mut texts = TextBytes::with_capacity(3 * refs.len(), id_bytes);
                 let mut sorted = Vec::with_capacity(refs.len());
                 for &(p, j) in refs {
                     let share = &shares[p as usize];
@@ -1035,9 +1040,10 @@ impl<'a> Merge<'a> {
                         get_settlement(Share::record(&share.settled, j as usize)).context("a damaged record in a settlement spill file")?;
                     let Some(st) = st else { continue };
                     let claim = get_claim(Share::record(&share.claims, j as usize)).context("a damaged record in a claims spill file")?;
-                    push_claim(&mut table, claim);
+                    push_claim(&mut table, &mut texts, claim);
                     sorted.push(st);
                 }
+                table.strings = texts.finish().context("a damaged record in a claims spill file")?;
                 Ok((table, sorted))
             })
             .collect::<Result<_>>()?;
@@ -1133,7 +1139,12 @@ mod tests {
             frame_with(&mut buf, |w| put_claim(w, (&ids, &claim, rare, policy))).expect("framed");
             let rec = records(&buf).next().expect("one record").expect("whole");
             let back = get_claim(rec).expect("the claim read back");
-            prop_assert_eq!(format!("{:?}", back), format!("{:?}", (ids, &claim, rare, policy)));
+            prop_assert_eq!(format!("{:?}", back), format!("{:?}", (ids.map(|s| s.map(str::as_bytes)), &claim, rare, policy)));
+            // and into a table: the ids as they were, their texts checked as UTF-8
+            let (mut table, mut texts) = (ClaimTable::default(), TextBytes::default());
+            push_claim(&mut table, &mut texts, back);
+            table.strings = texts.finish().expect("UTF-8 ids");
+            prop_assert_eq!(strs(&table, 0), if claim.reversal { ids } else { [ids[0], ids[1], None] });
             for cut in 0..rec.len() {
                 prop_assert!(get_claim(&rec[..cut]).is_none());
             }

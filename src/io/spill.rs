@@ -279,16 +279,15 @@ impl<'a> Get<'a> {
         let v = self.varint()?;
         Some((v >> 1) as i64 ^ -((v & 1) as i64))
     }
+    /// A text [`Put::text`] wrote, as its bytes: the reader checks them as UTF-8
+    /// ([`crate::model::TextBytes`] checks a frame's texts at once).
     #[inline(always)]
-    pub fn text(&mut self) -> Option<Option<&'a str>> {
+    pub fn text_bytes(&mut self) -> Option<Option<&'a [u8]>> {
         let n = usize::try_from(self.varint()?).ok()?;
         if n == 0 {
             return Some(None);
         }
-        let end = self.at.checked_add(n - 1)?;
-        let s = std::str::from_utf8(self.bytes.get(self.at..end)?).ok()?;
-        self.at = end;
-        Some(Some(s))
+        self.bytes(n - 1).map(Some)
     }
     /// Whether every byte was read (a record's fields end with its bytes).
     pub fn at_end(&self) -> bool {

@@ -13,7 +13,7 @@ pub use codes::*;
 pub use money::{Exact, Money, OptMoney, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
 pub use settlement::{LimitsReached, PersonYear, Settlement};
-pub use strings::{Spool, SpoolFile, SpoolWriter, StrId, Strings};
+pub use strings::{Spool, SpoolFile, SpoolWriter, StrId, Strings, TextBytes};
 
 /// Advises the kernel to back the whole 2 MiB pages inside `memory` with huge pages as they
 /// are first touched, where it leaves them to `madvise` (Debian's default). For a large table
