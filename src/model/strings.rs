@@ -101,19 +101,6 @@ impl Strings {
         let high = if self.wraps.is_empty() { 0 } else { self.wraps.partition_point(|&w| w as usize <= i) as u64 };
         u64::from(low) + (high << SEG)
     }
-    /// Texts given as bytes ([`TextBytes`]), once they are known to be UTF-8: every text
-    /// starts and ends at a character's boundary of `buf`. `None` when they are not.
-    fn from_bytes(buf: Vec<u8>, ends: Vec<usize>) -> Option<Strings> {
-        let buf = String::from_utf8(buf).ok()?;
-        if !ends.iter().all(|&e| buf.is_char_boundary(e)) {
-            return None;
-        }
-        let mut s = Strings { buf, ends: Vec::with_capacity(ends.len()), ..Strings::default() };
-        for e in ends {
-            s.push_end(e as u64);
-        }
-        Some(s)
-    }
     pub fn push(&mut self, s: &str) -> StrId {
         self.buf.push_str(s);
         self.push_end(self.buf.len() as u64);
@@ -299,23 +286,28 @@ impl<F: SpoolFile> SpoolWriter<F> {
 #[derive(Debug, Default)]
 pub struct TextBytes {
     buf: Vec<u8>,
-    ends: Vec<usize>,
+    /// the texts' ends, numbered as [`Strings::push`] numbers them; its own text stays empty
+    /// until [`TextBytes::finish`] gives it `buf`, checked
+    ids: Strings,
 }
 
 impl TextBytes {
     pub fn with_capacity(n: usize, bytes: usize) -> TextBytes {
-        TextBytes { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(n) }
+        TextBytes { buf: Vec::with_capacity(bytes), ids: Strings::with_capacity(n, 0) }
     }
     /// Adds a text (not yet checked); its id in the [`Strings`] [`TextBytes::finish`] makes.
     #[inline]
     pub fn push(&mut self, b: &[u8]) -> StrId {
         self.buf.extend_from_slice(b);
-        self.ends.push(self.buf.len());
-        StrId(self.ends.len() as u32 - 1)
+        self.ids.push_end(self.buf.len() as u64);
+        StrId(self.ids.ends.len() as u32 - 1)
     }
-    /// The texts as [`Strings`], their ids as pushed; `None` when one of them is not UTF-8.
+    /// The texts as [`Strings`], their ids as pushed; `None` when one of them is not UTF-8:
+    /// the bytes are not, or a text starts or ends inside a character.
     pub fn finish(self) -> Option<Strings> {
-        Strings::from_bytes(self.buf, self.ends)
+        let TextBytes { buf, ids: mut s } = self;
+        s.buf = String::from_utf8(buf).ok()?;
+        (0..s.ends.len()).all(|i| s.buf.is_char_boundary(s.end(i))).then_some(s)
     }
 }
 
