@@ -232,7 +232,7 @@ fn run_case(c: &Case, dir: &Path) -> Result<(), String> {
     // The same case spilled to disk in many partitions (a limit far below the input) must
     // end the same way, with the same output files byte for byte.
     let spilled_out = dir.join("out-spilled");
-    let spilled = settle(&spilled_out, &["--memory-limit", "1KiB"]);
+    let spilled = settle(&spilled_out, &["--memory-limit", "1KiB", "--spill-partitions", "16"]);
     let spilled_err = String::from_utf8_lossy(&spilled.stderr);
     if spilled.status.code() != Some(code) {
         return Err(format!("spilled: exit {:?}, in memory {code}; stderr: {spilled_err}", spilled.status.code()));

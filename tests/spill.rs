@@ -26,19 +26,23 @@ fn assert_same_files(a: &Path, b: &Path) {
     }
 }
 
-/// Settles in memory and under each limit; every spilled set equals the in-memory one.
-fn settle_both_ways(claims: &Path, persons: &Path, dir: &Path, format: &str, limits: &[&str]) {
+/// Settles in memory and spilled in each number of partitions (`None`: as many as a limit of
+/// 1 KiB gives); every spilled set equals the in-memory one.
+fn settle_both_ways(claims: &Path, persons: &Path, dir: &Path, format: &str, partitions: &[Option<&str>]) {
     let mem = dir.join(format!("mem-{format}"));
     let c = claims.to_str().unwrap();
     let p = persons.to_str().unwrap();
     let base = ["settle", "--claims", c, "--persons", p, "--format", format, "--max-reject-rate", "1", "--memory-limit", "16GiB"];
     let run = medsettle(&[&base[..], &["--out", mem.to_str().unwrap()]].concat());
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
-    for limit in limits {
-        let out = dir.join(format!("spill-{format}-{limit}"));
+    for n in partitions {
+        let out = dir.join(format!("spill-{format}-{}", n.unwrap_or("planned")));
         let mut args = base.to_vec();
         args.pop();
-        args.extend([limit, "--out", out.to_str().unwrap()]);
+        args.extend(["1KiB", "--out", out.to_str().unwrap()]);
+        if let Some(n) = n {
+            args.extend(["--spill-partitions", n]);
+        }
         let spill_dir = dir.join("spill-here");
         args.extend(["--spill-dir", spill_dir.to_str().unwrap()]);
         // a spill folder that a killed run (a process now gone) left there
@@ -50,7 +54,8 @@ fn settle_both_ways(claims: &Path, persons: &Path, dir: &Path, format: &str, lim
         let run = Command::new(env!("CARGO_BIN_EXE_medsettle")).args(&args).env("MEDSETTLE_TIMINGS", "1").output().unwrap();
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(0), "{err}");
-        assert!(err.contains("partitions"), "the run under {limit} did not spill: {err}");
+        let spilled = n.map_or("spill: ".to_string(), |n| format!("spill: {n} partitions"));
+        assert!(err.contains(&spilled), "the run did not spill as asked ({n:?}): {err}");
         assert_same_files(&mem, &out);
         // The run's spill folder is removed at its end, the killed run's at its start.
         let left: Vec<_> = std::fs::read_dir(&spill_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
@@ -63,7 +68,7 @@ fn the_sample_spilled_equals_the_sample_in_memory() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
     let tmp = tempfile::tempdir().unwrap();
     for format in ["csv", "parquet"] {
-        settle_both_ways(&root.join("claims.csv"), &root.join("persons.csv"), tmp.path(), format, &["1KiB", "100KiB"]);
+        settle_both_ways(&root.join("claims.csv"), &root.join("persons.csv"), tmp.path(), format, &[None, Some("3"), Some("256")]);
     }
 }
 
@@ -141,8 +146,8 @@ fn checks_across_partitions_give_the_in_memory_verdicts() {
     w.flush().unwrap();
     drop(w);
 
-    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "csv", &["1KiB", "64KiB", "1MiB"]);
-    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "parquet", &["1KiB"]);
+    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "csv", &[None, Some("5"), Some("64"), Some("256")]);
+    settle_both_ways(&claims_path, &data.join("persons.csv"), tmp.path(), "parquet", &[Some("256")]);
 
     // The verdicts are there (the comparison above is not between two empty sets).
     let rejects = std::fs::read_to_string(tmp.path().join("mem-csv/rejects.csv")).unwrap();

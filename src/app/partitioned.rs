@@ -38,12 +38,36 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Bytes of memory a claim takes in an in-memory run, all phases included (measured: 3.26 GiB
-/// peak for 10,359,404 claims, Parquet in and out).
-pub const BYTES_PER_CLAIM: u64 = 340;
-/// A CSV claims file takes about this many times its size in memory (1.3 GB of CSV for the
-/// same 10.36M claims).
-pub const CSV_MEMORY_FACTOR: u64 = 3;
+/// Bytes of memory a claim takes in an in-memory run, all phases included, its persons apart
+/// (measured on aa8c30c, 2026-12-07: 1,877 MiB peak for 10,359,404 claims of 1M persons,
+/// Parquet in and out, of which ~200 MB the persons and their years: 168 bytes a claim; from
+/// CSV, 1.88–1.93 GiB).
+pub const BYTES_PER_CLAIM: u64 = 180;
+/// Bytes a person takes: its row of the persons table, its psn_no and its place in the psn_no
+/// index (106 MiB for 1M persons, 967 MiB for 10M, measured after the read), and a
+/// person-year (104 bytes; 8.3M of them for the 10M persons), held until they are written.
+pub const BYTES_PER_PERSON: u64 = 200;
+/// A file whose rows cannot be counted (no readable Parquet footer or CSV head) is estimated at
+/// this many times its size (a CSV claims file: 1.3 GB for the 10.36M claims above).
+const SIZE_MEMORY_FACTOR: u64 = 2;
+/// What a spilled run's read holds beside the persons, at most (and an eighth of the claims'
+/// estimate below it): the 100M year's read grew 682 MiB beyond its persons (the partition of
+/// every claim, a byte each, and the row groups in flight), the 10.36M year's 177 MiB.
+const READ_BUFFERS: u64 = 768 << 20;
+/// What the merge holds beside the partitions' buffers, at most (and an eighth of the claims'
+/// estimate below it): a piece of settlements read back and its rows on their way to the
+/// writers.
+const MERGE_BUFFERS: u64 = 128 << 20;
+/// What each partition adds to the merge, which reads every partition at once (each one's
+/// claims and settlements files through a staging block, and a frame decompressed): the 10.36M
+/// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
+const PARTITION_BUFFERS: u64 = 5 << 20;
+/// A partition holds at most about this many claims, more partitions than the memory needs if
+/// it comes to that: the 100M year (103.8M claims) in 33 partitions settled its partitions 3.5
+/// and 5.5 s faster than in 17 (less memory touched afresh partition after partition), merged
+/// them 0.8 and 1.3 s slower, and held 2.75 and 2.87 GiB at the peak instead of 3.49 and 3.58;
+/// in 64 and 128 it was slower than either (every partition is read at once by the merge).
+const PARTITION_CLAIMS: u64 = 3_200_000;
 /// At most this many partitions (open spill files; a partition number is a byte).
 const MAX_PARTITIONS: usize = 256;
 /// Key buckets for the cross-partition checks: at most this many, and four per partition (a
@@ -71,19 +95,87 @@ const MERGE_ROWS: usize = 1 << 18;
 /// fetched this many claims ahead.
 const FETCH_AHEAD: usize = 8;
 
-/// The memory an in-memory run of these claims files would take (an estimate: Parquet from
-/// the row counts in its metadata, CSV from the file size).
-pub fn estimate_bytes(claims: &[PathBuf]) -> u64 {
-    claims
-        .iter()
-        .map(|p| {
-            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            match crate::io::source::expected_rows(std::slice::from_ref(p)) {
-                Some(rows) if crate::io::source::is_parquet(p) => rows.saturating_mul(BYTES_PER_CLAIM),
-                _ => size.saturating_mul(CSV_MEMORY_FACTOR),
-            }
+/// What a run of these inputs holds in memory, estimated from their rows (a Parquet file's
+/// footer, a CSV file's size over its first lines').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need {
+    /// the claims, everything that scales with them included
+    pub claims: u64,
+    /// the persons and their years
+    pub persons: u64,
+}
+
+impl Need {
+    pub fn of(claims: &[PathBuf], persons: &Path) -> Need {
+        let bytes = |files: &[PathBuf], cols: &[crate::intake::Column], per_row: u64| {
+            files
+                .iter()
+                .map(|p| match crate::io::source::expected_rows_of(std::slice::from_ref(p), cols) {
+                    Some(rows) => rows.saturating_mul(per_row),
+                    None => std::fs::metadata(p).map_or(0, |m| m.len()).saturating_mul(SIZE_MEMORY_FACTOR),
+                })
+                .fold(0u64, u64::saturating_add)
+        };
+        Need {
+            claims: bytes(claims, crate::intake::CLAIMS, BYTES_PER_CLAIM),
+            persons: bytes(&[persons.to_path_buf()], crate::intake::PERSONS, BYTES_PER_PERSON),
+        }
+    }
+
+    /// The whole run in memory.
+    pub fn total(&self) -> u64 {
+        self.claims.saturating_add(self.persons)
+    }
+}
+
+/// How a spilled run divides its memory limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub partitions: usize,
+    /// What the run holds at its peak with these partitions, by the estimate ([`peak`]).
+    pub peak: u64,
+}
+
+/// What a spilled run of `need` holds at its peak in `p` partitions, by the estimate: the
+/// persons and their years, and the larger of the read's buffers and what the partitions
+/// hold: one partition's claims twice (the partition being settled with its settlements, and
+/// the memory of the partition before, which the allocator keeps for the next), the merge's
+/// buffers and each partition's. Measured against it (2026-12-07, the 100M year: 3,280 MiB
+/// estimated for 33 partitions, 2,746–2,869 measured; 4,216 for 17, 3,490–3,577 measured; the
+/// 10.36M year: 725 MiB for 10 partitions, 796 measured).
+fn peak(need: Need, p: u64) -> u64 {
+    let read = (need.claims / 8).min(READ_BUFFERS);
+    let merge = (need.claims / 8).min(MERGE_BUFFERS);
+    let partitions = need.claims.div_ceil(p).saturating_mul(2).saturating_add(merge).saturating_add(p.saturating_mul(PARTITION_BUFFERS));
+    need.persons.saturating_add(read.max(partitions))
+}
+
+/// How many partitions a run of `need` takes under `limit`: partitions of at most
+/// [`PARTITION_CLAIMS`] claims, more where the limit needs smaller ones; when no number fits
+/// the limit, the number that holds the least.
+pub fn plan(need: Need, limit: u64) -> Plan {
+    let most = MAX_PARTITIONS as u64;
+    let fewest = need.claims.div_ceil(PARTITION_CLAIMS * BYTES_PER_CLAIM).clamp(2, most);
+    let p =
+        (fewest..=most).find(|&p| peak(need, p) <= limit).unwrap_or_else(|| (fewest..=most).min_by_key(|&p| peak(need, p)).unwrap_or(most));
+    Plan { partitions: p as usize, peak: peak(need, p) }
+}
+
+impl Plan {
+    /// A warning when the limit is below what the run holds at its peak by the estimate.
+    pub fn warning(&self, need: Need, limit: u64) -> Option<String> {
+        use indicatif::HumanBytes as B;
+        (self.peak > limit).then(|| {
+            format!(
+                "medsettle: warning: --memory-limit {} is below what this run needs in any number of partitions: about {} by the \
+                 estimate in {} partitions, of which the persons and their years ~{}; the run goes on and uses more",
+                B(limit),
+                B(self.peak),
+                self.partitions,
+                B(need.persons),
+            )
         })
-        .fold(0u64, u64::saturating_add)
+    }
 }
 
 /// Half of this machine's memory (the default `--memory-limit`); 8 GiB when unknown.
@@ -92,13 +184,6 @@ pub fn default_memory_limit() -> u64 {
         s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|kib| kib * 1024)
     });
     total.map(|t| t / 2).unwrap_or(8 << 30)
-}
-
-/// How many partitions a run of `need` estimated bytes takes under `limit`: each partition
-/// gets a third of the limit (the persons, the person-years and the writers share the rest).
-pub fn partitions_for(need: u64, limit: u64) -> usize {
-    let per = (limit / 3).max(1);
-    (need.div_ceil(per) as usize).clamp(2, MAX_PARTITIONS)
 }
 
 /// Parses a size: bytes, or a number with K/M/G/T (powers of 1024; `KiB`, `KB`, `k` alike).
@@ -1284,9 +1369,54 @@ mod tests {
 
     #[test]
     fn partitions_follow_the_limit() {
-        // 34 GB estimated under 6 GiB: a third (2 GiB) per partition → 16 partitions
-        assert_eq!(partitions_for(34_000_000_000, 6 << 30), 16);
-        assert_eq!(partitions_for(1, 6 << 30), 2);
-        assert_eq!(partitions_for(u64::MAX, 1), MAX_PARTITIONS);
+        const MIB: u64 = 1 << 20;
+        // The 100M year (103,778,241 claims, 10M persons) under 6 GiB: 18,680,083,380 bytes of
+        // claims in partitions of at most 3.2M claims (576,000,000 bytes) → 33 partitions of
+        // 566,063,133 bytes; at its peak 2 × 566,063,133 + 128 MiB + 33 × 5 MiB beside the
+        // persons' 2,000,000,000 (the read's 768 MiB is less).
+        let city = Need { claims: 103_778_241 * BYTES_PER_CLAIM, persons: 10_000_000 * BYTES_PER_PERSON };
+        let p = plan(city, 6 << 30);
+        assert_eq!(p, Plan { partitions: 33, peak: 2_000_000_000 + 2 * 566_063_133 + 128 * MIB + 33 * 5 * MIB });
+        assert_eq!(p.warning(city, 6 << 30), None);
+        // Under 3 GiB (3,221,225,472): 33 partitions need 3,439,359,034, too much; beside the
+        // persons and the merge's 128 MiB, 2 × claims / p + p × 5 MiB must stay within
+        // 1,087,007,744: 43 partitions take 2 × 434,420,544 + 43 × 5 MiB = 1,094,284,928, 44
+        // take 2 × 424,547,350 + 44 × 5 MiB = 1,079,781,420. (Measured under 3 GiB: 60
+        // partitions by the plan before, 2.64 GiB at the peak.)
+        assert_eq!(plan(city, 3 << 30), Plan { partitions: 44, peak: 2_000_000_000 + 1_079_781_420 + 128 * MIB });
+        // Under 2 GiB the persons alone take nearly all of it: the partitions that hold the
+        // least, near √(2 × claims / 5 MiB) = 84.4 (84: 2 × 222,381,945 + 84 × 5 MiB =
+        // 885,165,810; 85: 885,176,174), and a warning.
+        let p = plan(city, 2 << 30);
+        assert_eq!(p, Plan { partitions: 84, peak: 2_000_000_000 + 885_165_810 + 128 * MIB });
+        let w = p.warning(city, 2 << 30).unwrap_or_default();
+        assert!(w.contains("--memory-limit 2.00 GiB") && w.contains("about 2.81 GiB") && w.contains("in 84 partitions"), "{w}");
+        assert!(w.contains("~1.86 GiB"), "{w}");
+        // The 10.36M year (1M persons) under 1 GiB: 1,864,695,240 bytes of claims, 4
+        // partitions by their size, but 2 × claims / p + p × 5 MiB must stay within
+        // 1 GiB − 200,000,000 − 128 MiB = 739,524,096: 5 partitions take 772,092,496, 6 take
+        // 2 × 310,782,540 + 6 × 5 MiB = 653,022,360.
+        let year = Need { claims: 10_359_418 * BYTES_PER_CLAIM, persons: 1_000_000 * BYTES_PER_PERSON };
+        assert_eq!(plan(year, 1 << 30), Plan { partitions: 6, peak: 200_000_000 + 653_022_360 + 128 * MIB });
+        // A small run that spills only because it is told to: two partitions, buffers an eighth
+        // of its claims.
+        assert_eq!(plan(Need { claims: 1800, persons: 200 }, 6 << 30), Plan { partitions: 2, peak: 200 + 1800 + 225 + 10 * MIB });
+        // More claims than the most partitions take at their size: the most.
+        assert_eq!(plan(Need { claims: 1000 * PARTITION_CLAIMS * BYTES_PER_CLAIM, persons: 0 }, u64::MAX).partitions, MAX_PARTITIONS);
+        assert_eq!(plan(Need { claims: u64::MAX, persons: u64::MAX }, 1).partitions, MAX_PARTITIONS);
+    }
+
+    #[test]
+    fn the_need_is_estimated_from_the_rows() {
+        // sample-data: 25 persons, and claims.csv's rows (a CSV file this small is its own
+        // head, so its rows are counted exactly)
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+        let rows = std::fs::read_to_string(dir.join("claims.csv")).map_or(0, |t| t.lines().count() as u64 - 1);
+        assert!(rows > 20);
+        let need = Need::of(&[dir.join("claims.csv")], &dir.join("persons.csv"));
+        assert_eq!(need, Need { claims: rows * BYTES_PER_CLAIM, persons: 25 * BYTES_PER_PERSON });
+        assert_eq!(need.total(), rows * BYTES_PER_CLAIM + 25 * BYTES_PER_PERSON);
+        // a file that is not there counts nothing (the run refuses it later, with its reason)
+        assert_eq!(Need::of(&[dir.join("no-such.parquet")], &dir.join("persons.csv")).claims, 0);
     }
 }

@@ -61,9 +61,11 @@ pub struct SettleArgs {
     /// settled claims in the state (recorded in its journal).
     #[arg(long, requires = "state")]
     pub allow_policy_change: bool,
-    /// Memory the run may use, e.g. 6GiB (default: half of this machine's memory). Claims
-    /// estimated beyond it are spilled to disk in partitions by person and settled a partition
-    /// at a time; the outputs are the same byte for byte. Not used with --state.
+    /// Memory the run may use, e.g. 6GiB (default: half of this machine's memory). A run
+    /// estimated beyond it (claims and persons, from their row counts) spills its claims to disk
+    /// in partitions by person and settles a partition at a time, in what the persons leave of
+    /// it; the outputs are the same byte for byte. A limit below what the run needs in any
+    /// number of partitions is warned of. Not used with --state.
     #[arg(long, value_name = "SIZE", value_parser = crate::app::partitioned::parse_size)]
     pub memory_limit: Option<u64>,
     /// Folder for the spill files of a run beyond --memory-limit, and for the claims' ids
@@ -71,6 +73,11 @@ pub struct SettleArgs {
     /// folder); removed when the run ends.
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Spill to disk in this many partitions (2–256) instead of the number --memory-limit's
+    /// plan gives, even a run that would fit in memory: for tuning and tests. Not used with
+    /// --state.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
+    pub spill_partitions: Option<u16>,
 }
 
 fn reject_rate(s: &str) -> std::result::Result<f64, String> {
@@ -93,8 +100,18 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     let start = Instant::now();
     let policies = PolicySet::assemble(&a.policies, &a.sets)?;
     let limit = a.memory_limit.unwrap_or_else(partitioned::default_memory_limit);
-    let need = partitioned::estimate_bytes(&a.claims);
-    if need > limit {
+    let need = partitioned::Need::of(&a.claims, &a.persons);
+    if need.total() > limit || a.spill_partitions.is_some() {
+        let plan = partitioned::plan(need, limit);
+        let partitions = match a.spill_partitions {
+            Some(n) => usize::from(n),
+            None => {
+                if let Some(w) = plan.warning(need, limit) {
+                    eprintln!("{w}");
+                }
+                plan.partitions
+            }
+        };
         let job = partitioned::Job {
             claims: &a.claims,
             persons: &a.persons,
@@ -104,7 +121,7 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
             lang: a.lang,
             strict: a.strict,
             spill_dir: a.spill_dir.as_deref(),
-            partitions: partitioned::partitions_for(need, limit),
+            partitions,
         };
         let c = partitioned::run(&job, "settle")?;
         return Ok(finish(a, &c, "", start));
