@@ -102,16 +102,16 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     let limit = a.memory_limit.unwrap_or_else(partitioned::default_memory_limit);
     let need = partitioned::Need::of(&a.claims, &a.persons);
     if need.total() > limit || a.spill_partitions.is_some() {
-        let plan = partitioned::plan(need, limit);
-        let partitions = match a.spill_partitions {
-            Some(n) => usize::from(n),
-            None => {
+        let partitions = a.spill_partitions.map_or_else(
+            || {
+                let plan = partitioned::plan(need, limit);
                 if let Some(w) = plan.warning(need, limit) {
                     eprintln!("{w}");
                 }
                 plan.partitions
-            }
-        };
+            },
+            usize::from,
+        );
         let job = partitioned::Job {
             claims: &a.claims,
             persons: &a.persons,
