@@ -224,6 +224,11 @@ impl Put<'_> {
     pub fn signed(&mut self, v: i64) {
         self.varint(((v << 1) ^ (v >> 63)) as u64);
     }
+    /// Bytes as they are (their length written before them, as the record's reader expects).
+    #[inline(always)]
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
     /// A text or none: 0 for none, else its length plus one, then its bytes.
     #[inline(always)]
     pub fn text(&mut self, s: Option<&str>) {

@@ -43,9 +43,21 @@ pub fn advise_huge_pages<T>(memory: &mut [std::mem::MaybeUninit<T>]) {
 /// settlements in person order); starting a lookup a few rows ahead hides its cache miss.
 #[inline]
 pub fn prefetch<T>(p: *const T) {
+    prefetch_span(p as usize, std::mem::size_of::<T>());
+}
+
+/// Starts loading every cache line of `bytes` (a hint only, as [`prefetch`]): a spilled record
+/// read in another order than it lies.
+#[inline]
+pub fn prefetch_bytes(bytes: &[u8]) {
+    prefetch_span(bytes.as_ptr() as usize, bytes.len());
+}
+
+#[inline(always)]
+fn prefetch_span(at: usize, len: usize) {
     const LINE: usize = 64;
-    let first = p as usize & !(LINE - 1);
-    let lines = (p as usize - first + std::mem::size_of::<T>().max(1)).div_ceil(LINE);
+    let first = at & !(LINE - 1);
+    let lines = (at - first + len.max(1)).div_ceil(LINE);
     for k in 0..lines {
         let line = first.wrapping_add(k * LINE);
         #[cfg(target_arch = "x86_64")]
