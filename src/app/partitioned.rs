@@ -67,7 +67,7 @@ const PARTITION_BUFFERS: u64 = 5 << 20;
 /// in 64 and 128 it was slower than either (every partition is read at once by the merge).
 const PARTITION_CLAIMS: u64 = 3_200_000;
 /// At most this many partitions (open spill files; a partition number is a byte).
-const MAX_PARTITIONS: usize = 256;
+pub const MAX_PARTITIONS: usize = 256;
 /// Key buckets for the cross-partition checks: at most this many, and four per partition (a
 /// bucket's keys are sorted and looked up at random, so a smaller bucket stays nearer the
 /// CPU's caches: on the 100M year, 17 buckets of 6.1M keys took 10.6 and 11.2 s, 64 of 1.6M 8.0

@@ -76,7 +76,7 @@ pub struct SettleArgs {
     /// Spill to disk in this many partitions (2–256) instead of the number --memory-limit's
     /// plan gives, even a run that would fit in memory: for tuning and tests. Not used with
     /// --state.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=partitioned::MAX_PARTITIONS as i64))]
     pub spill_partitions: Option<u16>,
 }
 
@@ -102,16 +102,16 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
     let limit = a.memory_limit.unwrap_or_else(partitioned::default_memory_limit);
     let need = partitioned::Need::of(&a.claims, &a.persons);
     if need.total() > limit || a.spill_partitions.is_some() {
-        let partitions = a.spill_partitions.map_or_else(
-            || {
+        let partitions = match a.spill_partitions {
+            Some(n) => usize::from(n),
+            None => {
                 let plan = partitioned::plan(need, limit);
                 if let Some(w) = plan.warning(need, limit) {
                     eprintln!("{w}");
                 }
                 plan.partitions
-            },
-            usize::from,
-        );
+            }
+        };
         let job = partitioned::Job {
             claims: &a.claims,
             persons: &a.persons,
