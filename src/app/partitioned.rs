@@ -12,13 +12,14 @@
 //! that no partition indexes its setl_ids again.
 //!
 //! Memory: the persons, the person-years and one partition at a time; the claims never all at
-//! once. Disk: the partitions once (zstd), then one settlement (or none) per claim of each.
+//! once. Disk: the partitions once (their records as encoded, not compressed), then one
+//! settlement (or none) per claim of each.
 
 use crate::engine::{self, Settled};
 use crate::intake::whole::{claim_of, entry, half, id_bytes_hash};
 use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_hash, policy_alone, prepare_part};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
-use crate::io::spill::{Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, compress, compress_keys, frame_with, records, unframe};
+use crate::io::spill::{Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, records};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time};
@@ -57,7 +58,7 @@ const READ_BUFFERS: u64 = 768 << 20;
 /// writers.
 const MERGE_BUFFERS: u64 = 128 << 20;
 /// What each partition adds to the merge, which reads every partition at once (each one's
-/// claims and settlements files through a staging block, and a frame decompressed): the 10.36M
+/// claims and settlements files through a staging block, and a frame of records): the 10.36M
 /// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
 const PARTITION_BUFFERS: u64 = 5 << 20;
 /// A partition holds at most about this many claims, more partitions than the memory needs if
@@ -433,7 +434,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let inputs: Vec<Input> = job.claims.iter().map(|p| Input::File(p.clone())).collect();
     let pb = progress::reading(job.claims, "reading and spilling");
     let rows = {
-        // The read's threads encode and compress what they checked; the sink only writes it.
+        // The read's threads encode what they checked; the sink only writes it.
         let ctx = SpillCtx { persons: &persons, policies, part_of: &part_of, parts, buckets };
         let mut sink = |e: Encoded, _reserve: usize| -> Result<()> {
             read_rejects.extend(e.rejects);
@@ -442,12 +443,12 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             seq.extend_from_slice(&e.seq);
             for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
                 if n > 0 {
-                    claim_files[p].put_compressed(&bytes, n)?;
+                    claim_files[p].put_frame(&bytes, n)?;
                 }
             }
             for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
                 if n > 0 {
-                    key_files[q].put_compressed(&bytes, n)?;
+                    key_files[q].put_frame(&bytes, n)?;
                 }
             }
             Ok(())
@@ -649,8 +650,8 @@ struct SpillCtx<'a> {
     buckets: usize,
 }
 
-/// A run of checked rows encoded for the spill files: (compressed frame, records) per
-/// partition and per key bucket, the partition of each claim, the settlement years seen and
+/// A run of checked rows encoded for the spill files: (frame, records) per partition and per
+/// key bucket, the partition of each claim, the settlement years seen and
 /// the rows rejected.
 struct Encoded {
     claims: Vec<(Vec<u8>, u64)>,
@@ -709,16 +710,7 @@ impl SpillCtx<'_> {
                 }
             }
         }
-        for (bytes, n) in &mut e.claims {
-            if *n > 0 {
-                *bytes = compress(bytes)?;
-            }
-        }
-        for (bytes, n) in &mut e.keys {
-            if *n > 0 {
-                *bytes = compress_keys(bytes)?;
-            }
-        }
+
         Ok(e)
     }
 }
@@ -763,13 +755,11 @@ fn id_head(rec: &[u8]) -> Option<(&[u8], u64)> {
 /// another partition or nowhere. The partitions need no setl_id index of their own then
 /// ([`CrossPartition::originals`]): building one took 3.2–3.6 s of the 100M year's partitions.
 fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
-    // The bucket's frames, decompressed in parallel; its records read in place (the ids
-    // borrow the buffers) and in parallel: a record's first byte is its kind (postcard's
-    // variant index), so the few lookups are found without decoding every record twice.
+    // The bucket's frames, read whole; its records read in place (the ids borrow the
+    // buffers) and in parallel: a record's first byte is its kind (postcard's variant index),
+    // so the few lookups are found without decoding every record twice.
     let damaged = || format!("a damaged record in {}", path.display());
-    let frames = RecordReader::open(path)?.next_frames(usize::MAX)?;
-    let bufs: Vec<Vec<u8>> = frames.par_iter().map(|f| unframe(f).with_context(damaged)).collect::<Result<_>>()?;
-    drop(frames);
+    let bufs = RecordReader::open(path)?.next_frames(usize::MAX)?;
     let recs: Vec<&[u8]> = bufs.iter().flat_map(|b| records(b)).collect::<Result<_>>().with_context(damaged)?;
     struct Id<'a> {
         /// [`id_bytes_hash`] of the setl_id: its top half sorts, so that strings are compared
@@ -878,7 +868,7 @@ fn cross_checks(path: &Path) -> Result<Vec<(u32, u64, Verdict)>> {
 /// Reads one partition, checks what needs the whole partition and settles it; appends its
 /// person-years to `years` (in no order: the merge orders them all); returns its rejected
 /// rows and one settlement record (or none, for a refused claim) per claim, in the claims
-/// file's order, compressed in frames for [`write_settled`]. The partition's claims, their
+/// file's order, in frames for [`write_settled`]. The partition's claims, their
 /// positions and policies are read into `scratch`, emptied first: partitions reuse its memory
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
@@ -905,7 +895,7 @@ fn settle_partition(
     };
     scratch.clear();
     scratch.reserve(usize::try_from(n).unwrap_or(0));
-    // Frames are read in order, decompressed and decoded in parallel, appended in order.
+    // Frames are read in order, decoded in parallel, appended in order.
     let mut r = RecordReader::open(path)?;
     let damaged = || format!("a damaged record in {}", path.display());
     let window = rayon::current_num_threads().max(2) * 4;
@@ -924,14 +914,13 @@ fn settle_partition(
             || {
                 frames
                     .par_iter()
-                    .map(|raw| {
-                        let buf = unframe(raw).with_context(damaged)?;
+                    .map(|buf| {
                         // Sized for the frame's records at once: no vector of the piece grows
                         // (and is copied) while it fills; a record's ids are fewer bytes than it.
-                        let k = records(&buf).count();
+                        let k = records(buf).count();
                         let mut piece = PartClaims::with_capacity(k);
                         let mut texts = TextBytes::with_capacity(3 * k, buf.len());
-                        for rec in records(&buf) {
+                        for rec in records(buf) {
                             let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
                             piece.pos.push(position(&claim.1));
                             piece.policy.push(claim.3);
@@ -977,7 +966,7 @@ fn settle_partition(
     step();
     let rejects: Vec<RejectRow> = prepared.rejects.iter().map(|r| pipeline::reject_row(table, r)).collect();
     // One record per claim, in the claims file's order (which is input order: the merge reads
-    // the claims from there); encoded and compressed in parallel pieces.
+    // the claims from there); encoded in parallel pieces.
     const PIECE: usize = 1 << 13;
     let n = table.claims.len();
     let frames: Frames = (0..n.div_ceil(PIECE))
@@ -995,21 +984,21 @@ fn settle_partition(
                 }
                 frame_with(&mut buf, |w| put_settlement(w, settled.get(i)))?;
             }
-            Ok((compress(&buf)?, records))
+            Ok((buf, records))
         })
         .collect::<Result<_>>()?;
     step();
     Ok((rejects, frames))
 }
 
-/// Compressed frames of records, each with its number of records ([`RecordWriter::put_compressed`]).
+/// Frames of records, each with its number of records ([`RecordWriter::put_frame`]).
 type Frames = Vec<(Vec<u8>, u64)>;
 
 /// Writes a partition's settlements, as [`settle_partition`] encoded them, to `path`.
 fn write_settled(path: &Path, frames: Frames) -> Result<()> {
     let mut w = RecordWriter::create(path)?;
     for (f, k) in &frames {
-        w.put_compressed(f, *k)?;
+        w.put_frame(f, *k)?;
     }
     w.finish()?;
     Ok(())
@@ -1052,7 +1041,7 @@ impl PartClaims {
 
 /// The partitions' claims and settlement files, read side by side and merged into input
 /// order by the partition of every claim (recorded by the read), a piece at a time: each
-/// partition's share of a piece is read (and decompressed) beside the others', then the
+/// partition's share of a piece is read beside the others', then the
 /// records are decoded in parallel in input order.
 struct Merge<'a> {
     claims: Vec<RecordReader>,
@@ -1298,7 +1287,7 @@ mod tests {
         let mut w = RecordWriter::create(&spill.file("settled-1"))?;
         let mut refused = Vec::new();
         frame_with(&mut refused, |w| put_settlement(w, None))?;
-        w.put_framed(&refused, 1)?;
+        w.put_frame(&refused, 1)?;
         w.finish()?;
         let mut merge = Merge::open(&spill, 2, &[])?;
         assert!(merge.next_piece(16, Default::default())?.is_none());

@@ -1,10 +1,9 @@
 //! Spill files of a run larger than its memory limit (`settle --memory-limit`): a folder of
 //! record files on local disk, removed when the run ends. A record is one postcard-encoded
 //! value (the kernel's own types), framed by its length; a file is a sequence of frames, each
-//! its length (u32, little-endian) and then a zstd frame (a fast negative level,
-//! [`SPILL_LEVEL`]) compressed by whoever encoded its records, in parallel. A file is read
-//! back a frame at a time, or its frames are handed out whole to be decompressed and decoded
-//! in parallel.
+//! its length (u32, little-endian) and then framed records as whoever encoded them (in
+//! parallel) framed them, not compressed ([`RecordWriter::put_frame`] says why). A file is read
+//! back a frame at a time, or its frames are handed out whole to be decoded in parallel.
 
 use super::scratch::{ScratchFile, ScratchWriter, SequentialReader};
 use crate::model::SpoolFile;
@@ -88,57 +87,26 @@ pub struct RecordWriter {
     records: u64,
 }
 
-/// Compresses framed records (see [`frame`]) into one zstd frame for [`RecordWriter::put_compressed`].
-pub fn compress(framed: &[u8]) -> Result<Vec<u8>> {
-    compress_at(framed, SPILL_LEVEL)
-}
-
-/// [`compress`] at [`KEY_LEVEL`], for the cross-partition checks' key files.
-pub fn compress_keys(framed: &[u8]) -> Result<Vec<u8>> {
-    compress_at(framed, KEY_LEVEL)
-}
-
-fn compress_at(framed: &[u8], level: i32) -> Result<Vec<u8>> {
-    thread_local! {
-        // One context per thread, reused: making one costs more than compressing a small frame.
-        static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
-    }
-    CCTX.with(|c| {
-        let mut c = c.borrow_mut();
-        let (at, c) = match &mut *c {
-            Some(c) => c,
-            empty => empty.insert((level, zstd::bulk::Compressor::new(level)?)),
-        };
-        if *at != level {
-            c.set_compression_level(level)?;
-            *at = level;
-        }
-        Ok(c.compress(framed)?)
-    })
-}
-
-/// zstd's level for the key files: each bucket's file is read whole and decompressed at once
-/// by the cross-partition checks, which took 7.5–8.0 s on the 100M year at -5 and 8.1–10.4 s at
-/// -30 (see [`SPILL_LEVEL`]).
-const KEY_LEVEL: i32 = -5;
-
-/// zstd's level for the spill files: one of its fast negative levels. The spill is read once
-/// and deleted; on the 10.36M-claim year forced into 5 partitions, level 1 took 32.8 s and
-/// wrote 420 MiB, level -5 24.7–26.2 s and 595 MiB, level -30 22.8–24.4 s and 981 MiB (then
-/// through the page cache, whose every fresh page costs time on a VM). Written and read with
-/// direct IO (1.6 GB/s here), the volume costs less than the compression: the 100M year took
-/// 152.7 and 158.7 s at -30 (8,241 MiB spilled) against 159.3, 161.9 and 161.3 s at -5 (4,869
-/// MiB), 151.8 s at -500 (10,235 MiB), alternated.
-const SPILL_LEVEL: i32 = -30;
-
 impl RecordWriter {
     pub fn create(path: &Path) -> Result<RecordWriter> {
         let w = ScratchFile::create_at(path, WRITE_BLOCK).with_context(|| format!("cannot create the spill file {}", path.display()))?;
         Ok(RecordWriter { w, path: path.to_path_buf(), records: 0 })
     }
-    /// Appends `records` records compressed by [`compress`].
-    pub fn put_compressed(&mut self, frame: &[u8], records: u64) -> Result<()> {
-        let len = u32::try_from(frame.len()).context("a spill frame of more than 4 GiB")?;
+    /// Appends `records` records framed by [`frame`] or [`frame_with`], as they are.
+    ///
+    /// Not compressed: written and read with direct IO (1.6 GB/s here), the volume costs less
+    /// than any compression. The spill was zstd frames at level -30 (the keys at -5) until
+    /// 2026-12-07; the 100M year (33 partitions) took 117.22, 113.37 s so and 109.32, 104.91 s
+    /// stored, alternated, its read + check + spill CPU 81.29, 78.15 → 70.99, 66.53 s, for a
+    /// larger spill (6,013 → VOLUME MiB). Earlier, through the page cache (whose every fresh page
+    /// costs time on a VM): the 10.36M year in 5 partitions took 32.8 s at level 1 (420 MiB),
+    /// 24.7–26.2 s at -5 (595 MiB), 22.8–24.4 s at -30 (981 MiB).
+    pub fn put_frame(&mut self, framed: &[u8], records: u64) -> Result<()> {
+        if framed.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(framed.len()).ok().filter(|&n| n as usize <= MAX_FRAME).context("a spill frame of more than 1 GiB")?;
+        let frame = framed;
         let named = || format!("cannot write the spill file {}", self.path.display());
         super::write::fault_budget(4 + frame.len()).with_context(named)?;
         self.w.write(&len.to_le_bytes()).with_context(named)?;
@@ -146,18 +114,11 @@ impl RecordWriter {
         self.records += records;
         Ok(())
     }
-    /// Appends records framed by [`frame`] (compressed here).
-    pub fn put_framed(&mut self, bytes: &[u8], records: u64) -> Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        self.put_compressed(&compress(bytes)?, records)
-    }
     /// Appends one record.
     pub fn put<T: Serialize>(&mut self, value: &T) -> Result<()> {
         let mut buf = Vec::new();
         frame(&mut buf, value)?;
-        self.put_framed(&buf, 1)
+        self.put_frame(&buf, 1)
     }
     /// Ends the file; returns the number of records.
     pub fn finish(self) -> Result<u64> {
@@ -331,11 +292,11 @@ impl postcard::ser_flavors::Flavor for Appended<'_> {
 }
 
 /// Reads the records of a spill file in order, a frame at a time; or its frames themselves,
-/// to be decompressed and decoded in parallel ([`RecordReader::next_frames`], [`unframe`]).
+/// to be decoded in parallel ([`RecordReader::next_frames`], [`records`]).
 pub struct RecordReader {
     file: SequentialReader,
     path: PathBuf,
-    /// the current frame, decompressed, and the offset of its next record
+    /// the current frame and the offset of its next record
     frame: Vec<u8>,
     at: usize,
 }
@@ -343,28 +304,7 @@ pub struct RecordReader {
 /// A frame larger than this is a damaged file (the writers' frames are a few MiB).
 const MAX_FRAME: usize = 1 << 30;
 
-/// Decompresses one frame of a spill file (as [`RecordReader::next_frames`] gives it).
-pub fn unframe(compressed: &[u8]) -> Result<Vec<u8>> {
-    thread_local! {
-        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
-    }
-    let size = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten().context("a damaged spill frame")?;
-    let size = usize::try_from(size).ok().filter(|&n| n <= MAX_FRAME).context("a damaged spill frame")?;
-    DCTX.with(|d| {
-        let mut d = d.borrow_mut();
-        let d = match &mut *d {
-            Some(d) => d,
-            empty => empty.insert(zstd::bulk::Decompressor::new()?),
-        };
-        let out = d.decompress(compressed, size).context("a damaged spill frame")?;
-        if out.len() != size {
-            bail!("a damaged spill frame");
-        }
-        Ok(out)
-    })
-}
-
-/// The records of a decompressed frame, in order.
+/// The records of a frame, in order.
 pub fn records(frame: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -384,7 +324,7 @@ impl RecordReader {
         let file = SequentialReader::open(path, READ_BLOCK).with_context(|| format!("cannot open the spill file {}", path.display()))?;
         Ok(RecordReader { file, path: path.to_path_buf(), frame: Vec::new(), at: 0 })
     }
-    /// The next frame as written (compressed), `None` at the end.
+    /// The next frame as written, `None` at the end.
     fn next_raw(&mut self) -> Result<Option<Vec<u8>>> {
         let named = || format!("cannot read the spill file {}", self.path.display());
         let mut len = [0u8; 4];
@@ -403,12 +343,12 @@ impl RecordReader {
         if n > MAX_FRAME {
             bail!("a damaged frame in the spill file {}", self.path.display());
         }
-        let mut raw = vec![0u8; n];
-        self.file.read_exact(&mut raw).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
-        Ok(Some(raw))
+        let mut bytes = vec![0u8; n];
+        self.file.read_exact(&mut bytes).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
+        Ok(Some(bytes))
     }
-    /// Up to `max` next frames, compressed (decompress each with [`unframe`]); the records
-    /// they hold are not returned by [`RecordReader::next_bytes`].
+    /// Up to `max` next frames (their records by [`records`]); the records they hold are not
+    /// returned by [`RecordReader::next_bytes`].
     pub fn next_frames(&mut self, max: usize) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         while out.len() < max {
@@ -423,7 +363,7 @@ impl RecordReader {
     pub fn next_bytes(&mut self) -> Result<Option<&[u8]>> {
         while self.at >= self.frame.len() {
             let Some(raw) = self.next_raw()? else { return Ok(None) };
-            self.frame = unframe(&raw).with_context(|| format!("in the spill file {}", self.path.display()))?;
+            self.frame = raw;
             self.at = 0;
         }
         let damaged = || format!("the spill file {} ends inside a record", self.path.display());
@@ -553,18 +493,18 @@ mod tests {
         let dir = SpillDir::new(parent.path(), "spill")?;
         let mut w = RecordWriter::create(&dir.file("a"))?;
         let mut framed = Vec::new();
-        // one record per zstd frame, then frames of many records
+        // one record per frame, then frames of many records
         for i in 0..1000u64 {
             if i < 10 {
                 w.put(&(i, format!("S{i}")))?;
             } else {
                 frame(&mut framed, &(i, format!("S{i}")))?;
                 if i % 97 == 0 {
-                    w.put_compressed(&compress(&std::mem::take(&mut framed))?, 97)?;
+                    w.put_frame(&std::mem::take(&mut framed), 97)?;
                 }
             }
         }
-        w.put_framed(&framed, 0)?;
+        w.put_frame(&framed, 0)?;
         w.finish()?;
         let mut r = RecordReader::open(&dir.file("a"))?;
         for i in 0..1000u64 {
@@ -574,7 +514,7 @@ mod tests {
         // a file without records
         RecordWriter::create(&dir.file("b"))?.finish()?;
         assert_eq!(RecordReader::open(&dir.file("b"))?.next_record::<u64>()?, None);
-        // the same records through whole frames, decompressed apart
+        // the same records through whole frames, decoded apart
         let mut r = RecordReader::open(&dir.file("a"))?;
         let mut back = Vec::new();
         loop {
@@ -583,7 +523,7 @@ mod tests {
                 break;
             }
             for f in frames {
-                for rec in records(&unframe(&f)?) {
+                for rec in records(&f) {
                     back.push(postcard::from_bytes::<(u64, String)>(rec?)?);
                 }
             }
