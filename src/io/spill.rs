@@ -96,10 +96,10 @@ impl RecordWriter {
     ///
     /// Not compressed: written and read with direct IO (1.6 GB/s here), the volume costs less
     /// than any compression. The spill was zstd frames at level -30 (the keys at -5) until
-    /// 2026-12-07; the 100M year (33 partitions) took 117.22, 113.37 s so and 109.32, 104.91 s
-    /// stored, alternated, its read + check + spill CPU 81.29, 78.15 → 70.99, 66.53 s, for a
-    /// larger spill (6,013 → VOLUME MiB). Earlier, through the page cache (whose every fresh page
-    /// costs time on a VM): the 10.36M year in 5 partitions took 32.8 s at level 1 (420 MiB),
+    /// 2026-12-07; the 100M year (33 partitions) took 133.41, 116.65 s so and 115.05, 111.10 s
+    /// stored, alternated, its user CPU 231.3, 205.7 → 194.4, 186.4 s, for a larger spill
+    /// (6,013 → 10,250 MiB). Earlier, through the page cache (whose every fresh page costs
+    /// time on a VM): the 10.36M year in 5 partitions took 32.8 s at level 1 (420 MiB),
     /// 24.7–26.2 s at -5 (595 MiB), 22.8–24.4 s at -30 (981 MiB).
     pub fn put_frame(&mut self, framed: &[u8], records: u64) -> Result<()> {
         if framed.is_empty() {
