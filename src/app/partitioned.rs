@@ -651,8 +651,7 @@ struct SpillCtx<'a> {
 }
 
 /// A run of checked rows encoded for the spill files: (frame, records) per partition and per
-/// key bucket, the partition of each claim, the settlement years seen and
-/// the rows rejected.
+/// key bucket, the partition of each claim, the settlement years seen and the rows rejected.
 struct Encoded {
     claims: Vec<(Vec<u8>, u64)>,
     /// the partition of each claim
@@ -710,7 +709,6 @@ impl SpillCtx<'_> {
                 }
             }
         }
-
         Ok(e)
     }
 }
@@ -1041,8 +1039,8 @@ impl PartClaims {
 
 /// The partitions' claims and settlement files, read side by side and merged into input
 /// order by the partition of every claim (recorded by the read), a piece at a time: each
-/// partition's share of a piece is read beside the others', then the
-/// records are decoded in parallel in input order.
+/// partition's share of a piece is read beside the others', then the records are decoded in
+/// parallel in input order.
 struct Merge<'a> {
     claims: Vec<RecordReader>,
     settled: Vec<RecordReader>,

@@ -101,12 +101,12 @@ impl RecordWriter {
     /// (6,013 → 10,250 MiB). Earlier, through the page cache (whose every fresh page costs
     /// time on a VM): the 10.36M year in 5 partitions took 32.8 s at level 1 (420 MiB),
     /// 24.7–26.2 s at -5 (595 MiB), 22.8–24.4 s at -30 (981 MiB).
-    pub fn put_frame(&mut self, framed: &[u8], records: u64) -> Result<()> {
-        if framed.is_empty() {
+    pub fn put_frame(&mut self, frame: &[u8], records: u64) -> Result<()> {
+        if frame.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(framed.len()).ok().filter(|&n| n as usize <= MAX_FRAME).context("a spill frame of more than 1 GiB")?;
-        let frame = framed;
+        // what the reader takes (MAX_FRAME), and its length's four bytes hold
+        let len = u32::try_from(frame.len()).ok().filter(|&n| n as usize <= MAX_FRAME).context("a spill frame of more than 1 GiB")?;
         let named = || format!("cannot write the spill file {}", self.path.display());
         super::write::fault_budget(4 + frame.len()).with_context(named)?;
         self.w.write(&len.to_le_bytes()).with_context(named)?;
@@ -343,9 +343,9 @@ impl RecordReader {
         if n > MAX_FRAME {
             bail!("a damaged frame in the spill file {}", self.path.display());
         }
-        let mut bytes = vec![0u8; n];
-        self.file.read_exact(&mut bytes).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
-        Ok(Some(bytes))
+        let mut raw = vec![0u8; n];
+        self.file.read_exact(&mut raw).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
+        Ok(Some(raw))
     }
     /// Up to `max` next frames (their records by [`records`]); the records they hold are not
     /// returned by [`RecordReader::next_bytes`].
