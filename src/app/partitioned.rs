@@ -441,15 +441,12 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             claim_years.extend(e.years);
             claims_read += e.seq.len() as u64;
             seq.extend_from_slice(&e.seq);
+            // a partition or bucket without records has an empty frame, which is not written
             for (p, (bytes, n)) in e.claims.into_iter().enumerate() {
-                if n > 0 {
-                    claim_files[p].put_frame(&bytes, n)?;
-                }
+                claim_files[p].put_frame(&bytes, n)?;
             }
             for (q, (bytes, n)) in e.keys.into_iter().enumerate() {
-                if n > 0 {
-                    key_files[q].put_frame(&bytes, n)?;
-                }
+                key_files[q].put_frame(&bytes, n)?;
             }
             Ok(())
         };

@@ -1,15 +1,14 @@
 //! Spill files of a run larger than its memory limit (`settle --memory-limit`): a folder of
-//! record files on local disk, removed when the run ends. A record is one postcard-encoded
-//! value (the kernel's own types), framed by its length; a file is a sequence of frames, each
-//! its length (u32, little-endian) and then framed records as whoever encoded them (in
-//! parallel) framed them, not compressed ([`RecordWriter::put_frame`] says why). A file is read
-//! back a frame at a time, or its frames are handed out whole to be decoded in parallel.
+//! record files on local disk, removed when the run ends. A record is a value's fields written
+//! by [`Put`] (a key record in postcard's own bytes), framed by its length; a file is a
+//! sequence of frames, each its length (u32, little-endian) and then framed records as whoever
+//! encoded them (in parallel) framed them, not compressed ([`RecordWriter::put_frame`] says
+//! why). A file is read back a frame at a time, or its frames are handed out whole to be
+//! decoded in parallel.
 
 use super::scratch::{ScratchFile, ScratchWriter, SequentialReader};
 use crate::model::SpoolFile;
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +91,7 @@ impl RecordWriter {
         let w = ScratchFile::create_at(path, WRITE_BLOCK).with_context(|| format!("cannot create the spill file {}", path.display()))?;
         Ok(RecordWriter { w, path: path.to_path_buf(), records: 0 })
     }
-    /// Appends `records` records framed by [`frame`] or [`frame_with`], as they are.
+    /// Appends `records` records framed by [`frame_with`], as they are.
     ///
     /// Not compressed: written and read with direct IO (1.6 GB/s here), the volume costs less
     /// than any compression. The spill was zstd frames at level -30 (the keys at -5) until
@@ -114,8 +113,9 @@ impl RecordWriter {
         self.records += records;
         Ok(())
     }
-    /// Appends one record.
-    pub fn put<T: Serialize>(&mut self, value: &T) -> Result<()> {
+    /// Appends one record, postcard-encoded ([`frame`]; the tests' records).
+    #[cfg(test)]
+    pub fn put<T: serde::Serialize>(&mut self, value: &T) -> Result<()> {
         let mut buf = Vec::new();
         frame(&mut buf, value)?;
         self.put_frame(&buf, 1)
@@ -128,13 +128,18 @@ impl RecordWriter {
     }
 }
 
-/// Appends `value` to `buf` as one framed record (u32 length, little-endian, then postcard).
-pub fn frame<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
-    framed(buf, |buf| Ok(postcard::serialize_with_flavor(value, Appended(buf))?))
+/// Appends `value` to `buf` as one framed record (u32 length, little-endian, then postcard):
+/// the tests' records, and the bytes the records written by hand are compared with.
+#[cfg(test)]
+pub fn frame<T: serde::Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
+    framed(buf, |buf| {
+        *buf = postcard::to_extend(value, std::mem::take(buf))?;
+        Ok(())
+    })
 }
 
-/// Appends one framed record (as [`frame`] does) whose fields `put` writes by hand
-/// ([`Put`]): the spill's claims and settlements, tens of millions a run, where postcard's
+/// Appends one framed record (its length, u32 little-endian, then its bytes) whose fields `put`
+/// writes by hand ([`Put`]): the spill's records, tens of millions a run, where postcard's
 /// field-by-field serde calls were an eighth of a spilled run's CPU (its read, the
 /// partitions' spill of their settlements, the merge's decoding).
 pub fn frame_with(buf: &mut Vec<u8>, put: impl FnOnce(&mut Put)) -> Result<()> {
@@ -261,36 +266,6 @@ impl<'a> Get<'a> {
     }
 }
 
-/// postcard's output appended to a vector, its short pieces (a varint, a small id) byte by
-/// byte: postcard's own `to_extend` copies every piece with a call to `memcpy`, which on the
-/// read of a spilled run (about thirty pieces a claim) cost more than the bytes themselves.
-/// The bytes are postcard's either way.
-struct Appended<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Appended<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
-        self.0.push(b);
-        Ok(())
-    }
-    #[inline(always)]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if data.len() <= 16 {
-            self.0.reserve(data.len());
-            for &b in data {
-                self.0.push(b);
-            }
-        } else {
-            self.0.extend_from_slice(data);
-        }
-        Ok(())
-    }
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
 /// Reads the records of a spill file in order, a frame at a time; or its frames themselves,
 /// to be decoded in parallel ([`RecordReader::next_frames`], [`records`]).
 pub struct RecordReader {
@@ -391,8 +366,9 @@ impl RecordReader {
         Ok(!ends.is_empty())
     }
 
-    /// The next record, decoded; `None` at the end.
-    pub fn next_record<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+    /// The next record, decoded from postcard ([`frame`]); `None` at the end.
+    #[cfg(test)]
+    pub fn next_record<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>> {
         let path = self.path.clone();
         match self.next_bytes()? {
             None => Ok(None),
