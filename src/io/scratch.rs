@@ -231,6 +231,68 @@ impl SequentialReader {
     }
 }
 
+/// A whole file in memory, read with direct IO where the platform and file system allow
+/// (else, or once refused, through the page cache), into a buffer a caller keeps from file to
+/// file ([`WholeFile::read`] takes the last one's): a spilled partition's claims file (a few
+/// hundred MB at a city's scale) is read by a thread of its own while the partition before
+/// settles, and the buffer's pages, once touched, are not zeroed by the kernel again.
+#[derive(Debug, Default)]
+pub struct WholeFile {
+    buf: Vec<u8>,
+    /// where the aligned block starts in `buf`
+    start: usize,
+    len: usize,
+}
+
+/// Bytes read at a time by [`WholeFile::read`].
+const WHOLE_CHUNK: usize = 8 << 20;
+
+impl WholeFile {
+    /// `path`'s bytes, read into `reuse`'s buffer (grown if it is too small).
+    pub fn read(path: &Path, reuse: WholeFile) -> std::io::Result<WholeFile> {
+        let plain = File::open(path)?;
+        let len = usize::try_from(plain.metadata()?.len()).map_err(|_| std::io::Error::other("a file larger than memory"))?;
+        let room = len.next_multiple_of(DIRECT_ALIGN);
+        let mut buf = reuse.buf;
+        if buf.len() < room + DIRECT_ALIGN {
+            // fresh, not grown: what the old buffer held is not copied, nor held beside it
+            drop(std::mem::take(&mut buf));
+            buf = aligned(room).0;
+        }
+        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        let block = &mut buf[start..start + room];
+        let mut direct = open_direct(path, false);
+        let mut pos = 0;
+        while pos < len {
+            // whole direct blocks, up to the file's end rounded up
+            let chunk = &mut block[pos..(pos + WHOLE_CHUNK).min(room)];
+            let mut got = None;
+            if let Some(d) = &direct {
+                match read_full_at(d, chunk, pos as u64) {
+                    Ok(n) => got = Some(n),
+                    // Refused after all: through the page cache from here on.
+                    Err(_) => direct = None,
+                }
+            }
+            let n = match got {
+                Some(n) => n,
+                None => read_full_at(&plain, chunk, pos as u64)?,
+            };
+            if n == 0 {
+                break;
+            }
+            pos += n;
+        }
+        if pos != len {
+            return Err(std::io::Error::other(format!("{pos} bytes read where the file holds {len}: it changed while read")));
+        }
+        Ok(WholeFile { buf, start, len })
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
 /// Reads into all of `buf` from `pos`, fewer bytes only at the end of the file.
 fn read_full_at(f: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
     let mut got = 0;
@@ -370,6 +432,29 @@ mod tests {
     /// A named file written through small staging blocks is cut to the bytes written (no
     /// padding) and reads back whole through [`SequentialReader`], in reads of any size and
     /// across its blocks; an empty file reads as empty.
+    /// A whole file reads back exactly through a buffer kept from file to file, whatever the
+    /// sizes: empty, a byte, about a direct block, beyond a read's chunk; a larger file after a
+    /// smaller one, and a smaller one after it in the larger buffer.
+    #[test]
+    fn a_whole_file_reads_back_exactly() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut buf = WholeFile::default();
+        for (k, len) in
+            [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, WHOLE_CHUNK + 3 * DIRECT_ALIGN + 17, 5, 0].into_iter().enumerate()
+        {
+            let path = dir.path().join(format!("f{k}"));
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8 ^ k as u8).collect();
+            let mut w = ScratchFile::create_at(&path, DIRECT_ALIGN)?;
+            w.write(&data)?;
+            w.close()?;
+            buf = WholeFile::read(&path, buf)?;
+            assert!(buf.bytes() == data.as_slice(), "a file of {len} bytes");
+        }
+        // a missing file is an error, not an empty file
+        assert!(WholeFile::read(&dir.path().join("missing"), buf).is_err());
+        Ok(())
+    }
+
     #[test]
     fn a_named_file_reads_back_exactly() -> std::io::Result<()> {
         use std::io::Read;

@@ -3,8 +3,8 @@
 //! by [`Put`] (a key record in postcard's own bytes), framed by its length; a file is a
 //! sequence of frames, each its length (u32, little-endian) and then framed records as whoever
 //! encoded them (in parallel) framed them, not compressed ([`RecordWriter::put_frame`] says
-//! why). A file is read back a frame at a time, or its frames are handed out whole to be
-//! decoded in parallel.
+//! why). A file is read back a record at a time, or read whole and its frames
+//! ([`frames_of`]) decoded in parallel.
 
 use super::scratch::{ScratchFile, ScratchWriter, SequentialReader};
 use crate::model::SpoolFile;
@@ -266,8 +266,7 @@ impl<'a> Get<'a> {
     }
 }
 
-/// Reads the records of a spill file in order, a frame at a time; or its frames themselves,
-/// to be decoded in parallel ([`RecordReader::next_frames`], [`records`]).
+/// Reads the records of a spill file in order, a frame at a time.
 pub struct RecordReader {
     file: SequentialReader,
     path: PathBuf,
@@ -292,6 +291,23 @@ pub fn records(frame: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
         at += 4 + n;
         Some(Ok(r))
     })
+}
+
+/// The frames of a whole spill file in memory ([`crate::io::scratch::WholeFile`]), in order;
+/// an error for a file cut inside a frame, or a frame longer than any writer writes.
+pub fn frames_of(file: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < file.len() {
+        let len = file.get(at..at + 4).context("the file ends inside a frame's length")?;
+        let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if n > MAX_FRAME {
+            bail!("a damaged frame");
+        }
+        out.push(file.get(at + 4..at + 4 + n).context("the file ends inside a frame")?);
+        at += 4 + n;
+    }
+    Ok(out)
 }
 
 impl RecordReader {
@@ -321,18 +337,6 @@ impl RecordReader {
         let mut raw = vec![0u8; n];
         self.file.read_exact(&mut raw).with_context(|| format!("the spill file {} ends inside a frame", self.path.display()))?;
         Ok(Some(raw))
-    }
-    /// Up to `max` next frames (their records by [`records`]); the records they hold are not
-    /// returned by [`RecordReader::next_bytes`].
-    pub fn next_frames(&mut self, max: usize) -> Result<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
-        while out.len() < max {
-            match self.next_raw()? {
-                Some(raw) => out.push(raw),
-                None => break,
-            }
-        }
-        Ok(out)
     }
     /// The next record's bytes, `None` at the end.
     pub fn next_bytes(&mut self) -> Result<Option<&[u8]>> {
@@ -459,7 +463,7 @@ mod tests {
         let mut r = RecordReader::open(dir.path())?;
         let e = r.next_bytes().err().map(|e| format!("{e:#}")).unwrap_or_default();
         assert!(e.starts_with(&format!("cannot read the spill file {}: ", dir.path().display())), "{e}");
-        assert!(r.next_frames(1).is_err());
+        assert!(r.next_bytes().is_err());
         Ok(())
     }
 
@@ -490,23 +494,25 @@ mod tests {
         // a file without records
         RecordWriter::create(&dir.file("b"))?.finish()?;
         assert_eq!(RecordReader::open(&dir.file("b"))?.next_record::<u64>()?, None);
-        // the same records through whole frames, decoded apart
-        let mut r = RecordReader::open(&dir.file("a"))?;
+        // the same records through the whole file's frames, decoded apart
+        let whole = crate::io::scratch::WholeFile::read(&dir.file("a"), Default::default())?;
+        let frames = frames_of(whole.bytes())?;
+        assert_eq!(frames.len(), 10 + 10 + 1, "10 frames of one record, 10 cut at every 97th, the rest");
         let mut back = Vec::new();
-        loop {
-            let frames = r.next_frames(3)?;
-            if frames.is_empty() {
-                break;
-            }
-            for f in frames {
-                for rec in records(&f) {
-                    back.push(postcard::from_bytes::<(u64, String)>(rec?)?);
-                }
+        for f in frames {
+            for rec in records(f) {
+                back.push(postcard::from_bytes::<(u64, String)>(rec?)?);
             }
         }
         assert_eq!(back, (0..1000u64).map(|i| (i, format!("S{i}"))).collect::<Vec<_>>());
-        // a file cut inside a frame is refused, not read short
+        // a file cut inside a frame, or inside a frame's length, is refused, not read short;
+        // and so is a length beyond any frame
         let bytes = std::fs::read(dir.file("a"))?;
+        for cut in [3, bytes.len() - 2] {
+            assert!(frames_of(&bytes[..bytes.len() - cut]).is_err(), "cut {cut} bytes short");
+        }
+        assert!(frames_of(&[0xff, 0xff, 0xff, 0xff, 0]).is_err());
+        assert!(frames_of(&[]).is_ok_and(|f| f.is_empty()));
         std::fs::write(dir.file("c"), &bytes[..bytes.len() - 3])?;
         let mut r = RecordReader::open(&dir.file("c"))?;
         let mut outcome = Ok(Some(0u64));
