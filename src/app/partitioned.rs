@@ -66,6 +66,10 @@ const SPILLED_CLAIM_BYTES: u64 = 72;
 /// claims and settlements files through a staging block, and a frame of records): the 10.36M
 /// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
 const PARTITION_BUFFERS: u64 = 5 << 20;
+/// Bytes of spill disk a claim takes at the peak (its claims record and its key records, kept
+/// until the cross-partition checks end): 10,250 MiB for the 100M year's 103,778,241 claims,
+/// 103.6 bytes a claim with ids of 18 characters (2026-12-07); longer ids take more.
+const SPILL_BYTES_PER_CLAIM: u64 = 104;
 /// A partition holds at most about this many claims, more partitions than the memory needs if
 /// it comes to that: the 100M year (103.8M claims) in 33 partitions settled its partitions 3.5
 /// and 5.5 s faster than in 17 (less memory touched afresh partition after partition), merged
@@ -185,6 +189,23 @@ impl Plan {
     }
 }
 
+/// A warning when `free` bytes (the spill folder's free space, `None` when unknown) are
+/// fewer than the spill of a run of `need` takes by the estimate: a city-year spills
+/// gigabytes, and a disk that fills fails the run (the previous outputs stay) only once it is
+/// full, after most of the read; the run goes on, since the estimate may be high (shorter ids).
+pub fn disk_warning(need: Need, folder: &Path, free: Option<u64>) -> Option<String> {
+    use indicatif::HumanBytes as B;
+    let spill = need.claims.div_ceil(BYTES_PER_CLAIM).saturating_mul(SPILL_BYTES_PER_CLAIM);
+    let free = free.filter(|&f| f < spill)?;
+    Some(format!(
+        "medsettle: warning: the spill takes about {} of disk by the estimate ({SPILL_BYTES_PER_CLAIM} bytes a claim), and {} has {} \
+         free; the run fails if the disk fills (--spill-dir puts the spill on another disk)",
+        B(spill),
+        folder.display(),
+        B(free),
+    ))
+}
+
 /// Half of this machine's memory (the default `--memory-limit`); 8 GiB when unknown.
 pub fn default_memory_limit() -> u64 {
     let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
@@ -237,6 +258,8 @@ pub struct Job<'a> {
     /// where the spill folder goes (default: the output's staging folder)
     pub spill_dir: Option<&'a Path>,
     pub partitions: usize,
+    /// what the run would hold in memory, by the estimate ([`Need::of`])
+    pub need: Need,
 }
 
 /// A claim in a partition's spill file: its text ids' bytes (None = absent; checked as UTF-8
@@ -420,6 +443,9 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let spill = SpillDir::for_run(&spill_parent, &mut |path, why| {
         eprintln!("medsettle: warning: cannot remove {}, the spill of an earlier run that ended: {why}; remove it by hand", path.display())
     })?;
+    if let Some(w) = disk_warning(job.need, spill.path(), crate::io::free_space(spill.path())) {
+        eprintln!("{w}");
+    }
     let parts = job.partitions.clamp(1, MAX_PARTITIONS);
     let buckets = (parts * 4).min(MAX_KEY_BUCKETS);
 
@@ -1494,6 +1520,18 @@ mod tests {
         // More claims than the most partitions take at their size: the most.
         assert_eq!(plan(Need { claims: 1000 * PARTITION_CLAIMS * BYTES_PER_CLAIM, persons: 0 }, u64::MAX).partitions, MAX_PARTITIONS);
         assert_eq!(plan(Need { claims: u64::MAX, persons: u64::MAX }, 1).partitions, MAX_PARTITIONS);
+    }
+
+    /// The spill's disk by the estimate against the free space: a warning naming the folder,
+    /// both sizes and --spill-dir when the space is short; none when it is enough or unknown.
+    #[test]
+    fn a_short_disk_is_told() {
+        let city = Need { claims: 103_778_241 * BYTES_PER_CLAIM, persons: 10_000_000 * BYTES_PER_PERSON };
+        // 103,778,241 × 104 = 10,792,937,064 bytes (10.05 GiB)
+        let w = disk_warning(city, Path::new("/spill"), Some(5 << 30)).unwrap_or_default();
+        assert!(w.contains("about 10.05 GiB") && w.contains("/spill has 5.00 GiB free") && w.contains("--spill-dir"), "{w}");
+        assert_eq!(disk_warning(city, Path::new("/spill"), Some(10_792_937_064)), None);
+        assert_eq!(disk_warning(city, Path::new("/spill"), None), None);
     }
 
     #[test]

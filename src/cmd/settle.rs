@@ -122,6 +122,7 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
             strict: a.strict,
             spill_dir: a.spill_dir.as_deref(),
             partitions,
+            need,
         };
         let c = partitioned::run(&job, "settle")?;
         return Ok(finish(a, &c, "", start));

@@ -27,3 +27,39 @@ pub(crate) fn process_alive(pid: u32) -> bool {
         false
     }
 }
+
+/// Bytes free to an unprivileged writer on the file system of `path` (`statvfs`); `None`
+/// where it cannot be told.
+pub(crate) fn free_space(path: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let mut s = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+        // SAFETY: `c` is a NUL-terminated path; statvfs fills the struct `s` points to.
+        if unsafe { libc::statvfs(c.as_ptr(), s.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: filled by the successful call above (and zeroed before it).
+        let s = unsafe { s.assume_init() };
+        #[allow(clippy::unnecessary_cast)]
+        Some((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A folder's file system tells its free space; a path that is not there tells none.
+    #[test]
+    fn free_space_is_told() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        assert!(super::free_space(dir.path()).is_some_and(|b| b > 0));
+        assert_eq!(super::free_space(&dir.path().join("missing")), None);
+        Ok(())
+    }
+}
