@@ -58,10 +58,11 @@ const READ_BUFFERS: u64 = 768 << 20;
 /// estimate below it): a piece of settlements read back and its rows on their way to the
 /// writers.
 const MERGE_BUFFERS: u64 = 128 << 20;
-/// Bytes of a partition's claims file a claim takes (the next partition's file is read whole
-/// while a partition settles): 70.2 in the 10.36M year's 33 partitions (727,245,943 bytes,
-/// 2026-12-07), ids of 18 characters; longer ids take more.
-const SPILLED_CLAIM_BYTES: u64 = 72;
+/// Bytes of memory a claim takes in the buffer that the next partition's claims file is read
+/// into while a partition settles: 70.2 bytes of the file in the 10.36M year's 33 partitions
+/// (727,245,943 bytes, 2026-12-07; ids of 18 characters, longer ids take more), and the
+/// eighth the buffer keeps to spare ([`WholeFile::read`]).
+const SPILLED_CLAIM_BYTES: u64 = 80;
 /// What each partition adds to the merge, which reads every partition at once (each one's
 /// claims and settlements files through a staging block, and a frame of records): the 10.36M
 /// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
@@ -1487,36 +1488,36 @@ mod tests {
         const MIB: u64 = 1 << 20;
         // The 100M year (103,778,241 claims, 10M persons) under 6 GiB: 18,680,083,380 bytes of
         // claims in partitions of at most 3.2M claims (576,000,000 bytes) → 33 partitions of
-        // 566,063,133 bytes; at its peak 2 × 566,063,133, the next partition's file (72/180 of
-        // it: 226,425,253), 128 MiB and 33 × 5 MiB beside the persons' 2,000,000,000 (the
+        // 566,063,133 bytes; at its peak 2 × 566,063,133, the next partition's file (80/180 of
+        // it: 251,583,614), 128 MiB and 33 × 5 MiB beside the persons' 2,000,000,000 (the
         // read's 768 MiB is less).
         let city = Need { claims: 103_778_241 * BYTES_PER_CLAIM, persons: 10_000_000 * BYTES_PER_PERSON };
         let p = plan(city, 6 << 30);
-        assert_eq!(p, Plan { partitions: 33, peak: 2_000_000_000 + 2 * 566_063_133 + 226_425_253 + 128 * MIB + 33 * 5 * MIB });
+        assert_eq!(p, Plan { partitions: 33, peak: 2_000_000_000 + 2 * 566_063_133 + 251_583_614 + 128 * MIB + 33 * 5 * MIB });
         assert_eq!(p.warning(city, 6 << 30), None);
-        // Under 3 GiB (3,221,225,472): beside the persons and the merge's 128 MiB, 2.4 ×
-        // claims / p + p × 5 MiB must stay within 1,087,007,744: 56 partitions take 2 ×
-        // 333,572,918 + 133,429,167 + 56 × 5 MiB = 1,094,176,283, 57 take 2 × 327,720,762 +
-        // 131,088,304 + 57 × 5 MiB = 1,085,373,988. (Measured under 3 GiB: 60 partitions by
+        // Under 3 GiB (3,221,225,472): beside the persons and the merge's 128 MiB, 2.44 ×
+        // claims / p + p × 5 MiB must stay within 1,087,007,744: 58 partitions take 2 ×
+        // 322,070,404 + 143,142,401 + 58 × 5 MiB = 1,091,370,249, 59 take 2 × 316,611,583 +
+        // 140,716,259 + 59 × 5 MiB = 1,083,269,345. (Measured under 3 GiB: 60 partitions by
         // an earlier plan, 2.64 GiB at the peak.)
-        assert_eq!(plan(city, 3 << 30), Plan { partitions: 57, peak: 2_000_000_000 + 1_085_373_988 + 128 * MIB });
+        assert_eq!(plan(city, 3 << 30), Plan { partitions: 59, peak: 2_000_000_000 + 1_083_269_345 + 128 * MIB });
         // Under 2 GiB the persons alone take nearly all of it: the partitions that hold the
-        // least, near √(2.4 × claims / 5 MiB) = 92.5 (91: 969,763,620; 92: 969,651,484; 93:
-        // 969,654,508), and a warning.
+        // least, near √(2.44 × claims / 5 MiB) = 93.3 (92: 978,675,678; 93: 978,581,669; 94:
+        // 978,601,211), and a warning.
         let p = plan(city, 2 << 30);
-        assert_eq!(p, Plan { partitions: 92, peak: 2_000_000_000 + 969_651_484 + 128 * MIB });
+        assert_eq!(p, Plan { partitions: 93, peak: 2_000_000_000 + 978_581_669 + 128 * MIB });
         let w = p.warning(city, 2 << 30).unwrap_or_default();
-        assert!(w.contains("--memory-limit 2.00 GiB") && w.contains("about 2.89 GiB") && w.contains("in 92 partitions"), "{w}");
+        assert!(w.contains("--memory-limit 2.00 GiB") && w.contains("about 2.90 GiB") && w.contains("in 93 partitions"), "{w}");
         assert!(w.contains("~1.86 GiB"), "{w}");
         // The 10.36M year (1M persons) under 1 GiB: 1,864,695,240 bytes of claims, 4
-        // partitions by their size, but 2.4 × claims / p + p × 5 MiB must stay within
-        // 1 GiB − 200,000,000 − 128 MiB = 739,524,096: 6 partitions take 777,335,376, 7 take
-        // 2 × 266,385,035 + 106,554,014 + 7 × 5 MiB = 676,024,244.
+        // partitions by their size, but 2.44 × claims / p + p × 5 MiB must stay within
+        // 1 GiB − 200,000,000 − 128 MiB = 739,524,096: 6 partitions take 791,147,933, 7 take
+        // 2 × 266,385,035 + 118,393,348 + 7 × 5 MiB = 687,863,578.
         let year = Need { claims: 10_359_418 * BYTES_PER_CLAIM, persons: 1_000_000 * BYTES_PER_PERSON };
-        assert_eq!(plan(year, 1 << 30), Plan { partitions: 7, peak: 200_000_000 + 676_024_244 + 128 * MIB });
+        assert_eq!(plan(year, 1 << 30), Plan { partitions: 7, peak: 200_000_000 + 687_863_578 + 128 * MIB });
         // A small run that spills only because it is told to: two partitions, buffers an eighth
         // of its claims.
-        assert_eq!(plan(Need { claims: 1800, persons: 200 }, 6 << 30), Plan { partitions: 2, peak: 200 + 1800 + 360 + 225 + 10 * MIB });
+        assert_eq!(plan(Need { claims: 1800, persons: 200 }, 6 << 30), Plan { partitions: 2, peak: 200 + 1800 + 400 + 225 + 10 * MIB });
         // More claims than the most partitions take at their size: the most.
         assert_eq!(plan(Need { claims: 1000 * PARTITION_CLAIMS * BYTES_PER_CLAIM, persons: 0 }, u64::MAX).partitions, MAX_PARTITIONS);
         assert_eq!(plan(Need { claims: u64::MAX, persons: u64::MAX }, 1).partitions, MAX_PARTITIONS);

@@ -255,9 +255,12 @@ impl WholeFile {
         let room = len.next_multiple_of(DIRECT_ALIGN);
         let mut buf = reuse.buf;
         if buf.len() < room + DIRECT_ALIGN {
-            // fresh, not grown: what the old buffer held is not copied, nor held beside it
+            // Fresh, not grown: what the old buffer held is not copied, nor held beside it. An
+            // eighth to spare, so that files a little larger (a run's partitions are alike in
+            // size, not equal) fit in it rather than each fault in fresh pages, which the
+            // kernel zeroes.
             drop(std::mem::take(&mut buf));
-            buf = aligned(room).0;
+            buf = aligned((room + room / 8).next_multiple_of(DIRECT_ALIGN)).0;
         }
         let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
         let block = &mut buf[start..start + room];
