@@ -20,7 +20,7 @@ use crate::intake::whole::{claim_of, entry, half, id_bytes_hash};
 use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_hash, policy_alone, prepare_part};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::scratch::WholeFile;
-use crate::io::spill::{Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, records};
+use crate::io::spill::{Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, read_whole, records};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time};
@@ -62,7 +62,7 @@ const MERGE_BUFFERS: u64 = 128 << 20;
 /// into while a partition settles: 70.2 bytes of the file in the 10.36M year's 33 partitions
 /// (727,245,943 bytes, 2026-12-07; ids of 18 characters, longer ids take more), and the
 /// eighth the buffer keeps to spare ([`WholeFile::read`]).
-const SPILLED_CLAIM_BYTES: u64 = 80;
+const READ_AHEAD_BYTES_PER_CLAIM: u64 = 80;
 /// What each partition adds to the merge, which reads every partition at once (each one's
 /// claims and settlements files through a staging block, and a frame of records): the 10.36M
 /// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
@@ -70,7 +70,7 @@ const PARTITION_BUFFERS: u64 = 5 << 20;
 /// Bytes of spill disk a claim takes at the peak (its claims record and its key records, kept
 /// until the cross-partition checks end): 10,250 MiB for the 100M year's 103,778,241 claims,
 /// 103.6 bytes a claim with ids of 18 characters (2026-12-07); longer ids take more.
-const SPILL_BYTES_PER_CLAIM: u64 = 104;
+const SPILL_DISK_PER_CLAIM: u64 = 104;
 /// A partition holds at most about this many claims, more partitions than the memory needs if
 /// it comes to that: the 100M year (103.8M claims) in 33 partitions settled its partitions 3.5
 /// and 5.5 s faster than in 17 (less memory touched afresh partition after partition), merged
@@ -157,7 +157,7 @@ fn peak(need: Need, p: u64) -> u64 {
     let read = (need.claims / 8).min(READ_BUFFERS);
     let merge = (need.claims / 8).min(MERGE_BUFFERS);
     let one = need.claims.div_ceil(p);
-    let file = one.saturating_mul(SPILLED_CLAIM_BYTES) / BYTES_PER_CLAIM;
+    let file = one.saturating_mul(READ_AHEAD_BYTES_PER_CLAIM) / BYTES_PER_CLAIM;
     let partitions = one.saturating_mul(2).saturating_add(file).saturating_add(merge).saturating_add(p.saturating_mul(PARTITION_BUFFERS));
     need.persons.saturating_add(read.max(partitions))
 }
@@ -196,10 +196,10 @@ impl Plan {
 /// full, after most of the read; the run goes on, since the estimate may be high (shorter ids).
 pub fn disk_warning(need: Need, folder: &Path, free: Option<u64>) -> Option<String> {
     use indicatif::HumanBytes as B;
-    let spill = need.claims.div_ceil(BYTES_PER_CLAIM).saturating_mul(SPILL_BYTES_PER_CLAIM);
+    let spill = need.claims.div_ceil(BYTES_PER_CLAIM).saturating_mul(SPILL_DISK_PER_CLAIM);
     let free = free.filter(|&f| f < spill)?;
     Some(format!(
-        "medsettle: warning: the spill takes about {} of disk by the estimate ({SPILL_BYTES_PER_CLAIM} bytes a claim), and {} has {} \
+        "medsettle: warning: the spill takes about {} of disk by the estimate ({SPILL_DISK_PER_CLAIM} bytes a claim), and {} has {} \
          free; the run fails if the disk fills (--spill-dir puts the spill on another disk)",
         B(spill),
         folder.display(),
@@ -509,8 +509,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let reader = s.spawn(move || -> Result<()> {
             for q in 0..buckets {
                 let path = spill.file(&format!("keys-{q}"));
-                let file = WholeFile::read(&path, empty_rx.try_recv().unwrap_or_default())
-                    .with_context(|| format!("cannot read the spill file {}", path.display()))?;
+                let file = read_whole(&path, empty_rx.try_recv().unwrap_or_default())?;
                 let _ = std::fs::remove_file(&path);
                 // the checks stopped (at an error of theirs)
                 if full_tx.send((q, file)).is_err() {
@@ -560,10 +559,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     // before settles, into the buffer that one was read into: read in the partition's time,
     // the disk kept the pool waiting (the 100M year's "read the spill": 8.75 s of wall, 10.45
     // s of CPU on 2 cores).
-    let read_claims = |p: usize, reuse: WholeFile| {
-        let path = spill.file(&format!("claims-{p}"));
-        WholeFile::read(&path, reuse).with_context(|| format!("cannot read the spill file {}", path.display()))
-    };
+    let read_claims = |p: usize, reuse: WholeFile| read_whole(&spill.file(&format!("claims-{p}")), reuse);
     std::thread::scope(|s| -> Result<()> {
         let mut writing = None;
         let mut reading = Some(s.spawn(move || read_claims(0, WholeFile::default())));
@@ -977,7 +973,7 @@ fn settle_partition(
     scratch.reserve(usize::try_from(n).unwrap_or(0));
     // The file's frames, decoded in parallel a window at a time, appended in order.
     let damaged = || format!("a damaged record in {}", path.display());
-    let frames = frames_of(file.bytes()).with_context(|| format!("the spill file {} is damaged", path.display()))?;
+    let frames = frames_of(file.bytes()).with_context(damaged)?;
     let window = rayon::current_num_threads().max(2) * 4;
     // The window decoded before, appended (one thread copying the claims and their ids) while
     // this one is decoded.
@@ -1446,7 +1442,7 @@ mod tests {
         w.put(&lookup("absent", 7, 0))?;
         w.finish()?;
         let mut got: Vec<String> =
-            cross_checks(&path, WholeFile::read(&path, WholeFile::default())?.bytes())?.iter().map(|v| format!("{v:?}")).collect();
+            cross_checks(&path, read_whole(&path, WholeFile::default())?.bytes())?.iter().map(|v| format!("{v:?}")).collect();
         let mut want = vec![
             format!("{:?}", (1u32, 3u64, Verdict::Duplicate { file: 0, line: 1 })),
             format!("{:?}", (1u32, 4u64, Verdict::Duplicate { file: 0, line: 2 })),

@@ -185,15 +185,7 @@ impl SequentialReader {
             // after the file's end or an error.
             for mut b in empty_rx {
                 let block = &mut b.buf[b.start..b.start + size];
-                let mut got = None;
-                if let Some(d) = &direct {
-                    match read_full_at(d, block, pos) {
-                        Ok(n) => got = Some(Ok(n)),
-                        // Refused after all: through the page cache from here on.
-                        Err(_) => direct = None,
-                    }
-                }
-                match got.unwrap_or_else(|| read_full_at(&plain, block, pos)) {
+                match read_block_at(&mut direct, &plain, block, pos) {
                     Ok(n) => {
                         pos += n as u64;
                         b.filled = n;
@@ -269,18 +261,7 @@ impl WholeFile {
         while pos < len {
             // whole direct blocks, up to the file's end rounded up
             let chunk = &mut block[pos..(pos + WHOLE_CHUNK).min(room)];
-            let mut got = None;
-            if let Some(d) = &direct {
-                match read_full_at(d, chunk, pos as u64) {
-                    Ok(n) => got = Some(n),
-                    // Refused after all: through the page cache from here on.
-                    Err(_) => direct = None,
-                }
-            }
-            let n = match got {
-                Some(n) => n,
-                None => read_full_at(&plain, chunk, pos as u64)?,
-            };
+            let n = read_block_at(&mut direct, &plain, chunk, pos as u64)?;
             if n == 0 {
                 break;
             }
@@ -294,6 +275,19 @@ impl WholeFile {
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
+}
+
+/// Reads an aligned block at `pos` (as [`read_full_at`]) through `direct` while the file
+/// system takes direct IO; refused after all, through `plain` (the page cache), and `direct`
+/// is given up for the reads after it.
+fn read_block_at(direct: &mut Option<File>, plain: &File, block: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    if let Some(d) = direct.as_ref() {
+        match read_full_at(d, block, pos) {
+            Ok(n) => return Ok(n),
+            Err(_) => *direct = None,
+        }
+    }
+    read_full_at(plain, block, pos)
 }
 
 /// Reads into all of `buf` from `pos`, fewer bytes only at the end of the file.
@@ -432,9 +426,6 @@ mod tests {
         Ok(())
     }
 
-    /// A named file written through small staging blocks is cut to the bytes written (no
-    /// padding) and reads back whole through [`SequentialReader`], in reads of any size and
-    /// across its blocks; an empty file reads as empty.
     /// A whole file reads back exactly through a buffer kept from file to file, whatever the
     /// sizes: empty, a byte, about a direct block, beyond a read's chunk; a larger file after a
     /// smaller one, and a smaller one after it in the larger buffer.
@@ -458,6 +449,9 @@ mod tests {
         Ok(())
     }
 
+    /// A named file written through small staging blocks is cut to the bytes written (no
+    /// padding) and reads back whole through [`SequentialReader`], in reads of any size and
+    /// across its blocks; an empty file reads as empty.
     #[test]
     fn a_named_file_reads_back_exactly() -> std::io::Result<()> {
         use std::io::Read;

@@ -6,7 +6,7 @@
 //! why). A file is read back a record at a time, or read whole and its frames
 //! ([`frames_of`]) decoded in parallel.
 
-use super::scratch::{ScratchFile, ScratchWriter, SequentialReader};
+use super::scratch::{ScratchFile, ScratchWriter, SequentialReader, WholeFile};
 use crate::model::SpoolFile;
 use anyhow::{Context, Result, bail};
 use std::io::Read;
@@ -278,36 +278,46 @@ pub struct RecordReader {
 /// A frame larger than this is a damaged file (the writers' frames are a few MiB).
 const MAX_FRAME: usize = 1 << 30;
 
-/// The records of a frame, in order.
-pub fn records(frame: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
+/// Pieces of `bytes`, each preceded by its length (u32, little-endian), in order; an error
+/// (`cut`) where the bytes end inside one, and nothing after it.
+fn length_prefixed<'a>(bytes: &'a [u8], cut: &'static str) -> impl Iterator<Item = Result<&'a [u8]>> {
     let mut at = 0;
     std::iter::from_fn(move || {
-        if at >= frame.len() {
+        if at >= bytes.len() {
             return None;
         }
-        let Some(len) = frame.get(at..at + 4) else { return Some(Err(anyhow::anyhow!("a spill frame ends inside a record"))) };
-        let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        let Some(r) = frame.get(at + 4..at + 4 + n) else { return Some(Err(anyhow::anyhow!("a spill frame ends inside a record"))) };
-        at += 4 + n;
-        Some(Ok(r))
+        let piece = bytes.get(at..at + 4).and_then(|len| {
+            let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            bytes.get(at + 4..at + 4 + n)
+        });
+        match piece {
+            Some(p) => {
+                at += 4 + p.len();
+                Some(Ok(p))
+            }
+            None => {
+                at = bytes.len();
+                Some(Err(anyhow::anyhow!(cut)))
+            }
+        }
     })
 }
 
-/// The frames of a whole spill file in memory ([`crate::io::scratch::WholeFile`]), in order;
-/// an error for a file cut inside a frame, or a frame longer than any writer writes.
+/// The records of a frame, in order.
+pub fn records(frame: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
+    length_prefixed(frame, "a spill frame ends inside a record")
+}
+
+/// A whole spill file, read into `reuse`'s buffer ([`WholeFile::read`]) to be cut into its
+/// frames by [`frames_of`]; an error names the file.
+pub fn read_whole(path: &Path, reuse: WholeFile) -> Result<WholeFile> {
+    WholeFile::read(path, reuse).with_context(|| format!("cannot read the spill file {}", path.display()))
+}
+
+/// The frames of a whole spill file ([`read_whole`]), in order; an error for a file cut inside
+/// a frame or its length.
 pub fn frames_of(file: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < file.len() {
-        let len = file.get(at..at + 4).context("the file ends inside a frame's length")?;
-        let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        if n > MAX_FRAME {
-            bail!("a damaged frame");
-        }
-        out.push(file.get(at + 4..at + 4 + n).context("the file ends inside a frame")?);
-        at += 4 + n;
-    }
-    Ok(out)
+    length_prefixed(file, "the spill file ends inside a frame").collect()
 }
 
 impl RecordReader {
@@ -495,7 +505,7 @@ mod tests {
         RecordWriter::create(&dir.file("b"))?.finish()?;
         assert_eq!(RecordReader::open(&dir.file("b"))?.next_record::<u64>()?, None);
         // the same records through the whole file's frames, decoded apart
-        let whole = crate::io::scratch::WholeFile::read(&dir.file("a"), Default::default())?;
+        let whole = read_whole(&dir.file("a"), WholeFile::default())?;
         let frames = frames_of(whole.bytes())?;
         assert_eq!(frames.len(), 10 + 10 + 1, "10 frames of one record, 10 cut at every 97th, the rest");
         let mut back = Vec::new();
@@ -506,7 +516,7 @@ mod tests {
         }
         assert_eq!(back, (0..1000u64).map(|i| (i, format!("S{i}"))).collect::<Vec<_>>());
         // a file cut inside a frame, or inside a frame's length, is refused, not read short;
-        // and so is a length beyond any frame
+        // and so is a length beyond the file
         let bytes = std::fs::read(dir.file("a"))?;
         for cut in [3, bytes.len() - 2] {
             assert!(frames_of(&bytes[..bytes.len() - cut]).is_err(), "cut {cut} bytes short");
