@@ -833,9 +833,10 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
     // few lookups are found without decoding every record twice.
     let damaged = || format!("a damaged record in {}", path.display());
     let frames = frames_of(file).with_context(damaged)?;
-    // The ids' records and the lookups', in one pass (a record is at least 10 bytes: no
-    // vector grows by copying; the room beyond the records is never touched).
-    let (mut id_recs, mut lookup_recs): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::with_capacity(file.len() / 10), Vec::new());
+    // The ids' records and the lookups', in one pass. A record takes at least 8 bytes of the
+    // file (its length, kind, text's length, position and partition), so the ids' vector never
+    // grows by copying; the room beyond its records is never touched.
+    let (mut id_recs, mut lookup_recs): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::with_capacity(file.len() / 8), Vec::new());
     for rec in frames.iter().flat_map(|b| records(b)) {
         let rec = rec.with_context(damaged)?;
         if rec.first() == Some(&1) { lookup_recs.push(rec) } else { id_recs.push(rec) }
@@ -1485,8 +1486,8 @@ mod tests {
         got.sort();
         want.sort();
         assert_eq!(got, want);
-        // an id's record cut inside its text, or of a kind no writer writes, among whole
-        // ones: the bucket is refused, naming its file
+        // an id's record cut inside its text, one cut before its position, one of a kind no
+        // writer writes, each among whole ones: the bucket is refused, naming its file
         for bad in [&[0u8, 30, b'S'][..], &[0, 2, b'S', b'1'], &[7, 0]] {
             let mut w = RecordWriter::create(&path)?;
             w.put(&id(&a, 1, 0))?;
