@@ -275,11 +275,15 @@ fn position(c: &Claim) -> u64 {
     (u64::from(c.file) << 32) | u64::from(c.line)
 }
 
-/// Writes a spilled claim: its ids' texts, its fields, its `rare_fund_pay`, its policy
-/// ([`get_claim`] reads them back).
-fn put_claim(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) {
+/// Appends a spilled claim to `buf`, framed: its ids' texts, its fields, its `rare_fund_pay`,
+/// its policy ([`get_claim`] reads them back).
+fn put_claim(buf: &mut Vec<u8>, claim: (&[Option<&str>; 3], &Claim, Money, Option<u16>)) -> Result<()> {
     // the texts' bytes, 13 varints (the texts' lengths among them) and 6 bytes at most
-    w.reserve(s.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 13 * MAX_VARINT + 6);
+    let bound = claim.0.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 13 * MAX_VARINT + 6;
+    frame_with(buf, bound, |w| put_claim_fields(w, claim))
+}
+
+fn put_claim_fields(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) {
     for id in s {
         w.text(*id);
     }
@@ -340,12 +344,15 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     r.at_end().then_some((s, c, rare_fund_pay, policy))
 }
 
-/// Writes a partition's settlement of a claim, or none for a claim it refused
-/// ([`get_settlement`] reads it back).
-fn put_settlement(w: &mut Put, st: Option<&Settlement>) {
-    let Some(st) = st else { return w.byte(0) };
+/// Appends a partition's settlement of a claim to `buf`, framed, or none for a claim it
+/// refused ([`get_settlement`] reads it back).
+fn put_settlement(buf: &mut Vec<u8>, st: Option<&Settlement>) -> Result<()> {
     // 9 integers and 4 bytes at most
-    w.reserve(9 * MAX_VARINT + 4);
+    frame_with(buf, 9 * MAX_VARINT + 4, |w| put_settlement_fields(w, st))
+}
+
+fn put_settlement_fields(w: &mut Put, st: Option<&Settlement>) {
+    let Some(st) = st else { return w.byte(0) };
     w.byte(1);
     w.signed(i64::from(st.year));
     w.varint(u64::from(st.policy));
@@ -762,7 +769,7 @@ impl SpillCtx<'_> {
                 let s = strs(&t, ci);
                 let policy = policy_alone(&t, ci, &self.persons.table, self.policies);
                 let slot = &mut e.claims[part as usize];
-                frame_with(&mut slot.0, |w| put_claim(w, (&s, c, t.rare_fund_pay(ci), policy)))?;
+                put_claim(&mut slot.0, (&s, c, t.rare_fund_pay(ci), policy))?;
                 slot.1 += 1;
                 // a run of claims mostly shares its year: one set insert per change
                 let y = time::year_of(c.setl_time);
@@ -773,12 +780,12 @@ impl SpillCtx<'_> {
                 let setl_id = s[0].unwrap_or("");
                 let refused = policy.is_none();
                 let slot = &mut e.keys[(id_hash(setl_id) % self.buckets as u64) as usize];
-                frame_with(&mut slot.0, |w| put_key(w, &KeyRecord::Id { setl_id, pos, part, reversal: c.reversal, refused }))?;
+                put_key(&mut slot.0, &KeyRecord::Id { setl_id, pos, part, reversal: c.reversal, refused })?;
                 slot.1 += 1;
                 if c.reversal {
                     let init = s[2].unwrap_or("");
                     let slot = &mut e.keys[(id_hash(init) % self.buckets as u64) as usize];
-                    frame_with(&mut slot.0, |w| put_key(w, &KeyRecord::Lookup { init, pos, part }))?;
+                    put_key(&mut slot.0, &KeyRecord::Lookup { init, pos, part })?;
                     slot.1 += 1;
                 }
             }
@@ -791,13 +798,20 @@ impl SpillCtx<'_> {
 /// its fields in order: texts as their length and bytes, integers as varints, flags as a
 /// byte), which [`cross_checks`] reads with postcard: two records a claim at most, where
 /// postcard's serde calls were a twentieth of the 100M year's read (perf, 2026-12-07).
-fn put_key(w: &mut Put, k: &KeyRecord) {
+fn put_key(buf: &mut Vec<u8>, k: &KeyRecord) -> Result<()> {
+    let text = match k {
+        KeyRecord::Id { setl_id, .. } => setl_id,
+        KeyRecord::Lookup { init, .. } => init,
+    };
+    // the kind, the text's bytes, 3 varints and 2 flags at most
+    frame_with(buf, 1 + text.len() + 3 * MAX_VARINT + 2, |w| put_key_fields(w, k))
+}
+
+fn put_key_fields(w: &mut Put, k: &KeyRecord) {
     let (kind, text, pos, part) = match k {
         KeyRecord::Id { setl_id, pos, part, .. } => (0, setl_id, pos, part),
         KeyRecord::Lookup { init, pos, part } => (1, init, pos, part),
     };
-    // the kind, the text's bytes, 3 varints and 2 flags at most
-    w.reserve(1 + text.len() + 3 * MAX_VARINT + 2);
     w.byte(kind);
     w.varint(text.len() as u64);
     w.bytes(text.as_bytes());
@@ -1076,7 +1090,7 @@ fn settle_partition(
                 if let Some(ahead) = settled.get(i + FETCH_AHEAD) {
                     prefetch(ahead);
                 }
-                frame_with(&mut buf, |w| put_settlement(w, settled.get(i)))?;
+                put_settlement(&mut buf, settled.get(i))?;
             }
             Ok((buf, records))
         })
@@ -1332,7 +1346,7 @@ mod tests {
             };
             let ids: [Option<&str>; 3] = [ids[0].as_deref(), ids[1].as_deref(), ids[2].as_deref()];
             let mut buf = Vec::new();
-            frame_with(&mut buf, |w| put_claim(w, (&ids, &claim, rare, policy))).expect("framed");
+            put_claim(&mut buf, (&ids, &claim, rare, policy)).expect("framed");
             let rec = records(&buf).next().expect("one record").expect("whole");
             let back = get_claim(rec).expect("the claim read back");
             prop_assert_eq!(format!("{:?}", back), format!("{:?}", (ids.map(|s| s.map(str::as_bytes)), &claim, rare, policy)));
@@ -1354,7 +1368,7 @@ mod tests {
                 Settlement { year, policy, benefit, status, reason, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay }
             });
             let mut buf = Vec::new();
-            frame_with(&mut buf, |w| put_settlement(w, st.as_ref())).expect("framed");
+            put_settlement(&mut buf, st.as_ref()).expect("framed");
             let rec = records(&buf).next().expect("one record").expect("whole");
             prop_assert_eq!(get_settlement(rec), Some(st));
             for cut in 0..rec.len() {
@@ -1380,7 +1394,7 @@ mod tests {
         // partition 1's settlements hold one record that no claim read takes
         let mut w = RecordWriter::create(&spill.file("settled-1"))?;
         let mut refused = Vec::new();
-        frame_with(&mut refused, |w| put_settlement(w, None))?;
+        put_settlement(&mut refused, None)?;
         w.put_frame(&refused, 1)?;
         w.finish()?;
         let mut merge = Merge::open(&spill, 2, &[])?;
@@ -1423,7 +1437,7 @@ mod tests {
                 KeyRecord::Id { setl_id: &text, pos, part, reversal, refused }
             };
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            frame_with(&mut ours, |w| put_key(w, &k)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            put_key(&mut ours, &k).map_err(|e| TestCaseError::fail(e.to_string()))?;
             crate::io::spill::frame(&mut theirs, &k).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(ours, theirs);
         }
@@ -1492,7 +1506,7 @@ mod tests {
             let mut w = RecordWriter::create(&path)?;
             w.put(&id(&a, 1, 0))?;
             let mut frame = Vec::new();
-            frame_with(&mut frame, |p| p.bytes(bad))?;
+            frame_with(&mut frame, bad.len(), |p| p.bytes(bad))?;
             w.put_frame(&frame, 1)?;
             w.put(&id(&b, 2, 1))?;
             w.finish()?;
