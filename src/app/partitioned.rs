@@ -20,7 +20,9 @@ use crate::intake::whole::{claim_of, entry, half, id_bytes_hash};
 use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_hash, policy_alone, prepare_part};
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::scratch::WholeFile;
-use crate::io::spill::{Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, read_whole, records};
+use crate::io::spill::{
+    Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, packed_bound, read_whole, records, unzigzag, zigzag,
+};
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
 use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time};
@@ -278,49 +280,49 @@ fn position(c: &Claim) -> u64 {
 /// Appends a spilled claim to `buf`, framed: its ids' texts, its fields, its `rare_fund_pay`,
 /// its policy ([`get_claim`] reads them back).
 fn put_claim(buf: &mut Vec<u8>, claim: (&[Option<&str>; 3], &Claim, Money, Option<u16>)) -> Result<()> {
-    // the texts' bytes, 13 varints (the texts' lengths among them) and 6 bytes at most
-    let bound = claim.0.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 13 * MAX_VARINT + 6;
+    // 10 integers packed, 6 bytes, the texts' bytes and their lengths' varints at most
+    let bound = packed_bound(10) + 6 + claim.0.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 3 * MAX_VARINT;
     frame_with(buf, bound, |w| put_claim_fields(w, claim))
 }
 
 fn put_claim_fields(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) {
-    for id in s {
-        w.text(*id);
-    }
-    w.varint(u64::from(c.psn));
-    w.signed(c.setl_time);
-    for m in [c.fulamt_ownpay_amt, c.overlmt_selfpay, c.preselfpay_amt, c.inscp_scp_amt, rare_fund_pay] {
-        w.signed(m.fen());
-    }
+    w.packed([
+        u64::from(c.psn),
+        zigzag(c.setl_time),
+        zigzag(c.fulamt_ownpay_amt.fen()),
+        zigzag(c.overlmt_selfpay.fen()),
+        zigzag(c.preselfpay_amt.fen()),
+        zigzag(c.inscp_scp_amt.fen()),
+        zigzag(rare_fund_pay.fen()),
+        u64::from(c.file),
+        u64::from(c.line),
+        policy.map_or(0, |p| u64::from(p) + 1),
+    ]);
     w.byte(c.med_type.0);
     w.byte(c.level);
     w.byte(c.offsite.ordinal());
     w.byte(c.drug_class.ordinal());
     w.byte(c.disease.map_or(0, |d| d.ordinal() + 1));
     w.byte(u8::from(c.reversal));
-    w.varint(u64::from(c.file));
-    w.varint(u64::from(c.line));
-    w.varint(policy.map_or(0, |p| u64::from(p) + 1));
+    for id in s {
+        w.text(*id);
+    }
 }
 
 /// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`push_claim`] to set).
 fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     let mut r = Get::new(rec);
-    let s = [r.text_bytes()?, r.text_bytes()?, r.text_bytes()?];
-    let psn = u32::try_from(r.varint()?).ok()?;
-    let setl_time = r.signed()?;
-    let mut money = || r.signed().map(Money::from_fen);
-    let (fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, rare_fund_pay) =
-        (money()?, money()?, money()?, money()?, money()?);
+    let [psn, setl_time, a, b, c, d, rare, file, line, policy] = r.packed::<10>()?;
+    let money = |v| Money::from_fen(unzigzag(v));
     let c = Claim {
         setl_id: StrId::NONE,
         mdtrt_id: StrId::NONE,
-        psn,
-        setl_time,
-        fulamt_ownpay_amt,
-        overlmt_selfpay,
-        preselfpay_amt,
-        inscp_scp_amt,
+        psn: u32::try_from(psn).ok()?,
+        setl_time: unzigzag(setl_time),
+        fulamt_ownpay_amt: money(a),
+        overlmt_selfpay: money(b),
+        preselfpay_amt: money(c),
+        inscp_scp_amt: money(d),
         med_type: MedType::from_code(r.byte()?)?,
         level: r.byte()?,
         offsite: Offsite::from_ordinal(r.byte()?)?,
@@ -334,34 +336,42 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
             1 => true,
             _ => return None,
         },
-        file: u16::try_from(r.varint()?).ok()?,
-        line: u32::try_from(r.varint()?).ok()?,
+        file: u16::try_from(file).ok()?,
+        line: u32::try_from(line).ok()?,
     };
-    let policy = match r.varint()? {
+    let policy = match policy {
         0 => None,
         p => Some(u16::try_from(p - 1).ok()?),
     };
-    r.at_end().then_some((s, c, rare_fund_pay, policy))
+    let s = [r.text_bytes()?, r.text_bytes()?, r.text_bytes()?];
+    r.at_end().then_some((s, c, money(rare), policy))
 }
 
 /// Appends a partition's settlement of a claim to `buf`, framed, or none for a claim it
 /// refused ([`get_settlement`] reads it back).
 fn put_settlement(buf: &mut Vec<u8>, st: Option<&Settlement>) -> Result<()> {
-    // 9 integers and 4 bytes at most
-    frame_with(buf, 9 * MAX_VARINT + 4, |w| put_settlement_fields(w, st))
+    // a flag, 3 bytes and 9 integers packed at most
+    frame_with(buf, 4 + packed_bound(9), |w| put_settlement_fields(w, st))
 }
 
 fn put_settlement_fields(w: &mut Put, st: Option<&Settlement>) {
     let Some(st) = st else { return w.byte(0) };
     w.byte(1);
-    w.signed(i64::from(st.year));
-    w.varint(u64::from(st.policy));
     w.byte(st.benefit.ordinal());
     w.byte(st.status.ordinal());
     w.byte(st.reason.map_or(0, |r| r.ordinal() + 1));
-    for m in [st.act_pay_dedc, st.hifp_pay, st.hifob_pay, st.hifmi_pay, st.maf_pay, st.psn_part_amt, st.oth_pay] {
-        w.signed(m.fen());
-    }
+    let m = |m: Money| zigzag(m.fen());
+    w.packed([
+        zigzag(i64::from(st.year)),
+        u64::from(st.policy),
+        m(st.act_pay_dedc),
+        m(st.hifp_pay),
+        m(st.hifob_pay),
+        m(st.hifmi_pay),
+        m(st.maf_pay),
+        m(st.psn_part_amt),
+        m(st.oth_pay),
+    ]);
 }
 
 /// Reads a settlement record [`put_settlement`] wrote: `Some(None)` for a refused claim,
@@ -371,28 +381,27 @@ fn get_settlement(rec: &[u8]) -> Option<SpilledSettlement> {
     if r.byte()? == 0 {
         return r.at_end().then_some(None);
     }
-    let year = i16::try_from(r.signed()?).ok()?;
-    let policy = u16::try_from(r.varint()?).ok()?;
     let benefit = Benefit::from_ordinal(r.byte()?)?;
     let status = Status::from_ordinal(r.byte()?)?;
     let reason = match r.byte()? {
         0 => None,
         k => Some(NotCoveredReason::from_ordinal(k - 1)?),
     };
-    let mut money = || r.signed().map(Money::from_fen);
+    let [year, policy, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay] = r.packed::<9>()?;
+    let money = |v| Money::from_fen(unzigzag(v));
     let st = Settlement {
-        year,
-        policy,
+        year: i16::try_from(unzigzag(year)).ok()?,
+        policy: u16::try_from(policy).ok()?,
         benefit,
         status,
         reason,
-        act_pay_dedc: money()?,
-        hifp_pay: money()?,
-        hifob_pay: money()?,
-        hifmi_pay: money()?,
-        maf_pay: money()?,
-        psn_part_amt: money()?,
-        oth_pay: money()?,
+        act_pay_dedc: money(act_pay_dedc),
+        hifp_pay: money(hifp_pay),
+        hifob_pay: money(hifob_pay),
+        hifmi_pay: money(hifmi_pay),
+        maf_pay: money(maf_pay),
+        psn_part_amt: money(psn_part_amt),
+        oth_pay: money(oth_pay),
     };
     r.at_end().then_some(Some(st))
 }
