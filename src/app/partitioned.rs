@@ -563,8 +563,9 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let mut part_rejects: Vec<RejectRow> = Vec::new();
     let pb = progress::bar(claims_read, "settling partitions");
     let mut v_at = 0;
-    // One partition's claims and positions, their memory kept from partition to partition.
-    let mut scratch = PartClaims::default();
+    // One partition's claims and positions, and the pieces they are decoded in, their memory
+    // kept from partition to partition.
+    let mut scratch = PartScratch::default();
     // Each step's wall and CPU time, added over the partitions.
     let mut spent = [Spent::default(); SETTLE_STEPS.len()];
     // A partition's settlements are written on a thread of their own while the next partition
@@ -992,8 +993,9 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
 /// positions and policies are read into `scratch`, emptied first: partitions reuse its memory
 /// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
 /// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
-/// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds). `spent` adds the
-/// wall and CPU time of its steps ([`SETTLE_STEPS`]).
+/// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds); so do the pieces
+/// its frames are decoded in ([`PartScratch`]). `spent` adds the wall and CPU time of its
+/// steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,
@@ -1004,7 +1006,7 @@ fn settle_partition(
     persons: &PersonsRead,
     policies: &PolicySet,
     years: &mut Vec<PersonYear>,
-    scratch: &mut PartClaims,
+    scratch: &mut PartScratch,
     spent: &mut [Spent; SETTLE_STEPS.len()],
 ) -> Result<(Vec<RejectRow>, Frames)> {
     // Each step's wall and CPU time, added to `spent` as it ends ([`SETTLE_STEPS`]).
@@ -1015,6 +1017,7 @@ fn settle_partition(
         spent.borrow_mut()[k] += c.lap();
         clock.set((c, k + 1));
     };
+    let PartScratch { claims: scratch, decoding, appending } = scratch;
     scratch.clear();
     scratch.reserve(usize::try_from(n).unwrap_or(0));
     // The file's frames, decoded in parallel a window at a time, appended in order.
@@ -1023,36 +1026,37 @@ fn settle_partition(
     let window = rayon::current_num_threads().max(2) * 4;
     // The window decoded before, appended (one thread copying the claims and their ids) while
     // this one is decoded.
-    let mut decoded_before: Vec<PartClaims> = Vec::new();
+    appending.clear();
     for w in frames.chunks(window) {
+        decoding.resize_with(w.len(), PartClaims::default);
         let ((), decoded) = rayon::join(
-            || scratch.append(std::mem::take(&mut decoded_before)),
+            || scratch.append(appending),
             || {
-                w.par_iter()
-                    .map(|buf| {
-                        // Sized for the frame's records at once: no vector of the piece grows
-                        // (and is copied) while it fills; a record's ids are fewer bytes than it.
-                        let k = records(buf).count();
-                        let mut piece = PartClaims::with_capacity(k);
-                        let mut texts = TextBytes::with_capacity(3 * k, buf.len());
-                        for rec in records(buf) {
-                            let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
-                            piece.pos.push(position(&claim.1));
-                            piece.policy.push(claim.3);
-                            push_claim(&mut piece.table, &mut texts, claim);
-                        }
-                        piece.table.strings = texts.finish().with_context(damaged)?;
-                        Ok(piece)
-                    })
-                    .collect::<Result<Vec<PartClaims>>>()
+                w.par_iter().zip(decoding.par_iter_mut()).try_for_each(|(buf, piece)| -> Result<()> {
+                    // Sized for the frame's records at once: no vector of the piece grows
+                    // (and is copied) while it fills; a record's ids are fewer bytes than it.
+                    let k = records(buf).count();
+                    piece.clear();
+                    piece.reserve(k);
+                    let mut texts = TextBytes::reusing(std::mem::take(&mut piece.table.strings), 3 * k, buf.len());
+                    for rec in records(buf) {
+                        let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
+                        piece.pos.push(position(&claim.1));
+                        piece.policy.push(claim.3);
+                        push_claim(&mut piece.table, &mut texts, claim);
+                    }
+                    piece.table.strings = texts.finish().with_context(damaged)?;
+                    Ok(())
+                })
             },
         );
-        decoded_before = decoded?;
+        decoded?;
+        std::mem::swap(appending, decoding);
     }
     drop(frames);
     // Its bytes are copied out: the next partition's file is read into its buffer meanwhile.
     release(file);
-    scratch.append(decoded_before);
+    scratch.append(appending);
     let PartClaims { table, pos, policy } = scratch;
     if pos.len() as u64 != n {
         bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
@@ -1131,11 +1135,6 @@ struct PartClaims {
 }
 
 impl PartClaims {
-    /// Room for `n` claims (their ids come as [`TextBytes`]).
-    fn with_capacity(n: usize) -> PartClaims {
-        let table = ClaimTable { claims: Vec::with_capacity(n), ..ClaimTable::default() };
-        PartClaims { table, pos: Vec::with_capacity(n), policy: Vec::with_capacity(n) }
-    }
     fn clear(&mut self) {
         self.table.clear();
         self.pos.clear();
@@ -1146,14 +1145,28 @@ impl PartClaims {
         self.pos.reserve(n);
         self.policy.reserve(n);
     }
-    /// Appends decoded pieces of the partition, in order.
-    fn append(&mut self, pieces: Vec<PartClaims>) {
+    /// Appends decoded pieces of the partition, in order, leaving them empty with their
+    /// memory kept.
+    fn append(&mut self, pieces: &mut [PartClaims]) {
         for p in pieces {
-            self.table.append(p.table);
-            self.pos.extend(p.pos);
-            self.policy.extend(p.policy);
+            self.table.append_emptying(&mut p.table);
+            self.pos.append(&mut p.pos);
+            self.policy.append(&mut p.policy);
         }
     }
+}
+
+/// What a partition's claims are decoded into, kept from partition to partition: fresh, the
+/// pieces of every frame (~120 bytes a claim: the claim, its position, policy and ids) were
+/// pages the kernel clears, a tenth of the 100M year's partitions' CPU samples.
+#[derive(Default)]
+struct PartScratch {
+    /// the partition's claims
+    claims: PartClaims,
+    /// a window's frames are decoded into these while the window before, decoded into
+    /// `appending`, is appended to `claims`
+    decoding: Vec<PartClaims>,
+    appending: Vec<PartClaims>,
 }
 
 /// The partitions' claims and settlement files, read side by side and merged into input
@@ -1171,7 +1184,13 @@ struct Merge<'a> {
     last: Option<u64>,
     /// each partition's share of the piece, its memory kept from piece to piece
     shares: Vec<Share>,
+    /// the piece's chunks decoded in parallel, each a table and its settlements, their
+    /// memory kept from piece to piece (fresh, pages the kernel clears)
+    pieces: Vec<(ClaimTable, Vec<Settlement>)>,
 }
+
+/// Claims a chunk of a merged piece, decoded by one thread.
+const MERGE_CHUNK: usize = 1 << 13;
 
 /// One partition's share of a piece: its claims' and settlements' records.
 #[derive(Default)]
@@ -1189,8 +1208,15 @@ impl Share {
 
 impl<'a> Merge<'a> {
     fn open(spill: &SpillDir, parts: usize, seq: &'a [u8]) -> Result<Merge<'a>> {
-        let mut m =
-            Merge { claims: Vec::with_capacity(parts), settled: Vec::with_capacity(parts), seq, at: 0, last: None, shares: Vec::new() };
+        let mut m = Merge {
+            claims: Vec::with_capacity(parts),
+            settled: Vec::with_capacity(parts),
+            seq,
+            at: 0,
+            last: None,
+            shares: Vec::new(),
+            pieces: Vec::new(),
+        };
         for p in 0..parts {
             m.claims.push(RecordReader::open(&spill.file(&format!("claims-{p}")))?);
             m.settled.push(RecordReader::open(&spill.file(&format!("settled-{p}")))?);
@@ -1235,46 +1261,46 @@ impl<'a> Merge<'a> {
                 Ok(())
             })?;
         let shares = &self.shares;
-        let pieces: Vec<(ClaimTable, Vec<Settlement>)> = refs
-            .par_chunks(1 << 13)
-            .map(|refs| {
-                // Room for the chunk's claims and their ids (a claim's record holds its ids, so
-                // the records' bytes bound the ids'): no arena grown by copying.
-                let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
-                let mut table = ClaimTable::default();
-                table.claims.reserve(refs.len());
-                let mut texts = TextBytes::with_capacity(3 * refs.len(), id_bytes);
-                let mut sorted = Vec::with_capacity(refs.len());
-                for (i, &(p, j)) in refs.iter().enumerate() {
-                    // Input order leaps from partition to partition: each claim's records are
-                    // fetched a few claims ahead (their first loads were most of the decoding's
-                    // samples at 100M).
-                    if let Some(&(p, j)) = refs.get(i + FETCH_AHEAD) {
-                        let share = &shares[p as usize];
-                        prefetch_bytes(Share::record(&share.claims, j as usize));
-                        prefetch_bytes(Share::record(&share.settled, j as usize));
-                    }
+        self.pieces.resize_with(refs.len().div_ceil(MERGE_CHUNK), Default::default);
+        refs.par_chunks(MERGE_CHUNK).zip(self.pieces.par_iter_mut()).try_for_each(|(refs, (table, sorted))| -> Result<()> {
+            // Room for the chunk's claims and their ids (a claim's record holds its ids, so
+            // the records' bytes bound the ids'): no arena grown by copying.
+            let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
+            table.clear();
+            table.claims.reserve(refs.len());
+            let mut texts = TextBytes::reusing(std::mem::take(&mut table.strings), 3 * refs.len(), id_bytes);
+            sorted.clear();
+            sorted.reserve(refs.len());
+            for (i, &(p, j)) in refs.iter().enumerate() {
+                // Input order leaps from partition to partition: each claim's records are
+                // fetched a few claims ahead (their first loads were most of the decoding's
+                // samples at 100M).
+                if let Some(&(p, j)) = refs.get(i + FETCH_AHEAD) {
                     let share = &shares[p as usize];
-                    let st =
-                        get_settlement(Share::record(&share.settled, j as usize)).context("a damaged record in a settlement spill file")?;
-                    let Some(st) = st else { continue };
-                    let claim = get_claim(Share::record(&share.claims, j as usize)).context("a damaged record in a claims spill file")?;
-                    push_claim(&mut table, &mut texts, claim);
-                    sorted.push(st);
+                    prefetch_bytes(Share::record(&share.claims, j as usize));
+                    prefetch_bytes(Share::record(&share.settled, j as usize));
                 }
-                table.strings = texts.finish().context("a damaged record in a claims spill file")?;
-                Ok((table, sorted))
-            })
-            .collect::<Result<_>>()?;
+                let share = &shares[p as usize];
+                let st =
+                    get_settlement(Share::record(&share.settled, j as usize)).context("a damaged record in a settlement spill file")?;
+                let Some(st) = st else { continue };
+                let claim = get_claim(Share::record(&share.claims, j as usize)).context("a damaged record in a claims spill file")?;
+                push_claim(table, &mut texts, claim);
+                sorted.push(st);
+            }
+            table.strings = texts.finish().context("a damaged record in a claims spill file")?;
+            Ok(())
+        })?;
         let (mut table, mut settled) = reuse;
         table.clear();
         settled.sorted.clear();
+        let pieces = &mut self.pieces;
         table.claims.reserve(pieces.iter().map(|(t, _)| t.claims.len()).sum());
         table.strings.reserve(pieces.iter().map(|(t, _)| t.strings.len()).sum(), pieces.iter().map(|(t, _)| t.strings.text_len()).sum());
         settled.sorted.reserve(seq.len());
-        for (t, s) in pieces {
-            table.append(t);
-            settled.sorted.extend(s);
+        for (t, s) in pieces.iter_mut() {
+            table.append_emptying(t);
+            settled.sorted.append(s);
         }
         // Merged right, the claims come in input order: their positions only increase.
         for c in &table.claims {

@@ -294,23 +294,33 @@ impl ClaimTable {
     }
     /// [`ClaimTable::append`], giving back the chunk's text ids (copied into ours), for a
     /// read that writes them to a file as it goes ([`crate::io::scratch::IdsSpooler`]).
-    pub fn append_giving_ids(&mut self, other: ClaimTable) -> Strings {
+    pub fn append_giving_ids(&mut self, mut other: ClaimTable) -> Strings {
+        self.append_rows(&mut other);
+        other.strings
+    }
+    /// [`ClaimTable::append`], leaving `other` empty with its memory kept for the next chunk.
+    pub fn append_emptying(&mut self, other: &mut ClaimTable) {
+        self.append_rows(other);
+        other.strings.clear();
+    }
+    /// Moves `other`'s rows after ours, its texts copied into our arena (its own arena left
+    /// as it was).
+    fn append_rows(&mut self, other: &mut ClaimTable) {
         let base = self.strings.append(&other.strings);
         let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
         let first = self.claims.len() as u32;
-        self.recorded.extend(other.recorded.into_iter().map(|(i, r)| (i + first, r)));
-        self.rare_fund.extend(other.rare_fund.into_iter().map(|(i, m)| (i + first, m)));
-        self.reversals.extend(other.reversals.into_iter().map(|r| Reversal {
+        self.recorded.extend(other.recorded.drain(..).map(|(i, r)| (i + first, r)));
+        self.rare_fund.extend(other.rare_fund.drain(..).map(|(i, m)| (i + first, m)));
+        self.reversals.extend(other.reversals.drain(..).map(|r| Reversal {
             claim: r.claim + first,
             init_setl_id: shift(r.init_setl_id),
             ..r
         }));
-        self.claims.extend(other.claims.into_iter().map(|mut c| {
+        self.claims.extend(other.claims.drain(..).map(|mut c| {
             c.setl_id = shift(c.setl_id);
             c.mdtrt_id = shift(c.mdtrt_id);
             c
         }));
-        other.strings
     }
 }
 

@@ -295,6 +295,15 @@ impl TextBytes {
     pub fn with_capacity(n: usize, bytes: usize) -> TextBytes {
         TextBytes { buf: Vec::with_capacity(bytes), ids: Strings::with_capacity(n, 0) }
     }
+    /// [`TextBytes::with_capacity`] in the memory of `strings` (emptied): an arena made
+    /// before, kept from piece to piece (fresh memory is pages the kernel clears).
+    pub fn reusing(mut strings: Strings, n: usize, bytes: usize) -> TextBytes {
+        strings.clear();
+        let mut buf = std::mem::take(&mut strings.buf).into_bytes();
+        buf.reserve(bytes);
+        strings.ends.reserve(n);
+        TextBytes { buf, ids: strings }
+    }
     /// Adds a text (not yet checked); its id in the [`Strings`] [`TextBytes::finish`] makes.
     #[inline]
     pub fn push(&mut self, b: &[u8]) -> StrId {
