@@ -160,9 +160,10 @@ pub fn frame_with(buf: &mut Vec<u8>, bound: usize, put: impl FnOnce(&mut Put)) -
 }
 
 /// Writes a record's fields into the room [`frame_with`] made for it: integers as LEB128
-/// varints (signed ones zigzagged first), texts as their length and bytes. [`Get`] reads them
-/// back in the same order. A writer writes no more than the bound it gave [`frame_with`]
-/// (its texts' lengths and [`MAX_VARINT`] a varint): more is a bug, and panics.
+/// varints or packed ([`Put::packed`]; signed ones [`zigzag`]ged first), texts as their
+/// length and bytes. [`Get`] reads them back in the same order. A writer writes no more than
+/// the bound it gave [`frame_with`] (its texts' lengths, [`MAX_VARINT`] a varint,
+/// [`packed_bound`] for packed ones): more is a bug, and panics.
 pub struct Put<'a> {
     out: &'a mut [u8],
     at: usize,
@@ -184,10 +185,6 @@ impl Put<'_> {
             v >>= 7;
         }
         self.byte(v as u8);
-    }
-    #[inline(always)]
-    pub fn signed(&mut self, v: i64) {
-        self.varint(zigzag(v));
     }
     /// Bytes as they are (their length written before them, as the record's reader expects).
     #[inline(always)]
@@ -298,10 +295,6 @@ impl<'a> Get<'a> {
         let b = self.bytes.get(self.at..end)?;
         self.at = end;
         Some(b)
-    }
-    #[inline(always)]
-    pub fn signed(&mut self) -> Option<i64> {
-        self.varint().map(unzigzag)
     }
     /// A text [`Put::text`] wrote, as its bytes: the reader checks them as UTF-8
     /// ([`crate::model::TextBytes`] checks a frame's texts at once).
