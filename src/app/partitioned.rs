@@ -21,7 +21,7 @@ use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::scratch::WholeFile;
 use crate::io::spill::{
-    Get, MAX_VARINT, Put, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, packed_bound, read_whole, records, unzigzag, zigzag,
+    Get, MAX_VARINT, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, packed_bound, read_whole, records, unzigzag, zigzag,
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
@@ -277,52 +277,60 @@ fn position(c: &Claim) -> u64 {
     (u64::from(c.file) << 32) | u64::from(c.line)
 }
 
-/// Appends a spilled claim to `buf`, framed: its ids' texts, its fields, its `rare_fund_pay`,
-/// its policy ([`get_claim`] reads them back).
-fn put_claim(buf: &mut Vec<u8>, claim: (&[Option<&str>; 3], &Claim, Money, Option<u16>)) -> Result<()> {
+/// Appends a spilled claim to `buf`, framed: its integers packed (psn, setl_time, its
+/// amounts and `rare_fund_pay`, file, line, policy), its codes, its ids' texts
+/// ([`get_claim`] reads them back).
+fn put_claim(buf: &mut Vec<u8>, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) -> Result<()> {
     // 10 integers packed, 6 bytes, the texts' bytes and their lengths' varints at most
-    let bound = packed_bound(10) + 6 + claim.0.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 3 * MAX_VARINT;
-    frame_with(buf, bound, |w| put_claim_fields(w, claim))
+    let bound = packed_bound(10) + 6 + s.iter().map(|t| t.map_or(0, str::len)).sum::<usize>() + 3 * MAX_VARINT;
+    frame_with(buf, bound, |w| {
+        w.packed([
+            u64::from(c.psn),
+            zigzag(c.setl_time),
+            packed_fen(c.fulamt_ownpay_amt),
+            packed_fen(c.overlmt_selfpay),
+            packed_fen(c.preselfpay_amt),
+            packed_fen(c.inscp_scp_amt),
+            packed_fen(rare_fund_pay),
+            u64::from(c.file),
+            u64::from(c.line),
+            policy.map_or(0, |p| u64::from(p) + 1),
+        ]);
+        w.byte(c.med_type.0);
+        w.byte(c.level);
+        w.byte(c.offsite.ordinal());
+        w.byte(c.drug_class.ordinal());
+        w.byte(c.disease.map_or(0, |d| d.ordinal() + 1));
+        w.byte(u8::from(c.reversal));
+        for id in s {
+            w.text(*id);
+        }
+    })
 }
 
-fn put_claim_fields(w: &mut Put, (s, c, rare_fund_pay, policy): (&[Option<&str>; 3], &Claim, Money, Option<u16>)) {
-    w.packed([
-        u64::from(c.psn),
-        zigzag(c.setl_time),
-        zigzag(c.fulamt_ownpay_amt.fen()),
-        zigzag(c.overlmt_selfpay.fen()),
-        zigzag(c.preselfpay_amt.fen()),
-        zigzag(c.inscp_scp_amt.fen()),
-        zigzag(rare_fund_pay.fen()),
-        u64::from(c.file),
-        u64::from(c.line),
-        policy.map_or(0, |p| u64::from(p) + 1),
-    ]);
-    w.byte(c.med_type.0);
-    w.byte(c.level);
-    w.byte(c.offsite.ordinal());
-    w.byte(c.drug_class.ordinal());
-    w.byte(c.disease.map_or(0, |d| d.ordinal() + 1));
-    w.byte(u8::from(c.reversal));
-    for id in s {
-        w.text(*id);
-    }
+/// An amount as a packed integer (its fen, zigzagged: a reversal's are negative).
+fn packed_fen(m: Money) -> u64 {
+    zigzag(m.fen())
+}
+
+/// The amount [`packed_fen`] packed.
+fn unpacked_fen(v: u64) -> Money {
+    Money::from_fen(unzigzag(v))
 }
 
 /// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`push_claim`] to set).
 fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     let mut r = Get::new(rec);
     let [psn, setl_time, a, b, c, d, rare, file, line, policy] = r.packed::<10>()?;
-    let money = |v| Money::from_fen(unzigzag(v));
     let c = Claim {
         setl_id: StrId::NONE,
         mdtrt_id: StrId::NONE,
         psn: u32::try_from(psn).ok()?,
         setl_time: unzigzag(setl_time),
-        fulamt_ownpay_amt: money(a),
-        overlmt_selfpay: money(b),
-        preselfpay_amt: money(c),
-        inscp_scp_amt: money(d),
+        fulamt_ownpay_amt: unpacked_fen(a),
+        overlmt_selfpay: unpacked_fen(b),
+        preselfpay_amt: unpacked_fen(c),
+        inscp_scp_amt: unpacked_fen(d),
         med_type: MedType::from_code(r.byte()?)?,
         level: r.byte()?,
         offsite: Offsite::from_ordinal(r.byte()?)?,
@@ -344,34 +352,31 @@ fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
         p => Some(u16::try_from(p - 1).ok()?),
     };
     let s = [r.text_bytes()?, r.text_bytes()?, r.text_bytes()?];
-    r.at_end().then_some((s, c, money(rare), policy))
+    r.at_end().then_some((s, c, unpacked_fen(rare), policy))
 }
 
 /// Appends a partition's settlement of a claim to `buf`, framed, or none for a claim it
 /// refused ([`get_settlement`] reads it back).
 fn put_settlement(buf: &mut Vec<u8>, st: Option<&Settlement>) -> Result<()> {
     // a flag, 3 bytes and 9 integers packed at most
-    frame_with(buf, 4 + packed_bound(9), |w| put_settlement_fields(w, st))
-}
-
-fn put_settlement_fields(w: &mut Put, st: Option<&Settlement>) {
-    let Some(st) = st else { return w.byte(0) };
-    w.byte(1);
-    w.byte(st.benefit.ordinal());
-    w.byte(st.status.ordinal());
-    w.byte(st.reason.map_or(0, |r| r.ordinal() + 1));
-    let m = |m: Money| zigzag(m.fen());
-    w.packed([
-        zigzag(i64::from(st.year)),
-        u64::from(st.policy),
-        m(st.act_pay_dedc),
-        m(st.hifp_pay),
-        m(st.hifob_pay),
-        m(st.hifmi_pay),
-        m(st.maf_pay),
-        m(st.psn_part_amt),
-        m(st.oth_pay),
-    ]);
+    frame_with(buf, 4 + packed_bound(9), |w| {
+        let Some(st) = st else { return w.byte(0) };
+        w.byte(1);
+        w.byte(st.benefit.ordinal());
+        w.byte(st.status.ordinal());
+        w.byte(st.reason.map_or(0, |r| r.ordinal() + 1));
+        w.packed([
+            zigzag(i64::from(st.year)),
+            u64::from(st.policy),
+            packed_fen(st.act_pay_dedc),
+            packed_fen(st.hifp_pay),
+            packed_fen(st.hifob_pay),
+            packed_fen(st.hifmi_pay),
+            packed_fen(st.maf_pay),
+            packed_fen(st.psn_part_amt),
+            packed_fen(st.oth_pay),
+        ]);
+    })
 }
 
 /// Reads a settlement record [`put_settlement`] wrote: `Some(None)` for a refused claim,
@@ -388,20 +393,19 @@ fn get_settlement(rec: &[u8]) -> Option<SpilledSettlement> {
         k => Some(NotCoveredReason::from_ordinal(k - 1)?),
     };
     let [year, policy, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay] = r.packed::<9>()?;
-    let money = |v| Money::from_fen(unzigzag(v));
     let st = Settlement {
         year: i16::try_from(unzigzag(year)).ok()?,
         policy: u16::try_from(policy).ok()?,
         benefit,
         status,
         reason,
-        act_pay_dedc: money(act_pay_dedc),
-        hifp_pay: money(hifp_pay),
-        hifob_pay: money(hifob_pay),
-        hifmi_pay: money(hifmi_pay),
-        maf_pay: money(maf_pay),
-        psn_part_amt: money(psn_part_amt),
-        oth_pay: money(oth_pay),
+        act_pay_dedc: unpacked_fen(act_pay_dedc),
+        hifp_pay: unpacked_fen(hifp_pay),
+        hifob_pay: unpacked_fen(hifob_pay),
+        hifmi_pay: unpacked_fen(hifmi_pay),
+        maf_pay: unpacked_fen(maf_pay),
+        psn_part_amt: unpacked_fen(psn_part_amt),
+        oth_pay: unpacked_fen(oth_pay),
     };
     r.at_end().then_some(Some(st))
 }
@@ -809,28 +813,22 @@ impl SpillCtx<'_> {
 /// byte), which [`cross_checks`] reads with postcard: two records a claim at most, where
 /// postcard's serde calls were a twentieth of the 100M year's read (perf, 2026-12-07).
 fn put_key(buf: &mut Vec<u8>, k: &KeyRecord) -> Result<()> {
-    let text = match k {
-        KeyRecord::Id { setl_id, .. } => setl_id,
-        KeyRecord::Lookup { init, .. } => init,
-    };
-    // the kind, the text's bytes, 3 varints and 2 flags at most
-    frame_with(buf, 1 + text.len() + 3 * MAX_VARINT + 2, |w| put_key_fields(w, k))
-}
-
-fn put_key_fields(w: &mut Put, k: &KeyRecord) {
     let (kind, text, pos, part) = match k {
         KeyRecord::Id { setl_id, pos, part, .. } => (0, setl_id, pos, part),
         KeyRecord::Lookup { init, pos, part } => (1, init, pos, part),
     };
-    w.byte(kind);
-    w.varint(text.len() as u64);
-    w.bytes(text.as_bytes());
-    w.varint(*pos);
-    w.varint(u64::from(*part));
-    if let KeyRecord::Id { reversal, refused, .. } = k {
-        w.byte(u8::from(*reversal));
-        w.byte(u8::from(*refused));
-    }
+    // the kind, the text's bytes, 3 varints and 2 flags at most
+    frame_with(buf, 1 + text.len() + 3 * MAX_VARINT + 2, |w| {
+        w.byte(kind);
+        w.varint(text.len() as u64);
+        w.bytes(text.as_bytes());
+        w.varint(*pos);
+        w.varint(u64::from(*part));
+        if let KeyRecord::Id { reversal, refused, .. } = k {
+            w.byte(u8::from(*reversal));
+            w.byte(u8::from(*refused));
+        }
+    })
 }
 
 /// The setl_id's bytes and the position of an id's key record, read without decoding the

@@ -292,11 +292,8 @@ pub struct TextBytes {
 }
 
 impl TextBytes {
-    pub fn with_capacity(n: usize, bytes: usize) -> TextBytes {
-        TextBytes { buf: Vec::with_capacity(bytes), ids: Strings::with_capacity(n, 0) }
-    }
-    /// [`TextBytes::with_capacity`] in the memory of `strings` (emptied): an arena made
-    /// before, kept from piece to piece (fresh memory is pages the kernel clears).
+    /// Room for `n` texts of `bytes` in all, in the memory of `strings` (emptied): an arena
+    /// made before, kept from piece to piece (fresh memory is pages the kernel clears).
     pub fn reusing(mut strings: Strings, n: usize, bytes: usize) -> TextBytes {
         strings.clear();
         let mut buf = std::mem::take(&mut strings.buf).into_bytes();
