@@ -25,7 +25,9 @@ use crate::io::spill::{
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
-use crate::model::{Beside, Claim, ClaimTable, Money, PersonYear, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time};
+use crate::model::{
+    Beside, Claim, ClaimTable, Money, PersonYear, PlacedRows, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time,
+};
 use crate::pipeline::{self, Clock, RunInfo, Spent, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -452,6 +454,37 @@ fn push_claim(t: &mut ClaimTable, texts: &mut TextBytes, (s, mut c, rare_fund_pa
     c.mdtrt_id = id(s[1]);
     let init_setl_id = s[2].map(|s| texts.push(s));
     t.push(c, Beside { rare_fund_pay, init_setl_id, recorded: None });
+}
+
+/// Decodes a frame of a partition's claims file in place: its claims into `claims`, their
+/// positions and policies beside, their texts and side lists into `rows` (the ids numbered
+/// from 0, [`ClaimTable::placing`]); `None` for a damaged frame: a record that does not read,
+/// or other records than slots.
+fn decode_frame(frame: &[u8], (claims, pos, policy): (&mut [Claim], &mut [u64], &mut [Option<u16>]), rows: &mut PlacedRows) -> Option<()> {
+    rows.rare_fund.clear();
+    rows.reversals.clear();
+    // a record's ids are fewer bytes than it
+    let mut texts = TextBytes::reusing(std::mem::take(&mut rows.strings), 3 * claims.len(), frame.len());
+    let mut slots = claims.iter_mut().zip(pos.iter_mut().zip(policy.iter_mut()));
+    for (i, rec) in records(frame).enumerate() {
+        let (slot, (at, pol)) = slots.next()?;
+        let (s, mut c, rare_fund_pay, p) = get_claim(rec.ok()?)?;
+        let mut id = |s: Option<&[u8]>| s.map_or(StrId::NONE, |s| texts.push(s));
+        c.setl_id = id(s[0]);
+        c.mdtrt_id = id(s[1]);
+        let init_setl_id = id(s[2]);
+        if c.reversal {
+            rows.reversals.push((i as u32, init_setl_id));
+        }
+        if !rare_fund_pay.is_zero() {
+            rows.rare_fund.push((i as u32, rare_fund_pay));
+        }
+        *at = position(&c);
+        *pol = p;
+        *slot = c;
+    }
+    rows.strings = texts.finish()?;
+    slots.next().is_none().then_some(())
 }
 
 /// Runs the job; returns the counts (the outputs are committed).
@@ -988,11 +1021,11 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
 /// person-years to `years` (in no order: the merge orders them all); returns its rejected
 /// rows and one settlement record (or none, for a refused claim) per claim, in the claims
 /// file's order, in frames for [`write_settled`]. The partition's claims, their
-/// positions and policies are read into `scratch`, emptied first: partitions reuse its memory
-/// (hundreds of MB at a city's scale) rather than each fault in fresh pages, which the
-/// kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling samples; the phase
-/// took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated rounds); so do the pieces
-/// its frames are decoded in ([`PartScratch`]). `spent` adds the wall and CPU time of its
+/// positions and policies are decoded into `scratch` ([`decode_partition`]), in place:
+/// partitions reuse its memory (hundreds of MB at a city's scale) rather than each fault in
+/// fresh pages, which the kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling
+/// samples; the phase took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated
+/// rounds); so do the pieces its frames leave their texts in ([`PartScratch`]). `spent` adds the wall and CPU time of its
 /// steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
@@ -1015,50 +1048,13 @@ fn settle_partition(
         spent.borrow_mut()[k] += c.lap();
         clock.set((c, k + 1));
     };
-    let PartScratch { claims: scratch, decoding, appending } = scratch;
-    scratch.clear();
-    scratch.reserve(usize::try_from(n).unwrap_or(0));
-    // The file's frames, decoded in parallel a window at a time, appended in order.
-    let damaged = || format!("a damaged record in {}", path.display());
-    let frames = frames_of(file.bytes()).with_context(damaged)?;
-    let window = rayon::current_num_threads().max(2) * 4;
-    // The window decoded before, appended (one thread copying the claims and their ids) while
-    // this one is decoded.
-    appending.clear();
-    for w in frames.chunks(window) {
-        decoding.resize_with(w.len(), PartClaims::default);
-        let ((), decoded) = rayon::join(
-            || scratch.append(appending),
-            || {
-                w.par_iter().zip(decoding.par_iter_mut()).try_for_each(|(buf, piece)| -> Result<()> {
-                    // Sized for the frame's records at once: no vector of the piece grows
-                    // (and is copied) while it fills; a record's ids are fewer bytes than it.
-                    let k = records(buf).count();
-                    piece.clear();
-                    piece.reserve(k);
-                    let mut texts = TextBytes::reusing(std::mem::take(&mut piece.table.strings), 3 * k, buf.len());
-                    for rec in records(buf) {
-                        let claim = get_claim(rec.with_context(damaged)?).with_context(damaged)?;
-                        piece.pos.push(position(&claim.1));
-                        piece.policy.push(claim.3);
-                        push_claim(&mut piece.table, &mut texts, claim);
-                    }
-                    piece.table.strings = texts.finish().with_context(damaged)?;
-                    Ok(())
-                })
-            },
-        );
-        decoded?;
-        std::mem::swap(appending, decoding);
-    }
+    let PartScratch { claims: part, decoding, adopted } = scratch;
+    let frames = frames_of(file.bytes()).with_context(|| format!("a damaged record in {}", path.display()))?;
+    decode_partition(path, &frames, usize::try_from(n).unwrap_or(usize::MAX), part, [decoding, adopted])?;
     drop(frames);
     // Its bytes are copied out: the next partition's file is read into its buffer meanwhile.
     release(file);
-    scratch.append(appending);
-    let PartClaims { table, pos, policy } = scratch;
-    if pos.len() as u64 != n {
-        bail!("the spill file {} holds {} claims, {n} were written", path.display(), pos.len());
-    }
+    let PartClaims { table, pos, policy } = part;
     step();
     let index = |p: &u64| {
         pos.binary_search(p).map(|i| i as u32).map_err(|_| anyhow::anyhow!("internal: a verdict for a claim not in its partition"))
@@ -1110,6 +1106,76 @@ fn settle_partition(
     Ok((rejects, frames))
 }
 
+/// Decodes the frames of a partition's claims file (`path`), `n` claims, into `part`, in
+/// place: the partition's table is made `n` claims long (the last partition's memory kept,
+/// its slots written over) and each frame decodes into its own slots, in parallel a window
+/// at a time, leaving its texts and side lists in a piece of `pieces`; the window decoded
+/// before is adopted by the table (its texts copied into the table's arena, its ids shifted,
+/// on one thread) while the next is decoded. Decoded into pieces and then appended, each
+/// claim was copied on one thread beside the decoding (the 10.36M year in 33 partitions:
+/// "read the spill" 0.99–1.13 s against 0.81–0.90 s, 3 alternated rounds).
+fn decode_partition(path: &Path, frames: &[&[u8]], n: usize, part: &mut PartClaims, pieces: [&mut Vec<PlacedRows>; 2]) -> Result<()> {
+    let [decoding, adopted] = pieces;
+    let damaged = || format!("a damaged record in {}", path.display());
+    let miscounted = || anyhow::anyhow!("the spill file {} holds other claims than the {n} written", path.display());
+    let filler = match frames.iter().find_map(|f| records(f).next()) {
+        Some(rec) => get_claim(rec.with_context(damaged)?).with_context(damaged)?.1,
+        None if n == 0 => {
+            part.table.clear();
+            part.pos.clear();
+            part.policy.clear();
+            return Ok(());
+        }
+        None => return Err(miscounted()),
+    };
+    let (slots, mut rest) = part.table.placing(n, &filler);
+    part.pos.resize(n, 0);
+    part.policy.resize(n, None);
+    let mut left = (slots, &mut part.pos[..], &mut part.policy[..]);
+    let window = rayon::current_num_threads().max(2) * 4;
+    // the window decoded before: each frame's first claim and slots
+    let mut adopting: Vec<(u32, &mut [Claim])> = Vec::new();
+    let mut placed = 0;
+    for w in frames.chunks(window) {
+        let counts: Vec<usize> = w.par_iter().map(|f| records(f).count()).collect();
+        let mut slots = Vec::with_capacity(w.len());
+        for k in counts {
+            if k > left.0.len() {
+                return Err(miscounted());
+            }
+            let (claims, c) = std::mem::take(&mut left.0).split_at_mut(k);
+            let (pos, p) = std::mem::take(&mut left.1).split_at_mut(k);
+            let (policy, q) = std::mem::take(&mut left.2).split_at_mut(k);
+            left = (c, p, q);
+            slots.push((placed as u32, claims, pos, policy));
+            placed += k;
+        }
+        decoding.resize_with(w.len(), PlacedRows::default);
+        let ((), decoded) = rayon::join(
+            || {
+                for ((first, claims), rows) in adopting.iter_mut().zip(adopted.iter()) {
+                    rest.adopt(*first, claims, rows);
+                }
+            },
+            || {
+                w.par_iter().zip(slots.par_iter_mut()).zip(decoding.par_iter_mut()).try_for_each(|((f, (_, claims, pos, policy)), rows)| {
+                    decode_frame(f, (claims, pos, policy), rows).with_context(damaged)
+                })
+            },
+        );
+        decoded?;
+        adopting = slots.into_iter().map(|(first, claims, _, _)| (first, claims)).collect();
+        std::mem::swap(adopted, decoding);
+    }
+    for ((first, claims), rows) in adopting.iter_mut().zip(adopted.iter()) {
+        rest.adopt(*first, claims, rows);
+    }
+    if placed != n {
+        return Err(miscounted());
+    }
+    Ok(())
+}
+
 /// Frames of records, each with its number of records ([`RecordWriter::put_frame`]).
 type Frames = Vec<(Vec<u8>, u64)>;
 
@@ -1132,39 +1198,17 @@ struct PartClaims {
     policy: Vec<Option<u16>>,
 }
 
-impl PartClaims {
-    fn clear(&mut self) {
-        self.table.clear();
-        self.pos.clear();
-        self.policy.clear();
-    }
-    fn reserve(&mut self, n: usize) {
-        self.table.claims.reserve(n);
-        self.pos.reserve(n);
-        self.policy.reserve(n);
-    }
-    /// Appends decoded pieces of the partition, in order, leaving them empty with their
-    /// memory kept.
-    fn append(&mut self, pieces: &mut [PartClaims]) {
-        for p in pieces {
-            self.table.append_emptying(&mut p.table);
-            self.pos.append(&mut p.pos);
-            self.policy.append(&mut p.policy);
-        }
-    }
-}
-
 /// What a partition's claims are decoded into, kept from partition to partition: fresh, the
-/// pieces of every frame (~120 bytes a claim: the claim, its position, policy and ids) were
-/// pages the kernel clears, a tenth of the 100M year's partitions' CPU samples.
+/// pieces of every frame (then ~120 bytes a claim: the claim, its position, policy and ids)
+/// were pages the kernel clears, a tenth of the 100M year's partitions' CPU samples.
 #[derive(Default)]
 struct PartScratch {
     /// the partition's claims
     claims: PartClaims,
-    /// a window's frames are decoded into these while the window before, decoded into
-    /// `appending`, is appended to `claims`
-    decoding: Vec<PartClaims>,
-    appending: Vec<PartClaims>,
+    /// a window's frames leave their texts and side lists in these while the window
+    /// before, which left them in `adopted`, is adopted by `claims`' table
+    decoding: Vec<PlacedRows>,
+    adopted: Vec<PlacedRows>,
 }
 
 /// The partitions' claims and settlement files, read side by side and merged into input
@@ -1359,24 +1403,7 @@ mod tests {
             st in prop::option::of((any::<i16>(), any::<u16>(), pick(Benefit::ALL), pick(Status::ALL), prop::option::of(pick(NotCoveredReason::ALL)), prop::array::uniform7(any::<i64>()))),
         ) {
             let [a, b, c, d, rare] = fen.map(Money::from_fen);
-            let claim = Claim {
-                setl_id: StrId::NONE,
-                mdtrt_id: StrId::NONE,
-                psn,
-                setl_time,
-                fulamt_ownpay_amt: a,
-                overlmt_selfpay: b,
-                preselfpay_amt: c,
-                inscp_scp_amt: d,
-                med_type: MedType(med_type),
-                level,
-                offsite,
-                drug_class,
-                disease,
-                reversal,
-                file,
-                line,
-            };
+            let claim = claim_with(psn, setl_time, [a, b, c, d], (med_type, level, offsite, drug_class, disease, reversal), (file, line));
             let ids: [Option<&str>; 3] = [ids[0].as_deref(), ids[1].as_deref(), ids[2].as_deref()];
             let mut buf = Vec::new();
             put_claim(&mut buf, (&ids, &claim, rare, policy)).expect("framed");
@@ -1409,6 +1436,127 @@ mod tests {
             }
             prop_assert!(get_settlement(&[rec, &[0]].concat()).is_none());
         }
+    }
+
+    proptest! {
+        /// A partition's frames decoded in place, into a table that held another partition's
+        /// claims, read as the same records pushed one by one: the claims, their ids (none,
+        /// empty, a reversal's init_setl_id), rare_fund_pay, positions and policies; other
+        /// records than the claims written, or a record cut, are refused.
+        #[test]
+        fn partition_frames_decode_in_place_as_pushed(
+            before in prop::collection::vec(spilled_claim(), 0..40),
+            claims in prop::collection::vec(spilled_claim(), 0..120),
+            cuts in prop::collection::vec(0usize..12, 1..30),
+        ) {
+            let frames_of_claims = |claims: &[ClaimToSpill]| {
+                let mut frames = Vec::new();
+                let mut rest = claims;
+                for k in cuts.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (frame, r) = rest.split_at((*k).min(rest.len()));
+                    rest = r;
+                    let mut buf = Vec::new();
+                    for (c, ids, rare, policy) in frame {
+                        let ids = [ids[0].as_deref(), ids[1].as_deref(), ids[2].as_deref()];
+                        put_claim(&mut buf, (&ids, c, *rare, *policy)).expect("framed");
+                    }
+                    frames.push(buf);
+                }
+                frames
+            };
+            let path = Path::new("claims-0");
+            let mut part = PartClaims::default();
+            let (mut decoding, mut adopted) = (Vec::new(), Vec::new());
+            for claims in [&before, &claims] {
+                let frames = frames_of_claims(claims);
+                let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                decode_partition(path, &frames, claims.len(), &mut part, [&mut decoding, &mut adopted]).expect("decoded");
+                let (mut table, mut texts) = (ClaimTable::default(), TextBytes::default());
+                for f in &frames {
+                    for rec in records(f) {
+                        push_claim(&mut table, &mut texts, get_claim(rec.expect("whole")).expect("a claim"));
+                    }
+                }
+                table.strings = texts.finish().expect("UTF-8 ids");
+                prop_assert_eq!(part.table.claims.len(), claims.len());
+                for (i, (c, _, rare, policy)) in claims.iter().enumerate() {
+                    let placed = &part.table.claims[i];
+                    prop_assert_eq!(strs(&part.table, i), strs(&table, i));
+                    prop_assert_eq!(
+                        format!("{:?}", Claim { setl_id: StrId::NONE, mdtrt_id: StrId::NONE, ..placed.clone() }),
+                        format!("{c:?}")
+                    );
+                    prop_assert_eq!(part.table.rare_fund_pay(i), if c.rare_drug() { *rare } else { Money::ZERO });
+                    prop_assert_eq!(part.table.rare_fund_pay(i), table.rare_fund_pay(i));
+                    prop_assert_eq!(part.pos[i], position(c));
+                    prop_assert_eq!(part.policy[i], *policy);
+                }
+                prop_assert_eq!(part.table.reversals.len(), table.reversals.len());
+                prop_assert_eq!(part.table.rare_fund.len(), table.rare_fund.len());
+                // a claim more or fewer than the frames hold, a frame cut inside its last record
+                prop_assert!(decode_partition(path, &frames, claims.len() + 1, &mut part, [&mut decoding, &mut adopted]).is_err());
+                if let Some(k) = frames.iter().rposition(|f| !f.is_empty()) {
+                    prop_assert!(decode_partition(path, &frames, claims.len() - 1, &mut part, [&mut decoding, &mut adopted]).is_err());
+                    let mut cut = frames.clone();
+                    cut[k] = &frames[k][..frames[k].len() - 1];
+                    prop_assert!(decode_partition(path, &cut, claims.len(), &mut part, [&mut decoding, &mut adopted]).is_err());
+                }
+            }
+        }
+    }
+
+    /// A claim of these fields, its ids none (a spilled claim's are its texts).
+    fn claim_with(
+        psn: u32,
+        setl_time: i64,
+        [fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt]: [Money; 4],
+        (med_type, level, offsite, drug_class, disease, reversal): (u8, u8, Offsite, DrugClass, Option<Disease>, bool),
+        (file, line): (u16, u32),
+    ) -> Claim {
+        Claim {
+            setl_id: StrId::NONE,
+            mdtrt_id: StrId::NONE,
+            psn,
+            setl_time,
+            fulamt_ownpay_amt,
+            overlmt_selfpay,
+            preselfpay_amt,
+            inscp_scp_amt,
+            med_type: MedType(med_type),
+            level,
+            offsite,
+            drug_class,
+            disease,
+            reversal,
+            file,
+            line,
+        }
+    }
+
+    /// A claim as the read spills it: its ids (a reversal's init_setl_id or none), a
+    /// rare_fund_pay on a rare-drug claim, a policy or none.
+    type ClaimToSpill = (Claim, [Option<String>; 3], Money, Option<u16>);
+
+    /// A [`ClaimToSpill`] of any fields the read lets through.
+    fn spilled_claim() -> impl Strategy<Value = ClaimToSpill> {
+        (
+            prop::array::uniform2(prop::option::of("\\PC{0,12}")),
+            prop::option::of("\\PC{0,12}"),
+            (any::<u32>(), any::<i64>(), prop::array::uniform5(-1_000_000i64..1_000_000)),
+            (prop::sample::select(vec![11u8, 14, 15, 21]), pick(DrugClass::ALL), any::<bool>()),
+            (any::<u16>(), any::<u32>(), prop::option::of(any::<u16>())),
+        )
+            .prop_map(|(ids, init, (psn, setl_time, fen), (med_type, drug_class, reversal), (file, line, policy))| {
+                let [a, b, c, d, rare] = fen.map(Money::from_fen);
+                let claim =
+                    claim_with(psn, setl_time, [a, b, c, d], (med_type, 0, Offsite::ALL[0], drug_class, None, reversal), (file, line));
+                let rare = if claim.rare_drug() { rare } else { Money::ZERO };
+                let [setl_id, mdtrt_id] = ids;
+                (claim, [setl_id, mdtrt_id, if reversal { init } else { None }], rare, policy)
+            })
     }
 
     /// The merge ends only on used-up partition files: a record beyond the claims read is

@@ -303,6 +303,21 @@ impl ClaimTable {
         self.append_rows(other);
         other.strings.clear();
     }
+    /// Makes the table `n` claims long for rows decoded in place (the claims it held kept as
+    /// slots to write over, `filler` in the slots beyond them: a table reused from chunk to
+    /// chunk writes into memory it faulted in before), its texts and what its claims carry
+    /// beside emptied; returns the slots and the rest of the table, which adopts each run of
+    /// rows once decoded ([`TableRest::adopt`]).
+    pub fn placing(&mut self, n: usize, filler: &Claim) -> (&mut [Claim], TableRest<'_>) {
+        let ClaimTable { claims, strings, recorded, rare_fund, reversals } = self;
+        claims.truncate(n);
+        claims.resize(n, filler.clone());
+        strings.clear();
+        recorded.clear();
+        rare_fund.clear();
+        reversals.clear();
+        (claims, TableRest { strings, rare_fund, reversals })
+    }
     /// Moves `other`'s rows after ours, its texts copied into our arena (its own arena left
     /// as it was).
     fn append_rows(&mut self, other: &mut ClaimTable) {
@@ -320,6 +335,47 @@ impl ClaimTable {
             c.setl_id = shift(c.setl_id);
             c.mdtrt_id = shift(c.mdtrt_id);
             c
+        }));
+    }
+}
+
+/// A run of claims decoded in place into slots of a table ([`ClaimTable::placing`]), their
+/// ids numbered in an arena of their own from 0: its texts and what its claims carry beside,
+/// by index in the run.
+#[derive(Debug, Default)]
+pub struct PlacedRows {
+    pub strings: Strings,
+    pub rare_fund: Vec<(u32, Money)>,
+    /// each reversal's init_setl_id, in `strings`
+    pub reversals: Vec<(u32, StrId)>,
+}
+
+/// A table but its claims, adopting runs of rows decoded in place into the claims while
+/// other runs are decoded into other slots ([`ClaimTable::placing`]).
+pub struct TableRest<'a> {
+    strings: &'a mut Strings,
+    rare_fund: &'a mut Vec<(u32, Money)>,
+    reversals: &'a mut Vec<Reversal>,
+}
+
+impl TableRest<'_> {
+    /// Adopts the run of rows decoded into `claims`, the slots from claim index `first`, after
+    /// the runs adopted before it: their texts copied into the table's arena and their ids
+    /// shifted to it, what they carry beside added.
+    pub fn adopt(&mut self, first: u32, claims: &mut [Claim], rows: &PlacedRows) {
+        let base = self.strings.append(&rows.strings);
+        let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
+        if base > 0 {
+            for c in claims.iter_mut() {
+                c.setl_id = shift(c.setl_id);
+                c.mdtrt_id = shift(c.mdtrt_id);
+            }
+        }
+        self.rare_fund.extend(rows.rare_fund.iter().map(|&(i, m)| (first + i, m)));
+        self.reversals.extend(rows.reversals.iter().map(|&(i, id)| Reversal {
+            claim: first + i,
+            init_setl_id: shift(id),
+            original: NO_ORIGINAL,
         }));
     }
 }

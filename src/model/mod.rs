@@ -8,7 +8,7 @@ pub mod settlement;
 pub mod strings;
 pub mod time;
 
-pub use claim::{Beside, Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, Recorded, Reversal};
+pub use claim::{Beside, Claim, ClaimTable, NO_ORIGINAL, PRIOR_ORIGINAL, PlacedRows, Recorded, Reversal, TableRest};
 pub use codes::*;
 pub use money::{Exact, Money, OptMoney, Rate, RoundingMode};
 pub use person::{Person, PersonTable};
