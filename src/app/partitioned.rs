@@ -1452,11 +1452,13 @@ mod tests {
             let frames_of_claims = |claims: &[ClaimToSpill]| {
                 let mut frames = Vec::new();
                 let mut rest = claims;
-                for k in cuts.iter().cycle() {
+                // frames of the cuts' sizes, over and over; an empty frame in the first pass only
+                for (j, &k) in cuts.iter().cycle().enumerate() {
                     if rest.is_empty() {
                         break;
                     }
-                    let (frame, r) = rest.split_at((*k).min(rest.len()));
+                    let k = if j < cuts.len() { k } else { k.max(1) };
+                    let (frame, r) = rest.split_at(k.min(rest.len()));
                     rest = r;
                     let mut buf = Vec::new();
                     for (c, ids, rare, policy) in frame {
