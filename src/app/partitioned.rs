@@ -449,11 +449,17 @@ fn strs(t: &ClaimTable, ci: usize) -> [Option<&str>; 3] {
 /// Puts a spilled claim (its record and `rare_fund_pay`) into `t`, its ids into `texts`,
 /// which become `t`'s strings once checked (`t` holds none before).
 fn push_claim(t: &mut ClaimTable, texts: &mut TextBytes, (s, mut c, rare_fund_pay, _): SpilledClaim) {
-    let mut id = |s: Option<&[u8]>| s.map(|s| texts.push(s)).unwrap_or(StrId::NONE);
-    c.setl_id = id(s[0]);
-    c.mdtrt_id = id(s[1]);
-    let init_setl_id = s[2].map(|s| texts.push(s));
-    t.push(c, Beside { rare_fund_pay, init_setl_id, recorded: None });
+    let init_setl_id = set_ids(&mut c, texts, s);
+    t.push(c, Beside { rare_fund_pay, init_setl_id: Some(init_setl_id), recorded: None });
+}
+
+/// Puts a spilled claim's ids' texts into `texts` and their ids into the claim; returns the
+/// third's (a reversal's init_setl_id), [`StrId::NONE`] for an absent text.
+fn set_ids(c: &mut Claim, texts: &mut TextBytes, s: [Option<&[u8]>; 3]) -> StrId {
+    let [setl_id, mdtrt_id, init_setl_id] = s.map(|s| s.map_or(StrId::NONE, |s| texts.push(s)));
+    c.setl_id = setl_id;
+    c.mdtrt_id = mdtrt_id;
+    init_setl_id
 }
 
 /// Decodes a frame of a partition's claims file in place: its claims into `claims`, their
@@ -469,10 +475,7 @@ fn decode_frame(frame: &[u8], (claims, pos, policy): (&mut [Claim], &mut [u64], 
     for (i, rec) in records(frame).enumerate() {
         let (slot, (at, pol)) = slots.next()?;
         let (s, mut c, rare_fund_pay, p) = get_claim(rec.ok()?)?;
-        let mut id = |s: Option<&[u8]>| s.map_or(StrId::NONE, |s| texts.push(s));
-        c.setl_id = id(s[0]);
-        c.mdtrt_id = id(s[1]);
-        let init_setl_id = id(s[2]);
+        let init_setl_id = set_ids(&mut c, &mut texts, s);
         if c.reversal {
             rows.reversals.push((i as u32, init_setl_id));
         }
@@ -1025,8 +1028,8 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
 /// partitions reuse its memory (hundreds of MB at a city's scale) rather than each fault in
 /// fresh pages, which the kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling
 /// samples; the phase took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated
-/// rounds); so do the pieces its frames leave their texts in ([`PartScratch`]). `spent` adds the wall and CPU time of its
-/// steps ([`SETTLE_STEPS`]).
+/// rounds); so do the pieces its frames leave their texts in ([`PartScratch`]). `spent`
+/// adds the wall and CPU time of its steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,

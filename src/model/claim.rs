@@ -322,7 +322,7 @@ impl ClaimTable {
     /// as it was).
     fn append_rows(&mut self, other: &mut ClaimTable) {
         let base = self.strings.append(&other.strings);
-        let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
+        let shift = |id: StrId| id.shifted(base);
         let first = self.claims.len() as u32;
         self.recorded.extend(other.recorded.drain(..).map(|(i, r)| (i + first, r)));
         self.rare_fund.extend(other.rare_fund.drain(..).map(|(i, m)| (i + first, m)));
@@ -364,7 +364,7 @@ impl TableRest<'_> {
     /// shifted to it, what they carry beside added.
     pub fn adopt(&mut self, first: u32, claims: &mut [Claim], rows: &PlacedRows) {
         let base = self.strings.append(&rows.strings);
-        let shift = |id: StrId| if id.is_none() { id } else { StrId(id.0 + base) };
+        let shift = |id: StrId| id.shifted(base);
         if base > 0 {
             for c in claims.iter_mut() {
                 c.setl_id = shift(c.setl_id);

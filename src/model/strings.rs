@@ -27,6 +27,11 @@ impl StrId {
     pub fn is_none(self) -> bool {
         self == StrId::NONE
     }
+    /// The id in an arena where this one's was appended at `base` ([`Strings::append`]);
+    /// none stays none.
+    pub fn shifted(self, base: u32) -> StrId {
+        if self.is_none() { self } else { StrId(self.0 + base) }
+    }
 }
 
 /// Bits of a string's end held in [`Strings`]' `ends` (the rest is counted by `wraps`); small
