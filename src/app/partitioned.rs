@@ -25,9 +25,7 @@ use crate::io::spill::{
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
-use crate::model::{
-    Beside, Claim, ClaimTable, Money, PersonYear, PlacedRows, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time,
-};
+use crate::model::{Claim, ClaimTable, Money, PersonYear, PlacedRows, Settlement, StrId, TextBytes, prefetch, prefetch_bytes, time};
 use crate::pipeline::{self, Clock, RunInfo, Spent, Timer, Totals};
 use crate::policy::PolicySet;
 use crate::progress;
@@ -320,7 +318,7 @@ fn unpacked_fen(v: u64) -> Money {
     Money::from_fen(unzigzag(v))
 }
 
-/// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`push_claim`] to set).
+/// Reads a claim [`put_claim`] wrote (its ids' indices are left for [`place_claim`] to set).
 fn get_claim(rec: &[u8]) -> Option<SpilledClaim<'_>> {
     let mut r = Get::new(rec);
     let [psn, setl_time, a, b, c, d, rare, file, line, policy] = r.packed::<10>()?;
@@ -446,13 +444,6 @@ fn strs(t: &ClaimTable, ci: usize) -> [Option<&str>; 3] {
     [c.setl_id, c.mdtrt_id, init].map(|id| (!id.is_none()).then(|| t.strings.get(id)))
 }
 
-/// Puts a spilled claim (its record and `rare_fund_pay`) into `t`, its ids into `texts`,
-/// which become `t`'s strings once checked (`t` holds none before).
-fn push_claim(t: &mut ClaimTable, texts: &mut TextBytes, (s, mut c, rare_fund_pay, _): SpilledClaim) {
-    let init_setl_id = set_ids(&mut c, texts, s);
-    t.push(c, Beside { rare_fund_pay, init_setl_id: Some(init_setl_id), recorded: None });
-}
-
 /// Puts a spilled claim's ids' texts into `texts` and their ids into the claim; returns the
 /// third's (a reversal's init_setl_id), [`StrId::NONE`] for an absent text.
 fn set_ids(c: &mut Claim, texts: &mut TextBytes, s: [Option<&[u8]>; 3]) -> StrId {
@@ -467,27 +458,32 @@ fn set_ids(c: &mut Claim, texts: &mut TextBytes, s: [Option<&[u8]>; 3]) -> StrId
 /// from 0, [`ClaimTable::placing`]); `None` for a damaged frame: a record that does not read,
 /// or other records than slots.
 fn decode_frame(frame: &[u8], (claims, pos, policy): (&mut [Claim], &mut [u64], &mut [Option<u16>]), rows: &mut PlacedRows) -> Option<()> {
-    rows.rare_fund.clear();
-    rows.reversals.clear();
     // a record's ids are fewer bytes than it
-    let mut texts = TextBytes::reusing(std::mem::take(&mut rows.strings), 3 * claims.len(), frame.len());
+    let mut texts = rows.start(3 * claims.len(), frame.len());
     let mut slots = claims.iter_mut().zip(pos.iter_mut().zip(policy.iter_mut()));
     for (i, rec) in records(frame).enumerate() {
         let (slot, (at, pol)) = slots.next()?;
-        let (s, mut c, rare_fund_pay, p) = get_claim(rec.ok()?)?;
-        let init_setl_id = set_ids(&mut c, &mut texts, s);
-        if c.reversal {
-            rows.reversals.push((i as u32, init_setl_id));
-        }
-        if !rare_fund_pay.is_zero() {
-            rows.rare_fund.push((i as u32, rare_fund_pay));
-        }
-        *at = position(&c);
-        *pol = p;
-        *slot = c;
+        (*at, *pol) = place_claim(rec.ok()?, i as u32, slot, &mut texts, rows)?;
     }
     rows.strings = texts.finish()?;
     slots.next().is_none().then_some(())
+}
+
+/// Decodes a spilled claim's record into `slot`, the `i`th of a run decoded in place: its ids'
+/// texts into `texts`, what it carries beside into `rows` ([`PlacedRows`]); returns its
+/// position and policy, `None` for a damaged record.
+fn place_claim(rec: &[u8], i: u32, slot: &mut Claim, texts: &mut TextBytes, rows: &mut PlacedRows) -> Option<(u64, Option<u16>)> {
+    let (s, mut c, rare_fund_pay, policy) = get_claim(rec)?;
+    let init_setl_id = set_ids(&mut c, texts, s);
+    if c.reversal {
+        rows.reversals.push((i, init_setl_id));
+    }
+    if !rare_fund_pay.is_zero() {
+        rows.rare_fund.push((i, rare_fund_pay));
+    }
+    let at = position(&c);
+    *slot = c;
+    Some((at, policy))
 }
 
 /// Runs the job; returns the counts (the outputs are committed).
@@ -1179,6 +1175,49 @@ fn decode_partition(path: &Path, frames: &[&[u8]], n: usize, part: &mut PartClai
     Ok(())
 }
 
+/// Decodes a chunk of a merged piece in place: of each claim's records (its claim's and its
+/// settlement's, in input order), the settled claims into `claims` and their settlements into
+/// `sorted`, their texts and side lists into `rows` ([`place_claim`]); a refused claim is
+/// left out. Returns the first and last claims' positions (`None` for no claim): they
+/// increase within the chunk, or the spill files are out of order.
+fn decode_merged<'r>(
+    records: impl Iterator<Item = (&'r [u8], &'r [u8])> + Clone,
+    (claims, sorted): (&mut [Claim], &mut [Settlement]),
+    rows: &mut PlacedRows,
+) -> Result<Option<(u64, u64)>> {
+    let damaged = |what| anyhow::anyhow!("a damaged record in a {what} spill file");
+    // Room for the ids (a claim's record holds its ids, so the records' bytes bound them): no
+    // arena grown by copying.
+    let bytes = records.clone().map(|(c, _)| c.len()).sum();
+    let mut texts = rows.start(3 * claims.len(), bytes);
+    let mut slots = claims.iter_mut().zip(sorted.iter_mut());
+    let mut ends: Option<(u64, u64)> = None;
+    let mut i = 0;
+    for (c, s) in records {
+        let Some(st) = get_settlement(s).ok_or_else(|| damaged("settlement"))? else { continue };
+        let (slot, to) = slots.next().ok_or_else(|| damaged("settlement"))?;
+        let (at, _) = place_claim(c, i, slot, &mut texts, rows).ok_or_else(|| damaged("claims"))?;
+        *to = st;
+        i += 1;
+        ends = match ends {
+            Some((_, last)) if at <= last => return Err(out_of_order(last, at)),
+            Some((from, _)) => Some((from, at)),
+            None => Some((at, at)),
+        };
+    }
+    rows.strings = texts.finish().ok_or_else(|| damaged("claims"))?;
+    if slots.next().is_some() {
+        return Err(damaged("settlement"));
+    }
+    Ok(ends)
+}
+
+/// The spill files merged out of order: the claim at position `at` after the one at `last`.
+fn out_of_order(last: u64, at: u64) -> anyhow::Error {
+    let ((file, line), (f, l)) = (file_line(last), file_line(at));
+    anyhow::anyhow!("the spill files are out of order (file {f} row {l} merged after file {file} row {line})")
+}
+
 /// Frames of records, each with its number of records ([`RecordWriter::put_frame`]).
 type Frames = Vec<(Vec<u8>, u64)>;
 
@@ -1217,7 +1256,8 @@ struct PartScratch {
 /// The partitions' claims and settlement files, read side by side and merged into input
 /// order by the partition of every claim (recorded by the read), a piece at a time: each
 /// partition's share of a piece is read beside the others', then the records are decoded in
-/// parallel in input order.
+/// parallel in input order, each chunk of the piece into its own slots of the piece's table
+/// ([`decode_merged`]).
 struct Merge<'a> {
     claims: Vec<RecordReader>,
     settled: Vec<RecordReader>,
@@ -1229,9 +1269,9 @@ struct Merge<'a> {
     last: Option<u64>,
     /// each partition's share of the piece, its memory kept from piece to piece
     shares: Vec<Share>,
-    /// the piece's chunks decoded in parallel, each a table and its settlements, their
-    /// memory kept from piece to piece (fresh, pages the kernel clears)
-    pieces: Vec<(ClaimTable, Vec<Settlement>)>,
+    /// the texts and side lists of the piece's chunks, decoded in parallel, their memory
+    /// kept from piece to piece (fresh, pages the kernel clears)
+    pieces: Vec<PlacedRows>,
 }
 
 /// Claims a chunk of a merged piece, decoded by one thread.
@@ -1306,55 +1346,73 @@ impl<'a> Merge<'a> {
                 Ok(())
             })?;
         let shares = &self.shares;
-        self.pieces.resize_with(refs.len().div_ceil(MERGE_CHUNK), Default::default);
-        refs.par_chunks(MERGE_CHUNK).zip(self.pieces.par_iter_mut()).try_for_each(|(refs, (table, sorted))| -> Result<()> {
-            // Room for the chunk's claims and their ids (a claim's record holds its ids, so
-            // the records' bytes bound the ids'): no arena grown by copying.
-            let id_bytes = refs.iter().map(|&(p, j)| Share::record(&shares[p as usize].claims, j as usize).len()).sum();
-            table.clear();
-            table.claims.reserve(refs.len());
-            let mut texts = TextBytes::reusing(std::mem::take(&mut table.strings), 3 * refs.len(), id_bytes);
-            sorted.clear();
-            sorted.reserve(refs.len());
-            for (i, &(p, j)) in refs.iter().enumerate() {
-                // Input order leaps from partition to partition: each claim's records are
-                // fetched a few claims ahead (their first loads were most of the decoding's
-                // samples at 100M).
-                if let Some(&(p, j)) = refs.get(i + FETCH_AHEAD) {
-                    let share = &shares[p as usize];
-                    prefetch_bytes(Share::record(&share.claims, j as usize));
-                    prefetch_bytes(Share::record(&share.settled, j as usize));
-                }
-                let share = &shares[p as usize];
-                let st =
-                    get_settlement(Share::record(&share.settled, j as usize)).context("a damaged record in a settlement spill file")?;
-                let Some(st) = st else { continue };
-                let claim = get_claim(Share::record(&share.claims, j as usize)).context("a damaged record in a claims spill file")?;
-                push_claim(table, &mut texts, claim);
-                sorted.push(st);
-            }
-            table.strings = texts.finish().context("a damaged record in a claims spill file")?;
-            Ok(())
-        })?;
+        let records = |&(p, j): &(u8, u32)| {
+            let share = &shares[p as usize];
+            (Share::record(&share.claims, j as usize), Share::record(&share.settled, j as usize))
+        };
+        // Each chunk's settled claims, told by their settlement records' first byte (0 for a
+        // refused claim, [`put_settlement`]): the piece's table and settlements are made that
+        // long and each chunk decodes into its own slots, in place. Decoded into a table of
+        // its own and then appended, each claim was copied again on one thread.
+        let counts: Vec<usize> = refs
+            .par_chunks(MERGE_CHUNK)
+            .map(|refs| {
+                let settled = |(i, r): &(usize, &(u8, u32))| {
+                    // Input order leaps from partition to partition: each claim's records are
+                    // fetched a few claims ahead (their first loads were most of the
+                    // decoding's samples at 100M); the decoding finds them in the cache.
+                    if let Some(ahead) = refs.get(i + FETCH_AHEAD) {
+                        let (c, s) = records(ahead);
+                        prefetch_bytes(c);
+                        prefetch_bytes(s);
+                    }
+                    records(r).1.first() != Some(&0)
+                };
+                refs.iter().enumerate().filter(settled).count()
+            })
+            .collect();
+        let n = counts.iter().sum();
+        // What the slots beyond the table's and settlements' last hold until decoded into:
+        // the piece's first claim and first settlement (none when all its claims were refused).
+        let damaged = |what| anyhow::anyhow!("a damaged record in a {what} spill file");
+        let filler = get_claim(records(&refs[0]).0).ok_or_else(|| damaged("claims"))?.1;
+        let first_settled = match refs.iter().map(records).find(|(_, s)| s.first() != Some(&0)) {
+            Some((_, s)) => Some(get_settlement(s).flatten().ok_or_else(|| damaged("settlement"))?),
+            None => None,
+        };
         let (mut table, mut settled) = reuse;
-        table.clear();
-        settled.sorted.clear();
-        let pieces = &mut self.pieces;
-        table.claims.reserve(pieces.iter().map(|(t, _)| t.claims.len()).sum());
-        table.strings.reserve(pieces.iter().map(|(t, _)| t.strings.len()).sum(), pieces.iter().map(|(t, _)| t.strings.text_len()).sum());
-        settled.sorted.reserve(seq.len());
-        for (t, s) in pieces.iter_mut() {
-            table.append_emptying(t);
-            settled.sorted.append(s);
+        let (claims, mut rest) = table.placing(n, &filler);
+        settled.sorted.truncate(n);
+        if let Some(st) = first_settled {
+            settled.sorted.resize(n, st);
         }
-        // Merged right, the claims come in input order: their positions only increase.
-        for c in &table.claims {
-            let at = position(c);
-            if let Some(last) = self.last.filter(|&last| at <= last) {
-                let (file, line) = file_line(last);
-                bail!("the spill files are out of order (file {} row {} merged after file {file} row {line})", c.file, c.line);
+        let mut left = (claims, &mut settled.sorted[..]);
+        let mut slots = Vec::with_capacity(counts.len());
+        let mut first = 0;
+        for k in counts {
+            let (claims, c) = std::mem::take(&mut left.0).split_at_mut(k);
+            let (sorted, s) = std::mem::take(&mut left.1).split_at_mut(k);
+            left = (c, s);
+            slots.push((first, claims, sorted));
+            first += k as u32;
+        }
+        self.pieces.resize_with(slots.len(), PlacedRows::default);
+        let ends = refs
+            .par_chunks(MERGE_CHUNK)
+            .zip(slots.par_iter_mut())
+            .zip(self.pieces.par_iter_mut())
+            .map(|((refs, (_, claims, sorted)), rows)| decode_merged(refs.iter().map(records), (claims, sorted), rows))
+            .collect::<Result<Vec<_>>>()?;
+        for ((first, claims, _), rows) in slots.iter_mut().zip(self.pieces.iter()) {
+            rest.adopt(*first, claims, rows);
+        }
+        // Merged right, the claims come in input order: their positions only increase, within
+        // each chunk ([`decode_merged`]) and from chunk to chunk.
+        for (from, to) in ends.into_iter().flatten() {
+            if let Some(last) = self.last.filter(|&last| from <= last) {
+                return Err(out_of_order(last, from));
             }
-            self.last = Some(at);
+            self.last = Some(to);
         }
         let n = settled.sorted.len() as u32;
         settled.claim = Arc::new((0..n).collect());
@@ -1379,7 +1437,16 @@ impl<'a> Merge<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Beside;
     use proptest::prelude::*;
+
+    /// Puts a spilled claim (its record and `rare_fund_pay`) into `t`, its ids into `texts`,
+    /// which become `t`'s strings once checked (`t` holds none before): claim by claim, the
+    /// reference the decoding in place is tested against.
+    fn push_claim(t: &mut ClaimTable, texts: &mut TextBytes, (s, mut c, rare_fund_pay, _): SpilledClaim) {
+        let init_setl_id = set_ids(&mut c, texts, s);
+        t.push(c, Beside { rare_fund_pay, init_setl_id: Some(init_setl_id), recorded: None });
+    }
 
     /// Any code of `all`, by its place.
     fn pick<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = T> {
@@ -1509,6 +1576,96 @@ mod tests {
                     cut[k] = &frames[k][..frames[k].len() - 1];
                     prop_assert!(decode_partition(path, &cut, claims.len(), &mut part, [&mut decoding, &mut adopted]).is_err());
                 }
+            }
+        }
+    }
+
+    proptest! {
+        /// A chunk of a merged piece decoded in place, into slots that held other claims, reads
+        /// as its settled claims pushed one by one, each with its settlement: a refused claim
+        /// (no settlement) is left out. A slot more or fewer than the settled claims, a
+        /// settlement cut short or claims out of input order are refused.
+        #[test]
+        fn a_merged_chunk_decodes_in_place_as_pushed(
+            rows in prop::collection::vec((spilled_claim(), any::<bool>(), prop::array::uniform7(any::<i64>())), 0..60),
+        ) {
+            let settlement = |fen: [i64; 7]| {
+                let [act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay] = fen.map(Money::from_fen);
+                let (benefit, status) = (Benefit::ALL[0], Status::ALL[0]);
+                Settlement { year: 2024, policy: 3, benefit, status, reason: None, act_pay_dedc, hifp_pay, hifob_pay, hifmi_pay, maf_pay, psn_part_amt, oth_pay }
+            };
+            // in input order: each claim a row after the one before
+            let rows: Vec<(ClaimToSpill, Option<Settlement>)> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, ((mut c, ids, rare, policy), settled, fen))| {
+                    (c.file, c.line) = (1, 2 * i as u32);
+                    ((c, ids, rare, policy), settled.then(|| settlement(fen)))
+                })
+                .collect();
+            let records: Vec<(Vec<u8>, Vec<u8>)> = rows
+                .iter()
+                .map(|((c, ids, rare, policy), st)| {
+                    let (mut claim, mut settled) = (Vec::new(), Vec::new());
+                    let ids = [ids[0].as_deref(), ids[1].as_deref(), ids[2].as_deref()];
+                    put_claim(&mut claim, (&ids, c, *rare, *policy)).expect("framed");
+                    put_settlement(&mut settled, st.as_ref()).expect("framed");
+                    let record = |f: &[u8]| records(f).next().expect("one record").expect("whole").to_vec();
+                    (record(&claim), record(&settled))
+                })
+                .collect();
+            fn of(recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(&[u8], &[u8])> {
+                recs.iter().map(|(c, s)| (c.as_slice(), s.as_slice())).collect()
+            }
+            let (mut reference, mut texts) = (ClaimTable::default(), TextBytes::default());
+            let mut want = Vec::new();
+            for ((c, _), (_, st)) in records.iter().zip(&rows) {
+                if let Some(st) = st {
+                    push_claim(&mut reference, &mut texts, get_claim(c).expect("a claim"));
+                    want.push(*st);
+                }
+            }
+            reference.strings = texts.finish().expect("UTF-8 ids");
+            let n = want.len();
+            let other = claim_with(7, 7, [Money::from_fen(7); 4], (11, 0, Offsite::ALL[0], DrugClass::ALL[0], None, false), (9, 9));
+            let mut table = ClaimTable::default();
+            let mut placed = PlacedRows::default();
+            let decode = |recs: &[(&[u8], &[u8])], n: usize, table: &mut ClaimTable, placed: &mut PlacedRows| {
+                let mut sorted = vec![settlement([7; 7]); n];
+                let (slots, mut rest) = table.placing(n, &other);
+                let ends = decode_merged(recs.iter().copied(), (slots, &mut sorted), placed);
+                if ends.is_ok() {
+                    rest.adopt(0, slots, placed);
+                }
+                ends.map(|ends| (ends, sorted))
+            };
+            let (ends, sorted) = decode(&of(&records), n, &mut table, &mut placed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&sorted, &want);
+            prop_assert_eq!(table.claims.len(), n);
+            for i in 0..n {
+                prop_assert_eq!(strs(&table, i), strs(&reference, i));
+                prop_assert_eq!(format!("{:?}", table.claims[i]), format!("{:?}", reference.claims[i]));
+                prop_assert_eq!(table.rare_fund_pay(i), reference.rare_fund_pay(i));
+            }
+            prop_assert_eq!(table.reversals.len(), reference.reversals.len());
+            let at = |i: usize| position(&reference.claims[i]);
+            prop_assert_eq!(ends, (n > 0).then(|| (at(0), at(n - 1))));
+            // a slot more or fewer than the settled claims
+            prop_assert!(decode(&of(&records), n + 1, &mut table, &mut placed).is_err());
+            if n > 0 {
+                prop_assert!(decode(&of(&records), n - 1, &mut table, &mut placed).is_err());
+                // a settlement cut short
+                let mut cut = records.clone();
+                if let Some((_, s)) = cut.iter_mut().rev().find(|(_, s)| s.len() > 1) {
+                    s.pop();
+                }
+                prop_assert!(decode(&of(&cut), n, &mut table, &mut placed).is_err());
+            }
+            if n > 1 {
+                // the claims out of input order
+                let reversed: Vec<_> = records.iter().rev().cloned().collect();
+                let e = decode(&of(&reversed), n, &mut table, &mut placed).err().map(|e| e.to_string()).unwrap_or_default();
+                prop_assert!(e.contains("out of order"), "{}", e);
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use super::codes::{Disease, DrugClass, MedType, Offsite};
 use super::money::Money;
-use super::strings::{StrId, Strings};
+use super::strings::{StrId, Strings, TextBytes};
 use super::time::Timestamp;
 
 /// The amounts the national platform recorded for a settlement (`replay` compares them).
@@ -348,6 +348,17 @@ pub struct PlacedRows {
     pub rare_fund: Vec<(u32, Money)>,
     /// each reversal's init_setl_id, in `strings`
     pub reversals: Vec<(u32, StrId)>,
+}
+
+impl PlacedRows {
+    /// Empties the rows for a new run, the memory of each list kept; returns the builder of
+    /// its texts (room for `n` texts of `bytes` in all), whose arena, once checked
+    /// ([`TextBytes::finish`]), becomes `strings`.
+    pub fn start(&mut self, n: usize, bytes: usize) -> TextBytes {
+        self.rare_fund.clear();
+        self.reversals.clear();
+        TextBytes::reusing(std::mem::take(&mut self.strings), n, bytes)
+    }
 }
 
 /// A table but its claims, adopting runs of rows decoded in place into the claims while
