@@ -73,6 +73,22 @@ const PARTITION_BUFFERS: u64 = 5 << 20;
 /// until the cross-partition checks end): 10,250 MiB for the 100M year's 103,778,241 claims,
 /// 103.6 bytes a claim with ids of 18 characters (2026-12-07); longer ids take more.
 const SPILL_DISK_PER_CLAIM: u64 = 104;
+/// Bytes of spill disk a claim takes while the outputs are written (its claims record and its
+/// settlement record, read by the merge): 69.3 and 18.8 bytes a claim in the 10.36M year's 33
+/// partitions (718,274,262 and 195,257,669 bytes, ids of 17 characters, 2026-12-07); longer
+/// ids take more.
+const MERGE_SPILL_DISK_PER_CLAIM: u64 = 90;
+
+/// Bytes of disk a claim's share of the outputs takes (its settlement row and its share of
+/// the person-years; the reports are a few hundred KB): the 10.36M year's settlements and
+/// person-years took 304,347,908 and 17,965,850 bytes as Parquet (31.1 a claim), 1,810,800,842
+/// and 108,475,622 as CSV (185.3 a claim), ids of 17 characters (2026-12-07).
+fn output_disk_per_claim(format: Format) -> u64 {
+    match format {
+        Format::Parquet => 32,
+        Format::Csv => 188,
+    }
+}
 /// A partition holds at most about this many claims, more partitions than the memory needs if
 /// it comes to that: the 100M year (103.8M claims) in 33 partitions settled its partitions 3.5
 /// and 5.5 s faster than in 17 (less memory touched afresh partition after partition), merged
@@ -192,21 +208,52 @@ impl Plan {
     }
 }
 
-/// A warning when `free` bytes (the spill folder's free space, `None` when unknown) are
-/// fewer than the spill of a run of `need` takes by the estimate: a city-year spills
-/// gigabytes, and a disk that fills fails the run (the previous outputs stay) only once it is
-/// full, after most of the read; the run goes on, since the estimate may be high (shorter ids).
-pub fn disk_warning(need: Need, folder: &Path, free: Option<u64>) -> Option<String> {
+/// Where a spilled run writes, for [`disk_warnings`]: the spill's folder and the outputs'
+/// staging folder, each with its free space (`None` when unknown), and whether they share a
+/// disk ([`crate::io::same_disk`]).
+pub struct Disks<'a> {
+    pub spill: (&'a Path, Option<u64>),
+    pub out: (&'a Path, Option<u64>),
+    pub shared: bool,
+}
+
+/// A warning for each disk whose free space is less than a spilled run of `need` writes to
+/// it at its peak, by the estimate: the spill's, at most the read's spill
+/// ([`SPILL_DISK_PER_CLAIM`]) or, on a disk the outputs share, the merge's spill
+/// ([`MERGE_SPILL_DISK_PER_CLAIM`]) beside the outputs being written (in `format`); the
+/// outputs' own disk, the outputs. A city-year spills gigabytes and writes gigabytes more,
+/// and a disk that fills fails the run (the previous outputs stay) only once it is full,
+/// after most of its work; the run goes on, since the estimate may be high (shorter ids).
+pub fn disk_warnings(need: Need, format: Format, disks: &Disks) -> Vec<String> {
     use indicatif::HumanBytes as B;
-    let spill = need.claims.div_ceil(BYTES_PER_CLAIM).saturating_mul(SPILL_DISK_PER_CLAIM);
-    let free = free.filter(|&f| f < spill)?;
-    Some(format!(
-        "medsettle: warning: the spill takes about {} of disk by the estimate ({SPILL_DISK_PER_CLAIM} bytes a claim), and {} has {} \
-         free; the run fails if the disk fills (--spill-dir puts the spill on another disk)",
-        B(spill),
-        folder.display(),
-        B(free),
-    ))
+    const SPILL_ELSEWHERE: &str = "--spill-dir puts the spill on another disk";
+    let claims = need.claims.div_ceil(BYTES_PER_CLAIM);
+    let out = output_disk_per_claim(format);
+    let mut warnings = Vec::new();
+    let mut warn = |takes: &str, per_claim: u64, (folder, free): (&Path, Option<u64>), remedy: &str| {
+        let bytes = claims.saturating_mul(per_claim);
+        if let Some(free) = free.filter(|&f| f < bytes) {
+            warnings.push(format!(
+                "medsettle: warning: {takes} about {} of disk at the peak by the estimate ({per_claim} bytes a claim), and {} has {} \
+                 free; the run fails if the disk fills ({remedy})",
+                B(bytes),
+                folder.display(),
+                B(free),
+            ));
+        }
+    };
+    if disks.shared {
+        let both = MERGE_SPILL_DISK_PER_CLAIM + out;
+        if both > SPILL_DISK_PER_CLAIM {
+            warn("the spill and the outputs take", both, disks.spill, SPILL_ELSEWHERE);
+        } else {
+            warn("the spill takes", SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
+        }
+    } else {
+        warn("the spill takes", SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
+        warn("the outputs take", out, disks.out, "--out on another disk takes them");
+    }
+    warnings
 }
 
 /// Half of this machine's memory (the default `--memory-limit`); 8 GiB when unknown.
@@ -496,7 +543,13 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
     let spill = SpillDir::for_run(&spill_parent, &mut |path, why| {
         eprintln!("medsettle: warning: cannot remove {}, the spill of an earlier run that ended: {why}; remove it by hand", path.display())
     })?;
-    if let Some(w) = disk_warning(job.need, spill.path(), crate::io::free_space(spill.path())) {
+    let (staging, free) = (out.staging(), crate::io::free_space);
+    let disks = Disks {
+        spill: (spill.path(), free(spill.path())),
+        out: (staging, free(staging)),
+        shared: crate::io::same_disk(spill.path(), staging),
+    };
+    for w in disk_warnings(job.need, job.format, &disks) {
         eprintln!("{w}");
     }
     let parts = job.partitions.clamp(1, MAX_PARTITIONS);
@@ -1912,16 +1965,38 @@ mod tests {
         assert_eq!(plan(Need { claims: u64::MAX, persons: u64::MAX }, 1).partitions, MAX_PARTITIONS);
     }
 
-    /// The spill's disk by the estimate against the free space: a warning naming the folder,
-    /// both sizes and --spill-dir when the space is short; none when it is enough or unknown.
+    /// The spill's disk and the outputs' by the estimate against their free space: a warning
+    /// naming the folder, both sizes and --spill-dir for each disk short of space; none when
+    /// it is enough or unknown. On one disk, the merge's spill and the outputs count together
+    /// when they take more than the read's spill (Parquet outputs: 90 + 32 = 122 bytes a claim
+    /// against 104).
     #[test]
     fn a_short_disk_is_told() {
         let city = Need { claims: 103_778_241 * BYTES_PER_CLAIM, persons: 10_000_000 * BYTES_PER_PERSON };
-        // 103,778,241 × 104 = 10,792,937,064 bytes (10.05 GiB)
-        let w = disk_warning(city, Path::new("/spill"), Some(5 << 30)).unwrap_or_default();
-        assert!(w.contains("about 10.05 GiB") && w.contains("/spill has 5.00 GiB free") && w.contains("--spill-dir"), "{w}");
-        assert_eq!(disk_warning(city, Path::new("/spill"), Some(10_792_937_064)), None);
-        assert_eq!(disk_warning(city, Path::new("/spill"), None), None);
+        let (spill, out) = (Path::new("/spill"), Path::new("/out"));
+        let apart = |spill_free, out_free| Disks { spill: (spill, spill_free), out: (out, out_free), shared: false };
+        // apart: the spill 103,778,241 × 104 = 10,792,937,064 bytes (10.05 GiB); the Parquet
+        // outputs × 32 = 3,320,903,712 (3.09 GiB), as CSV × 188 = 19,510,309,308 (18.17 GiB)
+        let w = disk_warnings(city, Format::Parquet, &apart(Some(5 << 30), None));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("the spill takes about 10.05 GiB") && w[0].contains("/spill has 5.00 GiB free"), "{w:?}");
+        assert!(w[0].contains("(104 bytes a claim)") && w[0].contains("--spill-dir"), "{w:?}");
+        assert!(disk_warnings(city, Format::Parquet, &apart(Some(10_792_937_064), Some(3_320_903_712))).is_empty());
+        assert!(disk_warnings(city, Format::Parquet, &apart(None, None)).is_empty());
+        let w = disk_warnings(city, Format::Csv, &apart(Some(20 << 30), Some(10 << 30)));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("the outputs take about 18.17 GiB") && w[0].contains("/out has 10.00 GiB free"), "{w:?}");
+        assert!(w[0].contains("--out on another disk"), "{w:?}");
+        // one disk: the merge's spill and the Parquet outputs, 103,778,241 × 122 =
+        // 12,660,945,402 bytes (11.79 GiB): 11 GiB free is short, though the read's spill fits
+        let one = |free| Disks { spill: (spill, free), out: (out, free), shared: true };
+        let w = disk_warnings(city, Format::Parquet, &one(Some(11 << 30)));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("the spill and the outputs take about 11.79 GiB") && w[0].contains("(122 bytes a claim)"), "{w:?}");
+        assert!(disk_warnings(city, Format::Parquet, &one(Some(12_660_945_402))).is_empty());
+        // as CSV, 90 + 188 = 278 bytes a claim: 28,850,350,998 bytes (26.87 GiB)
+        let w = disk_warnings(city, Format::Csv, &one(Some(20 << 30)));
+        assert!(w.len() == 1 && w[0].contains("about 26.87 GiB"), "{w:?}");
     }
 
     #[test]

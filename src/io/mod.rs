@@ -52,6 +52,25 @@ pub(crate) fn free_space(path: &std::path::Path) -> Option<u64> {
     }
 }
 
+/// Whether two existing paths lie on one file system (device), where what is written to
+/// either takes the same free space; true where it cannot be told (the estimate that uses it
+/// then counts both against the one disk).
+pub(crate) fn same_disk(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// A folder's file system tells its free space; a path that is not there tells none.
@@ -60,6 +79,20 @@ mod tests {
         let dir = tempfile::tempdir()?;
         assert!(super::free_space(dir.path()).is_some_and(|b| b > 0));
         assert_eq!(super::free_space(&dir.path().join("missing")), None);
+        Ok(())
+    }
+
+    /// Two folders of one file system are on one disk; a path that is not there counts as on
+    /// the same disk (the estimate then counts everything against one).
+    #[test]
+    fn folders_of_one_disk_are_told() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("a"))?;
+        assert!(super::same_disk(dir.path(), &dir.path().join("a")));
+        assert!(super::same_disk(dir.path(), &dir.path().join("missing")));
+        // /proc is a file system of its own on Linux
+        #[cfg(target_os = "linux")]
+        assert!(!super::same_disk(dir.path(), std::path::Path::new("/proc")));
         Ok(())
     }
 }
