@@ -225,35 +225,42 @@ pub struct Disks<'a> {
 /// and a disk that fills fails the run (the previous outputs stay) only once it is full,
 /// after most of its work; the run goes on, since the estimate may be high (shorter ids).
 pub fn disk_warnings(need: Need, format: Format, disks: &Disks) -> Vec<String> {
-    use indicatif::HumanBytes as B;
     const SPILL_ELSEWHERE: &str = "--spill-dir puts the spill on another disk";
-    let claims = need.claims.div_ceil(BYTES_PER_CLAIM);
     let out = output_disk_per_claim(format);
-    let mut warnings = Vec::new();
-    let mut warn = |takes: &str, per_claim: u64, (folder, free): (&Path, Option<u64>), remedy: &str| {
-        let bytes = claims.saturating_mul(per_claim);
-        if let Some(free) = free.filter(|&f| f < bytes) {
-            warnings.push(format!(
-                "medsettle: warning: {takes} about {} of disk at the peak by the estimate ({per_claim} bytes a claim), and {} has {} \
-                 free; the run fails if the disk fills ({remedy})",
-                B(bytes),
-                folder.display(),
-                B(free),
-            ));
-        }
-    };
-    if disks.shared {
-        let both = MERGE_SPILL_DISK_PER_CLAIM + out;
-        if both > SPILL_DISK_PER_CLAIM {
-            warn("the spill and the outputs take", both, disks.spill, SPILL_ELSEWHERE);
-        } else {
-            warn("the spill takes", SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
-        }
-    } else {
-        warn("the spill takes", SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
-        warn("the outputs take", out, disks.out, "--out on another disk takes them");
+    if !disks.shared {
+        let spill = short_disk("the spill takes", need, SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
+        return spill.into_iter().chain(output_disk_warning(need, format, disks.out)).collect();
     }
-    warnings
+    let both = MERGE_SPILL_DISK_PER_CLAIM + out;
+    let w = if both > SPILL_DISK_PER_CLAIM {
+        short_disk("the spill and the outputs take", need, both, disks.spill, SPILL_ELSEWHERE)
+    } else {
+        short_disk("the spill takes", need, SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE)
+    };
+    w.into_iter().collect()
+}
+
+/// A warning when the outputs' disk (their staging `folder`, with its free space, `None`
+/// when unknown) has less free space than the outputs of a run of `need` take in `format`, by
+/// the estimate: a run in memory's, or a spilled run's whose spill is on another disk.
+pub fn output_disk_warning(need: Need, format: Format, out: (&Path, Option<u64>)) -> Option<String> {
+    short_disk("the outputs take", need, output_disk_per_claim(format), out, "--out on another disk takes them")
+}
+
+/// A warning when `folder`'s free space (`None` when unknown) is less than `per_claim` bytes
+/// for each claim of `need`: what `takes` (the message's subject) at the run's peak, and how
+/// to give it more (`remedy`).
+fn short_disk(takes: &str, need: Need, per_claim: u64, (folder, free): (&Path, Option<u64>), remedy: &str) -> Option<String> {
+    use indicatif::HumanBytes as B;
+    let bytes = need.claims.div_ceil(BYTES_PER_CLAIM).saturating_mul(per_claim);
+    let free = free.filter(|&f| f < bytes)?;
+    Some(format!(
+        "medsettle: warning: {takes} about {} of disk at the peak by the estimate ({per_claim} bytes a claim), and {} has {} free; \
+         the run fails if the disk fills ({remedy})",
+        B(bytes),
+        folder.display(),
+        B(free),
+    ))
 }
 
 /// Half of this machine's memory (the default `--memory-limit`); 8 GiB when unknown.
@@ -1987,6 +1994,9 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("the outputs take about 18.17 GiB") && w[0].contains("/out has 10.00 GiB free"), "{w:?}");
         assert!(w[0].contains("--out on another disk"), "{w:?}");
+        // a run in memory: its outputs alone
+        assert_eq!(output_disk_warning(city, Format::Csv, (out, Some(10 << 30))).as_ref(), w.first());
+        assert_eq!(output_disk_warning(city, Format::Parquet, (out, Some(3_320_903_712))), None);
         // one disk: the merge's spill and the Parquet outputs, 103,778,241 × 122 =
         // 12,660,945,402 bytes (11.79 GiB): 11 GiB free is short, though the read's spill fits
         let one = |free| Disks { spill: (spill, free), out: (out, free), shared: true };

@@ -128,6 +128,9 @@ pub fn run(a: &SettleArgs) -> Result<i32> {
         return Ok(finish(a, &c, "", start));
     }
     let mut out = OutputDir::new(&a.out)?;
+    if let Some(w) = partitioned::output_disk_warning(need, a.format, (out.staging(), crate::io::free_space(out.staging()))) {
+        eprintln!("{w}");
+    }
     // The ids are written to a file as the claims are read (beside the output, or in
     // --spill-dir), and wait there while the claims are settled, so the run holds the
     // claims, their settlements and little else. The run fits in memory with them too: a
