@@ -70,8 +70,9 @@ const READ_AHEAD_BYTES_PER_CLAIM: u64 = 80;
 /// year's merge grew 210 MiB in 10 partitions, 1,283 MiB in 256 (2026-12-07).
 const PARTITION_BUFFERS: u64 = 5 << 20;
 /// Bytes of spill disk a claim takes at the peak (its claims record and its key records, kept
-/// until the cross-partition checks end): 10,250 MiB for the 100M year's 103,778,241 claims,
-/// 103.6 bytes a claim with ids of 18 characters (2026-12-07); longer ids take more.
+/// until the cross-partition checks end): 10,055 MiB for the 100M year's 103,778,241 claims,
+/// 101.6 bytes a claim with ids of 18 characters (2026-12-07, the integers packed; 10,250 MiB
+/// before); longer ids take more.
 const SPILL_DISK_PER_CLAIM: u64 = 104;
 /// Bytes of spill disk a claim takes while the outputs are written (its claims record and its
 /// settlement record, read by the merge): 69.3 and 18.8 bytes a claim in the 10.36M year's 33
@@ -211,10 +212,10 @@ impl Plan {
 /// Where a spilled run writes, for [`disk_warnings`]: the spill's folder and the outputs'
 /// staging folder, each with its free space (`None` when unknown), and whether they share a
 /// disk ([`crate::io::same_disk`]).
-pub struct Disks<'a> {
-    pub spill: (&'a Path, Option<u64>),
-    pub out: (&'a Path, Option<u64>),
-    pub shared: bool,
+struct Disks<'a> {
+    spill: (&'a Path, Option<u64>),
+    out: (&'a Path, Option<u64>),
+    shared: bool,
 }
 
 /// A warning for each disk whose free space is less than a spilled run of `need` writes to
@@ -224,20 +225,16 @@ pub struct Disks<'a> {
 /// outputs' own disk, the outputs. A city-year spills gigabytes and writes gigabytes more,
 /// and a disk that fills fails the run (the previous outputs stay) only once it is full,
 /// after most of its work; the run goes on, since the estimate may be high (shorter ids).
-pub fn disk_warnings(need: Need, format: Format, disks: &Disks) -> Vec<String> {
+fn disk_warnings(need: Need, format: Format, disks: &Disks) -> Vec<String> {
     const SPILL_ELSEWHERE: &str = "--spill-dir puts the spill on another disk";
-    let out = output_disk_per_claim(format);
-    if !disks.shared {
-        let spill = short_disk("the spill takes", need, SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE);
-        return spill.into_iter().chain(output_disk_warning(need, format, disks.out)).collect();
-    }
-    let both = MERGE_SPILL_DISK_PER_CLAIM + out;
-    let w = if both > SPILL_DISK_PER_CLAIM {
-        short_disk("the spill and the outputs take", need, both, disks.spill, SPILL_ELSEWHERE)
-    } else {
-        short_disk("the spill takes", need, SPILL_DISK_PER_CLAIM, disks.spill, SPILL_ELSEWHERE)
+    let both = MERGE_SPILL_DISK_PER_CLAIM + output_disk_per_claim(format);
+    let (takes, per_claim) = match disks.shared {
+        true if both > SPILL_DISK_PER_CLAIM => ("the spill and the outputs take", both),
+        _ => ("the spill takes", SPILL_DISK_PER_CLAIM),
     };
-    w.into_iter().collect()
+    let spill = short_disk(takes, need, per_claim, disks.spill, SPILL_ELSEWHERE);
+    let out = (!disks.shared).then(|| output_disk_warning(need, format, disks.out)).flatten();
+    spill.into_iter().chain(out).collect()
 }
 
 /// A warning when the outputs' disk (their staging `folder`, with its free space, `None`

@@ -298,11 +298,6 @@ impl ClaimTable {
         self.append_rows(&mut other);
         other.strings
     }
-    /// [`ClaimTable::append`], leaving `other` empty with its memory kept for the next chunk.
-    pub fn append_emptying(&mut self, other: &mut ClaimTable) {
-        self.append_rows(other);
-        other.strings.clear();
-    }
     /// Makes the table `n` claims long for rows decoded in place (the claims it held kept as
     /// slots to write over, `filler` in the slots beyond them: a table reused from chunk to
     /// chunk writes into memory it faulted in before), its texts and what its claims carry
