@@ -21,7 +21,8 @@ use crate::intake::{CrossPartition, History, Part, RejectCode, Unreversible, id_
 use crate::io::read::{self, Input, PersonsRead, RejectRow};
 use crate::io::scratch::WholeFile;
 use crate::io::spill::{
-    Get, MAX_VARINT, RecordReader, RecordWriter, SpillDir, frame_with, frames_of, packed_bound, read_whole, records, unzigzag, zigzag,
+    Get, MAX_VARINT, RecordReader, RecordWriter, SpillDir, Written, frame_with, frames_of, packed_bound, read_whole, records, unzigzag,
+    zigzag,
 };
 use crate::io::write::{Format, OutputDir, TableWriter};
 use crate::model::codes::{Benefit, Disease, DrugClass, MedType, NotCoveredReason, Offsite, Status};
@@ -598,7 +599,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         read::stream_claim_inputs(&inputs, &persons, &aliases, &|n| progress::grow(&pb, n), &prep, &mut sink)?
     };
     pb.finish_and_clear();
-    let spilled: Vec<u64> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;
+    let spilled: Vec<Written> = claim_files.into_iter().map(RecordWriter::finish).collect::<Result<_>>()?;
     for k in key_files {
         k.finish()?;
     }
@@ -674,7 +675,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
         let mut writing = None;
         let mut reading = Some(s.spawn(move || read_claims(0, WholeFile::default())));
         let mut last_years = 0;
-        for (p, &n) in spilled.iter().enumerate() {
+        for (p, written) in spilled.iter().enumerate() {
             let v_end = v_at + verdicts[v_at..].partition_point(|v| v.0 as usize == p);
             let mine = &verdicts[v_at..v_end];
             v_at = v_end;
@@ -699,8 +700,18 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
                     reading = Some(s.spawn(move || read_claims(p + 1, buf)));
                 }
             };
-            let (rejects, frames) =
-                settle_partition(&path, file, &mut release, n, mine, &persons, policies, &mut years, &mut scratch, &mut spent)?;
+            let (rejects, frames) = settle_partition(
+                &path,
+                file,
+                &mut release,
+                &written.frames,
+                mine,
+                &persons,
+                policies,
+                &mut years,
+                &mut scratch,
+                &mut spent,
+            )?;
             last_years = years.len() - before;
             let mut wait = Clock::start();
             if let Some(h) = writing.take() {
@@ -708,7 +719,7 @@ pub fn run(job: &Job, command: &str) -> Result<Counts> {
             }
             let settled_path = spill.file(&format!("settled-{p}"));
             writing = Some(s.spawn(move || write_settled(&settled_path, frames)));
-            pb.inc(n);
+            pb.inc(written.records);
             peak_bytes = peak_bytes.max(spill.bytes());
             part_rejects.extend(rejects);
             spent[SETTLE_STEPS.len() - 1] += wait.lap();
@@ -1073,7 +1084,7 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
 }
 
 /// Decodes one partition from its claims file (`file`, read whole; handed to `release` once
-/// decoded), checks what needs the whole partition and settles it; appends its
+/// decoded; `counts`: the records of each of its frames, as written), checks what needs the whole partition and settles it; appends its
 /// person-years to `years` (in no order: the merge orders them all); returns its rejected
 /// rows and one settlement record (or none, for a refused claim) per claim, in the claims
 /// file's order, in frames for [`write_settled`]. The partition's claims, their
@@ -1088,7 +1099,7 @@ fn settle_partition(
     path: &Path,
     file: WholeFile,
     release: &mut dyn FnMut(WholeFile),
-    n: u64,
+    counts: &[u64],
     verdicts: &[(u32, u64, Verdict)],
     persons: &PersonsRead,
     policies: &PolicySet,
@@ -1106,7 +1117,7 @@ fn settle_partition(
     };
     let PartScratch { claims: part, decoding, adopted } = scratch;
     let frames = frames_of(file.bytes()).with_context(|| format!("a damaged record in {}", path.display()))?;
-    decode_partition(path, &frames, usize::try_from(n).unwrap_or(usize::MAX), part, [decoding, adopted])?;
+    decode_partition(path, &frames, counts, part, [decoding, adopted])?;
     drop(frames);
     // Its bytes are copied out: the next partition's file is read into its buffer meanwhile.
     release(file);
@@ -1162,18 +1173,25 @@ fn settle_partition(
     Ok((rejects, frames))
 }
 
-/// Decodes the frames of a partition's claims file (`path`), `n` claims, into `part`, in
-/// place: the partition's table is made `n` claims long (the last partition's memory kept,
+/// Decodes the frames of a partition's claims file (`path`), `counts[i]` claims in frame `i`
+/// (as written: [`Written::frames`]), into `part`, in place: the partition's table is made
+/// as long as their sum (the last partition's memory kept,
 /// its slots written over) and each frame decodes into its own slots, in parallel a window
 /// at a time, leaving its texts and side lists in a piece of `pieces`; the window decoded
 /// before is adopted by the table (its texts copied into the table's arena, its ids shifted,
 /// on one thread) while the next is decoded. Decoded into pieces and then appended, each
 /// claim was copied on one thread beside the decoding (the 10.36M year in 33 partitions:
 /// "read the spill" 0.99–1.13 s against 0.81–0.90 s, 3 alternated rounds).
-fn decode_partition(path: &Path, frames: &[&[u8]], n: usize, part: &mut PartClaims, pieces: [&mut Vec<PlacedRows>; 2]) -> Result<()> {
+fn decode_partition(path: &Path, frames: &[&[u8]], counts: &[u64], part: &mut PartClaims, pieces: [&mut Vec<PlacedRows>; 2]) -> Result<()> {
     let [decoding, adopted] = pieces;
     let damaged = || format!("a damaged record in {}", path.display());
+    let n = usize::try_from(counts.iter().sum::<u64>()).unwrap_or(usize::MAX);
     let miscounted = || anyhow::anyhow!("the spill file {} holds other claims than the {n} written", path.display());
+    // A frame decodes into as many slots as it was written with, and refuses other records
+    // than those ([`decode_frame`]).
+    if counts.len() != frames.len() {
+        return Err(miscounted());
+    }
     let filler = match frames.iter().find_map(|f| records(f).next()) {
         Some(rec) => get_claim(rec.with_context(damaged)?).with_context(damaged)?.1,
         None if n == 0 => {
@@ -1192,10 +1210,10 @@ fn decode_partition(path: &Path, frames: &[&[u8]], n: usize, part: &mut PartClai
     // the window decoded before: each frame's first claim and slots
     let mut adopting: Vec<(u32, &mut [Claim])> = Vec::new();
     let mut placed = 0;
-    for w in frames.chunks(window) {
-        let counts: Vec<usize> = w.par_iter().map(|f| records(f).count()).collect();
+    for (w, counts) in frames.chunks(window).zip(counts.chunks(window)) {
         let mut slots = Vec::with_capacity(w.len());
-        for k in counts {
+        for &k in counts {
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
             if k > left.0.len() {
                 return Err(miscounted());
             }
@@ -1576,8 +1594,9 @@ mod tests {
             claims in prop::collection::vec(spilled_claim(), 0..120),
             cuts in prop::collection::vec(0usize..12, 1..30),
         ) {
+            // the frames, and each one's claims
             let frames_of_claims = |claims: &[ClaimToSpill]| {
-                let mut frames = Vec::new();
+                let (mut frames, mut counts) = (Vec::new(), Vec::new());
                 let mut rest = claims;
                 // frames of the cuts' sizes, over and over; an empty frame in the first pass only
                 for (j, &k) in cuts.iter().cycle().enumerate() {
@@ -1593,16 +1612,17 @@ mod tests {
                         put_claim(&mut buf, (&ids, c, *rare, *policy)).expect("framed");
                     }
                     frames.push(buf);
+                    counts.push(frame.len() as u64);
                 }
-                frames
+                (frames, counts)
             };
             let path = Path::new("claims-0");
             let mut part = PartClaims::default();
             let (mut decoding, mut adopted) = (Vec::new(), Vec::new());
             for claims in [&before, &claims] {
-                let frames = frames_of_claims(claims);
+                let (frames, counts) = frames_of_claims(claims);
                 let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-                decode_partition(path, &frames, claims.len(), &mut part, [&mut decoding, &mut adopted]).expect("decoded");
+                decode_partition(path, &frames, &counts, &mut part, [&mut decoding, &mut adopted]).expect("decoded");
                 let (mut table, mut texts) = (ClaimTable::default(), TextBytes::default());
                 for f in &frames {
                     for rec in records(f) {
@@ -1625,13 +1645,25 @@ mod tests {
                 }
                 prop_assert_eq!(part.table.reversals.len(), table.reversals.len());
                 prop_assert_eq!(part.table.rare_fund.len(), table.rare_fund.len());
-                // a claim more or fewer than the frames hold, a frame cut inside its last record
-                prop_assert!(decode_partition(path, &frames, claims.len() + 1, &mut part, [&mut decoding, &mut adopted]).is_err());
+                // a frame told a claim more or fewer than it holds, a frame more or fewer told
+                // than there are, a frame cut inside its last record
+                let mut decode = |frames: &[&[u8]], counts: &[u64]| decode_partition(path, frames, counts, &mut part, [&mut decoding, &mut adopted]);
+                for k in 0..frames.len() {
+                    let mut more = counts.clone();
+                    more[k] += 1;
+                    prop_assert!(decode(&frames, &more).is_err());
+                    if counts[k] > 0 {
+                        let mut fewer = counts.clone();
+                        fewer[k] -= 1;
+                        prop_assert!(decode(&frames, &fewer).is_err());
+                    }
+                }
+                prop_assert!(decode(&frames, &[counts.as_slice(), &[0]].concat()).is_err());
                 if let Some(k) = frames.iter().rposition(|f| !f.is_empty()) {
-                    prop_assert!(decode_partition(path, &frames, claims.len() - 1, &mut part, [&mut decoding, &mut adopted]).is_err());
+                    prop_assert!(decode(&frames, &counts[..counts.len() - 1]).is_err());
                     let mut cut = frames.clone();
                     cut[k] = &frames[k][..frames[k].len() - 1];
-                    prop_assert!(decode_partition(path, &cut, claims.len(), &mut part, [&mut decoding, &mut adopted]).is_err());
+                    prop_assert!(decode(&cut, &counts).is_err());
                 }
             }
         }
