@@ -1084,16 +1084,16 @@ fn cross_checks(path: &Path, file: &[u8]) -> Result<Vec<(u32, u64, Verdict)>> {
 }
 
 /// Decodes one partition from its claims file (`file`, read whole; handed to `release` once
-/// decoded; `counts`: the records of each of its frames, as written), checks what needs the whole partition and settles it; appends its
-/// person-years to `years` (in no order: the merge orders them all); returns its rejected
-/// rows and one settlement record (or none, for a refused claim) per claim, in the claims
-/// file's order, in frames for [`write_settled`]. The partition's claims, their
-/// positions and policies are decoded into `scratch` ([`decode_partition`]), in place:
-/// partitions reuse its memory (hundreds of MB at a city's scale) rather than each fault in
-/// fresh pages, which the kernel zeroes (`clear_page_erms`, 5.5% of the 100M year's settling
-/// samples; the phase took 48.6 and 45.7 s so against 49.3 and 50.5 s, 2 alternated
-/// rounds); so do the pieces its frames leave their texts in ([`PartScratch`]). `spent`
-/// adds the wall and CPU time of its steps ([`SETTLE_STEPS`]).
+/// decoded; `counts`: the records of each of its frames, as written), checks what needs the
+/// whole partition and settles it; appends its person-years to `years` (in no order: the
+/// merge orders them all); returns its rejected rows and one settlement record (or none, for
+/// a refused claim) per claim, in the claims file's order, in frames for [`write_settled`].
+/// The partition's claims, their positions and policies are decoded into `scratch`
+/// ([`decode_partition`]), in place: partitions reuse its memory (hundreds of MB at a city's
+/// scale) rather than each fault in fresh pages, which the kernel zeroes (`clear_page_erms`,
+/// 5.5% of the 100M year's settling samples; the phase took 48.6 and 45.7 s so against 49.3
+/// and 50.5 s, 2 alternated rounds); so do the pieces its frames leave their texts in
+/// ([`PartScratch`]). `spent` adds the wall and CPU time of its steps ([`SETTLE_STEPS`]).
 #[allow(clippy::too_many_arguments)]
 fn settle_partition(
     path: &Path,
@@ -1175,11 +1175,11 @@ fn settle_partition(
 
 /// Decodes the frames of a partition's claims file (`path`), `counts[i]` claims in frame `i`
 /// (as written: [`Written::frames`]), into `part`, in place: the partition's table is made
-/// as long as their sum (the last partition's memory kept,
-/// its slots written over) and each frame decodes into its own slots, in parallel a window
-/// at a time, leaving its texts and side lists in a piece of `pieces`; the window decoded
-/// before is adopted by the table (its texts copied into the table's arena, its ids shifted,
-/// on one thread) while the next is decoded. Decoded into pieces and then appended, each
+/// as long as their sum (the last partition's memory kept, its slots written over) and each
+/// frame decodes into its own slots, in parallel a window at a time, leaving its texts and
+/// side lists in a piece of `pieces`; the window decoded before is adopted by the table (its
+/// texts copied into the table's arena, its ids shifted, on one thread) while the next is
+/// decoded. Decoded into pieces and then appended, each
 /// claim was copied on one thread beside the decoding (the 10.36M year in 33 partitions:
 /// "read the spill" 0.99–1.13 s against 0.81–0.90 s, 3 alternated rounds).
 fn decode_partition(path: &Path, frames: &[&[u8]], counts: &[u64], part: &mut PartClaims, pieces: [&mut Vec<PlacedRows>; 2]) -> Result<()> {
